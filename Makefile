@@ -1,0 +1,85 @@
+# Catalyst: every set-up, run and test step. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV ?= .venv
+PY := $(CURDIR)/$(VENV)/bin/python
+BIN := $(CURDIR)/$(VENV)/bin
+RUN_DIR := $(CURDIR)/.run
+export PYTHON := $(PY)
+export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
+PROTOS := $(shell find proto -name '*.proto')
+
+.PHONY: help setup system-deps venv proto lint test test-unit test-integration up down status logs \
+        runtime-up runtime-down topics demo bench clean
+
+help: ## List every target
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: system-deps venv proto kafka-jars ## Install everything Catalyst needs (idempotent)
+
+system-deps: ## Install Debian packages that are missing (redis-server, prometheus, kcat)
+	@bash deploy/system-deps.sh
+
+venv: $(VENV)/.installed ## Create the Python virtualenv with pinned dependencies
+
+$(VENV)/.installed: pyproject.toml
+	@echo "[setup] creating Python virtualenv in $(VENV)"
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e ".[dev]"
+	@touch $@
+
+proto: gen/.stamp ## Generate Python stubs from proto/ into gen/ (not committed)
+
+gen/.stamp: $(PROTOS) $(VENV)/.installed
+	@echo "[proto] generating stubs into gen/"
+	@rm -rf gen && mkdir -p gen
+	@$(PY) -m grpc_tools.protoc -Iproto --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTOS)
+	@find gen/catalyst -type d -exec touch {}/__init__.py \;
+	@touch $@
+
+kafka-jars: ## Fetch the Apache Kafka broker jars from Maven Central once
+	@bash deploy/kafka/kafka.sh jars
+
+lint: venv proto ## ruff, buf lint, and buf breaking against main
+	@$(BIN)/ruff check services tests deploy bench
+	@$(BIN)/buf lint proto
+	@if git rev-parse --verify -q main >/dev/null && git ls-tree -d main proto >/dev/null 2>&1 && [ -n "$$(git ls-tree main proto)" ]; then \
+	  $(BIN)/buf breaking proto --against '.git#branch=main,subdir=proto'; fi
+
+runtime-up: setup ## Start Kafka and Redis (no Docker) and create the topics
+	@bash deploy/redis/redis.sh start
+	@bash deploy/kafka/kafka.sh start
+	@$(PY) deploy/topics.py create
+
+runtime-down: ## Stop Kafka and Redis
+	@bash deploy/kafka/kafka.sh stop
+	@bash deploy/redis/redis.sh stop
+
+up: runtime-up ## Start the whole system locally (Kafka, Redis, services)
+	@bash deploy/local/services.sh start
+
+down: ## Stop everything `make up` started
+	@bash deploy/local/services.sh stop
+	@$(MAKE) --no-print-directory runtime-down
+
+status: ## Show what is running
+	@bash deploy/redis/redis.sh status || true
+	@bash deploy/kafka/kafka.sh status || true
+	@bash deploy/local/services.sh status || true
+
+logs: ## Show the last log lines of every process
+	@for f in $(RUN_DIR)/*/logs/*.log $(RUN_DIR)/services/*.log; do [ -f "$$f" ] && { echo "== $$f"; tail -n 20 "$$f"; }; done; true
+
+test: setup ## Run all tests; starts Kafka and Redis when not running and stops what it started
+	@bash deploy/with-runtime.sh $(PY) -m pytest -q tests
+
+test-unit: venv proto ## Unit tests only (no broker needed)
+	@$(PY) -m pytest -q tests/unit
+
+bench: setup ## Run the benchmarks and write a report under bench/results/
+	@bash deploy/with-runtime.sh $(PY) -m bench.run
+
+clean: down ## Stop everything and delete runtime state (keeps the jar cache)
+	@rm -rf $(RUN_DIR) gen

@@ -1,0 +1,56 @@
+"""Creating topics and checking broker readiness with kafka-python's admin client (blocking)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from services.common.topics import TopicSpec
+
+
+def admin(bootstrap: str, timeout_ms: int = 10_000) -> KafkaAdminClient:
+    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="catalyst-admin", request_timeout_ms=timeout_ms)
+
+
+def broker_ready(bootstrap: str) -> bool:
+    """True once the broker answers metadata requests."""
+    try:
+        client = admin(bootstrap, timeout_ms=3000)
+    except Exception:
+        return False
+    try:
+        client.list_topics()
+        return True
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
+def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], replication: int = 1) -> list[str]:
+    """Creates the topics that do not exist yet; returns the names it created."""
+    client = admin(bootstrap)
+    try:
+        existing = set(client.list_topics())
+        missing = [s for s in specs if s.name not in existing]
+        created = []
+        for spec in missing:
+            try:
+                client.create_topics([NewTopic(spec.name, spec.partitions, replication, topic_configs=spec.config)])
+                created.append(spec.name)
+            except TopicAlreadyExistsError:
+                pass
+        return created
+    finally:
+        client.close()
+
+
+def delete_topics(bootstrap: str, names: list[str]) -> None:
+    client = admin(bootstrap)
+    try:
+        client.delete_topics(names)
+    finally:
+        client.close()

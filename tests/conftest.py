@@ -1,0 +1,127 @@
+"""Shared fixtures: a real Kafka broker (shared, topics unique per test) and a private redis-server.
+
+When CI is set, a missing broker or redis-server fails the run instead of skipping it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from services.common.kafka_admin import broker_ready, delete_topics, ensure_topics
+from services.common.topics import TopicSpec, load_topics
+
+IN_CI = bool(os.environ.get("CI"))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def unavailable(what: str) -> None:
+    """Fails in CI, skips on a developer machine without the runtime."""
+    message = f"{what} is not available (start it with `make runtime-up`)"
+    if IN_CI:
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    bootstrap = os.environ.get("CATALYST_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+    if not broker_ready(bootstrap):
+        unavailable(f"Kafka broker at {bootstrap}")
+    return bootstrap
+
+
+@dataclass
+class RedisServer:
+    port: int
+    process: subprocess.Popen
+
+    def url(self, db: int = 0) -> str:
+        return f"redis://127.0.0.1:{self.port}/{db}"
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+    def start(self) -> None:
+        """Restarts after stop() on the same port and data directory."""
+        self.process = subprocess.Popen(self.process.args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_redis(self.port)
+
+
+def wait_for_redis(port: int) -> None:
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            client.ping()
+            return
+        except redis.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A private redis-server per test session, so parallel sessions never share state."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        unavailable("redis-server")
+    port = free_port()
+    data = tmp_path_factory.mktemp("redis")
+    args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data), "--appendonly", "yes", "--save", ""]
+    server = RedisServer(port, subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    wait_for_redis(port)
+    yield server
+    server.process.terminate()
+    server.process.wait(10)
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    """A URL to an empty Redis database for this test."""
+    redis.Redis(port=redis_server.port).flushall()
+    return redis_server.url()
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str) -> Iterator[dict[str, str]]:
+    """This test's own copies of the declared topics (same partitions and config, unique names)."""
+    suffix = uuid.uuid4().hex[:8]
+    specs = [TopicSpec(s.key, f"{s.name}.test-{suffix}", s.partitions, s.config) for s in load_topics().values()]
+    ensure_topics(kafka_bootstrap, specs)
+    yield {s.key: s.name for s in specs}
+    try:
+        delete_topics(kafka_bootstrap, [s.name for s in specs])
+    except Exception:
+        pass
+
+
+@pytest.fixture
+def common_env(kafka_bootstrap: str, redis_url: str, topics: dict[str, str]) -> dict[str, str]:
+    """Environment variables that point a service at this test's broker topics and Redis."""
+    return {
+        "CATALYST_KAFKA_BOOTSTRAP": kafka_bootstrap,
+        "CATALYST_REDIS_URL": redis_url,
+        "CATALYST_TOPIC_INTERACTIONS": topics["interactions"],
+        "CATALYST_TOPIC_ENGAGEMENT": topics["engagement"],
+        "CATALYST_TOPIC_RECOGNITION": topics["recognition"],
+        "CATALYST_TOPIC_DEADLETTER": topics["deadletter"],
+    }
