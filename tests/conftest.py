@@ -125,3 +125,42 @@ def common_env(kafka_bootstrap: str, redis_url: str, topics: dict[str, str]) -> 
         "CATALYST_TOPIC_RECOGNITION": topics["recognition"],
         "CATALYST_TOPIC_DEADLETTER": topics["deadletter"],
     }
+
+
+@dataclass
+class PrivateKafka:
+    """A broker of this test's own, on free ports, that the test may stop and start."""
+
+    run_dir: Path
+    port: int
+    controller_port: int
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _script(self, command: str) -> None:
+        env = {
+            **os.environ,
+            "CATALYST_RUN_DIR": str(self.run_dir),
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_CONTROLLER_PORT": str(self.controller_port),
+            "KAFKA_HEAP": "512m",
+        }
+        subprocess.run(["bash", str(ROOT / "deploy/kafka/kafka.sh"), command], env=env, check=True)
+
+    def start(self) -> None:
+        self._script("start")
+
+    def stop(self) -> None:
+        self._script("stop")
+
+
+@pytest.fixture
+def private_kafka(kafka_bootstrap: str, tmp_path: Path) -> Iterator[PrivateKafka]:
+    """Needs the shared broker only to prove the jars and Java work; starts a second, private one."""
+    broker = PrivateKafka(tmp_path / "run", free_port(), free_port())
+    broker.start()
+    ensure_topics(broker.bootstrap, load_topics().values())
+    yield broker
+    broker.stop()
