@@ -72,7 +72,7 @@ status: ## Show what is running
 logs: ## Show the last log lines of every process
 	@for f in $(RUN_DIR)/*/logs/*.log $(RUN_DIR)/services/*.log; do [ -f "$$f" ] && { echo "== $$f"; tail -n 20 "$$f"; }; done; true
 
-test: setup ## Run all tests; starts Kafka and Redis when not running and stops what it started
+test: setup ## Run all tests (the README test command); starts Kafka and Redis when not running and stops what it started
 	@bash deploy/with-runtime.sh $(PY) -m pytest -q tests
 
 test-unit: venv proto ## Unit tests only (no broker needed)

@@ -1,0 +1,64 @@
+"""docker-compose.yml must agree with the code: ports, environment variable names, topics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from services.common.settings import CommonSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SERVICES = COMPOSE["services"]
+CATALYST = ["feed", "engagement-worker", "engagement-api", "recognition"]
+
+
+def env_names(service: str) -> set[str]:
+    return set(SERVICES[service].get("environment", {}))
+
+
+def test_common_environment_names_are_settings_fields() -> None:
+    fields = {f"CATALYST_{name.upper()}" for name in CommonSettings.model_fields}
+    for service in [*CATALYST, "topics"]:
+        unknown = env_names(service) - fields
+        assert not unknown, f"{service} sets variables no settings class reads: {unknown}"
+
+
+def test_services_reach_kafka_on_its_internal_listener() -> None:
+    kafka_env = SERVICES["kafka"]["environment"]
+    internal = next(a for a in kafka_env["KAFKA_ADVERTISED_LISTENERS"].split(",") if a.startswith("INTERNAL://"))
+    for service in [*CATALYST, "topics"]:
+        assert "INTERNAL://" + SERVICES[service]["environment"]["CATALYST_KAFKA_BOOTSTRAP"] == internal
+
+
+def test_kafka_does_not_auto_create_topics_and_topics_are_created_from_the_declaration() -> None:
+    assert SERVICES["kafka"]["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
+    assert SERVICES["topics"]["command"] == ["python", "deploy/topics.py", "create"]
+
+
+def test_published_ports_follow_the_design_defaults() -> None:
+    published = {s: {p.split(":")[0] for p in SERVICES[s].get("ports", [])} for s in SERVICES}
+    assert published["kafka"] == {"9092"}
+    assert published["redis"] == {"6379"}
+    assert published["feed"] == {"50051", "9101"}
+    assert published["engagement-api"] == {"50052", "9102"}
+    assert published["engagement-worker"] == {"9103"}
+    assert published["recognition"] == {"50053", "9104"}
+    assert published["prometheus"] == {"9090"}
+    assert published["grafana"] == {"3000"}
+
+
+def test_prometheus_scrapes_every_service_on_its_metrics_port() -> None:
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
+    assert targets == {"feed:9101", "engagement-api:9102", "engagement-worker:9103", "recognition:9104"}
+
+
+def test_local_runner_and_compose_start_the_same_commands() -> None:
+    local = {}
+    for line in (ROOT / "deploy/local/services.conf").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _port, *args = line.split()
+            local[name] = ["python", *args]
+    assert local == {s: SERVICES[s]["command"] for s in CATALYST}
