@@ -10,7 +10,7 @@ export PYTHON := $(PY)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: help setup system-deps venv proto lint test test-unit test-integration up down status logs \
+.PHONY: help setup system-deps venv proto kafka-jars lint test test-unit test-integration up down status logs \
         runtime-up runtime-down topics demo bench clean
 
 help: ## List every target

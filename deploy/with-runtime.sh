@@ -7,7 +7,7 @@ started=()
 if ! bash "$here/redis/redis.sh" status >/dev/null 2>&1; then
   bash "$here/redis/redis.sh" start || exit 1; started+=(redis)
 fi
-if ! bash "$here/kafka/kafka.sh" status >/dev/null 2>&1; then
+if ! "${PYTHON:-python3}" "$here/topics.py" ready >/dev/null 2>&1; then
   bash "$here/kafka/kafka.sh" start || exit 1; started+=(kafka)
 fi
 "${PYTHON:-python3}" "$here/topics.py" create || exit 1
