@@ -37,6 +37,7 @@ gen/.stamp: $(PROTOS) $(VENV)/.installed
 	@rm -rf gen && mkdir -p gen
 	@$(PY) -m grpc_tools.protoc -Iproto --python_out=gen --pyi_out=gen --grpc_python_out=gen $(PROTOS)
 	@find gen/catalyst -type d -exec touch {}/__init__.py \;
+	@echo "$(CURDIR)/gen" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/catalyst-gen.pth"
 	@touch $@
 
 kafka-jars: ## Fetch the Apache Kafka broker jars from Maven Central once

@@ -1,0 +1,109 @@
+"""`catalyst`: the command line for comms/HR people and operators."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from catalyst.engagement.v1 import engagement_pb2
+from catalyst.recognition.v1 import recognition_pb2
+from rich.console import Console
+
+from services.cli import render
+from services.cli.clients import Caller, CliError
+from services.cli.config import CliSettings
+from services.common.auth import Role, TokenAuthority
+from services.common.settings import load
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="catalyst", description="Find, recognise and support intranet ambassadors.")
+    p.add_argument("--as", dest="subject", default="cli-admin", help="employee id to act as (minted token)")
+    p.add_argument("--role", default="admin", choices=[r.value for r in Role], help="role of the minted token")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("token", help="mint a bearer token for local use and demos")
+    t.add_argument("subject")
+    t.add_argument("--token-role", default="employee", choices=[r.value for r in Role])
+    t.add_argument("--ttl", type=int, default=3600, help="seconds")
+
+    lb = sub.add_parser("leaderboard", help="most engaged employees (leaves out those who opted out)")
+    lb.add_argument("--department", default="")
+    lb.add_argument("--window", default="30d", choices=["7d", "30d", "100d", "decayed"])
+    lb.add_argument("--component", default="")
+    lb.add_argument("--limit", type=int, default=20)
+
+    ex = sub.add_parser("explain", help="why an employee has their score")
+    ex.add_argument("employee")
+    ex.add_argument("--window", default="30d", choices=["7d", "30d", "100d", "decayed"])
+
+    b = sub.add_parser("badges", help="an employee's badges with evidence")
+    b.add_argument("employee")
+    pr = sub.add_parser("progress", help="what an employee still needs for the next badge")
+    pr.add_argument("employee")
+    am = sub.add_parser("ambassadors", help="Intranet Ambassadors and their status")
+    am.add_argument("--department", default="")
+    sub.add_parser("coverage", help="ambassadors per department against the target ratio")
+    ad = sub.add_parser("adoption", help="department adoption (small groups hidden)")
+    ad.add_argument("--department", default="")
+    pg = sub.add_parser("pilot-group", help="propose a pilot group covering every department")
+    pg.add_argument("--size", type=int, default=24)
+    en = sub.add_parser("endorse", help="endorse a badge holder (admin)")
+    en.add_argument("employee")
+    en.add_argument("--badge", default="intranet_ambassador")
+    en.add_argument("--note", required=True)
+    return p
+
+
+def run(args: argparse.Namespace, settings: CliSettings, console: Console) -> None:
+    caller = Caller(settings, args.subject, Role(args.role))
+    match args.command:
+        case "token":
+            authority = TokenAuthority(settings.jwt_secret, settings.jwt_issuer)
+            print(authority.mint(args.subject, [Role(args.token_role)], ttl_seconds=args.ttl))
+        case "leaderboard":
+            request = engagement_pb2.GetLeaderboardRequest(
+                department_id=args.department, window=args.window, component=args.component, page_size=args.limit
+            )
+            title = f"Leaderboard {args.window} {args.component or 'total'} {args.department or 'company'}"
+            render.leaderboard(console, caller.call("engagement", "GetLeaderboard", request), title)
+        case "explain":
+            request = engagement_pb2.ExplainScoreRequest(employee_id=args.employee, window=args.window)
+            render.explanation(console, caller.call("engagement", "ExplainScore", request))
+        case "badges":
+            request = recognition_pb2.GetBadgesRequest(employee_id=args.employee)
+            render.badges(console, caller.call("recognition", "GetBadges", request), args.employee)
+        case "progress":
+            request = recognition_pb2.GetProgressRequest(employee_id=args.employee)
+            render.progress(console, caller.call("recognition", "GetProgress", request))
+        case "ambassadors":
+            request = recognition_pb2.ListAmbassadorsRequest(department_id=args.department)
+            render.ambassadors(console, caller.call("recognition", "ListAmbassadors", request))
+        case "coverage":
+            request = recognition_pb2.GetDepartmentCoverageRequest()
+            render.coverage(console, caller.call("recognition", "GetDepartmentCoverage", request))
+        case "adoption":
+            request = engagement_pb2.GetDepartmentAdoptionRequest(department_id=args.department)
+            render.adoption(console, caller.call("engagement", "GetDepartmentAdoption", request))
+        case "pilot-group":
+            request = recognition_pb2.ProposePilotGroupRequest(size=args.size)
+            render.pilot_group(console, caller.call("recognition", "ProposePilotGroup", request))
+        case "endorse":
+            request = recognition_pb2.EndorseRequest(employee_id=args.employee, badge=args.badge, note=args.note)
+            response = caller.call("recognition", "Endorse", request)
+            console.print(f"Endorsed {response.badge.employee_id} as {response.badge.badge}: {args.note}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    console = Console()
+    try:
+        run(args, load(CliSettings), console)
+    except CliError as exc:
+        Console(stderr=True).print(f"[red]error:[/] {exc}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

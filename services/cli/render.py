@@ -1,0 +1,123 @@
+"""Turns service answers into tables and sentences for people."""
+
+from __future__ import annotations
+
+from catalyst.engagement.v1 import engagement_pb2
+from catalyst.events.v1 import badges_pb2
+from catalyst.recognition.v1 import recognition_pb2
+from rich.console import Console
+from rich.table import Table
+
+
+def tier_name(tier: int) -> str:
+    name = badges_pb2.Tier.Name(tier).removeprefix("TIER_").lower()
+    return "" if name in ("single", "unspecified") else name
+
+
+def status_name(status: int) -> str:
+    return recognition_pb2.AmbassadorStatus.Name(status).removeprefix("AMBASSADOR_STATUS_").lower()
+
+
+def leaderboard(console: Console, response: engagement_pb2.GetLeaderboardResponse, title: str) -> None:
+    table = Table(title=title)
+    for column in ("rank", "employee", "department", "score"):
+        table.add_column(column, justify="right" if column in ("rank", "score") else "left")
+    for e in response.entries:
+        table.add_row(str(e.rank), e.employee_id, e.department_id, f"{e.score:.1f}")
+    console.print(table)
+
+
+def explanation(console: Console, response: engagement_pb2.ExplainScoreResponse) -> None:
+    console.print(f"[bold]{response.employee_id}[/] — {response.window} total {response.total:.1f}")
+    table = Table()
+    for column in ("component", "activity", "count", "points", "why"):
+        table.add_column(column)
+    for c in response.contributions:
+        table.add_row(c.component, c.activity, f"{c.count:g}", f"{c.points:.1f}", c.description)
+    console.print(table)
+    for note in response.notes:
+        console.print(f"• {note}")
+
+
+def badges(console: Console, response: recognition_pb2.GetBadgesResponse, employee: str) -> None:
+    if not response.badges and not response.revoked:
+        console.print(f"{employee} holds no badges yet.")
+    for b in response.badges:
+        extra = []
+        if b.badge == "intranet_ambassador" or b.status:
+            extra.append(status_name(b.status))
+        if b.endorsed:
+            extra.append(f"endorsed: {b.endorsement_note}")
+        if b.HasField("at_risk_since"):
+            extra.append("at risk")
+        console.print(f"[bold]{b.badge}[/] {tier_name(b.tier)} {'(' + ', '.join(extra) + ')' if extra else ''}")
+        for ev in b.evidence:
+            console.print(f"    {ev.description or ev.signal}: {ev.value:g} (threshold {ev.threshold:g})")
+    for b in response.revoked:
+        console.print(f"[dim]lost {b.badge} {tier_name(b.tier)}[/]")
+        for ev in b.evidence:
+            console.print(f"    [dim]{ev.description or ev.signal}: {ev.value:g} (keep at {ev.threshold:g})[/]")
+
+
+def progress(console: Console, response: recognition_pb2.GetProgressResponse) -> None:
+    for p in response.progress:
+        console.print(f"[bold]{p.badge}[/] {tier_name(p.next_tier)}: {p.summary}")
+        for r in p.missing:
+            console.print(f"    missing  {r.description or r.signal}: {r.current:g} of {r.required:g}")
+        for r in p.met:
+            console.print(f"    [green]met[/]      {r.description or r.signal}: {r.current:g} of {r.required:g}")
+
+
+def ambassadors(console: Console, response: recognition_pb2.ListAmbassadorsResponse) -> None:
+    table = Table(title="Intranet Ambassadors")
+    for column in ("employee", "name", "status", "endorsed"):
+        table.add_column(column)
+    for b in response.ambassadors:
+        table.add_row(b.employee_id, b.display_name, status_name(b.status), "yes" if b.endorsed else "")
+    console.print(table)
+
+
+def coverage(console: Console, response: recognition_pb2.GetDepartmentCoverageResponse) -> None:
+    table = Table(title="Ambassador coverage by department")
+    for column in ("department", "employees", "ambassadors", "ratio", "target", "meets"):
+        table.add_column(column)
+    for d in response.departments:
+        table.add_row(
+            d.department_id,
+            str(d.employees),
+            str(d.ambassadors),
+            f"{d.ratio:.3f}",
+            f"{d.target_ratio:.3f}",
+            "yes" if d.meets_target else "[red]no[/]",
+        )
+    console.print(table)
+    if response.departments_without_ambassador:
+        console.print("Departments without an ambassador: " + ", ".join(response.departments_without_ambassador))
+
+
+def pilot_group(console: Console, response: recognition_pb2.ProposePilotGroupResponse) -> None:
+    table = Table(title="Proposed pilot group")
+    for column in ("employee", "department", "pilot score", "why"):
+        table.add_column(column)
+    for c in response.candidates:
+        table.add_row(c.employee_id, c.department_id, f"{c.pilot_score:.1f}", c.reason)
+    console.print(table)
+
+
+def adoption(console: Console, response: engagement_pb2.GetDepartmentAdoptionResponse) -> None:
+    table = Table(title=f"Department adoption (hidden below {response.minimum_group_size} people)")
+    for column in ("department", "employees", "active 7d", "active 30d", "rate 30d", "trend 7d"):
+        table.add_column(column)
+    for d in response.departments:
+        if d.hidden:
+            table.add_row(d.department_id, "", "hidden", "", "", "")
+        else:
+            table.add_row(
+                d.department_id,
+                str(d.employees),
+                str(d.active_7d),
+                str(d.active_30d),
+                f"{d.engagement_rate_30d:.0%}",
+                f"{d.trend_7d:+.0%}",
+            )
+    console.print(table)
