@@ -1,0 +1,300 @@
+"""The outbox relay: publishes outbox entries to Kafka and removes each only after the broker acked it.
+
+Entries of one employee live in one Redis stream (see events.outbox_partition) in commit order; the
+relay reads every stream from its head, sends in that order with an idempotent producer (acks=all,
+key = employee id, so one Kafka partition per employee), flushes, and then XDELs exactly the
+acknowledged entries. kafka-python blocks, so it runs in a worker thread, never on the event loop.
+
+Among several feed replicas only the holder of a Redis lease publishes, so two relays never
+interleave one employee's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from kafka import KafkaProducer
+from kafka.errors import KafkaError, KafkaTimeoutError
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
+
+from services.feed.store import Keys
+
+log = logging.getLogger(__name__)
+
+# Takes the lease when free, extends it when already ours; 1 when held, 0 when another relay holds it.
+_LEASE = """
+local owner = redis.call('GET', KEYS[1])
+if not owner or owner == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    stream: str
+    entry_id: bytes
+    key: bytes
+    value: bytes
+    event_id: str
+
+
+class RelayMetrics:
+    def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
+        self.depth = Gauge("feed_outbox_depth", "Outbox entries not yet published", registry=registry)
+        self.oldest_age = Gauge(
+            "feed_outbox_oldest_age_seconds",
+            "Age of the oldest unpublished outbox entry (0 when empty)",
+            registry=registry,
+        )
+        self.published = Counter("feed_relay_published", "Outbox entries the broker acknowledged", registry=registry)
+        self.failures = Counter(
+            "feed_relay_failures", "Outbox entries the relay could not publish (retried later)", registry=registry
+        )
+        self.leader = Gauge("feed_relay_leader", "1 while this process holds the relay lease", registry=registry)
+
+
+class KafkaPublisher:
+    """Blocking side of the relay; every method runs in a worker thread."""
+
+    def __init__(self, factory: Callable[[], KafkaProducer], topic: str) -> None:
+        self._factory = factory
+        self._topic = topic
+        self._producer: KafkaProducer | None = None
+        self.abort = threading.Event()
+
+    def publish(self, entries: list[OutboxEntry]) -> list[bool]:
+        """Sends in order and waits for every send to settle; returns which ones the broker acked.
+
+        A record that cannot even be enqueued (no metadata) stops the batch there, so nothing of
+        an employee is sent after an earlier entry of theirs that was not. While the broker is down,
+        flush keeps waiting (the producer retries with the same sequence numbers) unless `abort` is
+        set for shutdown; unacked entries then stay in the outbox and are republished with their ids.
+        """
+        producer = self._ensure()
+        futures = []
+        for entry in entries:
+            try:
+                futures.append(producer.send(self._topic, key=entry.key, value=entry.value))
+            except KafkaError as exc:
+                log.warning("relay could not enqueue event %s: %s", entry.event_id, exc)
+                break
+        while futures:
+            try:
+                producer.flush(timeout=1.0)
+                break
+            except KafkaTimeoutError:
+                if self.abort.is_set():
+                    break
+        acked = [f.succeeded() for f in futures]
+        for entry, future in zip(entries, futures, strict=False):
+            if future.failed():
+                log.warning("broker rejected event %s: %s", entry.event_id, future.exception)
+        return acked + [False] * (len(entries) - len(futures))
+
+    def _ensure(self) -> KafkaProducer:
+        if self._producer is None:
+            self._producer = self._factory()
+        return self._producer
+
+    def close(self, timeout: float) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=timeout)
+            self._producer = None
+
+
+def producer_factory(
+    bootstrap: str, delivery_timeout_ms: int, max_block_ms: int, request_timeout_ms: int
+) -> Callable[[], KafkaProducer]:
+    """Idempotent producer, acks=all; at most 5 requests in flight keeps order per partition."""
+
+    def build() -> KafkaProducer:
+        return KafkaProducer(
+            bootstrap_servers=bootstrap,
+            client_id="catalyst-feed-relay",
+            acks="all",
+            enable_idempotence=True,
+            max_in_flight_requests_per_connection=5,
+            linger_ms=5,
+            delivery_timeout_ms=delivery_timeout_ms,
+            max_block_ms=max_block_ms,
+            request_timeout_ms=request_timeout_ms,
+            reconnect_backoff_max_ms=2_000,
+        )
+
+    return build
+
+
+class OutboxRelay:
+    """Runs as an asyncio task in the feed process; `drain()` empties the outbox on shutdown."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        publisher: KafkaPublisher,
+        partitions: int,
+        metrics: RelayMetrics,
+        *,
+        batch_size: int = 500,
+        idle_seconds: float = 0.2,
+        backoff_seconds: float = 1.0,
+        lease_seconds: float = 15.0,
+    ) -> None:
+        self._redis = redis
+        self._publisher = publisher
+        self._streams = [Keys.outbox(p) for p in range(partitions)]
+        self._metrics = metrics
+        self._batch = batch_size
+        self._idle = idle_seconds
+        self._backoff = backoff_seconds
+        self._lease_ms = int(lease_seconds * 1000)
+        self._owner = f"relay-{uuid.uuid4().hex[:12]}"
+        self._lease = redis.register_script(_LEASE)
+        self._release = redis.register_script(_RELEASE)
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task | None = None
+        self._leader = False
+
+    def notify(self) -> None:
+        """Called after a commit so new entries go out without waiting for the next poll."""
+        self._wake.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                published, failed = await self.publish_once()
+                await self.update_gauges()
+            except Exception:
+                log.exception("outbox relay cycle failed; retrying")
+                published, failed = 0, 1
+            if failed:
+                await self._pause(self._backoff)
+            elif not published:
+                await self._pause(self._idle)
+
+    async def _pause(self, seconds: float) -> None:
+        self._wake.clear()
+        try:
+            await asyncio.wait_for(self._wake.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _hold_lease(self) -> bool:
+        held = bool(await self._lease(keys=[Keys.RELAY_LEASE], args=[self._owner, self._lease_ms]))
+        if held != self._leader:
+            log.info("relay lease %s", "acquired" if held else "held by another replica")
+        self._leader = held
+        self._metrics.leader.set(1 if held else 0)
+        return held
+
+    async def _keep_lease(self) -> None:
+        while True:
+            await asyncio.sleep(self._lease_ms / 3000)
+            await self._hold_lease()
+
+    async def read_batch(self) -> list[OutboxEntry]:
+        """The oldest entries of every stream (each stream's head is its oldest unpublished entry)."""
+        per_stream = max(1, self._batch // len(self._streams))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream in self._streams:
+                pipe.xrange(stream, "-", "+", count=per_stream)
+            results = await pipe.execute()
+        entries = []
+        for stream, rows in zip(self._streams, results, strict=True):
+            for entry_id, fields in rows:
+                entries.append(OutboxEntry(stream, entry_id, fields[b"key"], fields[b"value"], fields[b"id"].decode()))
+        return entries
+
+    async def publish_once(self) -> tuple[int, int]:
+        """One cycle: read, publish in a thread, remove the acked entries. Returns (published, failed)."""
+        if not await self._hold_lease():
+            return 0, 0
+        entries = await self.read_batch()
+        if not entries:
+            return 0, 0
+        keeper = asyncio.create_task(self._keep_lease())
+        try:
+            acked = await asyncio.to_thread(self._publisher.publish, entries)
+        finally:
+            keeper.cancel()
+        done = [e for e, ok in zip(entries, acked, strict=True) if ok]
+        if done:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for stream in {e.stream for e in done}:
+                    pipe.xdel(stream, *[e.entry_id for e in done if e.stream == stream])
+                await pipe.execute()
+        failed = len(entries) - len(done)
+        self._metrics.published.inc(len(done))
+        self._metrics.failures.inc(failed)
+        return len(done), failed
+
+    async def update_gauges(self) -> None:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream in self._streams:
+                pipe.xlen(stream)
+                pipe.xrange(stream, "-", "+", count=1)
+            results = await pipe.execute()
+        depth = sum(results[0::2])
+        heads = [rows[0][0] for rows in results[1::2] if rows]
+        oldest_ms = min((int(h.split(b"-")[0]) for h in heads), default=0)
+        self._metrics.depth.set(depth)
+        self._metrics.oldest_age.set(max(0.0, time.time() - oldest_ms / 1000) if oldest_ms else 0.0)
+
+    async def depth(self) -> int:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for stream in self._streams:
+                pipe.xlen(stream)
+            return sum(await pipe.execute())
+
+    async def drain(self, timeout: float) -> None:
+        """Stops the loop, publishes what is left within `timeout`, then closes the producer.
+
+        Whatever the broker has not acknowledged by then stays in the outbox and goes out, with
+        the same event ids, after the next start."""
+        self._stopping.set()
+        self._wake.set()
+        abort = self._publisher.abort
+        timer = asyncio.get_running_loop().call_later(timeout, abort.set)
+        try:
+            if self._task is not None:
+                await self._task
+            while not abort.is_set() and await self.depth():
+                try:
+                    published, failed = await self.publish_once()
+                except Exception:
+                    log.exception("relay failed while draining")
+                    published, failed = 0, 1
+                if not published and not failed:
+                    break
+                if failed:
+                    await asyncio.sleep(self._backoff)
+        finally:
+            timer.cancel()
+            abort.set()
+            await self.update_gauges()
+            left = await self.depth()
+            if left:
+                log.warning("relay stopped with %d entries in the outbox; they go out on the next start", left)
+            await asyncio.to_thread(self._publisher.close, 5.0)
+            if self._leader:
+                await self._release(keys=[Keys.RELAY_LEASE], args=[self._owner])
+                self._leader = False
+            self._metrics.leader.set(0)
+            log.info("relay drained")

@@ -1,0 +1,99 @@
+"""Composition root: builds the feed service (store, handlers, gRPC API, outbox relay) from settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from services.common.auth import TokenAuthority
+from services.common.grpc_server import GrpcService, run_until_signalled, serve_metrics
+from services.common.redis_client import connect
+from services.feed.api import SERVICE_NAME, FeedServicer
+from services.feed.config import FeedSettings
+from services.feed.domain import Limits
+from services.feed.handlers import FeedHandlers
+from services.feed.outbox import KafkaPublisher, OutboxRelay, RelayMetrics, producer_factory
+from services.feed.store import FeedStore
+
+log = logging.getLogger(__name__)
+
+
+def limits_from(settings: FeedSettings) -> Limits:
+    names = Limits.__dataclass_fields__.keys()
+    return Limits(**{name: getattr(settings, name) for name in names if hasattr(settings, name)})
+
+
+@dataclass
+class FeedService:
+    """Everything one feed process runs; `start()` and `stop()` are what SIGTERM handling calls."""
+
+    settings: FeedSettings
+    grpc: GrpcService
+    relay: OutboxRelay | None
+    handlers: FeedHandlers
+    store: FeedStore
+
+    @property
+    def port(self) -> int:
+        return self.grpc.port
+
+    async def start(self) -> None:
+        await self.grpc.start()
+        if self.relay is not None:
+            await self.relay.start()
+
+    async def stop(self) -> None:
+        """Stop taking calls, let in-flight ones finish, drain the relay, close Redis."""
+        await self.grpc.stop(self.settings.shutdown_grace_seconds)
+        if self.relay is not None:
+            await self.relay.drain(self.settings.relay_drain_seconds)
+        await self.store.redis.aclose()
+
+
+def build(settings: FeedSettings, registry: CollectorRegistry = REGISTRY) -> FeedService:
+    redis = connect(settings.redis_url)
+    store = FeedStore(redis, settings.outbox_partitions, settings.store_max_retries)
+    relay = None
+    if settings.relay_enabled:
+        publisher = KafkaPublisher(
+            producer_factory(
+                settings.kafka_bootstrap,
+                settings.relay_delivery_timeout_ms,
+                settings.relay_max_block_ms,
+                settings.relay_request_timeout_ms,
+            ),
+            settings.topic_interactions,
+        )
+        relay = OutboxRelay(
+            redis,
+            publisher,
+            settings.outbox_partitions,
+            RelayMetrics(registry),
+            batch_size=settings.relay_batch_size,
+            idle_seconds=settings.relay_idle_seconds,
+            backoff_seconds=settings.relay_backoff_seconds,
+            lease_seconds=settings.relay_lease_seconds,
+        )
+    handlers = FeedHandlers(
+        store,
+        limits_from(settings),
+        ingest_max_future_ms=settings.ingest_max_future_seconds * 1000,
+        max_comments_shown=settings.max_comments_shown,
+        on_commit=relay.notify if relay is not None else (lambda: None),
+    )
+    authority = TokenAuthority(settings.jwt_secret, settings.jwt_issuer)
+    grpc_service = GrpcService("feed", authority, settings.grpc_host, settings.grpc_port, registry)
+    grpc_service.add(SERVICE_NAME, FeedServicer(handlers).register)
+    return FeedService(settings, grpc_service, relay, handlers, store)
+
+
+async def main(settings: FeedSettings) -> None:
+    service = build(settings)
+    serve_metrics(settings.metrics_host, settings.metrics_port)
+    log.info(
+        "feed starting",
+        extra={"grpc_port": service.port, "metrics_port": settings.metrics_port, "relay": settings.relay_enabled},
+    )
+    await run_until_signalled([service.start], [service.stop])
