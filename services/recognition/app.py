@@ -1,0 +1,125 @@
+"""Composition root: builds the recognition process (consumer, outbox relay, event hub, gRPC server)."""
+
+from __future__ import annotations
+
+import logging
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from catalyst.recognition.v1 import recognition_pb2_grpc
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from services.common import redis_client
+from services.common.auth import TokenAuthority
+from services.common.grpc_server import GrpcService
+from services.recognition.config import RecognitionSettings
+from services.recognition.consumer import EngagementConsumer
+from services.recognition.handlers import Recognition
+from services.recognition.metrics import RecognitionMetrics
+from services.recognition.publisher import OutboxRelay
+from services.recognition.rules import Rules, load_rules
+from services.recognition.server import SERVICE_NAME, RecognitionServicer
+from services.recognition.store import RecognitionStore
+from services.recognition.stream import BadgeEventHub
+
+log = logging.getLogger(__name__)
+
+
+class RecognitionApp:
+    """Everything one recognition process runs; `start()` then `stop()` (the order matters, see stop)."""
+
+    def __init__(self, settings: RecognitionSettings, registry: CollectorRegistry = REGISTRY) -> None:
+        self.settings = settings
+        self.rules: Rules = load_rules(settings.badge_rules_file)
+        self.metrics = RecognitionMetrics(registry)
+        self.redis = redis_client.connect(settings.redis_url)
+        self.store = RecognitionStore(self.redis, self.rules)
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id="catalyst-recognition",
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+        )
+        self.relay = OutboxRelay(
+            self.store,
+            self.producer,
+            settings.topic_recognition,
+            self.metrics,
+            batch_size=settings.relay_batch_size,
+            idle_seconds=settings.relay_idle_seconds,
+            backoff_seconds=settings.relay_backoff_seconds,
+        )
+        self.recognition = Recognition(
+            self.store, self.rules, self.metrics, settings.store_max_retries, on_outbox=self.relay.kick
+        )
+        self.consumer = EngagementConsumer(
+            AIOKafkaConsumer(
+                bootstrap_servers=settings.kafka_bootstrap,
+                group_id=settings.recognition_group_id,
+                client_id="catalyst-recognition",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                isolation_level="read_committed",
+                max_poll_records=settings.consumer_max_records,
+                session_timeout_ms=settings.consumer_session_timeout_ms,
+                heartbeat_interval_ms=settings.consumer_heartbeat_ms,
+            ),
+            self.producer,
+            self.recognition,
+            self.metrics,
+            engagement_topic=settings.topic_engagement,
+            interactions_topic=settings.topic_interactions,
+            deadletter_topic=settings.topic_deadletter,
+            poll_ms=settings.consumer_poll_ms,
+            max_records=settings.consumer_max_records,
+            retry_max_seconds=settings.redis_retry_max_seconds,
+        )
+        self.hub = BadgeEventHub(
+            AIOKafkaConsumer(
+                settings.topic_recognition,
+                bootstrap_servers=settings.kafka_bootstrap,
+                group_id=None,
+                client_id="catalyst-recognition-stream",
+                enable_auto_commit=False,
+                auto_offset_reset="latest",
+            ),
+            self.store,
+            self.metrics,
+            settings.stream_queue_size,
+        )
+        self.grpc = GrpcService(
+            "recognition",
+            TokenAuthority(settings.jwt_secret, settings.jwt_issuer),
+            settings.grpc_host,
+            settings.grpc_port,
+            registry,
+        )
+        servicer = RecognitionServicer(self.recognition, self.rules, self.hub)
+        self.grpc.add(
+            SERVICE_NAME, lambda server: recognition_pb2_grpc.add_RecognitionServiceServicer_to_server(servicer, server)
+        )
+
+    @property
+    def port(self) -> int:
+        return self.grpc.port
+
+    async def start(self) -> None:
+        await self.redis.ping()
+        await self.recognition.refresh_holder_gauges()
+        await self.producer.start()
+        await self.relay.start()
+        await self.hub.start()
+        await self.consumer.start()
+        await self.grpc.start()
+        log.info("recognition started with %d badges", len(self.rules.badges))
+
+    async def stop(self) -> None:
+        """gRPC first (health NOT_SERVING, drain calls), then the consumer (commit), then the relay (drain
+        the outbox), then the hub, the producer and Redis."""
+        await self.hub.close_streams()
+        await self.grpc.stop(self.settings.shutdown_grace_seconds)
+        await self.consumer.stop()
+        await self.relay.stop(self.settings.shutdown_grace_seconds)
+        await self.hub.stop()
+        await self.producer.stop()
+        await self.redis.aclose()

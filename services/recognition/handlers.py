@@ -1,0 +1,309 @@
+"""Use cases of the recognition service: each reads a record, decides (pure), and commits atomically.
+
+Every write is compare-and-set on the record's revision, retried on conflict, so the consumer and gRPC
+calls may touch the same employee concurrently without losing either change.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from catalyst.events.v1 import badges_pb2, envelope_pb2
+
+from services.common.errors import InvalidArgument, NotFound, Unavailable
+from services.recognition import events, model
+from services.recognition.metrics import RecognitionMetrics
+from services.recognition.model import EmployeeRecord
+from services.recognition.rules import Action, Decision, Holding, Rules, evaluate, figures_from
+from services.recognition.store import Commit, RecognitionStore
+
+log = logging.getLogger(__name__)
+
+Change = tuple[EmployeeRecord, list[envelope_pb2.Envelope]] | None
+COMPONENTS = ("content", "conversation", "reach", "helpfulness", "innovation", "profile", "pilot", "total")
+
+
+def utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class PilotPick:
+    record: EmployeeRecord
+    score: float
+    activities: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class Coverage:
+    department: str
+    employees: int
+    ambassadors: int
+    ratio: float
+    target: float
+
+
+class Recognition:
+    def __init__(
+        self,
+        store: RecognitionStore,
+        rules: Rules,
+        metrics: RecognitionMetrics,
+        max_retries: int = 50,
+        on_outbox: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.store = store
+        self.rules = rules
+        self.metrics = metrics
+        self.max_retries = max_retries
+        self._on_outbox = on_outbox
+
+    # ------------------------------------------------------------ the write path
+
+    async def _update(
+        self, employee_id: str, change: Callable[[EmployeeRecord], Change]
+    ) -> tuple[EmployeeRecord, bool]:
+        """Applies `change` to the current record with optimistic concurrency.
+
+        Returns the stored record and whether this call changed it.
+        """
+        for _ in range(self.max_retries):
+            before = await self.store.load(employee_id)
+            outcome = change(before)
+            if outcome is None:
+                return before, False
+            after, envelopes = outcome
+            pairs = [(e.event_id, e.SerializeToString(deterministic=True)) for e in envelopes]
+            result = await self.store.commit(before, after, pairs)
+            if result is Commit.CONFLICT:
+                continue
+            if envelopes:
+                self._on_outbox()
+            if result is Commit.DUPLICATE:
+                return await self.store.load(employee_id), False
+            await self._count(envelopes)
+            return replace(after, rev=before.rev + 1), True
+        raise Unavailable(f"could not update {employee_id}: too many concurrent changes; try again")
+
+    async def _count(self, envelopes: list[envelope_pb2.Envelope]) -> None:
+        touched = set()
+        for env in envelopes:
+            kind = env.WhichOneof("payload")
+            if kind == "badge_granted":
+                self.metrics.grants.labels(env.badge_granted.badge, _tier_name(env.badge_granted.tier)).inc()
+                touched.add(env.badge_granted.badge)
+            elif kind == "badge_revoked":
+                self.metrics.revocations.labels(env.badge_revoked.badge, _tier_name(env.badge_revoked.tier)).inc()
+                touched.add(env.badge_revoked.badge)
+        for badge in touched:
+            self.metrics.holders.labels(badge).set(await self.store.holder_count(badge))
+
+    async def refresh_holder_gauges(self) -> None:
+        for badge in self.rules.badges:
+            self.metrics.holders.labels(badge).set(await self.store.holder_count(badge))
+
+    def _apply(self, record: EmployeeRecord, decisions: list[Decision]) -> Change:
+        if not decisions:
+            return None
+        holdings = dict(record.holdings)
+        out = []
+        for d in decisions:
+            holdings[(d.badge, d.tier)] = d.holding
+            if d.action is Action.GRANT:
+                invitation = self.rules.badges[d.badge].invitation
+                out.append(events.granted(record.employee_id, record.department, d.holding, invitation))
+            elif d.action is Action.REVOKE:
+                out.append(events.revoked(record.employee_id, record.department, d.holding))
+        return replace(record, holdings=holdings), out
+
+    async def apply_scores(self, env: envelope_pb2.Envelope) -> bool:
+        """Evaluates one ScoreChanged; False when it was older than (or equal to) what is stored."""
+        started = time.perf_counter()
+        scores = env.score_changed
+        at = utc(env.occurred_at.ToDatetime(tzinfo=UTC))
+        windows = {w: {c: getattr(s, c) for c in COMPONENTS} for w, s in scores.windows.items()}
+        figures = figures_from(dict(scores.signals), windows)
+        applied = False
+
+        def change(record: EmployeeRecord) -> Change:
+            nonlocal applied
+            if scores.version:
+                if scores.version <= record.version:
+                    return None
+            elif record.scored_at is not None and (
+                at < record.scored_at or (at == record.scored_at and figures == record.figures)
+            ):
+                return None
+            department = record.department if record.registered else (scores.department_id or env.department_id)
+            updated = replace(
+                record,
+                version=max(scores.version, record.version),
+                scored_at=at,
+                figures=figures,
+                department=department or record.department,
+                ranking_opt_out=scores.ranking_opt_out,
+            )
+            decisions = evaluate(self.rules, figures, updated.holdings, at, may_grant=not updated.opt_out)
+            applied = True
+            return self._apply(updated, decisions) or (updated, [])
+
+        await self._update(env.employee_id, change)
+        self.metrics.evaluation.observe(time.perf_counter() - started)
+        return applied
+
+    async def register(self, env: envelope_pb2.Envelope) -> None:
+        """Directory facts from EmployeeRegistered: department and display name."""
+        name = env.employee_registered.display_name
+        department = env.department_id
+
+        def change(record: EmployeeRecord) -> Change:
+            if record.registered and record.department == department and record.display_name == name:
+                return None
+            return replace(record, registered=True, department=department, display_name=name), []
+
+        await self._update(env.employee_id, change)
+
+    async def forget(self, employee_id: str) -> None:
+        if await self.store.forget(employee_id):
+            self._on_outbox()
+            await self.refresh_holder_gauges()
+
+    async def sweep(self, now: datetime) -> int:
+        """Revokes at-risk tiers whose grace period ended by event time `now` without fresh figures."""
+        revoked = 0
+        for employee_id in await self.store.due_for_revocation(now):
+
+            def change(record: EmployeeRecord) -> Change:
+                decisions = evaluate(self.rules, record.figures, record.holdings, now, may_grant=False)
+                return self._apply(record, [d for d in decisions if d.action is Action.REVOKE])
+
+            record, changed = await self._update(employee_id, change)
+            if changed:
+                revoked += 1
+            else:
+                await self.store.reindex(record, record)  # a stale index entry: rewrite it from the record
+        return revoked
+
+    async def endorse(self, admin: str, employee_id: str, badge: str, note: str) -> tuple[EmployeeRecord, Holding]:
+        at = datetime.now(UTC)
+
+        def change(record: EmployeeRecord) -> Change:
+            if not record.exists:
+                raise NotFound(f"{employee_id} holds no badges")
+            holding = model.endorse(self.rules, record, badge, admin, note)
+            if holding is None:
+                return None
+            holdings = {**record.holdings, (holding.badge, holding.tier): holding}
+            env = events.endorsed(employee_id, record.department, holding, at)
+            return replace(record, holdings=holdings), [env]
+
+        record, _ = await self._update(employee_id, change)
+        holding = record.top_holding(self.rules, badge)
+        assert holding is not None
+        return record, holding
+
+    async def respond(self, employee_id: str, badge: str, accept: bool, reason: str) -> tuple[EmployeeRecord, Holding]:
+        at = datetime.now(UTC)
+
+        def change(record: EmployeeRecord) -> Change:
+            holding = model.respond(self.rules, record, badge, accept)
+            if holding is None:
+                return None
+            holdings = {**record.holdings, (holding.badge, holding.tier): holding}
+            env = events.answered(employee_id, record.department, holding, accept, reason, at)
+            return replace(record, holdings=holdings), [env]
+
+        record, _ = await self._update(employee_id, change)
+        holding = record.top_holding(self.rules, badge)
+        assert holding is not None
+        return record, holding
+
+    async def set_preferences(self, employee_id: str, opt_out: bool, hidden: bool) -> EmployeeRecord:
+        def change(record: EmployeeRecord) -> Change:
+            if record.exists and record.opt_out == opt_out and record.hidden == hidden:
+                return None
+            return replace(record, opt_out=opt_out, hidden=hidden), []
+
+        record, _ = await self._update(employee_id, change)
+        return record
+
+    async def record(self, employee_id: str) -> EmployeeRecord:
+        return await self.store.load(employee_id)
+
+    # ------------------------------------------------------------ queries over many employees
+
+    async def ambassadors(self, department: str, statuses: frozenset[str]) -> list[tuple[EmployeeRecord, Holding]]:
+        badge = self.rules.coverage.badge
+        found = []
+        for record in await self.store.load_many(await self.store.holders(badge)):
+            holding = record.top_holding(self.rules, badge)
+            if holding is None or not record.visible or holding.status not in statuses:
+                continue
+            if department and record.department != department:
+                continue
+            found.append((record, holding))
+        return sorted(found, key=lambda pair: (pair[0].department, pair[0].display_name, pair[0].employee_id))
+
+    async def coverage(self) -> tuple[list[Coverage], list[str]]:
+        """Departments at or above the minimum group size with figures, and every department with none."""
+        rule = self.rules.coverage
+        sizes = await self.store.departments()
+        counts: dict[str, int] = {}
+        for record, _ in await self.ambassadors("", frozenset({model.INVITED, model.ACCEPTED})):
+            counts[record.department] = counts.get(record.department, 0) + 1
+        shown = [
+            Coverage(d, n, counts.get(d, 0), counts.get(d, 0) / n, rule.target_ratio)
+            for d, n in sizes.items()
+            if n >= rule.min_group_size
+        ]
+        without = [d for d in sizes if not counts.get(d)]
+        return shown, without
+
+    async def pilot_group(self, size: int) -> list[PilotPick]:
+        rule = self.rules.pilot_group
+        if not 1 <= size <= rule.max_size:
+            raise InvalidArgument("size", f"must be between 1 and {rule.max_size}")
+        pool = []
+        for record in await self.store.load_many(await self.store.pilot_candidates()):
+            activities = record.figures.get("pilot_activities", 0.0)
+            if not record.visible or record.ranking_opt_out or activities < rule.min_pilot_activities:
+                continue
+            pool.append((record, record.figures.get(rule.metric, 0.0), activities))
+        pool.sort(key=lambda c: (-c[1], -c[2], c[0].employee_id))
+        departments = {r.department for r, _, _ in pool if r.department}
+        if size < len(departments):
+            raise InvalidArgument(
+                "size",
+                f"{len(departments)} departments have pilot candidates; a group covering each needs at least "
+                f"{len(departments)} people",
+            )
+        picks: list[PilotPick] = []
+        chosen: set[str] = set()
+        covered: set[str] = set()
+        for record, score, activities in pool:
+            if record.department in departments and record.department not in covered:
+                reason = f"strongest pilot signals in department {record.department}"
+                picks.append(PilotPick(record, score, activities, _pilot_reason(reason, score, activities)))
+                chosen.add(record.employee_id)
+                covered.add(record.department)
+        for record, score, activities in pool:
+            if len(picks) >= size:
+                break
+            if record.employee_id not in chosen:
+                reason = "among the strongest pilot signals overall"
+                picks.append(PilotPick(record, score, activities, _pilot_reason(reason, score, activities)))
+                chosen.add(record.employee_id)
+        return sorted(picks, key=lambda p: (-p.score, -p.activities, p.record.employee_id))
+
+
+def _pilot_reason(prefix: str, score: float, activities: float) -> str:
+    return f"{prefix}: pilot score {score:.1f}, {activities:g} pre-launch surveys, workshops or interviews"
+
+
+def _tier_name(tier: int) -> str:
+    return badges_pb2.Tier.Name(tier).removeprefix("TIER_").lower()

@@ -1,0 +1,103 @@
+"""What recognition knows about one employee, and the decisions people make (pure: no I/O).
+
+Endorsement and invitation answers are rules about people, not figures: an admin endorses only a current,
+visible holder who has not declined; only the holder answers an invitation; an opted-out employee gets no
+new badges and is shown nowhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.recognition.rules import Holding, Rules, Tier
+
+INVITED, ACCEPTED, DECLINED = "invited", "accepted", "declined"
+
+
+@dataclass(frozen=True)
+class EmployeeRecord:
+    """One employee's recognition state; `rev` guards concurrent writers (compare-and-set)."""
+
+    employee_id: str
+    rev: int = 0
+    version: int = 0
+    scored_at: datetime | None = None
+    figures: dict[str, float] = field(default_factory=dict)
+    department: str = ""
+    display_name: str = ""
+    registered: bool = False
+    opt_out: bool = False
+    hidden: bool = False
+    ranking_opt_out: bool = False
+    holdings: dict[tuple[str, Tier], Holding] = field(default_factory=dict)
+
+    @property
+    def exists(self) -> bool:
+        return self.rev > 0
+
+    @property
+    def visible(self) -> bool:
+        """Shown to other people (lists, coverage, streams, other people's badge views)."""
+        return not (self.opt_out or self.hidden)
+
+    def held(self) -> list[Holding]:
+        return [h for h in self.holdings.values() if h.held]
+
+    def revoked(self) -> list[Holding]:
+        return [h for h in self.holdings.values() if not h.held and h.revoked_at is not None]
+
+    def top_holding(self, rules: Rules, badge_id: str) -> Holding | None:
+        """The highest held tier of a badge."""
+        badge = rules.badges.get(badge_id)
+        if badge is None:
+            return None
+        for tier in reversed(badge.ordered_tiers()):
+            holding = self.holdings.get((badge_id, tier))
+            if holding is not None and holding.held:
+                return holding
+        return None
+
+
+def known_badge(rules: Rules, badge_id: str, field_name: str = "badge") -> None:
+    if badge_id not in rules.badges:
+        raise InvalidArgument(field_name, f"unknown badge '{badge_id}'; badges are {', '.join(rules.badges)}")
+
+
+def endorse(rules: Rules, record: EmployeeRecord, badge_id: str, admin: str, note: str) -> Holding | None:
+    """The endorsed holding, or None when this admin already endorsed it with the same note (a retry)."""
+    known_badge(rules, badge_id)
+    if admin == record.employee_id:
+        raise PermissionDenied("you cannot endorse yourself")
+    holding = record.top_holding(rules, badge_id)
+    name = rules.badges[badge_id].name
+    if holding is None:
+        raise FailedPrecondition(
+            f"{record.employee_id} does not hold the {name} badge; endorsement recognises a holder, "
+            "it cannot create one"
+        )
+    if not record.visible:
+        raise FailedPrecondition(f"{record.employee_id} opted out of recognition or of being shown")
+    if holding.status == DECLINED:
+        raise FailedPrecondition(f"{record.employee_id} declined the {name} invitation")
+    if holding.endorsed_by:
+        if holding.endorsed_by == admin and holding.endorsement_note == note:
+            return None
+        raise FailedPrecondition(f"this {name} badge was already endorsed by {holding.endorsed_by}")
+    return replace(holding, endorsed_by=admin, endorsement_note=note)
+
+
+def respond(rules: Rules, record: EmployeeRecord, badge_id: str, accept: bool) -> Holding | None:
+    """The holding with its new status, or None when the answer equals the current status (a retry)."""
+    known_badge(rules, badge_id)
+    badge = rules.badges[badge_id]
+    if not badge.invitation:
+        raise FailedPrecondition(f"{badge.name} is not an invitation; only invitation badges are accepted or declined")
+    holding = record.top_holding(rules, badge_id)
+    if holding is None:
+        raise NotFound(f"you hold no {badge.name} invitation")
+    status = ACCEPTED if accept else DECLINED
+    if holding.status == status:
+        return None
+    return replace(holding, status=status, response_seq=holding.response_seq + 1)

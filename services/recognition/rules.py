@@ -1,0 +1,452 @@
+"""Badge rules as data, and their evaluation (pure: no I/O, no wall clock).
+
+A rules file names badges, their tiers and, per tier, criteria over engagement figures. Every criterion has
+a grant threshold and a lower keep threshold; a tier has a grace period in event-time days. Evaluation turns
+(figures, holdings, event time) into decisions: grant, at risk, recovered, revoke. Hovering between keep and
+grant changes nothing, so badges do not flap.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+KNOWN_SIGNALS = frozenset(
+    {
+        "active_weeks_12w",
+        "active_days_30d",
+        "posts_30d",
+        "comments_given_30d",
+        "reactions_given_30d",
+        "distinct_reach_30d",
+        "distinct_reach_100d",
+        "distinct_reach_other_dept_30d",
+        "answers_100d",
+        "answers_own_dept_100d",
+        "accepted_answers_100d",
+        "feature_trials_100d",
+        "feedback_100d",
+        "profile_completeness",
+        "profile_updates_100d",
+        "pilot_activities",
+    }
+)
+SCORE_WINDOWS = frozenset({"7d", "30d", "100d", "decayed"})
+SCORE_COMPONENTS = frozenset(
+    {"content", "conversation", "reach", "helpfulness", "innovation", "profile", "pilot", "total"}
+)
+_SUFFIX_WINDOW = re.compile(r"_(\d+[dw])$")
+
+
+class Tier(enum.StrEnum):
+    """Tier names in the rules file, in ascending order for tiered badges."""
+
+    BRONZE = "bronze"
+    SILVER = "silver"
+    GOLD = "gold"
+    SINGLE = "single"
+
+
+TIER_ORDER = (Tier.BRONZE, Tier.SILVER, Tier.GOLD)
+
+
+def check_metric(name: str) -> str:
+    """A metric is a ScoreChanged signal name or `score.<window>.<component>`."""
+    if name.startswith("score."):
+        parts = name.split(".")
+        if len(parts) != 3 or parts[1] not in SCORE_WINDOWS or parts[2] not in SCORE_COMPONENTS:
+            raise ValueError(
+                f"'{name}' is not score.<window>.<component> with window in {sorted(SCORE_WINDOWS)} "
+                f"and component in {sorted(SCORE_COMPONENTS)}"
+            )
+        return name
+    if name not in KNOWN_SIGNALS:
+        raise ValueError(f"unknown signal '{name}'; known signals: {', '.join(sorted(KNOWN_SIGNALS))}")
+    return name
+
+
+def default_window(metric: str) -> str:
+    """The window a figure covers, read from its name (`_30d`, `_12w`, `score.30d.x`)."""
+    if metric.startswith("score."):
+        return metric.split(".")[1]
+    match = _SUFFIX_WINDOW.search(metric)
+    return match.group(1) if match else "current"
+
+
+class Criterion(BaseModel):
+    """One figure a tier needs: at least `grant` to earn it, at least `keep` to hold it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str
+    grant: float = Field(gt=0)
+    keep: float = Field(ge=0)
+    label: str = Field(min_length=3, description="noun phrase after a number, e.g. 'posts in the last 30 days'")
+    format: str = Field("number", pattern="^(number|percent)$")
+    window: str = ""
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_known(cls, value: str) -> str:
+        return check_metric(value)
+
+    @model_validator(mode="after")
+    def _keep_not_above_grant(self) -> Criterion:
+        if self.keep > self.grant:
+            raise ValueError(f"{self.metric}: keep ({self.keep:g}) must not exceed grant ({self.grant:g})")
+        if self.format == "percent" and self.grant > 1:
+            raise ValueError(f"{self.metric}: a percent criterion takes fractions between 0 and 1")
+        return self
+
+    @property
+    def covers(self) -> str:
+        return self.window or default_window(self.metric)
+
+
+class TierRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grace_days: int = Field(ge=0, le=365, description="event-time days below keep before the tier is revoked")
+    criteria: tuple[Criterion, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _metrics_unique(self) -> TierRule:
+        names = [c.metric for c in self.criteria]
+        if len(names) != len(set(names)):
+            raise ValueError(f"a metric appears twice in one tier: {names}")
+        return self
+
+
+class BadgeRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    description: str = Field(min_length=1)
+    invitation: bool = Field(False, description="the holder may accept or decline the role")
+    tiers: dict[Tier, TierRule]
+
+    @model_validator(mode="after")
+    def _tiers_consistent(self) -> BadgeRule:
+        keys = set(self.tiers)
+        if Tier.SINGLE in keys:
+            if len(keys) != 1:
+                raise ValueError("a badge has either the single tier or bronze/silver/gold tiers, not both")
+        else:
+            expected = set(TIER_ORDER[: len(keys)])
+            if keys != expected:
+                raise ValueError(f"tiers must be bronze, then silver, then gold without gaps; got {sorted(keys)}")
+            for lower, higher in zip(self.ordered_tiers(), self.ordered_tiers()[1:], strict=False):
+                low = {c.metric: c for c in self.tiers[lower].criteria}
+                for criterion in self.tiers[higher].criteria:
+                    below = low.get(criterion.metric)
+                    if below is not None and criterion.grant < below.grant:
+                        raise ValueError(
+                            f"{higher} needs at least the {lower} grant threshold for {criterion.metric} "
+                            f"({criterion.grant:g} < {below.grant:g})"
+                        )
+        if self.invitation and Tier.SINGLE not in keys:
+            raise ValueError("invitation badges have a single tier")
+        return self
+
+    def ordered_tiers(self) -> list[Tier]:
+        if Tier.SINGLE in self.tiers:
+            return [Tier.SINGLE]
+        return [t for t in TIER_ORDER if t in self.tiers]
+
+
+class CoverageRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    badge: str = "intranet_ambassador"
+    target_ratio: float = Field(0.05, gt=0, le=1, description="ambassadors per employee a department should reach")
+    min_group_size: int = Field(5, ge=1, description="departments smaller than this show no figures")
+
+
+class PilotGroupRule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    metric: str = "score.decayed.pilot"
+    min_pilot_activities: float = Field(1, ge=0)
+    max_size: int = Field(500, ge=1)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric_known(cls, value: str) -> str:
+        return check_metric(value)
+
+
+class Rules(BaseModel):
+    """The whole badges.yaml file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(ge=1)
+    badges: dict[str, BadgeRule] = Field(min_length=1)
+    coverage: CoverageRule = CoverageRule()
+    pilot_group: PilotGroupRule = PilotGroupRule()
+
+    @field_validator("badges")
+    @classmethod
+    def _ids(cls, value: dict[str, BadgeRule]) -> dict[str, BadgeRule]:
+        for badge_id in value:
+            if not re.fullmatch(r"[a-z][a-z0-9_]{1,40}", badge_id):
+                raise ValueError(f"badge id '{badge_id}' must be lower_snake_case")
+        return value
+
+    @model_validator(mode="after")
+    def _coverage_badge_exists(self) -> Rules:
+        if self.coverage.badge not in self.badges:
+            raise ValueError(f"coverage.badge '{self.coverage.badge}' is not a badge in this file")
+        return self
+
+    def badge(self, badge_id: str) -> BadgeRule:
+        return self.badges[badge_id]
+
+
+class RulesError(ValueError):
+    pass
+
+
+def load_rules(path: str | Path) -> Rules:
+    """Reads and validates the rules file; every problem is reported with its location."""
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RulesError(f"cannot read badge rules {file}: {exc}") from None
+    try:
+        return Rules.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
+        raise RulesError(f"invalid badge rules {file}:\n" + "\n".join(lines)) from None
+
+
+# ---------------------------------------------------------------- figures, holdings, decisions
+
+
+def figures_from(signals: Mapping[str, float], windows: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Flattens ScoreChanged signals and window scores into the metric names rules use."""
+    flat = {name: float(value) for name, value in signals.items()}
+    for window, components in windows.items():
+        for component, value in components.items():
+            flat[f"score.{window}.{component}"] = float(value)
+    return flat
+
+
+def fmt(value: float, kind: str = "number") -> str:
+    if kind == "percent":
+        return f"{round(value * 100):d}%"
+    rounded = round(value, 2)
+    return f"{int(rounded)}" if rounded == int(rounded) else f"{rounded:g}"
+
+
+@dataclass(frozen=True)
+class EvidenceItem:
+    """One figure compared with one threshold."""
+
+    metric: str
+    value: float
+    threshold: float
+    description: str
+    window: str
+
+
+@dataclass(frozen=True)
+class Holding:
+    """State of one (badge, tier) for one employee. `grant_seq` counts grants, so ids stay unique."""
+
+    badge: str
+    tier: Tier
+    held: bool = False
+    grant_seq: int = 0
+    granted_at: datetime | None = None
+    evidence: tuple[EvidenceItem, ...] = ()
+    at_risk_since: datetime | None = None
+    revoked_at: datetime | None = None
+    revoke_reason: str = ""
+    revoke_evidence: tuple[EvidenceItem, ...] = ()
+    status: str = ""  # invitation badges: invited / accepted / declined
+    response_seq: int = 0
+    endorsed_by: str = ""
+    endorsement_note: str = ""
+
+
+class Action(enum.StrEnum):
+    GRANT = "grant"
+    AT_RISK = "at_risk"
+    RECOVER = "recover"
+    REVOKE = "revoke"
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    badge: str
+    tier: Tier
+    at: datetime
+    holding: Holding  # the holding after the decision
+    evidence: tuple[EvidenceItem, ...] = ()
+    reason: str = ""
+
+
+def _value(figures: Mapping[str, float], metric: str) -> float:
+    return float(figures.get(metric, 0.0))
+
+
+def _evidence(criterion: Criterion, value: float, threshold: float) -> EvidenceItem:
+    kind = criterion.format
+    text = f"{criterion.label}: {fmt(value, kind)} (threshold {fmt(threshold, kind)})"
+    return EvidenceItem(criterion.metric, value, threshold, text, criterion.covers)
+
+
+def evaluate(
+    rules: Rules,
+    figures: Mapping[str, float],
+    holdings: Mapping[tuple[str, Tier], Holding],
+    now: datetime,
+    may_grant: bool = True,
+) -> list[Decision]:
+    """Decisions for one employee at event time `now`; an empty list means nothing changes.
+
+    Grant: every criterion at or above its grant threshold (and the employee has not opted out).
+    At risk: a held tier with any criterion below its keep threshold. Revoke: still below keep once the
+    grace period has passed since it went at risk, dated at the end of the grace period (deterministic).
+    """
+    decisions: list[Decision] = []
+    for badge_id, badge in rules.badges.items():
+        for tier in badge.ordered_tiers():
+            rule = badge.tiers[tier]
+            current = holdings.get((badge_id, tier), Holding(badge_id, tier))
+            values = [(c, _value(figures, c.metric)) for c in rule.criteria]
+            if not current.held:
+                if may_grant and all(v >= c.grant for c, v in values):
+                    evidence = tuple(_evidence(c, v, c.grant) for c, v in values)
+                    after = replace(
+                        current,
+                        held=True,
+                        grant_seq=current.grant_seq + 1,
+                        granted_at=now,
+                        evidence=evidence,
+                        at_risk_since=None,
+                        revoked_at=None,
+                        revoke_reason="",
+                        revoke_evidence=(),
+                        status="invited" if badge.invitation else "",
+                        response_seq=0,
+                        endorsed_by="",
+                        endorsement_note="",
+                    )
+                    decisions.append(Decision(Action.GRANT, badge_id, tier, now, after, evidence))
+                continue
+            below = [(c, v) for c, v in values if v < c.keep]
+            if not below:
+                if current.at_risk_since is not None:
+                    after = replace(current, at_risk_since=None)
+                    decisions.append(Decision(Action.RECOVER, badge_id, tier, now, after))
+                continue
+            since = current.at_risk_since or now
+            due = since + timedelta(days=rule.grace_days)
+            evidence = tuple(_evidence(c, v, c.keep) for c, v in below)
+            if now >= due:
+                reason = (
+                    f"{badge.name} {tier.value}: below the keep threshold since {since.date().isoformat()}, "
+                    f"longer than the {rule.grace_days}-day grace period: " + "; ".join(e.description for e in evidence)
+                )
+                after = replace(
+                    current,
+                    held=False,
+                    at_risk_since=None,
+                    revoked_at=due,
+                    revoke_reason=reason,
+                    revoke_evidence=evidence,
+                )
+                decisions.append(Decision(Action.REVOKE, badge_id, tier, due, after, evidence, reason))
+            elif current.at_risk_since is None:
+                after = replace(current, at_risk_since=now)
+                decisions.append(Decision(Action.AT_RISK, badge_id, tier, now, after, evidence))
+    return decisions
+
+
+def revocation_due(rules: Rules, holding: Holding) -> datetime | None:
+    """When an at-risk holding is revoked if its figures do not recover."""
+    if not holding.held or holding.at_risk_since is None:
+        return None
+    badge = rules.badges.get(holding.badge)
+    if badge is None or holding.tier not in badge.tiers:
+        return None
+    return holding.at_risk_since + timedelta(days=badge.tiers[holding.tier].grace_days)
+
+
+# ---------------------------------------------------------------- progress
+
+
+@dataclass(frozen=True)
+class RequirementView:
+    metric: str
+    current: float
+    required: float
+    description: str
+
+
+@dataclass(frozen=True)
+class ProgressView:
+    badge: str
+    next_tier: Tier | None
+    missing: tuple[RequirementView, ...]
+    met: tuple[RequirementView, ...]
+    summary: str
+
+
+def _missing_text(c: Criterion, current: float) -> str:
+    if c.format == "percent":
+        return f"{c.label} of {fmt(c.grant, 'percent')} (now {fmt(current, 'percent')})"
+    return f"{fmt(c.grant - current)} more {c.label} ({fmt(current)} of {fmt(c.grant)})"
+
+
+def _met_text(c: Criterion, current: float) -> str:
+    if c.format == "percent":
+        return f"{c.label} {fmt(current, 'percent')} (needs {fmt(c.grant, 'percent')})"
+    return f"{fmt(current)} {c.label} (needs {fmt(c.grant)})"
+
+
+def progress(
+    rules: Rules,
+    figures: Mapping[str, float],
+    holdings: Mapping[tuple[str, Tier], Holding],
+    may_grant: bool = True,
+) -> list[ProgressView]:
+    """Per badge, the next tier not held and what is still missing for it, in numbers and in words."""
+    views = []
+    for badge_id, badge in rules.badges.items():
+        held = {t for t in badge.ordered_tiers() if holdings.get((badge_id, t), Holding(badge_id, t)).held}
+        pending = [t for t in badge.ordered_tiers() if t not in held]
+        if not pending:
+            views.append(ProgressView(badge_id, None, (), (), f"You hold every tier of {badge.name}."))
+            continue
+        tier = pending[0]
+        missing, met = [], []
+        for c in badge.tiers[tier].criteria:
+            value = _value(figures, c.metric)
+            if value >= c.grant:
+                met.append(RequirementView(c.metric, value, c.grant, _met_text(c, value)))
+            else:
+                missing.append(RequirementView(c.metric, value, c.grant, _missing_text(c, value)))
+        title = badge.name if tier is Tier.SINGLE else f"{badge.name} {tier.value}"
+        total = len(missing) + len(met)
+        if not missing and not may_grant:
+            summary = f"{title}: all {total} requirements met, but you opted out of recognition, so it is not granted."
+        elif not missing:
+            summary = f"{title}: all {total} requirements met; it is granted with your next score update."
+        else:
+            summary = f"{title}: {len(met)} of {total} requirements met. Still missing: " + "; ".join(
+                r.description for r in missing
+            )
+        views.append(ProgressView(badge_id, tier, tuple(missing), tuple(met), summary))
+    return views
