@@ -1,0 +1,290 @@
+"""Pure badge rules: validation, thresholds, hysteresis, grace periods, progress in numbers and words."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import yaml
+
+from services.recognition.config import DEFAULT_RULES
+from services.recognition.rules import (
+    Action,
+    Holding,
+    Rules,
+    RulesError,
+    Tier,
+    default_window,
+    evaluate,
+    figures_from,
+    load_rules,
+    progress,
+    revocation_due,
+)
+
+T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def rules() -> Rules:
+    return load_rules(DEFAULT_RULES)
+
+
+def ambassador_figures(rules: Rules, level: str) -> dict[str, float]:
+    """Figures exactly at the grant or keep threshold of every ambassador criterion."""
+    return {c.metric: getattr(c, level) for c in rules.badges["intranet_ambassador"].tiers[Tier.SINGLE].criteria}
+
+
+def apply(holdings: dict, decisions: list) -> dict:
+    out = dict(holdings)
+    for d in decisions:
+        out[(d.badge, d.tier)] = d.holding
+    return out
+
+
+def only(decisions: list, badge: str) -> list:
+    return [d for d in decisions if d.badge == badge]
+
+
+# ---------------------------------------------------------------- the file
+
+
+def test_shipped_rules_file_is_valid_and_has_the_required_badges(rules: Rules) -> None:
+    assert {"intranet_ambassador", "creator", "connector", "helper", "innovator", "pilot_pioneer"} <= set(rules.badges)
+    assert rules.badges["intranet_ambassador"].invitation
+    for facet in ("creator", "connector", "helper", "innovator"):
+        assert rules.badges[facet].ordered_tiers() == [Tier.BRONZE, Tier.SILVER, Tier.GOLD]
+    for badge in rules.badges.values():
+        for tier in badge.tiers.values():
+            assert all(c.keep <= c.grant for c in tier.criteria)
+
+
+def write(tmp_path: Path, data: dict) -> Path:
+    path = tmp_path / "badges.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def minimal(**criterion: object) -> dict:
+    base = {"metric": "posts_30d", "grant": 3, "keep": 2, "label": "posts in the last 30 days"}
+    base.update(criterion)
+    return {
+        "version": 1,
+        "coverage": {"badge": "creator"},
+        "badges": {
+            "creator": {
+                "name": "Creator",
+                "description": "d",
+                "tiers": {"bronze": {"grace_days": 7, "criteria": [base]}},
+            }
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("criterion", "message"),
+    [
+        ({"keep": 5}, "keep (5) must not exceed grant (3)"),
+        ({"metric": "postz_30d"}, "unknown signal 'postz_30d'"),
+        ({"metric": "score.31d.total"}, "score.<window>.<component>"),
+        ({"grant": 0, "keep": 0}, "greater than 0"),
+        ({"colour": "red"}, "Extra inputs are not permitted"),
+    ],
+)
+def test_invalid_criteria_are_rejected_with_their_location(tmp_path: Path, criterion: dict, message: str) -> None:
+    with pytest.raises(RulesError) as info:
+        load_rules(write(tmp_path, minimal(**criterion)))
+    assert message in str(info.value)
+    assert "badges.creator.tiers.bronze.criteria.0" in str(info.value)
+
+
+def test_tiers_must_not_have_gaps_or_lower_thresholds(tmp_path: Path) -> None:
+    data = minimal()
+    data["badges"]["creator"]["tiers"]["gold"] = data["badges"]["creator"]["tiers"]["bronze"]
+    with pytest.raises(RulesError, match="without gaps"):
+        load_rules(write(tmp_path, data))
+    data = minimal()
+    lower = {"metric": "posts_30d", "grant": 2, "keep": 1, "label": "posts in the last 30 days"}
+    data["badges"]["creator"]["tiers"]["silver"] = {"grace_days": 7, "criteria": [lower]}
+    with pytest.raises(RulesError, match="silver needs at least the bronze grant threshold"):
+        load_rules(write(tmp_path, data))
+
+
+def test_coverage_must_name_a_badge_and_unreadable_files_are_reported(tmp_path: Path) -> None:
+    data = minimal()
+    data["coverage"]["badge"] = "nope"
+    with pytest.raises(RulesError, match="coverage.badge 'nope'"):
+        load_rules(write(tmp_path, data))
+    with pytest.raises(RulesError, match="cannot read badge rules"):
+        load_rules(tmp_path / "missing.yaml")
+
+
+def test_windows_are_read_from_metric_names() -> None:
+    assert default_window("posts_30d") == "30d"
+    assert default_window("active_weeks_12w") == "12w"
+    assert default_window("score.decayed.total") == "decayed"
+    assert default_window("profile_completeness") == "current"
+
+
+def test_figures_flatten_signals_and_window_scores() -> None:
+    flat = figures_from({"posts_30d": 4}, {"30d": {"total": 12.5}})
+    assert flat == {"posts_30d": 4.0, "score.30d.total": 12.5}
+
+
+# ---------------------------------------------------------------- granting
+
+
+def test_reaching_every_grant_threshold_grants_with_evidence(rules: Rules) -> None:
+    figures = ambassador_figures(rules, "grant")
+    decisions = only(evaluate(rules, figures, {}, T0), "intranet_ambassador")
+    assert [d.action for d in decisions] == [Action.GRANT]
+    holding = decisions[0].holding
+    assert holding.held and holding.grant_seq == 1 and holding.granted_at == T0 and holding.status == "invited"
+    evidence = {e.metric: e for e in holding.evidence}
+    assert set(evidence) == set(figures)
+    assert evidence["active_weeks_12w"].value == 8 and evidence["active_weeks_12w"].threshold == 8
+    assert evidence["active_weeks_12w"].window == "12w"
+    assert evidence["profile_completeness"].description == "profile completeness: 80% (threshold 80%)"
+
+
+def test_one_criterion_short_grants_nothing(rules: Rules) -> None:
+    figures = ambassador_figures(rules, "grant")
+    figures["answers_100d"] -= 1
+    assert only(evaluate(rules, figures, {}, T0), "intranet_ambassador") == []
+
+
+def test_opted_out_employees_get_no_new_badges(rules: Rules) -> None:
+    assert evaluate(rules, ambassador_figures(rules, "grant"), {}, T0, may_grant=False) == []
+
+
+def test_a_held_tier_is_not_granted_again(rules: Rules) -> None:
+    figures = ambassador_figures(rules, "grant")
+    holdings = apply({}, evaluate(rules, figures, {}, T0))
+    assert evaluate(rules, figures, holdings, T0 + timedelta(days=1)) == []
+
+
+def test_qualifying_for_gold_grants_every_tier_once(rules: Rules) -> None:
+    figures = {"posts_30d": 15, "active_weeks_12w": 10, "distinct_reach_30d": 20}
+    decisions = only(evaluate(rules, figures, {}, T0), "creator")
+    assert [(d.action, d.tier) for d in decisions] == [
+        (Action.GRANT, Tier.BRONZE),
+        (Action.GRANT, Tier.SILVER),
+        (Action.GRANT, Tier.GOLD),
+    ]
+
+
+# ---------------------------------------------------------------- hysteresis and grace
+
+
+def held_ambassador(rules: Rules) -> dict:
+    return apply({}, evaluate(rules, ambassador_figures(rules, "grant"), {}, T0))
+
+
+def test_hovering_between_keep_and_grant_changes_nothing(rules: Rules) -> None:
+    holdings = held_ambassador(rules)
+    grant, keep = ambassador_figures(rules, "grant"), ambassador_figures(rules, "keep")
+    for day in range(1, 200):
+        figures = keep if day % 2 else {m: (grant[m] + keep[m]) / 2 for m in grant}
+        assert only(evaluate(rules, figures, holdings, T0 + timedelta(days=day)), "intranet_ambassador") == []
+
+
+def test_dropping_below_keep_puts_at_risk_then_recovering_clears_it(rules: Rules) -> None:
+    holdings = held_ambassador(rules)
+    low = ambassador_figures(rules, "keep")
+    low["active_weeks_12w"] = 5
+    t1 = T0 + timedelta(days=10)
+    decisions = only(evaluate(rules, low, holdings, t1), "intranet_ambassador")
+    assert [d.action for d in decisions] == [Action.AT_RISK]
+    assert decisions[0].holding.at_risk_since == t1
+    assert [e.metric for e in decisions[0].evidence] == ["active_weeks_12w"]
+    holdings = apply(holdings, decisions)
+    assert only(evaluate(rules, low, holdings, t1 + timedelta(days=5)), "intranet_ambassador") == []
+    recovered = only(
+        evaluate(rules, ambassador_figures(rules, "keep"), holdings, t1 + timedelta(days=6)), "intranet_ambassador"
+    )
+    assert [d.action for d in recovered] == [Action.RECOVER]
+    assert recovered[0].holding.at_risk_since is None and recovered[0].holding.held
+
+
+def test_below_keep_for_longer_than_the_grace_period_revokes_at_its_end(rules: Rules) -> None:
+    grace = rules.badges["intranet_ambassador"].tiers[Tier.SINGLE].grace_days
+    holdings = held_ambassador(rules)
+    low = {**ambassador_figures(rules, "keep"), "answers_100d": 1}
+    t1 = T0 + timedelta(days=3)
+    holdings = apply(holdings, evaluate(rules, low, holdings, t1))
+    assert revocation_due(rules, holdings[("intranet_ambassador", Tier.SINGLE)]) == t1 + timedelta(days=grace)
+    just_before = t1 + timedelta(days=grace) - timedelta(seconds=1)
+    assert only(evaluate(rules, low, holdings, just_before), "intranet_ambassador") == []
+    late = t1 + timedelta(days=grace + 9)
+    decisions = only(evaluate(rules, low, holdings, late), "intranet_ambassador")
+    assert [d.action for d in decisions] == [Action.REVOKE]
+    revoked = decisions[0].holding
+    assert not revoked.held and revoked.revoked_at == t1 + timedelta(days=grace)
+    assert f"{grace}-day grace period" in revoked.revoke_reason
+    assert "answers to colleagues' questions in the last 100 days: 1 (threshold 3)" in revoked.revoke_reason
+
+
+def test_a_regrant_after_revocation_is_a_new_grant(rules: Rules) -> None:
+    holding = Holding("intranet_ambassador", Tier.SINGLE, held=False, grant_seq=1, revoked_at=T0)
+    decisions = only(
+        evaluate(rules, ambassador_figures(rules, "grant"), {(holding.badge, holding.tier): holding}, T0),
+        "intranet_ambassador",
+    )
+    assert decisions[0].holding.grant_seq == 2 and decisions[0].holding.revoked_at is None
+
+
+def test_zero_grace_revokes_immediately(rules: Rules) -> None:
+    holding = Holding("pilot_pioneer", Tier.SINGLE, held=True, grant_seq=1, granted_at=T0)
+    decisions = only(
+        evaluate(rules, {"pilot_activities": 1}, {("pilot_pioneer", Tier.SINGLE): holding}, T0), "pilot_pioneer"
+    )
+    assert [d.action for d in decisions] == [Action.REVOKE]
+
+
+def test_evaluation_is_deterministic(rules: Rules) -> None:
+    figures = {**ambassador_figures(rules, "grant"), "posts_30d": 9, "active_weeks_12w": 9}
+    assert evaluate(rules, figures, {}, T0) == evaluate(rules, dict(figures), {}, T0)
+
+
+# ---------------------------------------------------------------- progress
+
+
+def test_progress_agrees_with_the_rules_in_numbers_and_words(rules: Rules) -> None:
+    figures = {"posts_30d": 5, "active_weeks_12w": 3, "profile_completeness": 0.5}
+    holdings = apply({}, evaluate(rules, figures, {}, T0))
+    views = {v.badge: v for v in progress(rules, figures, holdings)}
+    creator = views["creator"]
+    assert creator.next_tier is Tier.SILVER
+    silver = {c.metric: c for c in rules.badges["creator"].tiers[Tier.SILVER].criteria}
+    missing = {r.metric: r for r in creator.missing}
+    assert missing["posts_30d"].required == silver["posts_30d"].grant and missing["posts_30d"].current == 5
+    assert missing["posts_30d"].description == "3 more posts in the last 30 days (5 of 8)"
+    assert missing["active_weeks_12w"].description == "3 more weeks with own activity in the last 12 weeks (3 of 6)"
+    assert creator.summary.startswith("Creator silver: 0 of 2 requirements met. Still missing: 3 more posts")
+    ambassador = views["intranet_ambassador"]
+    assert ambassador.next_tier is Tier.SINGLE
+    completeness = next(r for r in ambassador.missing if r.metric == "profile_completeness")
+    assert completeness.description == "profile completeness of 80% (now 50%)"
+
+
+def test_progress_reports_met_requirements_and_complete_badges(rules: Rules) -> None:
+    gold = {"posts_30d": 15, "active_weeks_12w": 10, "distinct_reach_30d": 20}
+    holdings = apply({}, evaluate(rules, gold, {}, T0))
+    views = {v.badge: v for v in progress(rules, gold, holdings)}
+    assert views["creator"].next_tier is None and views["creator"].summary == "You hold every tier of Creator."
+    connector_ready = {"distinct_reach_30d": 5, "comments_given_30d": 5}
+    view = next(v for v in progress(rules, connector_ready, {}) if v.badge == "connector")
+    assert view.missing == () and len(view.met) == 2
+    assert view.met[0].description == "5 distinct colleagues reached in the last 30 days (needs 5)"
+    assert "granted with your next score update" in view.summary
+    opted_out = next(v for v in progress(rules, connector_ready, {}, may_grant=False) if v.badge == "connector")
+    assert "opted out of recognition" in opted_out.summary
+
+
+def test_at_risk_holding_reports_its_due_date(rules: Rules) -> None:
+    holding = Holding("creator", Tier.BRONZE, held=True, grant_seq=1, granted_at=T0)
+    assert revocation_due(rules, holding) is None
+    due = revocation_due(rules, replace(holding, at_risk_since=T0))
+    assert due == T0 + timedelta(days=rules.badges["creator"].tiers[Tier.BRONZE].grace_days)
