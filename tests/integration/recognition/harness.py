@@ -1,0 +1,205 @@
+"""Drives a real recognition process (in this event loop) through real Kafka topics, Redis and gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+import grpc
+from catalyst.events.v1 import envelope_pb2, scores_pb2
+from catalyst.recognition.v1 import recognition_pb2_grpc
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from prometheus_client import CollectorRegistry
+
+from services.common.auth import Role, TokenAuthority
+from services.common.grpc_client import bearer
+from services.common.settings import CommonSettings
+from services.recognition.app import RecognitionApp
+from services.recognition.config import RecognitionSettings
+from services.recognition.store import RecognitionStore
+
+T = TypeVar("T")
+COMPONENTS = ("content", "conversation", "reach", "helpfulness", "innovation", "profile", "pilot", "total")
+
+
+def settings_for(common_env: dict[str, str], group: str | None = None, **extra: object) -> RecognitionSettings:
+    return RecognitionSettings(
+        kafka_bootstrap=common_env["CATALYST_KAFKA_BOOTSTRAP"],
+        redis_url=common_env["CATALYST_REDIS_URL"],
+        topic_interactions=common_env["CATALYST_TOPIC_INTERACTIONS"],
+        topic_engagement=common_env["CATALYST_TOPIC_ENGAGEMENT"],
+        topic_recognition=common_env["CATALYST_TOPIC_RECOGNITION"],
+        topic_deadletter=common_env["CATALYST_TOPIC_DEADLETTER"],
+        recognition_group_id=group or f"recognition-test-{uuid.uuid4().hex[:8]}",
+        grpc_host="127.0.0.1",
+        grpc_port=0,
+        metrics_port=0,
+        consumer_poll_ms=100,
+        consumer_session_timeout_ms=10_000,
+        relay_idle_seconds=0.05,
+        shutdown_grace_seconds=2,
+        **extra,
+    )
+
+
+def score_changed(
+    employee: str,
+    version: int,
+    at: datetime,
+    signals: dict[str, float],
+    department: str = "d1",
+    windows: dict[str, dict[str, float]] | None = None,
+    ranking_opt_out: bool = False,
+) -> envelope_pb2.Envelope:
+    env = envelope_pb2.Envelope(
+        event_id=f"score-{employee}-{version}",
+        producer="engagement",
+        type="catalyst.events.v1.ScoreChanged",
+        employee_id=employee,
+        department_id=department,
+    )
+    env.occurred_at.FromDatetime(at)
+    sc = env.score_changed
+    sc.employee_id, sc.department_id, sc.version, sc.ranking_opt_out = employee, department, version, ranking_opt_out
+    for name, value in signals.items():
+        sc.signals[name] = value
+    for window, components in (windows or {}).items():
+        sc.windows[window].CopyFrom(scores_pb2.ComponentScores(**components))
+    return env
+
+
+def registered(employee: str, department: str, name: str, at: datetime) -> envelope_pb2.Envelope:
+    env = envelope_pb2.Envelope(
+        event_id=f"reg-{employee}-{department}",
+        producer="feed",
+        type="catalyst.events.v1.EmployeeRegistered",
+        employee_id=employee,
+        department_id=department,
+    )
+    env.occurred_at.FromDatetime(at)
+    env.employee_registered.display_name = name
+    return env
+
+
+async def eventually(probe: Callable[[], Awaitable[T]], ok: Callable[[T], bool], timeout: float = 30.0) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await probe()
+        if ok(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not reached within {timeout}s; last value: {value!r}")
+        await asyncio.sleep(0.1)
+
+
+def read_topic(bootstrap: str, topic: str) -> list[tuple[bytes | None, bytes | None]]:
+    """Every record currently in the topic, as (key, value), in partition order."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        records: list[tuple[bytes | None, bytes | None]] = []
+        deadline = time.monotonic() + 20
+        while any(consumer.position(tp) < ends[tp] for tp in partitions):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"could not read {topic} to its end")
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend((r.key, r.value) for r in batch)
+        return records
+    finally:
+        consumer.close()
+
+
+@dataclass
+class Harness:
+    app: RecognitionApp
+    common_env: dict[str, str]
+    producer: KafkaProducer
+    channel: grpc.aio.Channel
+    stub: recognition_pb2_grpc.RecognitionServiceStub
+    authority: TokenAuthority = field(default_factory=lambda: TokenAuthority(CommonSettings().jwt_secret))
+
+    @property
+    def store(self) -> RecognitionStore:
+        return self.app.store
+
+    @property
+    def bootstrap(self) -> str:
+        return self.common_env["CATALYST_KAFKA_BOOTSTRAP"]
+
+    @property
+    def topics(self) -> dict[str, str]:
+        return {
+            "engagement": self.common_env["CATALYST_TOPIC_ENGAGEMENT"],
+            "interactions": self.common_env["CATALYST_TOPIC_INTERACTIONS"],
+            "recognition": self.common_env["CATALYST_TOPIC_RECOGNITION"],
+            "deadletter": self.common_env["CATALYST_TOPIC_DEADLETTER"],
+        }
+
+    def token(self, subject: str, *roles: Role) -> tuple[tuple[str, str]]:
+        return bearer(self.authority.mint(subject, list(roles) or [Role.EMPLOYEE]))
+
+    async def produce(self, topic_key: str, key: str, value: bytes | None) -> None:
+        topic = self.topics[topic_key]
+        await asyncio.to_thread(lambda: self.producer.send(topic, key=key.encode(), value=value).get(timeout=30))
+
+    async def scores(self, env: envelope_pb2.Envelope) -> None:
+        await self.produce("engagement", env.employee_id, env.SerializeToString())
+
+    async def scores_applied(self, env: envelope_pb2.Envelope) -> None:
+        """Produces a ScoreChanged and waits until recognition stored its version."""
+        await self.scores(env)
+        version = env.score_changed.version
+        await eventually(lambda: self.store.load(env.employee_id), lambda r: r.version >= version)
+
+    async def register(self, employee: str, department: str, name: str, at: datetime) -> None:
+        await self.produce("interactions", employee, registered(employee, department, name, at).SerializeToString())
+
+    async def recognition_events(self) -> list[envelope_pb2.Envelope | None]:
+        records = await asyncio.to_thread(read_topic, self.bootstrap, self.topics["recognition"])
+        out: list[envelope_pb2.Envelope | None] = []
+        for _, value in records:
+            if value is None:
+                out.append(None)
+            else:
+                out.append(envelope_pb2.Envelope.FromString(value))
+        return out
+
+    async def events_of(self, kind: str, count: int, employee: str | None = None) -> list[envelope_pb2.Envelope]:
+        """Waits until exactly `count` events of a kind are on the topic (and stays there for a moment)."""
+
+        async def matching() -> list[envelope_pb2.Envelope]:
+            return [
+                e
+                for e in await self.recognition_events()
+                if e is not None and e.WhichOneof("payload") == kind and (employee is None or e.employee_id == employee)
+            ]
+
+        await eventually(matching, lambda found: len(found) >= count)
+        await asyncio.sleep(0.5)
+        found = await matching()
+        assert len(found) == count, [f"{e.employee_id}:{e.WhichOneof('payload')}" for e in found]
+        return found
+
+
+async def start_harness(common_env: dict[str, str], registry: CollectorRegistry | None = None) -> Harness:
+    app = RecognitionApp(settings_for(common_env), registry or CollectorRegistry())
+    await app.start()
+    producer = await asyncio.to_thread(
+        KafkaProducer, bootstrap_servers=common_env["CATALYST_KAFKA_BOOTSTRAP"], acks="all", linger_ms=0
+    )
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
+    return Harness(app, common_env, producer, channel, recognition_pb2_grpc.RecognitionServiceStub(channel))
+
+
+async def stop_harness(h: Harness) -> None:
+    await h.channel.close()
+    await asyncio.to_thread(h.producer.close)
+    await h.app.stop()
