@@ -1,0 +1,184 @@
+"""The scoring configuration (deploy/config/scoring.yaml) and the worker's settings, both checked at start-up."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from services.common.settings import CommonSettings
+from services.common.topics import load_topics
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SCORING_FILE = ROOT / "deploy" / "config" / "scoring.yaml"
+SIGNAL_DAYS = 100  # the longest signal window the badge rules read (…_100d)
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Windows(_Section):
+    days: dict[str, int] = Field(default_factory=lambda: {"7d": 7, "30d": 30, "100d": 100})
+    decay_half_life_days: float = Field(14.0, gt=0)
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: dict[str, int]) -> dict[str, int]:
+        if not value:
+            raise ValueError("at least one window is needed")
+        for name, days in value.items():
+            if name == "decayed":
+                raise ValueError("'decayed' is the name of the decayed total, not a window")
+            if not 1 <= days <= 400:
+                raise ValueError(f"window {name}: days must be between 1 and 400")
+        if max(value.values()) < SIGNAL_DAYS:
+            raise ValueError(f"the longest window must cover at least {SIGNAL_DAYS} days (100-day signals)")
+        return value
+
+
+class Content(_Section):
+    post: float = Field(3.0, ge=0)
+    daily_cap: float = Field(12.0, gt=0)
+    active_week: float = Field(4.0, ge=0)
+
+
+class Conversation(_Section):
+    comment: float = Field(1.0, ge=0)
+    reaction: float = Field(0.25, ge=0)
+    daily_cap: float = Field(6.0, gt=0)
+    pair_cap_per_day: int = Field(2, ge=1)
+    pair_memory_days: int = Field(3, ge=1, le=30)
+
+
+class Ring(_Section):
+    min_distinct_receivers: int = Field(6, ge=1)
+
+
+class Reach(_Section):
+    distinct: float = Field(1.5, ge=0)
+    other_department: float = Field(1.0, ge=0)
+    distinct_cap: float = Field(40.0, gt=0)
+    received: float = Field(0.1, ge=0)
+    burst_daily_cap: int = Field(20, ge=0)
+
+
+class Helpfulness(_Section):
+    answer: float = Field(2.0, ge=0)
+    answer_own_department: float = Field(1.0, ge=0)
+    accepted: float = Field(3.0, ge=0)
+    accepted_own_department: float = Field(1.0, ge=0)
+    daily_cap: float = Field(15.0, gt=0)
+
+
+class Innovation(_Section):
+    feature_trial: float = Field(1.0, ge=0)
+    feedback: float = Field(2.0, ge=0)
+    suggestion: float = Field(3.0, ge=0)
+    participation: float = Field(1.0, ge=0)
+    daily_cap: float = Field(8.0, gt=0)
+
+
+class Profile(_Section):
+    completeness: float = Field(10.0, ge=0)
+    update: float = Field(1.0, ge=0)
+    update_days_cap: int = Field(4, ge=0)
+
+
+class Pilot(_Section):
+    survey: float = Field(2.0, ge=0)
+    workshop: float = Field(4.0, ge=0)
+    interview: float = Field(4.0, ge=0)
+    contribution: float = Field(2.0, ge=0)
+    cap: float = Field(30.0, ge=0)
+
+
+class Leaderboards(_Section):
+    windows: list[str] = Field(default_factory=lambda: ["7d", "30d", "100d", "decayed"])
+
+
+class Limits(_Section):
+    max_future_skew_hours: float = Field(24.0, ge=0)
+
+
+class ScoringConfig(_Section):
+    """Every weight, window and cap of the engagement score."""
+
+    windows: Windows = Field(default_factory=Windows)
+    content: Content = Field(default_factory=Content)
+    conversation: Conversation = Field(default_factory=Conversation)
+    ring: Ring = Field(default_factory=Ring)
+    reach: Reach = Field(default_factory=Reach)
+    helpfulness: Helpfulness = Field(default_factory=Helpfulness)
+    innovation: Innovation = Field(default_factory=Innovation)
+    profile: Profile = Field(default_factory=Profile)
+    pilot: Pilot = Field(default_factory=Pilot)
+    leaderboards: Leaderboards = Field(default_factory=Leaderboards)
+    limits: Limits = Field(default_factory=Limits)
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+    @model_validator(mode="after")
+    def _leaderboard_windows(self) -> ScoringConfig:
+        known = {*self.windows.days, "decayed"}
+        unknown = [w for w in self.leaderboards.windows if w not in known]
+        if unknown:
+            raise ValueError(f"leaderboards.windows: unknown windows {unknown}; known: {sorted(known)}")
+        return self
+
+    @cached_property
+    def keep_days(self) -> int:
+        """Days of state kept per employee: the longest window."""
+        return max(self.windows.days.values())
+
+
+def load_scoring(path: str | Path = DEFAULT_SCORING_FILE) -> ScoringConfig:
+    """Reads and validates the scoring file; any problem becomes one readable start-up error."""
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SystemExit(f"cannot read scoring config {file}: {exc}") from None
+    try:
+        return ScoringConfig.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise SystemExit(f"invalid scoring config {file}:\n" + "\n".join(lines)) from None
+
+
+def _interactions_partitions() -> int:
+    return load_topics()["interactions"].partitions
+
+
+class EngagementWorkerSettings(CommonSettings):
+    """Settings of the engagement worker (`python -m services.engagement`), from CATALYST_* variables."""
+
+    scoring_file: Path = Field(DEFAULT_SCORING_FILE, description="scoring weights, windows and caps")
+    worker_group_id: str = Field("catalyst-engagement", min_length=1, description="Kafka consumer group")
+    worker_metrics_port: int = Field(9103, ge=0, le=65535, description="Prometheus /metrics port (0 disables)")
+    worker_web_port: int = Field(6066, ge=1, le=65535, description="faust web port (/health); unique per worker")
+    worker_web_host: str = Field("127.0.0.1", description="faust web bind address")
+    worker_data_dir: Path = Field(ROOT / ".run" / "engagement", description="faust data directory (per worker)")
+    interactions_partitions: int = Field(default_factory=_interactions_partitions, ge=1)
+    worker_batch_size: int = Field(2000, ge=1, description="events per processing batch")
+    worker_batch_seconds: float = Field(0.05, gt=0, description="longest wait to fill a batch")
+    worker_emit_interval_seconds: float = Field(0.5, gt=0, description="coalescing interval of ScoreChanged")
+    worker_emit_chunk: int = Field(500, ge=1, description="employees read and published per emit round trip")
+    worker_commit_every: int = Field(1000, ge=1, description="faust broker_commit_every")
+    worker_max_poll_records: int = Field(2000, ge=1)
+    worker_processing_timeout_seconds: float = Field(60.0, gt=0)
+    worker_session_timeout_seconds: float = Field(30.0, gt=0)
+    worker_heartbeat_seconds: float = Field(3.0, gt=0)
+    worker_rebalance_timeout_seconds: float = Field(60.0, gt=0)
+    worker_offset_reset: str = Field("earliest", pattern="^(earliest|latest)$")
+    worker_redis_backoff_max_seconds: float = Field(5.0, gt=0, description="cap of the retry backoff")
+    worker_lag_interval_seconds: float = Field(5.0, gt=0)
+    worker_forgotten_ttl_days: int = Field(400, ge=1, description="keep forgotten markers as long as raw events")
+
+    @model_validator(mode="after")
+    def _timeouts(self) -> EngagementWorkerSettings:
+        if self.worker_heartbeat_seconds * 3 > self.worker_session_timeout_seconds:
+            raise ValueError("worker_heartbeat_seconds must be at most a third of worker_session_timeout_seconds")
+        return self

@@ -1,0 +1,78 @@
+"""Start-up validation of scoring.yaml and settings, and the poison checks on incoming records."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.engagement.config import EngagementWorkerSettings, load_scoring
+from services.engagement.events import Poison, decode
+from tests.unit.engagement.builders import DAY, event, react
+
+NOW_MS = 20_000 * DAY * 1000
+SKEW = 3_600_000
+
+
+def test_the_shipped_scoring_file_is_valid() -> None:
+    cfg = load_scoring()
+    assert cfg.keep_days == 100
+    assert cfg.leaderboards.windows == ["7d", "30d", "100d", "decayed"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("content: {post: -1}", "content.post"),
+        ("content: {posts: 1}", "content.posts"),
+        ("windows: {days: {7d: 7}}", "at least 100 days"),
+        ("leaderboards: {windows: [90d]}", "unknown windows"),
+        ("conversation: {pair_cap_per_day: 0}", "pair_cap_per_day"),
+        ("content: [", "cannot read"),
+    ],
+)
+def test_invalid_scoring_files_stop_start_up_with_a_clear_message(tmp_path: Path, text: str, message: str) -> None:
+    file = tmp_path / "scoring.yaml"
+    file.write_text(text)
+    with pytest.raises(SystemExit, match=message):
+        load_scoring(file)
+
+
+def test_settings_reject_a_heartbeat_longer_than_a_third_of_the_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CATALYST_WORKER_SESSION_TIMEOUT_SECONDS", "6")
+    monkeypatch.setenv("CATALYST_WORKER_HEARTBEAT_SECONDS", "3")
+    with pytest.raises(ValueError, match="heartbeat"):
+        EngagementWorkerSettings()
+
+
+def _poison(value: bytes | None, key: bytes | None = None) -> str:
+    with pytest.raises(Poison) as info:
+        decode(value, key, NOW_MS, SKEW)
+    return str(info.value)
+
+
+def test_valid_records_decode() -> None:
+    env = react("a", "b", 20_000 * DAY - 5)
+    assert decode(env.SerializeToString(), b"a", NOW_MS, SKEW) == env
+
+
+def test_poison_records_are_rejected_with_a_reason() -> None:
+    assert "empty" in _poison(b"")
+    assert "undecodable" in _poison(b"\xff\xff\xff")
+    wrong = react("a", "b", 20_000 * DAY)
+    wrong.type = "catalyst.events.v1.ScoreChanged"
+    assert "unknown event type" in _poison(wrong.SerializeToString())
+    mismatch = react("a", "b", 20_000 * DAY)
+    mismatch.type = "catalyst.events.v1.PostCreated"
+    assert "payload" in _poison(mismatch.SerializeToString())
+    assert "post_author_id" in _poison(react("a", "", 20_000 * DAY).SerializeToString())
+    assert "key" in _poison(react("a", "b", 20_000 * DAY).SerializeToString(), b"other")
+    assert "future" in _poison(react("a", "b", 20_001 * DAY).SerializeToString())
+    bad_profile = event("ProfileUpdated", "a", 20_000 * DAY - 5, completeness=1.5)
+    assert "completeness" in _poison(bad_profile.SerializeToString())
+    no_time = react("a", "b", 20_000 * DAY)
+    no_time.ClearField("occurred_at")
+    assert "occurred_at" in _poison(no_time.SerializeToString())
+    no_id = react("a", "b", 20_000 * DAY - 5)
+    no_id.event_id = ""
+    assert "event_id" in _poison(no_id.SerializeToString())
