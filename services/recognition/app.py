@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from catalyst.recognition.v1 import recognition_pb2_grpc
+from grpc_health.v1 import health_pb2
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.common import redis_client
@@ -94,6 +96,7 @@ class RecognitionApp:
             settings.grpc_port,
             registry,
         )
+        self._stopping = False
         servicer = RecognitionServicer(self.recognition, self.rules, self.hub)
         self.grpc.add(
             SERVICE_NAME, lambda server: recognition_pb2_grpc.add_RecognitionServiceServicer_to_server(servicer, server)
@@ -111,11 +114,25 @@ class RecognitionApp:
         await self.hub.start()
         await self.consumer.start()
         await self.grpc.start()
+        for task in (self.consumer.task, self.relay.task):
+            if task is not None:
+                task.add_done_callback(self._worker_ended)
         log.info("recognition started with %d badges", len(self.rules.badges))
+
+    def _worker_ended(self, task: asyncio.Task) -> None:
+        """A background loop that ends on its own is a fault: report NOT_SERVING so the probe restarts us."""
+        if task.cancelled() or self._stopping:
+            return
+        log.error("%s ended unexpectedly", task.get_name(), exc_info=task.exception())
+        for name in (SERVICE_NAME, ""):
+            asyncio.get_running_loop().create_task(
+                self.grpc.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+            )
 
     async def stop(self) -> None:
         """gRPC first (health NOT_SERVING, drain calls), then the consumer (commit), then the relay (drain
         the outbox), then the hub, the producer and Redis."""
+        self._stopping = True
         await self.hub.close_streams()
         await self.grpc.stop(self.settings.shutdown_grace_seconds)
         await self.consumer.stop()

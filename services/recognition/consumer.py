@@ -70,11 +70,15 @@ class EngagementConsumer:
         self._consumer.subscribe([self._engagement, self._interactions])
         self._task = asyncio.create_task(self._run(), name="recognition-consumer")
 
+    @property
+    def task(self) -> asyncio.Task | None:
+        return self._task
+
     async def stop(self) -> None:
         """Finishes the record in hand, commits what is done, leaves the group."""
         self._stopping.set()
         if self._task is not None:
-            await self._task
+            await asyncio.wait({self._task})  # a task that crashed was reported when it ended
         await self._consumer.stop()
 
     async def _run(self) -> None:
@@ -98,8 +102,11 @@ class EngagementConsumer:
             if batch:
                 await self._retrying(self._commit)
             if self.watermark is not None and self.watermark != self._swept:
-                if await self._retrying(self._sweep):
-                    self._swept = self.watermark
+                try:
+                    if await self._retrying(self._sweep):
+                        self._swept = self.watermark
+                except Exception:
+                    log.exception("revocation sweep failed; it runs again after the next batch")
 
     async def _commit(self) -> None:
         try:

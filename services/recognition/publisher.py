@@ -51,14 +51,19 @@ class OutboxRelay:
             log.info("relay found %d employees with pending records", recovered)
         self._task = asyncio.create_task(self._run(), name="recognition-relay")
 
+    @property
+    def task(self) -> asyncio.Task | None:
+        return self._task
+
     async def stop(self, drain_seconds: float = 10.0) -> None:
         """Publishes what is pending (bounded), then stops."""
         self._stopping = True
         self._wake.set()
         if self._task is not None:
-            try:
-                await asyncio.wait_for(self._task, drain_seconds)
-            except TimeoutError:
+            done, _ = await asyncio.wait({self._task}, timeout=drain_seconds)
+            if not done:
+                self._task.cancel()
+                await asyncio.wait({self._task})
                 log.warning("relay stopped with records still pending; they go out after the next start")
 
     async def publish_pending(self) -> int:

@@ -21,7 +21,7 @@ from services.common.grpc_client import bearer
 from services.common.settings import CommonSettings
 from services.recognition.app import RecognitionApp
 from services.recognition.config import RecognitionSettings
-from services.recognition.store import RecognitionStore
+from services.recognition.store import RecognitionStore, events_key, outbox_key, state_key
 
 T = TypeVar("T")
 COMPONENTS = ("content", "conversation", "reach", "helpfulness", "innovation", "profile", "pilot", "total")
@@ -142,6 +142,11 @@ class Harness:
             "recognition": self.common_env["CATALYST_TOPIC_RECOGNITION"],
             "deadletter": self.common_env["CATALYST_TOPIC_DEADLETTER"],
         }
+
+    async def redis_keys(self, employee: str) -> list[str]:
+        """The per-employee keys that exist (state, event ids, outbox)."""
+        keys = [state_key(employee), events_key(employee), outbox_key(employee)]
+        return [k for k in keys if await self.store.redis.exists(k)]
 
     def token(self, subject: str, *roles: Role) -> tuple[tuple[str, str]]:
         return bearer(self.authority.mint(subject, list(roles) or [Role.EMPLOYEE]))
