@@ -1,0 +1,225 @@
+"""Consumer-group lag of Catalyst's consumers, measured from Kafka and not from the consumers themselves.
+
+A consumer cannot report its own lag once it has stopped, which is exactly when lag matters. This process
+asks the brokers for each group's committed offsets and each partition's log-end offset on every scrape and
+exports them under the metric names of the widely used kafka_exporter, so the alert rules and the dashboard
+work the same whether operators run kafka_exporter against their cluster or this exporter.
+
+Usage: python deploy/prometheus/kafka_lag_exporter.py   (settings: CATALYST_* variables, see LagExporterSettings)
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from kafka import KafkaAdminClient, TopicPartition
+from kafka.admin import OffsetSpec
+from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+from pydantic import Field
+
+from services.common.logging import configure_logging
+from services.common.settings import CommonSettings, load
+
+log = logging.getLogger("catalyst.kafka_lag_exporter")
+
+
+class LagExporterSettings(CommonSettings):
+    """Which groups to watch on which topics, and where to serve /metrics."""
+
+    lag_metrics_port: int = Field(9105, ge=0, le=65535, description="Prometheus /metrics port")
+    lag_engagement_group: str = Field("catalyst-engagement", min_length=1, description="reads topic_interactions")
+    lag_recognition_group: str = Field("catalyst-recognition", min_length=1, description="reads topic_engagement")
+    lag_request_timeout_ms: int = Field(5_000, ge=500, description="per admin request; a scrape waits at most ~3x")
+
+    def watched(self) -> dict[str, str]:
+        """Consumer group -> the topic it consumes."""
+        return {self.lag_engagement_group: self.topic_interactions, self.lag_recognition_group: self.topic_engagement}
+
+    def topics(self) -> list[str]:
+        """Every topic whose log-end offset is exported: event flow in, out, and dead letters."""
+        return [self.topic_interactions, self.topic_engagement, self.topic_recognition, self.topic_deadletter]
+
+
+@dataclass(frozen=True)
+class PartitionOffsets:
+    topic: str
+    partition: int
+    oldest: int
+    latest: int
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    group: str
+    partition: PartitionOffsets
+    committed: int | None
+
+    @property
+    def lag(self) -> int:
+        """Records the group has still to read. Without a commit the group starts at the oldest record
+        (Catalyst's consumers reset to earliest), so everything retained counts."""
+        start = self.partition.oldest if self.committed is None else max(self.committed, self.partition.oldest)
+        return max(0, self.partition.latest - start)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    partitions: list[PartitionOffsets]
+    lags: list[PartitionLag]
+
+
+def snapshot(
+    partitions: list[PartitionOffsets],
+    watched: Mapping[str, str],
+    committed: Mapping[str, Mapping[TopicPartition, int]],
+) -> Snapshot:
+    """Pairs each watched group with the partitions of its topic (pure, so the lag arithmetic is testable)."""
+    lags = [
+        PartitionLag(group, p, committed.get(group, {}).get(TopicPartition(p.topic, p.partition)))
+        for group, topic in watched.items()
+        for p in partitions
+        if p.topic == topic
+    ]
+    return Snapshot(partitions, lags)
+
+
+class KafkaOffsets:
+    """The blocking admin calls, one client reused across scrapes."""
+
+    def __init__(self, bootstrap: str, timeout_ms: int) -> None:
+        self._bootstrap = bootstrap
+        self._timeout_ms = timeout_ms
+        self._client: KafkaAdminClient | None = None
+
+    def _admin(self) -> KafkaAdminClient:
+        if self._client is None:
+            self._client = KafkaAdminClient(
+                bootstrap_servers=self._bootstrap,
+                client_id="catalyst-lag-exporter",
+                request_timeout_ms=self._timeout_ms,
+            )
+        return self._client
+
+    def reset(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def read(self, topics: list[str], watched: Mapping[str, str]) -> Snapshot:
+        admin = self._admin()
+        described = admin.describe_topics(sorted(set(topics) | set(watched.values())))
+        tps = [
+            TopicPartition(t["name"], p["partition_index"])
+            for t in described
+            if t["error_code"] == 0
+            for p in t["partitions"]
+        ]
+        latest = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps})
+        oldest = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in tps})
+        groups = admin.list_group_offsets({group: None for group in watched})
+        committed = {
+            group: {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+            for group, offsets in groups.items()
+        }
+        partitions = [
+            PartitionOffsets(tp.topic, tp.partition, oldest[tp].offset, latest[tp].offset)
+            for tp in sorted(tps, key=lambda tp: (tp.topic, tp.partition))
+        ]
+        return snapshot(partitions, watched, committed)
+
+
+class LagCollector(Collector):
+    """Reads offsets on every scrape (always current; a scrape is a handful of small admin requests)."""
+
+    def __init__(self, offsets: KafkaOffsets, topics: list[str], watched: Mapping[str, str]) -> None:
+        self._offsets = offsets
+        self._topics = list(topics)
+        self._watched = dict(watched)
+        self._lock = threading.Lock()
+        self._failures = 0
+
+    def describe(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        """Names only, so registering does not already ask Kafka."""
+        return self._families(Snapshot([], []), 1.0, 0)
+
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        with self._lock:
+            try:
+                current = self._offsets.read(self._topics, self._watched)
+                up = 1.0
+            except Exception:
+                log.exception("reading offsets from Kafka failed")
+                self._offsets.reset()
+                self._failures += 1
+                current, up = Snapshot([], []), 0.0
+            failures = self._failures
+        return self._families(current, up, failures)
+
+    @staticmethod
+    def _families(current: Snapshot, up: float, failures: int) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
+        group_labels = ["consumergroup", "topic", "partition"]
+        lag = GaugeMetricFamily("kafka_consumergroup_lag", "Records the group has still to read", labels=group_labels)
+        committed = GaugeMetricFamily(
+            "kafka_consumergroup_current_offset", "Offset the group committed", labels=group_labels
+        )
+        newest = GaugeMetricFamily(
+            "kafka_topic_partition_current_offset", "Log-end offset of the partition", labels=["topic", "partition"]
+        )
+        oldest = GaugeMetricFamily(
+            "kafka_topic_partition_oldest_offset", "Oldest retained offset", labels=["topic", "partition"]
+        )
+        for p in current.partitions:
+            newest.add_metric([p.topic, str(p.partition)], p.latest)
+            oldest.add_metric([p.topic, str(p.partition)], p.oldest)
+        for entry in current.lags:
+            labels = [entry.group, entry.partition.topic, str(entry.partition.partition)]
+            lag.add_metric(labels, entry.lag)
+            if entry.committed is not None:
+                committed.add_metric(labels, entry.committed)
+        return iter(
+            [
+                lag,
+                committed,
+                newest,
+                oldest,
+                GaugeMetricFamily("kafka_lag_exporter_up", "1 when the last offset read from Kafka worked", value=up),
+                CounterMetricFamily(
+                    "kafka_lag_exporter_failures", "Scrapes whose offset read from Kafka failed", value=failures
+                ),
+            ]
+        )
+
+
+def serve(settings: LagExporterSettings, registry: CollectorRegistry = REGISTRY) -> KafkaOffsets:
+    offsets = KafkaOffsets(settings.kafka_bootstrap, settings.lag_request_timeout_ms)
+    registry.register(LagCollector(offsets, settings.topics(), settings.watched()))
+    start_http_server(settings.lag_metrics_port, addr=settings.metrics_host, registry=registry)
+    return offsets
+
+
+def main() -> int:
+    settings = load(LagExporterSettings)
+    configure_logging("kafka-lag-exporter", settings.log_level)
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    offsets = serve(settings)
+    log.info("serving consumer lag of %s on :%d", settings.watched(), settings.lag_metrics_port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    stop.wait()
+    offsets.reset()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
