@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from google.protobuf.message import DecodeError
-
 from catalyst.events.v1 import envelope_pb2
+from google.protobuf.message import DecodeError
 
 PREFIX = "catalyst.events.v1."
 # Envelope.type -> the oneof field that must carry the payload. Only these are accepted on the interactions topic.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from services.engagement.scoring import C, COUNTERS
+from services.engagement.scoring import COUNTERS, C
 
 # KEYS: {emp:<id>}:s, {emp:<id>}:p, {emp:<id>}:gone
 # ARGV: topic tag, keep days, pair cap, pair memory days, then ops of 7 fields:
@@ -17,7 +17,7 @@ local tag = ARGV[1]
 local keep = tonumber(ARGV[2])
 local pcap = tonumber(ARGV[3])
 local pmem = tonumber(ARGV[4])
-local NC, RECEIVED, ACTIONS, UPDATES = %(nc)d, %(received)d, %(actions)d, %(updates)d
+local NC, RECEIVED, ACTIONS, UPDATES = $NC, $RECEIVED, $ACTIONS, $UPDATES
 local meta = redis.call('HMGET', S, 'a', 'w', 'pt')
 local a = tonumber(meta[1]) or -1
 local w = tonumber(meta[2]) or -1
@@ -29,12 +29,11 @@ local function bucket(ds)
   local c = days[ds]
   if c == nil then
     c = {}
-    local n = 0
     local v = redis.call('HGET', S, ds)
+    for j = 1, NC do c[j] = 0 end
     if v then
-      for num in string.gmatch(v, '[^,]+') do n = n + 1; c[n] = tonumber(num) end
+      for letter, num in string.gmatch(v, '(%a)(%d+)') do c[string.byte(letter) - 96] = tonumber(num) end
     end
-    for j = n + 1, NC do c[j] = 0 end
     days[ds] = c
   end
   return c
@@ -91,7 +90,6 @@ while i <= n do
         if d > a then a = d end
         local c = bucket(ds)
         c[UPDATES] = c[UPDATES] + 1
-        c[ACTIONS] = c[ACTIONS] + 1
       else
         late = late + 1
       end
@@ -103,13 +101,9 @@ while i <= n do
       if kind == 'c' then
         if x ~= '' then c[tonumber(x) + 1] = c[tonumber(x) + 1] + 1 end
         if z ~= '' then c[tonumber(z) + 1] = c[tonumber(z) + 1] + 1 end
-        if y == '1' then
-          if d > w then w = d end
-          c[ACTIONS] = c[ACTIONS] + 1
-        end
+        if y == '1' and d > w then w = d end
       elseif kind == 'g' then
         if d > w then w = d end
-        c[ACTIONS] = c[ACTIONS] + 1
         local credit = true
         if d >= w - pmem + 1 then
           local q = 'q:' .. ds .. ':' .. y
@@ -121,11 +115,13 @@ while i <= n do
         if credit then
           c[tonumber(x) + 1] = c[tonumber(x) + 1] + 1
           if z ~= '' then c[tonumber(z) + 1] = c[tonumber(z) + 1] + 1 end
+        else
+          c[ACTIONS] = c[ACTIONS] + 1
         end
         person('-' .. y, d)
       elseif kind == 'r' then
         c[RECEIVED] = c[RECEIVED] + 1
-        person('+' .. x, d * 2 + tonumber(y))
+        person(x, d * 2 + tonumber(y))
       end
     end
   end
@@ -146,24 +142,22 @@ end
 if applied > 0 then
   local flat = {}
   for ds, c in pairs(days) do
-    local last = 0
-    for j = NC, 1, -1 do
-      if c[j] ~= 0 then last = j; break end
+    local parts = {}
+    for j = 1, NC do
+      if c[j] ~= 0 then parts[#parts + 1] = string.char(96 + j) .. string.format('%d', c[j]) end
     end
-    if last > 0 then
-      local parts = {}
-      for j = 1, last do parts[j] = string.format('%%d', c[j]) end
+    if #parts > 0 then
       flat[#flat + 1] = ds
-      flat[#flat + 1] = table.concat(parts, ',')
+      flat[#flat + 1] = table.concat(parts)
     end
   end
   for f, offs in pairs(newmarks) do flat[#flat + 1] = f; flat[#flat + 1] = offs end
-  for q, qc in pairs(paircounts) do flat[#flat + 1] = q; flat[#flat + 1] = string.format('%%d', qc) end
-  flat[#flat + 1] = 'a'; flat[#flat + 1] = string.format('%%d', a)
-  flat[#flat + 1] = 'w'; flat[#flat + 1] = string.format('%%d', w)
+  for q, qc in pairs(paircounts) do flat[#flat + 1] = q; flat[#flat + 1] = string.format('%d', qc) end
+  flat[#flat + 1] = 'a'; flat[#flat + 1] = string.format('%d', a)
+  flat[#flat + 1] = 'w'; flat[#flat + 1] = string.format('%d', w)
   hset_all(S, flat)
   local pf = {}
-  for f, v in pairs(people) do pf[#pf + 1] = f; pf[#pf + 1] = string.format('%%d', v) end
+  for f, v in pairs(people) do pf[#pf + 1] = f; pf[#pf + 1] = string.format('%d', v) end
   if #pf > 0 then hset_all(P, pf) end
   redis.call('HINCRBY', S, 'v', 1)
 end
@@ -177,7 +171,7 @@ if a > a0 or w > w0 then
     if b >= 48 and b <= 57 then
       if tonumber(f) < lo then del[#del + 1] = f end
     elseif b == 113 then
-      local qd = tonumber(string.match(f, '^q:(%%d+):'))
+      local qd = tonumber(string.match(f, '^q:(%d+):'))
       if qd and qd < plo then del[#del + 1] = f end
     end
   end
@@ -188,7 +182,7 @@ if a > a0 or w > w0 then
     for j = 1, #pf, 2 do
       local f, v = pf[j], tonumber(pf[j + 1])
       local d = v
-      if string.byte(f, 1) == 43 then d = math.floor(v / 2) end
+      if string.byte(f, 1) ~= 45 then d = math.floor(v / 2) end
       if d < lo then pdel[#pdel + 1] = f end
     end
     if #pdel > 0 then hdel_all(P, pdel) end
@@ -197,13 +191,10 @@ end
 
 local tail = redis.call('HMGET', S, 'dep', 'md', 'v')
 return {0, applied, dups, late, tail[1] or '', tail[2] or '', a, tonumber(tail[3]) or 0}
-"""
-    % {
-        "nc": len(COUNTERS),
-        "received": C["received"] + 1,
-        "actions": C["actions"] + 1,
-        "updates": C["profile_updates"] + 1,
-    }
+""".replace("$NC", str(len(COUNTERS)))
+    .replace("$RECEIVED", str(C["received"] + 1))
+    .replace("$ACTIONS", str(C["actions"] + 1))
+    .replace("$UPDATES", str(C["profile_updates"] + 1))
 )
 
 # KEYS: {emp:<id>}:s, {emp:<id>}:p, {emp:<id>}:gone; ARGV: ttl seconds.

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from catalyst.events.v1 import envelope_pb2
+
 from services.engagement.config import ScoringConfig
 from services.engagement.scoring import COUNTERS, EmployeeState, Figures, effects, figures
 
@@ -73,7 +74,6 @@ class Reference:
                         e.profile_ms, e.completeness = int(op.x), float(op.y)
                     e.own_day = max(e.own_day, d)
                     e.day(d)[UPDATES] += 1
-                    e.day(d)[ACTIONS] += 1
                 elif op.kind == "c":
                     c = e.day(d)
                     if op.x:
@@ -82,11 +82,9 @@ class Reference:
                         c[int(op.z)] += 1
                     if op.y == "1":
                         e.own_day = max(e.own_day, d)
-                        c[ACTIONS] += 1
                 elif op.kind == "g":
                     e.own_day = max(e.own_day, d)
                     c = e.day(d)
-                    c[ACTIONS] += 1
                     credit = True
                     if d >= e.own_day - memory + 1:
                         count = e.pairs.get((d, op.y), 0)
@@ -96,6 +94,8 @@ class Reference:
                         c[int(op.x)] += 1
                         if op.z:
                             c[int(op.z)] += 1
+                    else:
+                        c[ACTIONS] += 1
                     e.receivers[op.y] = max(e.receivers.get(op.y, -1), d)
                 elif op.kind == "r":
                     e.day(d)[RECEIVED] += 1

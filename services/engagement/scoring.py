@@ -15,6 +15,7 @@ from hashlib import blake2b
 from typing import NamedTuple
 
 from catalyst.events.v1 import envelope_pb2, interactions_pb2
+
 from services.engagement.config import ScoringConfig
 
 DAY_SECONDS = 86_400
@@ -36,6 +37,22 @@ COUNTERS = (
     "actions",
 )
 C = {name: i for i, name in enumerate(COUNTERS)}
+# Counters of the employee's own doing; "actions" counts own acts that earned no credit (over a pair cap, pilot).
+OWN = tuple(
+    C[n]
+    for n in (
+        "posts",
+        "comments",
+        "reactions",
+        "answers",
+        "trials",
+        "feedback",
+        "suggestions",
+        "participation",
+        "profile_updates",
+        "actions",
+    )
+)
 PILOT = ("surveys", "workshops", "interviews", "contributions")
 COMPONENTS = ("content", "conversation", "reach", "helpfulness", "innovation", "profile", "pilot")
 DECAYED = "decayed"
@@ -187,7 +204,10 @@ def _day_points(c: list[int], cfg: ScoringConfig) -> tuple[float, float, float, 
     conversation = sat(conv.comment * c[1] + conv.reaction * c[2], conv.daily_cap) if c[1] or c[2] else 0.0
     h = cfg.helpfulness
     helpfulness = (
-        sat(h.answer * c[3] + h.answer_own_department * c[4] + h.accepted * c[5] + h.accepted_own_department * c[6], h.daily_cap)
+        sat(
+            h.answer * c[3] + h.answer_own_department * c[4] + h.accepted * c[5] + h.accepted_own_department * c[6],
+            h.daily_cap,
+        )
         if c[3] or c[5]
         else 0.0
     )
@@ -244,12 +264,13 @@ def figures(state: EmployeeState, as_of_day: int, cfg: ScoringConfig) -> Figures
             received[n] += min(c[12], burst) * weight
             if c[11]:
                 update_days[n] += weight
-        if c[13] and week >= week_now - 11:
+        active = any(c[k] for k in OWN)
+        if active and week >= week_now - 11:
             active_weeks.add(week)
         if age < 30:
             for k, v in enumerate(c):
                 counts30[k] += v
-            if c[13]:
+            if active:
                 active_days_30 += 1
         if age < 100:
             for k, v in enumerate(c):
@@ -274,9 +295,7 @@ def figures(state: EmployeeState, as_of_day: int, cfg: ScoringConfig) -> Figures
         start = as_of_day - span + 1
         if n == DECAYED:
             givers = sum(0.5 ** ((as_of_day - d) / half_life) for d, _ in giver_days if first <= d <= as_of_day)
-            others = sum(
-                0.5 ** ((as_of_day - d) / half_life) for d, o in giver_days if o and first <= d <= as_of_day
-            )
+            others = sum(0.5 ** ((as_of_day - d) / half_life) for d, o in giver_days if o and first <= d <= as_of_day)
             regular = sum(0.5 ** ((as_of_day - d) / half_life) for d in weeks[n].values())
         else:
             givers = sum(1 for d, _ in giver_days if start <= d <= as_of_day)

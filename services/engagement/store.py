@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import zlib
 from collections import defaultdict
@@ -14,6 +15,7 @@ from services.engagement import lua
 from services.engagement.config import ScoringConfig
 from services.engagement.scoring import COUNTERS, EmployeeState, Op, pseudonym
 
+_SPARSE = re.compile(rb"([a-z])(\d+)")
 DEPT_DAYS = 30  # department activity day sets kept (the longest adoption figure is 30 days)
 DEPT_DAY_TTL = 40 * 86_400  # wall-clock safety net for day sets a restarted worker could recreate
 WATERMARK = "eng:wm"
@@ -59,7 +61,7 @@ def home_bucket(employee_id: str, buckets: int) -> int:
 
 
 def topic_tag(topic: str) -> str:
-    return format(zlib.crc32(topic.encode()), "08x")
+    return format(zlib.crc32(topic.encode()) & 0xFFFF, "04x")
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,9 @@ def parse_state(state: dict[bytes, bytes], people: dict[bytes, bytes]) -> Employ
     for raw_key, raw_value in state.items():
         key = raw_key.decode()
         if key.isdigit():
-            counts = [int(v) for v in raw_value.split(b",")]
-            counts.extend([0] * (width - len(counts)))
+            counts = [0] * width
+            for letter, number in _SPARSE.findall(raw_value):
+                counts[letter[0] - 97] = int(number)
             out.days[int(key)] = counts
         elif key == "a":
             out.as_of_day = int(raw_value)
@@ -124,10 +127,11 @@ def parse_state(state: dict[bytes, bytes], people: dict[bytes, bytes]) -> Employ
     out.pilot = (pilot[0], pilot[1], pilot[2], pilot[3])
     for raw_key, raw_value in people.items():
         value = int(raw_value)
-        if raw_key[:1] == b"+":
-            out.givers[int(raw_key[1:])] = (value // 2, bool(value & 1))
+        who = int(raw_key)
+        if who > 0:
+            out.givers[who] = (value // 2, bool(value & 1))
         else:
-            out.receivers[int(raw_key[1:])] = value
+            out.receivers[-who] = value
     return out
 
 

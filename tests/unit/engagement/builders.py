@@ -12,6 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 DAY = 86_400
 _ids = itertools.count()
 
+FEEDBACK_KINDS = [interactions_pb2.FEEDBACK_KIND_FEEDBACK, interactions_pb2.FEEDBACK_KIND_SUGGESTION]
 PAYLOADS = {
     "PostCreated": "post_created",
     "CommentAdded": "comment_added",
@@ -67,8 +68,15 @@ def react(giver: str, author: str, seconds: int, dept: str = "d1", author_dept: 
 
 def comment(giver: str, author: str, seconds: int, dept: str = "d1", author_dept: str = "d1") -> envelope_pb2.Envelope:
     return event(
-        "CommentAdded", giver, seconds, dept, comment_id="c", post_id="p", post_author_id=author,
-        post_author_department_id=author_dept, body_length=10,
+        "CommentAdded",
+        giver,
+        seconds,
+        dept,
+        comment_id="c",
+        post_id="p",
+        post_author_id=author,
+        post_author_department_id=author_dept,
+        body_length=10,
     )
 
 
@@ -103,12 +111,25 @@ def mixed_history(
                 yield event("QuestionAsked", a, t, dept[a], question_id="q", body_length=5)
             elif r < 0.72:
                 yield event(
-                    "AnswerPosted", a, t, dept[a], answer_id="x", question_id="q", question_author_id=b,
-                    question_author_department_id=dept[b], body_length=5,
+                    "AnswerPosted",
+                    a,
+                    t,
+                    dept[a],
+                    answer_id="x",
+                    question_id="q",
+                    question_author_id=b,
+                    question_author_department_id=dept[b],
+                    body_length=5,
                 )
             elif r < 0.78:
                 yield event(
-                    "AnswerAccepted", a, t, dept[a], answer_id="x", question_id="q", answer_author_id=b,
+                    "AnswerAccepted",
+                    a,
+                    t,
+                    dept[a],
+                    answer_id="x",
+                    question_id="q",
+                    answer_author_id=b,
                     answer_author_department_id=dept[b],
                 )
             elif r < 0.83:
@@ -117,14 +138,23 @@ def mixed_history(
                 yield event("FeatureTried", a, t, dept[a], feature_id=f"f{rng.randrange(5)}")
             elif r < 0.92:
                 yield event(
-                    "FeedbackSubmitted", a, t, dept[a], feedback_id="fb",
-                    kind=rng.choice([interactions_pb2.FEEDBACK_KIND_FEEDBACK, interactions_pb2.FEEDBACK_KIND_SUGGESTION]),
+                    "FeedbackSubmitted",
+                    a,
+                    t,
+                    dept[a],
+                    feedback_id="fb",
+                    kind=rng.choice(FEEDBACK_KINDS),
                 )
             elif r < 0.95:
                 yield event("SurveyAnswered", a, t, dept[a], survey_id="s", pre_launch=rng.random() < 0.5)
             elif r < 0.98:
                 yield event(
-                    "WorkshopAttended", a, t, dept[a], session_id="w", pre_launch=True,
+                    "WorkshopAttended",
+                    a,
+                    t,
+                    dept[a],
+                    session_id="w",
+                    pre_launch=True,
                     kind=rng.choice([interactions_pb2.SESSION_KIND_WORKSHOP, interactions_pb2.SESSION_KIND_INTERVIEW]),
                     contributed=rng.random() < 0.5,
                 )

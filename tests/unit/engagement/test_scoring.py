@@ -8,7 +8,7 @@ import pytest
 
 from services.engagement.config import ScoringConfig, load_scoring
 from services.engagement.reference import Reference
-from services.engagement.scoring import Figures, effects, sat
+from services.engagement.scoring import COMPONENTS, Figures, effects, sat
 from tests.unit.engagement.builders import DAY, comment, event, mixed_history, post, react
 
 CFG = load_scoring()
@@ -123,14 +123,46 @@ def test_late_and_out_of_order_events_land_in_their_own_day() -> None:
 def test_answers_and_acceptance_in_the_own_department() -> None:
     figs = run(
         [
-            event("AnswerPosted", "a", T0, "d1", answer_id="x", question_id="q", question_author_id="b",
-                  question_author_department_id="d1"),
-            event("AnswerPosted", "a", T0 + 1, "d1", answer_id="y", question_id="r", question_author_id="c",
-                  question_author_department_id="d2"),
-            event("AnswerAccepted", "b", T0 + 2, "d1", answer_id="x", question_id="q", answer_author_id="a",
-                  answer_author_department_id="d1"),
-            event("AnswerAccepted", "a", T0 + 3, "d1", answer_id="z", question_id="s", answer_author_id="a",
-                  answer_author_department_id="d1"),
+            event(
+                "AnswerPosted",
+                "a",
+                T0,
+                "d1",
+                answer_id="x",
+                question_id="q",
+                question_author_id="b",
+                question_author_department_id="d1",
+            ),
+            event(
+                "AnswerPosted",
+                "a",
+                T0 + 1,
+                "d1",
+                answer_id="y",
+                question_id="r",
+                question_author_id="c",
+                question_author_department_id="d2",
+            ),
+            event(
+                "AnswerAccepted",
+                "b",
+                T0 + 2,
+                "d1",
+                answer_id="x",
+                question_id="q",
+                answer_author_id="a",
+                answer_author_department_id="d1",
+            ),
+            event(
+                "AnswerAccepted",
+                "a",
+                T0 + 3,
+                "d1",
+                answer_id="z",
+                question_id="s",
+                answer_author_id="a",
+                answer_author_department_id="d1",
+            ),
         ]
     )
     s = figs["a"].signals
@@ -162,7 +194,7 @@ def test_every_window_has_every_component_and_the_total() -> None:
     figs = run([post("a", T0)])["a"]
     assert set(figs.windows) == {"7d", "30d", "100d", "decayed"}
     for scores in figs.windows.values():
-        assert set(scores) == {"content", "conversation", "reach", "helpfulness", "innovation", "profile", "pilot", "total"}
+        assert set(scores) == {*COMPONENTS, "total"}
         assert scores["total"] == pytest.approx(sum(v for k, v in scores.items() if k != "total"), abs=1e-5)
 
 
