@@ -111,9 +111,20 @@ class KafkaPublisher:
         return self._producer
 
     def close(self, timeout: float) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=timeout)
-            self._producer = None
+        """Closes the producer; records still unacked after `timeout` are dropped from the producer
+        (their outbox entries remain and go out again, with the same ids, after a restart)."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            producer.close(timeout=timeout)
+        except KafkaTimeoutError:
+            # kafka-python 3.0.12's close() raises from its flush before it reaches its own
+            # force-close step, so abort the pending records ourselves and close again.
+            log.warning("closing the producer with unacknowledged records; they stay in the outbox")
+            producer._sender.force_close()
+            producer._sender.join(timeout)
+            producer.close(timeout=0)
 
 
 def producer_factory(
@@ -167,6 +178,7 @@ class OutboxRelay:
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
+        self._gauges: asyncio.Task | None = None
         self._leader = False
 
     def notify(self) -> None:
@@ -175,12 +187,22 @@ class OutboxRelay:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
+        self._gauges = asyncio.create_task(self._watch_gauges(), name="outbox-gauges")
+
+    async def _watch_gauges(self) -> None:
+        """Depth and age are refreshed on their own clock, so they keep rising while a publish is
+        stuck on an unreachable broker."""
+        while True:
+            try:
+                await self.update_gauges()
+            except Exception:
+                log.warning("could not read the outbox depth", exc_info=True)
+            await asyncio.sleep(1.0)
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
             try:
                 published, failed = await self.publish_once()
-                await self.update_gauges()
             except Exception:
                 log.exception("outbox relay cycle failed; retrying")
                 published, failed = 0, 1
@@ -288,6 +310,8 @@ class OutboxRelay:
         finally:
             timer.cancel()
             abort.set()
+            if self._gauges is not None:
+                self._gauges.cancel()
             await self.update_gauges()
             left = await self.depth()
             if left:
