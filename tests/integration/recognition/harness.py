@@ -124,6 +124,7 @@ class Harness:
     producer: KafkaProducer
     channel: grpc.aio.Channel
     stub: recognition_pb2_grpc.RecognitionServiceStub
+    registry: CollectorRegistry
     authority: TokenAuthority = field(default_factory=lambda: TokenAuthority(CommonSettings().jwt_secret))
 
     @property
@@ -142,6 +143,10 @@ class Harness:
             "recognition": self.common_env["CATALYST_TOPIC_RECOGNITION"],
             "deadletter": self.common_env["CATALYST_TOPIC_DEADLETTER"],
         }
+
+    async def metric(self, name: str, **labels: str) -> float:
+        """A sample of this process's registry (0 when absent); async so `eventually` can poll it."""
+        return self.registry.get_sample_value(name, labels) or 0.0
 
     async def redis_keys(self, employee: str) -> list[str]:
         """The per-employee keys that exist (state, event ids, outbox)."""
@@ -194,14 +199,16 @@ class Harness:
         return found
 
 
-async def start_harness(common_env: dict[str, str], registry: CollectorRegistry | None = None) -> Harness:
-    app = RecognitionApp(settings_for(common_env), registry or CollectorRegistry())
+async def start_harness(common_env: dict[str, str]) -> Harness:
+    registry = CollectorRegistry()
+    app = RecognitionApp(settings_for(common_env), registry)
     await app.start()
     producer = await asyncio.to_thread(
         KafkaProducer, bootstrap_servers=common_env["CATALYST_KAFKA_BOOTSTRAP"], acks="all", linger_ms=0
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
-    return Harness(app, common_env, producer, channel, recognition_pb2_grpc.RecognitionServiceStub(channel))
+    stub = recognition_pb2_grpc.RecognitionServiceStub(channel)
+    return Harness(app, common_env, producer, channel, stub, registry)
 
 
 async def stop_harness(h: Harness) -> None:

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from catalyst.events.v1 import badges_pb2
 from catalyst.recognition.v1 import recognition_pb2 as pb
-from prometheus_client import CollectorRegistry
 
 from services.recognition.rules import Tier
 from services.recognition.store import state_key
@@ -42,8 +41,8 @@ async def test_crossing_the_threshold_grants_once_and_publishes_once(rec: Harnes
     (badge,) = response.badges
     assert badge.badge == "creator" and badge.tier == badges_pb2.TIER_BRONZE
     assert badge.granted_at.ToDatetime(tzinfo=UTC) == day(1) and badge.evidence[0].value == 3
-    grants = rec.app.metrics.grants.labels("creator", "bronze")._value.get()
-    holders = rec.app.metrics.holders.labels("creator")._value.get()
+    grants = await rec.metric("recognition_badge_grants_total", badge="creator", tier="bronze")
+    holders = await rec.metric("recognition_badge_holders", badge="creator")
     assert (grants, holders) == (1, 1)
 
 
@@ -78,7 +77,7 @@ async def test_below_keep_longer_than_the_grace_period_revokes(rec: Harness) -> 
     mine = await rec.stub.GetBadges(pb.GetBadgesRequest(), metadata=rec.token("carol"))
     assert not mine.badges and mine.revoked[0].revoke_reason == revoked.badge_revoked.reason
     assert mine.revoked[0].revoked_at.ToDatetime(tzinfo=UTC) == day(19)
-    assert rec.app.metrics.revocations.labels("creator", "bronze")._value.get() == 1
+    assert await rec.metric("recognition_badge_revocations_total", badge="creator", tier="bronze") == 1
 
 
 async def test_grace_ends_by_event_time_even_without_new_figures_for_the_holder(rec: Harness) -> None:
@@ -110,12 +109,10 @@ async def test_replays_change_nothing(rec: Harness, common_env: dict[str, str]) 
     for env in history:  # the same records delivered again
         await rec.scores(env)
     # and a second process reading everything from the beginning (a new consumer group) over the same Redis
-    replayer = await start_harness(common_env, CollectorRegistry())
+    replayer = await start_harness(common_env)
     try:
-        consumed = replayer.app.metrics.consumed
-        await eventually(
-            lambda: asyncio.sleep(0, consumed.labels("engagement", "unchanged")._value.get()), lambda n: n >= 10
-        )
+        unchanged = {"topic": "engagement", "outcome": "unchanged"}
+        await eventually(lambda: replayer.metric("recognition_records_consumed_total", **unchanged), lambda n: n >= 10)
     finally:
         await stop_harness(replayer)
     await asyncio.sleep(1)

@@ -75,7 +75,7 @@ async def test_clients_stream_badge_events_they_may_see(rec: Harness) -> None:
     )
     colleague = rec.stub.StreamBadgeEvents(pb.StreamBadgeEventsRequest(department_id="d1"), metadata=rec.token("x"))
     own = rec.stub.StreamBadgeEvents(pb.StreamBadgeEventsRequest(), metadata=rec.token("ned"))
-    await eventually(lambda: asyncio.sleep(0, rec.app.metrics.stream_clients._value.get()), lambda n: n == 2)
+    await eventually(lambda: rec.metric("recognition_stream_clients"), lambda n: n == 2)
 
     await rec.scores_applied(score_changed("ned", 2, T0 + timedelta(days=1), BRONZE, department="d1"))
     await rec.scores_applied(score_changed("ola", 1, T0 + timedelta(days=1), BRONZE, department="d2"))
@@ -114,7 +114,7 @@ async def test_health_reflection_and_metrics(rec: Harness) -> None:
         break
     await rec.scores_applied(score_changed("rae", 1, T0, BRONZE))
     await rec.events_of("badge_granted", 1)
-    assert rec.app.metrics.evaluation._sum.get() > 0
+    assert await rec.metric("recognition_evaluation_seconds_count") >= 1
     admin = rec.token("hr", Role.ADMIN)
     await rec.stub.GetDepartmentCoverage(pb.GetDepartmentCoverageRequest(), metadata=admin)
 
