@@ -1,0 +1,137 @@
+"""`python -m services.feed` as a real process: health, reflection, /metrics, JSON logs, the
+token-minting and directory-import commands, and a clean drain on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import grpc
+import pytest
+from catalyst.feed.v1 import feed_pb2 as pb
+from catalyst.feed.v1 import feed_pb2_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from services.common.auth import TokenAuthority
+from services.common.grpc_client import bearer
+from tests.conftest import free_port
+from tests.integration.feed.harness import SECRET, read_topic
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def env_for(common_env: dict[str, str], grpc_port: int, metrics_port: int) -> dict[str, str]:
+    return {
+        **os.environ,
+        **common_env,
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
+        "CATALYST_JWT_SECRET": SECRET,
+        "CATALYST_GRPC_HOST": "127.0.0.1",
+        "CATALYST_METRICS_HOST": "127.0.0.1",
+        "CATALYST_GRPC_PORT": str(grpc_port),
+        "CATALYST_METRICS_PORT": str(metrics_port),
+        "CATALYST_SHUTDOWN_GRACE_SECONDS": "2",
+    }
+
+
+def run_command(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+
+
+def wait_serving(target: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while True:
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=2).status == 1:
+                    return
+            except grpc.RpcError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("feed did not become healthy")
+            time.sleep(0.2)
+
+
+def test_feed_process_serves_probes_metrics_commands_and_drains_on_sigterm(
+    common_env: dict[str, str], kafka_bootstrap: str, topics: dict[str, str], tmp_path: Path
+) -> None:
+    grpc_port, metrics_port = free_port(), free_port()
+    env = env_for(common_env, grpc_port, metrics_port)
+    target = f"127.0.0.1:{grpc_port}"
+    log_file = (tmp_path / "feed.log").open("w+")
+    process = subprocess.Popen([sys.executable, "-m", "services.feed"], env=env, cwd=ROOT, stderr=log_file)
+    try:
+        wait_serving(target)
+
+        directory = tmp_path / "people.csv"
+        directory.write_text("employee_id,display_name,department_id,is_manager\ne-1,One,d1,false\ne-2,Two,d2,yes\n")
+        imported = run_command(env, "services.feed.import_directory", str(directory), "--target", target)
+        assert imported.returncode == 0, imported.stderr
+        assert "2 employees read, 2 created or changed" in imported.stdout
+
+        minted = run_command(env, "services.common.mint_token", "--subject", "e-1", "--role", "employee")
+        assert minted.returncode == 0, minted.stderr
+        token = minted.stdout.strip()
+        assert TokenAuthority(SECRET).verify(token).subject == "e-1"
+
+        with grpc.insecure_channel(target) as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            status = health.Check(health_pb2.HealthCheckRequest(service="catalyst.feed.v1.FeedService"), timeout=5)
+            assert status.status == health_pb2.HealthCheckResponse.SERVING
+            reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+            answers = reflection.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+            names = {s.name for a in answers for s in a.list_services_response.service}
+            assert "catalyst.feed.v1.FeedService" in names
+            feed = feed_pb2_grpc.FeedServiceStub(channel)
+            for n in range(5):
+                feed.RecordFeatureTrial(
+                    pb.RecordFeatureTrialRequest(feature_id=f"f-{n}"), metadata=bearer(token), timeout=10
+                )
+            with pytest.raises(grpc.RpcError) as denied:
+                feed.ListFeed(pb.ListFeedRequest(), timeout=10)
+            assert denied.value.code() == grpc.StatusCode.UNAUTHENTICATED
+
+        metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+        for name in (
+            'grpc_server_handled_total{grpc_code="OK",grpc_method="RecordFeatureTrial"',
+            'grpc_server_handled_total{grpc_code="UNAUTHENTICATED",grpc_method="ListFeed"',
+            "grpc_server_handling_seconds_bucket",
+            "feed_outbox_depth",
+            "feed_outbox_oldest_age_seconds",
+            "feed_relay_published_total",
+            "feed_relay_failures_total",
+        ):
+            assert name in metrics.replace('grpc_service="catalyst.feed.v1.FeedService",', ""), name
+
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    log_file.seek(0)
+    lines = [json.loads(line) for line in log_file if line.startswith("{")]
+    assert lines and all(line["service"] == "feed" for line in lines)
+    messages = [line["message"] for line in lines]
+    assert "shutdown requested" in messages and "relay drained" in messages and "stopped" in messages
+
+    records = asyncio.run(read_topic(kafka_bootstrap, topics["interactions"], expected=7))
+    assert (
+        sorted(r.envelope.type.rsplit(".", 1)[1] for r in records) == ["EmployeeRegistered"] * 2 + ["FeatureTried"] * 5
+    )
+    managers = {
+        r.key: r.envelope.employee_registered.is_manager for r in records if r.envelope.type.endswith("Registered")
+    }
+    assert managers == {"e-1": False, "e-2": True}
