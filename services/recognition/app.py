@@ -50,6 +50,7 @@ class RecognitionApp:
             batch_size=settings.relay_batch_size,
             idle_seconds=settings.relay_idle_seconds,
             backoff_seconds=settings.relay_backoff_seconds,
+            lease_seconds=settings.relay_lease_seconds,
         )
         self.recognition = Recognition(
             self.store, self.rules, self.metrics, settings.store_max_retries, on_outbox=self.relay.kick

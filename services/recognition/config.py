@@ -26,5 +26,6 @@ class RecognitionSettings(CommonSettings):
     redis_retry_max_seconds: float = Field(5.0, gt=0, description="longest back-off while Redis is unreachable")
     relay_idle_seconds: float = Field(0.2, gt=0, description="outbox poll interval when nothing is pending")
     relay_backoff_seconds: float = Field(1.0, gt=0, description="pause after a failed publish")
+    relay_lease_seconds: float = Field(15.0, gt=1, description="only the lease holder among replicas publishes")
     relay_batch_size: int = Field(200, ge=1, description="employees drained per relay round")
     stream_queue_size: int = Field(1000, ge=1, description="events buffered per StreamBadgeEvents client")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 
 from aiokafka import AIOKafkaProducer
 
@@ -29,6 +30,7 @@ class OutboxRelay:
         batch_size: int = 200,
         idle_seconds: float = 0.2,
         backoff_seconds: float = 1.0,
+        lease_seconds: float = 15.0,
     ) -> None:
         self._store = store
         self._producer = producer
@@ -37,6 +39,8 @@ class OutboxRelay:
         self._batch = batch_size
         self._idle = idle_seconds
         self._backoff = backoff_seconds
+        self._lease = lease_seconds
+        self._owner = uuid.uuid4().hex
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task | None = None
@@ -67,7 +71,11 @@ class OutboxRelay:
                 log.warning("relay stopped with records still pending; they go out after the next start")
 
     async def publish_pending(self) -> int:
-        """One round: every pending employee's outbox, in order. Returns the number of records sent."""
+        """One round: every pending employee's outbox, in order, if this relay holds the lease.
+
+        Returns the number of records sent."""
+        if not await self._store.hold_relay_lease(self._owner, self._lease):
+            return 0
         sent = 0
         for employee_id in await self._store.pending(self._batch):
             entries = await self._store.outbox(employee_id)
@@ -95,6 +103,8 @@ class OutboxRelay:
                 await asyncio.sleep(self._backoff)
                 continue
             if self._stopping and not sent:
+                with contextlib.suppress(Exception):
+                    await self._store.release_relay_lease(self._owner)
                 return
             if not sent:
                 with contextlib.suppress(TimeoutError):

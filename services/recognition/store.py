@@ -7,6 +7,7 @@ Key schema (all keys of one employee share the `{emp:<id>}` hash tag, so every s
   {emp:<id>}:outbox   list of pending records: b"E" + Envelope bytes, or b"T" for a tombstone
 Global indexes (derived, rewritten idempotently after each employee change, safe to rebuild):
   recognition:outbox:pending   zset of employee ids with a non-empty outbox
+  recognition:outbox:lease     string: the relay instance that may publish (expires unless renewed)
   recognition:holders:<badge>  set of employees holding any tier of the badge
   recognition:at_risk          zset employee id -> earliest revocation due time (epoch seconds)
   recognition:pilot            zset employee id -> pilot score, for pilot candidates
@@ -28,6 +29,7 @@ from services.recognition.model import EmployeeRecord
 from services.recognition.rules import EvidenceItem, Holding, Rules, Tier, revocation_due
 
 PENDING = "recognition:outbox:pending"
+RELAY_LEASE = "recognition:outbox:lease"
 AT_RISK = "recognition:at_risk"
 PILOT = "recognition:pilot"
 DEPARTMENTS = "recognition:departments"
@@ -65,6 +67,22 @@ for i = 1, #ARGV do
   n = n + 1
 end
 return n
+"""
+
+
+# Takes or renews the relay lease; only its holder publishes, so replicas do not publish an event twice.
+_LEASE = """
+local owner = redis.call('GET', KEYS[1])
+if owner == false or owner == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 """
 
 
@@ -173,6 +191,8 @@ class RecognitionStore:
         self._commit = redis.register_script(_COMMIT)
         self._forget = redis.register_script(_FORGET)
         self._ack = redis.register_script(_ACK)
+        self._lease = redis.register_script(_LEASE)
+        self._release = redis.register_script(_RELEASE)
 
     async def load(self, employee_id: str) -> EmployeeRecord:
         return decode_record(employee_id, await self.redis.hgetall(state_key(employee_id)))
@@ -264,6 +284,12 @@ class RecognitionStore:
         await self.redis.zrem(PENDING, employee_id)
         if await self.redis.llen(outbox_key(employee_id)):
             await self.mark_pending(employee_id)
+
+    async def hold_relay_lease(self, owner: str, seconds: float) -> bool:
+        return int(await self._lease(keys=[RELAY_LEASE], args=[owner, int(seconds * 1000)])) == 1
+
+    async def release_relay_lease(self, owner: str) -> None:
+        await self._release(keys=[RELAY_LEASE], args=[owner])
 
     async def recover_pending(self) -> int:
         """Marks every non-empty outbox (a writer may have stopped between its commit and its mark)."""

@@ -120,3 +120,20 @@ async def test_replays_change_nothing(rec: Harness, common_env: dict[str, str]) 
     assert {e: await rec.store.redis.hgetall(state_key(e)) for e in ("fred", "gina")} == state_before
     ids = [e.event_id for e in events_before if e is not None]
     assert len(ids) == len(set(ids))
+
+
+async def test_two_replicas_publish_each_event_once(rec: Harness, common_env: dict[str, str]) -> None:
+    # Its own consumer group: both processes evaluate every record against the same Redis and both relays
+    # run, the worst case for duplicates.
+    replica = await start_harness(common_env)
+    try:
+        people = [f"p{i}" for i in range(12)]
+        for person in people:
+            await rec.scores(score_changed(person, 1, day(0), BRONZE))
+        for person in people:
+            await eventually(lambda p=person: rec.store.load(p), lambda r: r.version == 1)
+        await asyncio.sleep(1)  # both relays had their chance
+        granted = await rec.events_of("badge_granted", len(people))
+        assert sorted(e.employee_id for e in granted) == sorted(people)
+    finally:
+        await stop_harness(replica)
