@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
+from typing import TypeVar
 
 from catalyst.events.v1 import interactions_pb2 as ev
 from catalyst.feed.v1 import feed_pb2
@@ -18,6 +19,8 @@ from services.common.errors import InvalidArgument, NotFound
 from services.feed import domain, events, ingest
 from services.feed.domain import Comment, Employee, Limits, Post, Profile
 from services.feed.store import FeedStore, Keys, Tx
+
+T = TypeVar("T")
 
 MEMBER_ROLES = (Role.EMPLOYEE, Role.ADMIN)
 READER_ROLES = (Role.EMPLOYEE, Role.ADMIN, Role.SERVICE)
@@ -74,7 +77,7 @@ class FeedHandlers:
         emp = await tx.employee(emp_id)
         return emp.department_id if emp else fallback
 
-    async def _commit(self, handler: Callable[[Tx], object]) -> object:
+    async def _commit(self, handler: Callable[[Tx], Awaitable[T]]) -> T:
         result = await self._store.run(handler)
         self._on_commit()
         return result
