@@ -38,12 +38,17 @@ class LagExporterSettings(CommonSettings):
 
     lag_metrics_port: int = Field(9105, ge=0, le=65535, description="Prometheus /metrics port")
     lag_engagement_group: str = Field("catalyst-engagement", min_length=1, description="reads topic_interactions")
-    lag_recognition_group: str = Field("catalyst-recognition", min_length=1, description="reads topic_engagement")
+    lag_recognition_group: str = Field(
+        "catalyst-recognition", min_length=1, description="reads topic_engagement and topic_interactions"
+    )
     lag_request_timeout_ms: int = Field(5_000, ge=500, description="per admin request; a scrape waits at most ~3x")
 
-    def watched(self) -> dict[str, str]:
-        """Consumer group -> the topic it consumes."""
-        return {self.lag_engagement_group: self.topic_interactions, self.lag_recognition_group: self.topic_engagement}
+    def watched(self) -> dict[str, list[str]]:
+        """Consumer group -> the topics it consumes (recognition reads directory events from interactions)."""
+        return {
+            self.lag_engagement_group: [self.topic_interactions],
+            self.lag_recognition_group: [self.topic_engagement, self.topic_interactions],
+        }
 
     def topics(self) -> list[str]:
         """Every topic whose log-end offset is exported: event flow in, out, and dead letters."""
@@ -80,15 +85,15 @@ class Snapshot:
 
 def snapshot(
     partitions: list[PartitionOffsets],
-    watched: Mapping[str, str],
+    watched: Mapping[str, list[str]],
     committed: Mapping[str, Mapping[TopicPartition, int]],
 ) -> Snapshot:
-    """Pairs each watched group with the partitions of its topic (pure, so the lag arithmetic is testable)."""
+    """Pairs each watched group with the partitions of its topics (pure, so the lag arithmetic is testable)."""
     lags = [
         PartitionLag(group, p, committed.get(group, {}).get(TopicPartition(p.topic, p.partition)))
-        for group, topic in watched.items()
+        for group, topics in watched.items()
         for p in partitions
-        if p.topic == topic
+        if p.topic in topics
     ]
     return Snapshot(partitions, lags)
 
@@ -115,9 +120,9 @@ class KafkaOffsets:
             self._client.close()
             self._client = None
 
-    def read(self, topics: list[str], watched: Mapping[str, str]) -> Snapshot:
+    def read(self, topics: list[str], watched: Mapping[str, list[str]]) -> Snapshot:
         admin = self._admin()
-        described = admin.describe_topics(sorted(set(topics) | set(watched.values())))
+        described = admin.describe_topics(sorted({*topics, *(t for ts in watched.values() for t in ts)}))
         tps = [
             TopicPartition(t["name"], p["partition_index"])
             for t in described
@@ -141,7 +146,7 @@ class KafkaOffsets:
 class LagCollector(Collector):
     """Reads offsets on every scrape (always current; a scrape is a handful of small admin requests)."""
 
-    def __init__(self, offsets: KafkaOffsets, topics: list[str], watched: Mapping[str, str]) -> None:
+    def __init__(self, offsets: KafkaOffsets, topics: list[str], watched: Mapping[str, list[str]]) -> None:
         self._offsets = offsets
         self._topics = list(topics)
         self._watched = dict(watched)
