@@ -9,9 +9,11 @@ apply script, and `reference.py` re-derives the same figures in plain Python for
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import blake2b
+from operator import mul
 from typing import NamedTuple
 
 from catalyst.events.v1 import envelope_pb2, interactions_pb2
@@ -197,86 +199,135 @@ def sat(x: float, cap: float) -> float:
     return cap * -math.expm1(-x / cap) if x > 0 else 0.0
 
 
-def _day_points(c: list[int], cfg: ScoringConfig) -> tuple[float, float, float, float]:
+@lru_cache(maxsize=16)
+def _decay_table(half_life: float, keep: int) -> tuple[float, ...]:
+    """0.5 ** (age / half_life) for every age within the kept days."""
+    return tuple(0.5 ** (age / half_life) for age in range(keep))
+
+
+_PARAMS: dict[int, tuple[ScoringConfig, tuple[float, ...]]] = {}
+
+
+def _params(cfg: ScoringConfig) -> tuple[float, ...]:
+    """The per-day weights and caps as one flat tuple (attribute lookups dominate otherwise)."""
+    hit = _PARAMS.get(id(cfg))
+    if hit is None or hit[0] is not cfg:
+        co, cv, h, i = cfg.content, cfg.conversation, cfg.helpfulness, cfg.innovation
+        values = (
+            co.post, co.daily_cap, cv.comment, cv.reaction, cv.daily_cap,
+            h.answer, h.answer_own_department, h.accepted, h.accepted_own_department, h.daily_cap,
+            i.feature_trial, i.feedback, i.suggestion, i.participation, i.daily_cap,
+        )  # fmt: skip
+        hit = _PARAMS[id(cfg)] = (cfg, values)
+    return hit[1]
+
+
+def _day_points(c: list[int], p: tuple[float, ...]) -> tuple[float, float, float, float]:
     """content, conversation (before the ring factor), helpfulness and innovation points of one day."""
-    content = sat(cfg.content.post * c[0], cfg.content.daily_cap) if c[0] else 0.0
-    conv = cfg.conversation
-    conversation = sat(conv.comment * c[1] + conv.reaction * c[2], conv.daily_cap) if c[1] or c[2] else 0.0
-    h = cfg.helpfulness
-    helpfulness = (
-        sat(
-            h.answer * c[3] + h.answer_own_department * c[4] + h.accepted * c[5] + h.accepted_own_department * c[6],
-            h.daily_cap,
-        )
-        if c[3] or c[5]
-        else 0.0
-    )
-    i = cfg.innovation
+    content = sat(p[0] * c[0], p[1]) if c[0] else 0.0
+    conversation = sat(p[2] * c[1] + p[3] * c[2], p[4]) if c[1] or c[2] else 0.0
+    helpfulness = sat(p[5] * c[3] + p[6] * c[4] + p[7] * c[5] + p[8] * c[6], p[9]) if c[3] or c[5] else 0.0
     innovation = (
-        sat(i.feature_trial * c[7] + i.feedback * c[8] + i.suggestion * c[9] + i.participation * c[10], i.daily_cap)
-        if c[7] or c[8] or c[9] or c[10]
-        else 0.0
+        sat(p[10] * c[7] + p[11] * c[8] + p[12] * c[9] + p[13] * c[10], p[14]) if c[7] or c[8] or c[9] or c[10] else 0.0
     )
     return content, conversation, helpfulness, innovation
 
 
 def figures(state: EmployeeState, as_of_day: int, cfg: ScoringConfig) -> Figures:
-    """Scores of every window and the decayed total, as of the end of `as_of_day` (event time)."""
+    """Scores of every window and the decayed total, as of the end of `as_of_day` (event time).
+
+    One pass over the kept days and one over the colleagues; every window is a suffix of the kept days,
+    so a day adds to each window whose length exceeds its age.
+    """
     keep = cfg.keep_days
-    first = as_of_day - keep + 1
-    lengths = dict(cfg.windows.days)
-    names = list(lengths)
-    half_life = cfg.windows.decay_half_life_days
-    all_names = [*names, DECAYED]
-    sums = {n: [0.0, 0.0, 0.0, 0.0] for n in all_names}  # content, conversation, helpfulness, innovation
-    weeks: dict[str, dict[int, int]] = {n: {} for n in all_names}
-    received = dict.fromkeys(all_names, 0.0)
-    update_days = dict.fromkeys(all_names, 0.0)
-    counts30 = [0] * len(COUNTERS)
-    counts100 = [0] * len(COUNTERS)
+    decay = _decay_table(cfg.windows.decay_half_life_days, keep)
+    names = list(cfg.windows.days)
+    lengths = [cfg.windows.days[n] for n in names]
+    slots = len(names) + 1  # the windows, then the decayed total
+    width = len(COUNTERS)
+    burst = cfg.reach.burst_daily_cap
+    week_now = (as_of_day + 3) // 7
+    # one row per kept day: age, then content, conversation, helpfulness, innovation, received, updated
+    rows: list[tuple[int, float, float, float, float, float, float]] = []
+    post_days: list[tuple[int, int, int]] = []  # (age, ISO week index, day) of days with a post
+    last30: list[list[int]] = []
+    last100: list[list[int]] = []
     active_days_30 = 0
     active_weeks: set[int] = set()
-    week_now = (as_of_day + 3) // 7
-    burst = cfg.reach.burst_daily_cap
-    for day, c in sorted(state.days.items()):
-        if day < first or day > as_of_day:
-            continue
+    params = _params(cfg)
+    for day, c in state.days.items():
         age = as_of_day - day
-        points = _day_points(c, cfg)
-        decay = 0.5 ** (age / half_life)
+        if age < 0 or age >= keep:
+            continue
+        if c[0] or c[1] or c[2] or c[3] or c[5] or c[7] or c[8] or c[9] or c[10]:
+            content, conversation, helpfulness, innovation = _day_points(c, params)
+        else:
+            content = conversation = helpfulness = innovation = 0.0
+        rows.append((age, content, conversation, helpfulness, innovation, min(c[12], burst), 1.0 if c[11] else 0.0))
         week = (day + 3) // 7
-        for n in all_names:
-            if n == DECAYED:
-                weight = decay
-            elif age < lengths[n]:
-                weight = 1.0
-            else:
-                continue
-            s = sums[n]
-            s[0] += points[0] * weight
-            s[1] += points[1] * weight
-            s[2] += points[2] * weight
-            s[3] += points[3] * weight
-            if c[0]:
-                w = weeks[n]
-                if w.get(week, -1) < day:
-                    w[week] = day
-            received[n] += min(c[12], burst) * weight
-            if c[11]:
-                update_days[n] += weight
-        active = any(c[k] for k in OWN)
+        if c[0]:
+            post_days.append((age, week, day))
+        active = c[0] or c[1] or c[2] or c[3] or c[7] or c[8] or c[9] or c[10] or c[11] or c[13]
         if active and week >= week_now - 11:
             active_weeks.add(week)
-        if age < 30:
-            for k, v in enumerate(c):
-                counts30[k] += v
-            if active:
-                active_days_30 += 1
         if age < 100:
-            for k, v in enumerate(c):
-                counts100[k] += v
+            last100.append(c)
+            if age < 30:
+                last30.append(c)
+                if active:
+                    active_days_30 += 1
+    rows.sort()
+    ages = [row[0] for row in rows]
+    acc: list[list[float]] = []
+    for length in lengths:
+        k = bisect_left(ages, length)
+        acc.append([float(sum(col)) for col in zip(*rows[:k], strict=True)][1:] if k else [0.0] * 6)
+    weights = [decay[a] for a in ages]
+    acc.append([sum(map(mul, col, weights)) for col in zip(*rows, strict=True)][1:] if rows else [0.0] * 6)
+    counts30 = [sum(col) for col in zip(*last30, strict=True)] if last30 else [0] * width
+    counts100 = [sum(col) for col in zip(*last100, strict=True)] if last100 else [0] * width
+    regular: list[float] = []
+    for length in lengths:
+        regular.append(float(len({week for age, week, _ in post_days if age < length})))
+    newest_post_of_week: dict[int, int] = {}
+    for _, week, day in post_days:
+        if newest_post_of_week.get(week, -1) < day:
+            newest_post_of_week[week] = day
+    regular.append(sum(decay[as_of_day - d] for d in sorted(newest_post_of_week.values())))
 
-    windows: dict[str, dict[str, float]] = {}
+    givers = [0.0] * slots
+    others = [0.0] * slots
+    distinct_30 = distinct_100 = other_30 = 0
+    for d, other in sorted(state.givers.values()):
+        age = as_of_day - d
+        if age < 0 or age >= keep:
+            continue
+        for slot in range(slots - 1):
+            if age < lengths[slot]:
+                givers[slot] += 1
+                if other:
+                    others[slot] += 1
+        givers[-1] += decay[age]
+        if other:
+            others[-1] += decay[age]
+        if age < 100:
+            distinct_100 += 1
+            if age < 30:
+                distinct_30 += 1
+                other_30 += other
+    receivers = [0] * slots
+    receivers_30 = 0
+    for d in state.receivers.values():
+        age = as_of_day - d
+        if age < 0 or age >= keep:
+            continue
+        for slot in range(slots - 1):
+            if age < lengths[slot]:
+                receivers[slot] += 1
+        receivers[-1] += 1
+        if age < 30:
+            receivers_30 += 1
+
     pilot_points = min(
         cfg.pilot.survey * state.pilot[0]
         + cfg.pilot.workshop * state.pilot[1]
@@ -284,51 +335,28 @@ def figures(state: EmployeeState, as_of_day: int, cfg: ScoringConfig) -> Figures
         + cfg.pilot.contribution * state.pilot[3],
         cfg.pilot.cap,
     )
-    distinct_100 = 0
-    distinct_30 = 0
-    other_30 = 0
-    receivers_30 = 0
-    giver_days = sorted(state.givers.values())
-    receiver_days = sorted(state.receivers.values())
-    for n in all_names:
-        span = keep if n == DECAYED else lengths[n]
-        start = as_of_day - span + 1
-        if n == DECAYED:
-            givers = sum(0.5 ** ((as_of_day - d) / half_life) for d, _ in giver_days if first <= d <= as_of_day)
-            others = sum(0.5 ** ((as_of_day - d) / half_life) for d, o in giver_days if o and first <= d <= as_of_day)
-            regular = sum(0.5 ** ((as_of_day - d) / half_life) for d in weeks[n].values())
-        else:
-            givers = sum(1 for d, _ in giver_days if start <= d <= as_of_day)
-            others = sum(1 for d, o in giver_days if o and start <= d <= as_of_day)
-            regular = float(len(weeks[n]))
-        receivers = sum(1 for d in receiver_days if start <= d <= as_of_day)
-        diversity = min(1.0, receivers / cfg.ring.min_distinct_receivers) ** 2
-        s = sums[n]
-        r = cfg.reach
+    r = cfg.reach
+    profile_base = cfg.profile.completeness * state.completeness
+    windows: dict[str, dict[str, float]] = {}
+    for slot, name in enumerate([*names, DECAYED]):
+        a = acc[slot]
+        diversity = min(1.0, receivers[slot] / cfg.ring.min_distinct_receivers) ** 2
         scores = {
-            "content": s[0] + cfg.content.active_week * regular,
-            "conversation": s[1] * diversity,
-            "reach": r.distinct * sat(givers, r.distinct_cap)
-            + r.other_department * sat(others, r.distinct_cap)
-            + r.received * received[n],
-            "helpfulness": s[2],
-            "innovation": s[3],
-            "profile": cfg.profile.completeness * state.completeness
-            + cfg.profile.update * min(update_days[n], cfg.profile.update_days_cap),
-            "pilot": pilot_points,
+            "content": round(a[0] + cfg.content.active_week * regular[slot], 6),
+            "conversation": round(a[1] * diversity, 6),
+            "reach": round(
+                r.distinct * sat(givers[slot], r.distinct_cap)
+                + r.other_department * sat(others[slot], r.distinct_cap)
+                + r.received * a[4],
+                6,
+            ),
+            "helpfulness": round(a[2], 6),
+            "innovation": round(a[3], 6),
+            "profile": round(profile_base + cfg.profile.update * min(a[5], cfg.profile.update_days_cap), 6),
+            "pilot": round(pilot_points, 6),
         }
-        scores = {k: round(v, 6) for k, v in scores.items()}
         scores["total"] = round(sum(scores.values()), 6)
-        windows[n] = scores
-    for d, o in state.givers.values():
-        if as_of_day - 100 < d <= as_of_day:
-            distinct_100 += 1
-            if d > as_of_day - 30:
-                distinct_30 += 1
-                other_30 += o
-    for d in state.receivers.values():
-        if as_of_day - 30 < d <= as_of_day:
-            receivers_30 += 1
+        windows[name] = scores
     signals = {
         "active_weeks_12w": float(len(active_weeks)),
         "active_days_30d": float(active_days_30),
