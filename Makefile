@@ -73,6 +73,15 @@ status: ## Show what is running
 logs: ## Show the last log lines of every process
 	@for f in $(RUN_DIR)/*/logs/*.log $(RUN_DIR)/services/*.log; do [ -f "$$f" ] && { echo "== $$f"; tail -n 20 "$$f"; }; done; true
 
+demo: ## MAIN JOB: fresh local system, a simulated company, live view, report in reports/
+	@echo "[demo] starting from a fresh local state (resets .run/, keeps the jar cache)"
+	@bash deploy/local/services.sh stop >/dev/null 2>&1 || true
+	@bash deploy/kafka/kafka.sh stop >/dev/null 2>&1 || true
+	@bash deploy/redis/redis.sh stop >/dev/null 2>&1 || true
+	@rm -rf $(RUN_DIR)
+	@$(MAKE) --no-print-directory up
+	@$(PY) -m services.demo $(DEMO_ARGS)
+
 test: setup ## Run all tests (the README test command); starts Kafka and Redis when not running and stops what it started
 	@bash deploy/with-runtime.sh $(PY) -m pytest -q tests
 

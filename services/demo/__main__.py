@@ -1,0 +1,115 @@
+"""The main job: simulate a company through the running services and report who emerged as ambassadors.
+
+Expects Kafka, Redis and the services to be running (`make demo` starts them on a fresh state).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import sys
+import time
+
+import grpc
+from catalyst.recognition.v1 import recognition_pb2, recognition_pb2_grpc
+from rich.console import Console
+from rich.live import Live
+from rich.markdown import Markdown
+
+from services.common.auth import Role, TokenAuthority
+from services.common.grpc_client import bearer, channel
+from services.common.settings import load
+from services.demo import report
+from services.demo.config import DemoSettings
+from services.demo.evaluation import evaluate
+from services.demo.live import LiveView
+from services.demo.watch import TopicWatcher, group_lag
+from services.engagement.config import EngagementWorkerSettings
+from services.recognition.config import RecognitionSettings
+from services.simulator import ground_truth as truth_file
+from services.simulator.driver import SimulatorError, run_simulation
+from services.simulator.scenario import preset
+
+
+async def settle(settings: DemoSettings, console: Console) -> None:
+    """Waits until engagement and recognition have processed everything the simulation produced."""
+    groups = {
+        load(EngagementWorkerSettings).worker_group_id: settings.topic_interactions,
+        load(RecognitionSettings).recognition_group_id: settings.topic_engagement,
+    }
+    deadline = time.monotonic() + settings.demo_settle_timeout_seconds
+    quiet_since: float | None = None
+    with console.status("waiting for scores and badges to catch up...") as status:
+        while time.monotonic() < deadline:
+            lags = await group_lag(settings.kafka_bootstrap, groups)
+            status.update(f"waiting for scores and badges to catch up: {sum(lags.values()):,} records to go")
+            if sum(lags.values()) == 0:
+                quiet_since = quiet_since or time.monotonic()
+                if time.monotonic() - quiet_since >= settings.demo_settle_quiet_seconds:
+                    return
+            else:
+                quiet_since = None
+            await asyncio.sleep(1.0)
+    raise SystemExit(f"the pipeline did not settle within {settings.demo_settle_timeout_seconds:.0f} s (lag {lags})")
+
+
+async def main_async(settings: DemoSettings, scenario_name: str, seed: int, console: Console) -> int:
+    authority = TokenAuthority(settings.jwt_secret, settings.jwt_issuer)
+    scenario = preset(scenario_name, seed)
+    watcher = TopicWatcher(settings.kafka_bootstrap, settings.topic_recognition, settings.topic_engagement)
+    await watcher.start()
+    view = LiveView(watcher.board)
+    started = time.monotonic()
+    try:
+        with Live(view, console=console, refresh_per_second=4, transient=False):
+            result = await run_simulation(scenario, settings.feed_target, authority, view.on_progress)
+            view.phase = "simulation sent; scores and badges catching up"
+            await settle(settings, console)
+    except SimulatorError as exc:
+        console.print(f"[red]simulation failed:[/] {exc}")
+        return 1
+    finally:
+        await watcher.stop()
+    truth = result.ground_truth
+    settings.demo_reports_dir.mkdir(parents=True, exist_ok=True)
+    truth_file.write(truth, settings.demo_reports_dir / "ground_truth.json")
+
+    admin = bearer(authority.mint("demo-comms-team", [Role.ADMIN], 600))
+    async with channel(settings.recognition_target) as ch:
+        stub = recognition_pb2_grpc.RecognitionServiceStub(ch)
+        coverage = await stub.GetDepartmentCoverage(recognition_pb2.GetDepartmentCoverageRequest(), metadata=admin)
+        pilot = await stub.ProposePilotGroup(recognition_pb2.ProposePilotGroupRequest(size=24), metadata=admin)
+    detection = evaluate(truth, dict(watcher.board.holdings), watcher.board.grants)
+    facts = report.RunFacts(
+        events_sent=result.accepted,
+        simulated_days=(truth.end_date - truth.pre_launch_start).days + 1,
+        wall_seconds=time.monotonic() - started,
+        score_events=watcher.board.score_events,
+    )
+    path = report.write(settings.demo_reports_dir, truth, detection, coverage, pilot, facts)
+    console.print(Markdown(report.markdown(truth, detection, coverage, pilot, facts)))
+    console.print(
+        f"\nReport with plots: [bold]{path}[/]. The system keeps running: try `catalyst ambassadors`, "
+        "`catalyst coverage`, `catalyst explain <employee>`; `make down` stops it."
+    )
+    return 0 if all(report.verdicts(detection).values()) else 3
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = load(DemoSettings)
+    args = argparse.ArgumentParser(prog="python -m services.demo", description=__doc__)
+    args.add_argument("--scenario", default=settings.demo_scenario)
+    args.add_argument("--seed", type=int, default=settings.demo_seed)
+    parsed = args.parse_args(argv)
+    console = Console()
+    console.rule(f"Catalyst main job: scenario {parsed.scenario}, seed {parsed.seed}, {dt.date.today()}")
+    try:
+        return asyncio.run(main_async(settings, parsed.scenario, parsed.seed, console))
+    except grpc.aio.AioRpcError as exc:
+        console.print(f"[red]a service refused the demo:[/] {exc.code().name}: {exc.details()}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The main job's report: Markdown with PNG plots in reports/, and the same figures for the terminal."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+from catalyst.recognition.v1 import recognition_pb2
+
+from services.demo.evaluation import Detection
+from services.simulator.ground_truth import GroundTruth
+
+PRECISION_TARGET = 0.9
+RECALL_TARGET = 0.9
+
+
+@dataclass
+class RunFacts:
+    events_sent: int
+    simulated_days: int
+    wall_seconds: float
+    score_events: int
+
+
+def verdicts(detection: Detection) -> dict[str, bool]:
+    return {
+        f"precision >= {PRECISION_TARGET}": detection.precision >= PRECISION_TARGET,
+        f"recall >= {RECALL_TARGET}": detection.recall >= RECALL_TARGET,
+        "no gamer holds a badge": not detection.gamers_with_badges,
+    }
+
+
+def _persona(truth: GroundTruth) -> dict[str, str]:
+    return {e.employee_id: e.persona for e in truth.employees}
+
+
+def plot_detection(detection: Detection, truth: GroundTruth, path: Path) -> None:
+    days = sorted(detection.days_to_detection.values())
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    if days:
+        ax.step(days, range(1, len(days) + 1), where="post", label="genuine ambassadors detected")
+    ax.axhline(len(truth.ambassadors), color="grey", linestyle="--", label="genuine ambassadors (ground truth)")
+    ax.set_xlabel("days after launch")
+    ax.set_ylabel("ambassadors")
+    ax.set_title("When Catalyst recognised each genuine ambassador")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_coverage(coverage: recognition_pb2.GetDepartmentCoverageResponse, path: Path) -> None:
+    departments = list(coverage.departments)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    names = [d.department_id for d in departments]
+    ax.bar(
+        names, [d.ratio for d in departments], color=["tab:green" if d.meets_target else "tab:red" for d in departments]
+    )
+    if departments:
+        ax.axhline(departments[0].target_ratio, color="grey", linestyle="--", label="target ratio")
+        ax.legend()
+    ax.set_ylabel("ambassadors per employee")
+    ax.set_title("Ambassador coverage by department")
+    ax.tick_params(axis="x", rotation=45)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_badges_by_persona(detection: Detection, path: Path) -> None:
+    personas = sorted(detection.badges_by_persona)
+    badges = sorted({b for c in detection.badges_by_persona.values() for b in c})
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    bottom = [0] * len(personas)
+    for badge in badges:
+        values = [detection.badges_by_persona[p][badge] for p in personas]
+        ax.bar(personas, values, bottom=bottom, label=badge)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax.set_ylabel("badges held at the end")
+    ax.set_title("Badges by simulated persona")
+    ax.tick_params(axis="x", rotation=30)
+    if badges:
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(
+    truth: GroundTruth,
+    detection: Detection,
+    coverage: recognition_pb2.GetDepartmentCoverageResponse,
+    pilot: recognition_pb2.ProposePilotGroupResponse,
+    facts: RunFacts,
+) -> str:
+    persona = _persona(truth)
+
+    def people(ids: list[str]) -> str:
+        return ", ".join(f"{e} ({persona.get(e)})" for e in ids) or "none"
+
+    days = list(detection.days_to_detection.values())
+    lines = [
+        "# Catalyst: ambassadors in a simulated company",
+        "",
+        f"{len(truth.employees)} employees in {len(truth.departments)} departments; pre-launch from "
+        f"{truth.pre_launch_start}, launch {truth.launch_date}, simulated until {truth.end_date} "
+        f"({facts.simulated_days} days). {facts.events_sent:,} interactions went through the feed API in "
+        f"{facts.wall_seconds:.0f} s; {facts.score_events:,} score updates and the badge events followed.",
+        "",
+        "## Targets",
+        "",
+        *[f"- {'PASS' if ok else 'FAIL'}: {name}" for name, ok in verdicts(detection).items()],
+        "",
+        "## Intranet Ambassador against the ground truth",
+        "",
+        "| | |",
+        "|---|---|",
+        f"| precision | {detection.precision:.2f} |",
+        f"| recall | {detection.recall:.2f} |",
+        f"| genuine ambassadors | {len(truth.ambassadors)} |",
+        f"| recognised (true positives) | {len(detection.true_positives)} |",
+        f"| recognised but not genuine | {people(detection.false_positives)} |",
+        f"| missed | {people(detection.missed)} |",
+        f"| days after launch to recognition | median {statistics.median(days) if days else 'n/a'}, "
+        f"range {min(days) if days else 'n/a'} to {max(days) if days else 'n/a'} |",
+        "",
+        "![detection](detection.png)",
+        "",
+        "## Gamers",
+        "",
+        f"{detection.gamers_total} simulated gamers (reaction rings, self-promoters, react-only accounts); "
+        f"{detection.gamers_caught} hold no badge.",
+        "",
+        *(f"- {g} ({persona.get(g)}) holds {', '.join(b)}" for g, b in detection.gamers_with_badges.items()),
+        "",
+        "![badges by persona](badges_by_persona.png)",
+        "",
+        "## Department coverage",
+        "",
+        "| department | employees | ambassadors | ratio | target | meets |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {d.department_id} | {d.employees} | {d.ambassadors} | {d.ratio:.3f} | {d.target_ratio:.3f} | "
+            f"{'yes' if d.meets_target else 'no'} |"
+            for d in coverage.departments
+        ),
+        "",
+        f"Departments without an ambassador: {', '.join(coverage.departments_without_ambassador) or 'none'}.",
+        "",
+        "![coverage](coverage.png)",
+        "",
+        "## Proposed pilot group",
+        "",
+        "| employee | department | pilot score | why |",
+        "|---|---|---|---|",
+        *(f"| {c.employee_id} | {c.department_id} | {c.pilot_score:.1f} | {c.reason} |" for c in pilot.candidates),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def write(
+    directory: Path,
+    truth: GroundTruth,
+    detection: Detection,
+    coverage: recognition_pb2.GetDepartmentCoverageResponse,
+    pilot: recognition_pb2.ProposePilotGroupResponse,
+    facts: RunFacts,
+) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    plot_detection(detection, truth, directory / "detection.png")
+    plot_coverage(coverage, directory / "coverage.png")
+    plot_badges_by_persona(detection, directory / "badges_by_persona.png")
+    path = directory / "report.md"
+    path.write_text(markdown(truth, detection, coverage, pilot, facts))
+    return path
