@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -146,6 +147,7 @@ class PrivateKafka:
             "KAFKA_PORT": str(self.port),
             "KAFKA_CONTROLLER_PORT": str(self.controller_port),
             "KAFKA_HEAP": "512m",
+            "PYTHON": sys.executable,
         }
         subprocess.run(["bash", str(ROOT / "deploy/kafka/kafka.sh"), command], env=env, check=True)
 
