@@ -41,7 +41,7 @@ class LagExporterSettings(CommonSettings):
     lag_recognition_group: str = Field(
         "catalyst-recognition", min_length=1, description="reads topic_engagement and topic_interactions"
     )
-    lag_request_timeout_ms: int = Field(5_000, ge=500, description="per admin request; a scrape waits at most ~3x")
+    lag_request_timeout_ms: int = Field(2_000, ge=500, description="per admin request; a scrape waits at most ~3x")
 
     def watched(self) -> dict[str, list[str]]:
         """Consumer group -> the topics it consumes (recognition reads directory events from interactions)."""
@@ -112,6 +112,8 @@ class KafkaOffsets:
                 bootstrap_servers=self._bootstrap,
                 client_id="catalyst-lag-exporter",
                 request_timeout_ms=self._timeout_ms,
+                bootstrap_timeout_ms=self._timeout_ms,
+                reconnect_backoff_max_ms=self._timeout_ms,
             )
         return self._client
 
