@@ -10,6 +10,7 @@ import yaml
 
 from deploy.k8s.rules_configmap import TARGET as RULES_CONFIGMAP
 from deploy.k8s.rules_configmap import render
+from deploy.prometheus.kafka_lag_exporter import LagExporterSettings
 from services.common.settings import CommonSettings
 from services.common.topics import load_topics
 from services.engagement.config import EngagementWorkerSettings
@@ -24,6 +25,7 @@ SETTINGS = {
     "engagement-worker": EngagementWorkerSettings,
     "recognition": RecognitionSettings,
     "topics": CommonSettings,
+    "kafka-lag-exporter": LagExporterSettings,
 }
 GRPC_SERVICES = {
     "feed": ("catalyst.feed.v1.FeedService", 50051, 9101),
@@ -118,8 +120,11 @@ def test_jwt_secret_comes_from_a_secret_never_a_literal() -> None:
     assert "CATALYST_JWT_SECRET" not in environment_configmap()
     for name, workload in workloads().items():
         env = {e["name"]: e for e in containers(workload)[0]["env"]}
-        ref = env["CATALYST_JWT_SECRET"]["valueFrom"]["secretKeyRef"]
-        assert ref == {"name": "catalyst-jwt", "key": "secret"}, name
+        if name in GRPC_SERVICES:
+            ref = env["CATALYST_JWT_SECRET"]["valueFrom"]["secretKeyRef"]
+            assert ref == {"name": "catalyst-jwt", "key": "secret"}, name
+        else:
+            assert "CATALYST_JWT_SECRET" not in env, f"{name} checks no tokens and needs no key"
     assert not of_kind("Secret"), "the Secret is created by the operator, never committed"
 
 
