@@ -13,6 +13,7 @@ from deploy.k8s.rules_configmap import render
 from deploy.prometheus.kafka_lag_exporter import LagExporterSettings
 from services.common.settings import CommonSettings
 from services.common.topics import load_topics
+from services.engagement.api_config import EngagementApiSettings
 from services.engagement.config import EngagementWorkerSettings
 from services.feed.config import FeedSettings
 from services.recognition.config import RecognitionSettings
@@ -22,6 +23,7 @@ K8S = ROOT / "deploy" / "k8s"
 MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
 SETTINGS = {
     "feed": FeedSettings,
+    "engagement-api": EngagementApiSettings,
     "engagement-worker": EngagementWorkerSettings,
     "recognition": RecognitionSettings,
     "topics": CommonSettings,
@@ -143,9 +145,19 @@ def test_grpc_services_have_grpc_health_probes_on_their_port() -> None:
 
 
 def test_ports_match_the_services_defaults() -> None:
-    assert FeedSettings.model_fields["grpc_port"].default == GRPC_SERVICES["feed"][1]
-    assert RecognitionSettings.model_fields["grpc_port"].default == GRPC_SERVICES["recognition"][1]
-    assert EngagementWorkerSettings.model_fields["worker_metrics_port"].default == 9103
+    for name, settings in (
+        ("feed", FeedSettings),
+        ("engagement-api", EngagementApiSettings),
+        ("recognition", RecognitionSettings),
+    ):
+        _, grpc_port, metrics_port = GRPC_SERVICES[name]
+        assert settings.model_fields["grpc_port"].default == grpc_port, name
+        assert settings.model_fields["metrics_port"].default == metrics_port, name
+    worker = EngagementWorkerSettings.model_fields
+    container = containers(workloads()["engagement-worker"])[0]
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert ports == {"metrics": worker["worker_metrics_port"].default, "web": worker["worker_web_port"].default}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "web"}
 
 
 def test_several_engagement_workers_share_the_partitions() -> None:
