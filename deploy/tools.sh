@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the operations tools the tests drive, only what is missing (idempotent):
-#   Debian: prometheus + promtool, kcat, protoc (protobuf-compiler)
+#   Debian: prometheus + promtool, kcat, protoc (protobuf-compiler + libprotobuf-dev for the well-known types)
 #   Go:     kubeconform and grpcurl (`go install`, into .cache/bin)
 #   PyPI:   Kubernetes JSON schemas (shipped inside kubernetes-validate) rewritten for offline kubeconform
 #   npm:    the Node.js gRPC client in tests/clients/node
@@ -23,6 +23,8 @@ debian_packages() {
   command -v prometheus >/dev/null && command -v promtool >/dev/null || need+=(prometheus)
   command -v kcat >/dev/null || need+=(kcat)
   command -v protoc >/dev/null || need+=(protobuf-compiler)
+  # google/protobuf/*.proto (Timestamp), which Debian's protoc finds in /usr/include
+  [ -f /usr/include/google/protobuf/timestamp.proto ] || need+=(libprotobuf-dev)
   [ ${#need[@]} -eq 0 ] && return
   say "installing Debian packages: ${need[*]}"
   local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
