@@ -1,0 +1,165 @@
+"""Targets, PASS/FAIL, and the report files (bench/results/report.md and report.json)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+MIN_RATE = 25_000.0  # events/s sustained by the worker
+MIN_NAIVE_RATIO = 5.0  # worker rate / naive rate
+MAX_P99_SECONDS = 0.100  # event-to-score at half the sustained rate
+MAX_BYTES_PER_EMPLOYEE = 2048.0
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One consumer's run over the loaded events."""
+
+    name: str
+    events: int
+    wall_seconds: float
+    cpu_seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.wall_seconds if self.wall_seconds > 0 else 0.0
+
+    @property
+    def cpu_per_million(self) -> float:
+        return self.cpu_seconds / self.events * 1_000_000 if self.events else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "events_per_second": self.rate, "cpu_seconds_per_million": self.cpu_per_million}
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    wanted: str
+    value: float
+    passed: bool
+
+
+def targets(worker_rate: float, naive_rate: float, p99: float, bytes_per_employee: float) -> list[Target]:
+    ratio = worker_rate / naive_rate if naive_rate else 0.0
+    return [
+        Target("sustained throughput (events/s)", f">= {MIN_RATE:,.0f}", worker_rate, worker_rate >= MIN_RATE),
+        Target("worker / naive", f">= {MIN_NAIVE_RATIO:g}x", ratio, ratio >= MIN_NAIVE_RATIO),
+        Target(
+            "p99 event-to-score at half the sustained rate (ms)",
+            f"<= {MAX_P99_SECONDS * 1000:g}",
+            p99 * 1000,
+            not math.isnan(p99) and p99 <= MAX_P99_SECONDS,
+        ),
+        Target(
+            "Redis bytes per active employee",
+            f"<= {MAX_BYTES_PER_EMPLOYEE:,.0f}",
+            bytes_per_employee,
+            0 < bytes_per_employee <= MAX_BYTES_PER_EMPLOYEE,
+        ),
+    ]
+
+
+def _num(value: float, digits: int = 0) -> str:
+    return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
+
+
+def markdown(report: dict[str, Any]) -> str:
+    cfg, runs, lat, mem = report["config"], report["runs"], report["latency"], report["memory"]
+    quick = " — QUICK MODE (smoke test, not a measurement)" if cfg["quick"] else ""
+    lines = [
+        "# Engagement benchmark",
+        "",
+        f"Run at {report['environment']['started_at']} on {report['environment']['cpus']} CPU(s), "
+        f"Python {report['environment']['python']}; broker {cfg['bootstrap']}, topic `{cfg['topic']}` "
+        f"({cfg['partitions']} partitions), {cfg['events']:,} events ({cfg['employees']:,} employees, "
+        f"{cfg['departments']} departments, {cfg['days']} days of event time){quick}.",
+        f"Loading took {report['load']['seconds']:.1f} s ({report['load']['events_per_second']:,.0f} events/s). "
+        f"Load average at the end: {report['environment']['load_average_at_end']:.1f} "
+        "(the machine is shared: a load above the CPU count means every process got less than a core).",
+        "",
+        "## Throughput (same topic, same machine, one after the other)",
+        "",
+        "| consumer | events | wall s | events/s | CPU s | CPU s per million events |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for key in ("raw", "naive", "worker"):
+        r = runs[key]
+        lines.append(
+            f"| {r['name']} | {r['events']:,} | {r['wall_seconds']:.1f} | {r['events_per_second']:,.0f} | "
+            f"{r['cpu_seconds']:.1f} | {r['cpu_seconds_per_million']:.1f} |"
+        )
+    ratios = report["ratios"]
+    w = report["worker_detail"]
+    lines += [
+        "",
+        f"Ratios: worker / naive = **{ratios['worker_over_naive']:.2f}x**, worker / raw ceiling = "
+        f"**{ratios['worker_over_raw']:.3f}**.",
+        f"Worker wall time counts from its first processed event to all {cfg['partitions']} partitions committed "
+        f"to the end (start-up took {w['startup_seconds']:.1f} s and is left out; spawn to committed: "
+        f"{w['spawn_to_committed_seconds']:.1f} s). All events processed after {w['processed_seconds']:.1f} s; "
+        f"the worker published {w['score_changes']:,.0f} ScoreChanged events while doing so. "
+        f"The naive consumer ran over the first {runs['naive']['events']:,} events.",
+        *(
+            []
+            if w["complete"]
+            else [
+                "",
+                f"**Partial run:** within the time budget the worker committed {runs['worker']['events']:,} of "
+                f"{w['loaded']:,} events; the rate above is over that part.",
+            ]
+        ),
+        "",
+        "## Latency",
+        "",
+    ]
+    if lat.get("skipped"):
+        lines += [f"Not measured: {lat['skipped']}.", ""]
+    lines += [
+        f"Offered {_num(lat['offered_rate'])} events/s (half the sustained rate) for {lat['seconds']:.1f} s "
+        f"({lat['events']:,} events); {lat['samples']:,.0f} samples of the worker's "
+        "`catalyst_engagement_event_to_score_seconds` histogram (record timestamp at send -> state written in "
+        "Redis, which is when the EngagementService answers with the new score).",
+        "",
+        f"p50 = **{_num(lat['p50_ms'], 1)} ms**, p99 = **{_num(lat['p99_ms'], 1)} ms** "
+        "(interpolated within histogram buckets).",
+        "",
+        "## Redis memory",
+        "",
+        f"`used_memory` grew by {mem['used_memory_delta']:,} bytes for {mem['employees_with_state']:,} employees "
+        f"with state ({mem['days_of_history_covered']:.0f} days of history): "
+        f"**{_num(mem['bytes_per_employee'])} bytes per active employee** "
+        "(everything included: state and people hashes, leaderboards, department sets, indexes).",
+        "",
+        "## Targets",
+        "",
+        "| target | wanted | measured | result |",
+        "|---|---|---:|---|",
+    ]
+    for t in report["targets"]:
+        lines.append(f"| {t['name']} | {t['wanted']} | {_num(t['value'], 1)} | {'PASS' if t['passed'] else 'FAIL'} |")
+    if report.get("profile"):
+        lines += ["", "## Worker profile (py-spy, share of samples)", "", "```", *report["profile"], "```"]
+    return "\n".join(lines) + "\n"
+
+
+def _finite(value: Any) -> Any:
+    """NaN (no samples) becomes null: JSON has no NaN."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
+
+
+def write(report: dict[str, Any], out: Path) -> tuple[Path, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    md, js = out / "report.md", out / "report.json"
+    md.write_text(markdown(report))
+    js.write_text(json.dumps(_finite(report), indent=2))
+    return md, js

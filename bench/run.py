@@ -1,0 +1,360 @@
+"""`python -m bench.run`: the engagement benchmark, in one go on one topic and one machine.
+
+1. load N events into a fresh 6-partition topic;
+2. raw aiokafka consume-and-discard ceiling, then the naive per-event-Redis consumer;
+3. the Catalyst worker as a subprocess (own group, ports, private Redis): time until every partition is
+   committed to the end, CPU seconds from /proc, Redis memory per employee with state;
+4. latency: a fixed offered load of half the measured rate, p50/p99 from the worker's histogram;
+5. bench/results/report.md + report.json with PASS/FAIL against the targets.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import events, kafka_io, report, stats
+from bench.consumers import naive, raw_ceiling
+from bench.redis_instance import RedisInstance
+from bench.worker import WorkerProcess
+
+RESULTS = Path(__file__).resolve().parent / "results"
+HISTOGRAM = "catalyst_engagement_event_to_score_seconds"
+EVENTS = "catalyst_engagement_events_total"
+SCORE_CHANGES = "catalyst_engagement_score_changes_total"
+NO_LATENCY = {
+    "offered_rate": math.nan, "seconds": 0.0, "events": 0, "achieved_rate": math.nan, "samples": 0.0,
+    "p50_ms": math.nan, "p99_ms": math.nan, "buckets": {}, "skipped": "the worker had not caught up",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Options:
+    events: int
+    employees: int
+    departments: int
+    days: int
+    partitions: int
+    naive_events: int
+    latency_seconds: float
+    bootstrap: str
+    out: Path
+    quick: bool
+    profile_seconds: float
+    budget_seconds: float
+
+
+def parse(argv: list[str] | None = None) -> Options:
+    env = os.environ.get
+    p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
+    p.add_argument("--quick", action="store_true", help="small smoke run (20,000 events, short latency phase)")
+    p.add_argument("--events", type=int, default=None, help="events to load (default 1,000,000; env BENCH_EVENTS)")
+    p.add_argument("--employees", type=int, default=None, help="distinct employees (default 20,000)")
+    p.add_argument("--departments", type=int, default=12)
+    p.add_argument("--days", type=int, default=100, help="days of event time the history spans")
+    p.add_argument("--partitions", type=int, default=6)
+    p.add_argument(
+        "--naive-events", type=int, default=None, help="events the naive consumer processes (default min(N, 100,000))"
+    )
+    p.add_argument("--latency-seconds", type=float, default=None, help="latency phase length (default 20)")
+    p.add_argument("--bootstrap", default=env("CATALYST_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
+    p.add_argument("--out", type=Path, default=Path(env("BENCH_OUT", str(RESULTS))))
+    p.add_argument(
+        "--profile-seconds", type=float, default=float(env("BENCH_PROFILE_SECONDS", "0")),
+        help="record the worker with py-spy this long during the throughput run (0: off)",
+    )  # fmt: skip
+    p.add_argument(
+        "--budget-seconds", type=float, default=float(env("BENCH_BUDGET_SECONDS", "900")),
+        help="longest the worker may take for the loaded events; after that the run is reported as partial",
+    )  # fmt: skip
+    a = p.parse_args(argv)
+    quick = a.quick
+    n = a.events or int(env("BENCH_EVENTS", "20000" if quick else "1000000"))
+    employees = a.employees or (min(2_000, max(10, n // 10)) if quick else 20_000)
+    return Options(
+        events=n,
+        employees=employees,
+        departments=a.departments,
+        days=a.days,
+        partitions=a.partitions,
+        naive_events=a.naive_events or min(n, 100_000),
+        latency_seconds=a.latency_seconds or (5.0 if quick else 20.0),
+        bootstrap=a.bootstrap,
+        out=a.out,
+        quick=quick,
+        profile_seconds=a.profile_seconds,
+        budget_seconds=a.budget_seconds,
+    )
+
+
+def log(message: str) -> None:
+    print(f"[bench {datetime.now(UTC):%H:%M:%S}] {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class Progress:
+    at: float  # perf_counter when seen
+    committed: int  # records committed by the group
+    complete: bool  # every partition committed to its end
+
+
+async def wait_committed(
+    bootstrap: str, group: str, topic: str, ends: dict[int, int], worker: WorkerProcess, budget: float
+) -> Progress:
+    """Polls until the group committed every partition to its end, or the budget is spent."""
+    deadline = time.monotonic() + budget
+    while True:
+        if not worker.alive():
+            raise SystemExit("the worker exited during the benchmark:\n" + worker.log_tail())
+        try:
+            done = await kafka_io.committed(bootstrap, group, topic)
+        except Exception:
+            done = {}
+        count = sum(min(done.get(p, 0), end) for p, end in ends.items())
+        complete = all(done.get(p, 0) >= end for p, end in ends.items())
+        if complete or time.monotonic() > deadline:
+            return Progress(time.perf_counter(), count, complete)
+        await asyncio.sleep(0.5)
+
+
+def metrics(worker: WorkerProcess) -> dict:
+    try:
+        return stats.scrape(worker.metrics_port)
+    except OSError:
+        return {}
+
+
+async def measure_worker(
+    o: Options, topics: dict[str, str], ends: dict[int, int], redis: RedisInstance, workdir: Path
+) -> tuple[WorkerProcess, dict[str, Any]]:
+    loaded = sum(ends.values())
+    worker = WorkerProcess(o.bootstrap, topics, redis.url, workdir / "worker", o.partitions)
+    spawned = time.perf_counter()
+    worker.start()
+    first_at = first_cpu = processed_at = None
+    profiler = None
+    committed_task = asyncio.create_task(
+        wait_committed(o.bootstrap, worker.group, topics["interactions"], ends, worker, o.budget_seconds)
+    )
+    while not committed_task.done():
+        samples = await asyncio.to_thread(metrics, worker)
+        seen = stats.total(samples, EVENTS)
+        now = time.perf_counter()
+        if first_at is None and seen > 0:
+            first_at, first_cpu = now, worker.cpu()
+            if o.profile_seconds > 0:
+                profiler = start_profiler(worker.pid, o.profile_seconds, workdir / "profile.txt")
+        if processed_at is None and seen >= loaded:
+            processed_at = now
+        await asyncio.wait([committed_task], timeout=1.0)  # scraping more often would load the worker
+    progress: Progress = committed_task.result()
+    done_at, done_cpu = progress.at, worker.cpu()
+    if first_at is None or first_cpu is None:
+        first_at, first_cpu = spawned, 0.0
+    samples = await asyncio.to_thread(metrics, worker)
+    measured = report.Measured(
+        "Catalyst engagement worker", progress.committed, done_at - first_at, done_cpu - first_cpu
+    )
+    detail = {
+        "startup_seconds": first_at - spawned,
+        "spawn_to_committed_seconds": done_at - spawned,
+        "processed_seconds": (processed_at or done_at) - first_at,
+        "cpu_seconds_total": done_cpu,
+        "score_changes": stats.total(samples, SCORE_CHANGES),
+        "complete": progress.complete,
+        "loaded": loaded,
+        "group": worker.group,
+    }
+    profile = finish_profiler(profiler, workdir / "profile.txt")
+    return worker, {"measured": measured, "detail": detail, "profile": profile}
+
+
+def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        log("py-spy not found; no profile")
+        return None
+    args = [spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "50"]
+    args += ["--format", "raw", "--output", str(out), "--nonblocking"]
+    return subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def finish_profiler(profiler: subprocess.Popen | None, out: Path, top: int = 25) -> list[str]:
+    """Waits for py-spy and summarises its collapsed stacks: the functions holding the most samples."""
+    if profiler is None:
+        return []
+    try:
+        _, err = profiler.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        profiler.kill()
+        return ["py-spy did not finish"]
+    if not out.exists():
+        return [f"py-spy failed: {err.decode(errors='replace').strip()[:300]}"]
+    inclusive: Counter[str] = Counter()
+    leaf: Counter[str] = Counter()
+    total = 0
+    for line in out.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = stack.split(";")
+        for frame in set(frames):
+            inclusive[frame] += n
+        leaf[frames[-1]] += n
+    lines = [f"{total} samples; inclusive (function and what it calls):"]
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in inclusive.most_common(top)]
+    lines += ["self (the frame itself on top of the stack):"]
+    lines += [f"  {100 * n / total:5.1f}%  {frame}" for frame, n in leaf.most_common(top)]
+    return lines
+
+
+async def wait_emitter_drained(redis: RedisInstance, partitions: int, timeout: float = 300) -> None:
+    """The worker publishes coalesced figures after processing; memory is measured once that settled."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sum(redis.client.zcard(f"eng:dirty:{b}") for b in range(partitions)) == 0:
+            return
+        await asyncio.sleep(0.5)
+    log("the emitter did not drain its dirty sets in time; measuring memory anyway")
+
+
+async def latency(o: Options, topics: dict[str, str], worker: WorkerProcess, rate: float) -> dict[str, Any]:
+    offered = max(1.0, rate / 2)
+    count = max(1, int(offered * o.latency_seconds))
+    first_second = events.START + o.days * events.DAY
+    records = events.live(count, o.employees, o.departments, first_second)
+    before = stats.buckets(await asyncio.to_thread(metrics, worker), HISTOGRAM)
+    log(f"latency phase: offering {offered:,.0f} events/s for {o.latency_seconds:g} s")
+    sent, seconds = await kafka_io.produce_at_rate(o.bootstrap, topics["interactions"], records, offered)
+    ends = await kafka_io.end_offsets(o.bootstrap, topics["interactions"])
+    progress = await wait_committed(o.bootstrap, worker.group, topics["interactions"], ends, worker, o.budget_seconds)
+    if not progress.complete:
+        log("the worker did not catch up with the latency phase within the budget")
+    after = stats.buckets(await asyncio.to_thread(metrics, worker), HISTOGRAM)
+    window = stats.delta(after, before)
+    p50, p99 = stats.quantile(window, 0.5), stats.quantile(window, 0.99)
+    return {
+        "offered_rate": offered,
+        "seconds": seconds,
+        "events": sent,
+        "achieved_rate": sent / seconds if seconds else 0.0,
+        "samples": window.get(math.inf, 0.0),
+        "p50_ms": p50 * 1000,
+        "p99_ms": p99 * 1000,
+        "buckets": {("+Inf" if math.isinf(le) else f"{le:g}"): n for le, n in sorted(window.items())},
+    }
+
+
+async def run(o: Options) -> dict[str, Any]:
+    started = datetime.now(UTC)
+    workdir = Path(tempfile.mkdtemp(prefix="catalyst-bench-"))
+    topics = kafka_io.create_bench_topics(o.bootstrap, o.partitions)
+    topic = topics["interactions"]
+    redis = RedisInstance(workdir / "redis")
+    worker: WorkerProcess | None = None
+    try:
+        log(f"loading {o.events:,} events into {topic}")
+        t = time.perf_counter()
+        loaded = await kafka_io.load(o.bootstrap, topic, events.history(o.events, o.employees, o.departments, o.days))
+        load_seconds = time.perf_counter() - t
+        ends = await kafka_io.end_offsets(o.bootstrap, topic)
+        log(f"loaded {loaded:,} events in {load_seconds:.1f} s; raw consumer ceiling")
+        raw = await raw_ceiling(o.bootstrap, topic, loaded)
+        log(f"raw: {raw.rate:,.0f} events/s; naive consumer over {min(o.naive_events, loaded):,} events")
+        naive_run = await naive(o.bootstrap, topic, redis.url, min(o.naive_events, loaded))
+        log(f"naive: {naive_run.rate:,.0f} events/s; Catalyst worker")
+        redis.client.flushall()
+        base_memory = redis.used_memory()
+        worker, result = await measure_worker(o, topics, ends, redis, workdir)
+        measured: report.Measured = result["measured"]
+        log(f"worker: {measured.rate:,.0f} events/s; waiting for the emitter, then memory")
+        complete = result["detail"]["complete"]
+        await wait_emitter_drained(redis, o.partitions, 300 if complete else 30)
+        employees = redis.count("{emp:*}:s")
+        memory_delta = redis.used_memory() - base_memory
+        watermark = int(redis.client.get("eng:wm") or 0)
+        covered_days = max(0.0, (watermark / 1000 - events.START) / events.DAY)
+        if complete:
+            lat = await latency(o, topics, worker, measured.rate)
+            log(f"latency: p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms")
+        else:
+            log(f"the worker committed {measured.events:,} of {loaded:,} events within the budget; no latency phase")
+            lat = NO_LATENCY
+    finally:
+        if worker is not None:
+            worker.stop()
+        redis.stop()
+        try:
+            kafka_io.drop_bench_topics(o.bootstrap, topics)
+        except Exception as exc:
+            log(f"could not delete the bench topics: {exc}")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    per_employee = memory_delta / employees if employees else math.nan
+    result_targets = report.targets(measured.rate, naive_run.rate, lat["p99_ms"] / 1000, per_employee)
+    return {
+        "config": {
+            "events": o.events,
+            "employees": o.employees,
+            "departments": o.departments,
+            "days": o.days,
+            "partitions": o.partitions,
+            "naive_events": naive_run.events,
+            "latency_seconds": o.latency_seconds,
+            "bootstrap": o.bootstrap,
+            "topic": topic,
+            "quick": o.quick,
+        },
+        "environment": {
+            "started_at": started.isoformat(timespec="seconds"),
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_at_end": os.getloadavg()[0],
+        },
+        "load": {"events": loaded, "seconds": load_seconds, "events_per_second": loaded / load_seconds},
+        "runs": {"raw": raw.as_dict(), "naive": naive_run.as_dict(), "worker": measured.as_dict()},
+        "worker_detail": result["detail"],
+        "ratios": {
+            "worker_over_naive": measured.rate / naive_run.rate if naive_run.rate else 0.0,
+            "worker_over_raw": measured.rate / raw.rate if raw.rate else 0.0,
+            "naive_over_raw": naive_run.rate / raw.rate if raw.rate else 0.0,
+        },
+        "latency": lat,
+        "memory": {
+            "used_memory_delta": memory_delta,
+            "employees_with_state": employees,
+            "bytes_per_employee": per_employee,
+            "days_of_history_covered": covered_days,
+        },
+        "targets": [t.__dict__ for t in result_targets],
+        "profile": result["profile"],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    options = parse(argv)
+    result = asyncio.run(run(options))
+    md, js = report.write(result, options.out)
+    log(f"report written to {md} and {js}")
+    for t in result["targets"]:
+        log(f"{'PASS' if t['passed'] else 'FAIL'}  {t['name']}: {t['value']:.1f} (wanted {t['wanted']})")
+
+
+if __name__ == "__main__":
+    main()

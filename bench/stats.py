@@ -1,0 +1,61 @@
+"""Reading the worker's Prometheus metrics and turning histogram buckets into percentiles (pure parts)."""
+
+from __future__ import annotations
+
+import math
+import urllib.request
+from collections.abc import Mapping
+
+from prometheus_client.parser import text_string_to_metric_families
+
+
+def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a /metrics page, keyed by (name, sorted labels)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def total(samples: Mapping[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:
+    """Sum of a metric over all its label values."""
+    return sum(v for (n, _), v in samples.items() if n == name)
+
+
+def buckets(samples: Mapping[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> dict[float, float]:
+    """Cumulative histogram counts by upper bound (+Inf included)."""
+    out = {}
+    for (n, labels), value in samples.items():
+        if n == f"{name}_bucket":
+            le = dict(labels)["le"]
+            out[math.inf if le == "+Inf" else float(le)] = value
+    return out
+
+
+def delta(after: Mapping[float, float], before: Mapping[float, float]) -> dict[float, float]:
+    return {le: count - before.get(le, 0.0) for le, count in after.items()}
+
+
+def quantile(cumulative: Mapping[float, float], q: float) -> float:
+    """The q-quantile, interpolated linearly within its bucket (like PromQL's histogram_quantile).
+
+    Returns the upper bound when the quantile lands in the +Inf bucket's predecessor's range end, and
+    NaN without samples."""
+    bounds = sorted(cumulative)
+    count = cumulative[bounds[-1]] if bounds else 0.0
+    if count <= 0:
+        return math.nan
+    rank = q * count
+    lower, below = 0.0, 0.0
+    for le in bounds:
+        cum = cumulative[le]
+        if cum >= rank:
+            if math.isinf(le):
+                return lower
+            inside = cum - below
+            return lower + (le - lower) * ((rank - below) / inside if inside else 1.0)
+        lower, below = le, cum
+    return bounds[-1]

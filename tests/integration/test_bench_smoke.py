@@ -1,0 +1,62 @@
+"""`python -m bench.run --quick` end to end on the shared broker: the report is written with every field.
+No timing assertions: the machine is shared, so numbers only mean something in a real run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from bench import stats
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_histogram_quantiles_interpolate_within_buckets() -> None:
+    cumulative = {0.01: 50.0, 0.1: 99.0, 1.0: 100.0, math.inf: 100.0}
+    assert stats.quantile(cumulative, 0.5) == 0.01
+    assert 0.01 < stats.quantile(cumulative, 0.75) < 0.1
+    assert stats.quantile(cumulative, 0.99) == 0.1
+    assert math.isnan(stats.quantile({math.inf: 0.0}, 0.5))
+    assert stats.delta({0.1: 5.0, math.inf: 7.0}, {0.1: 2.0, math.inf: 3.0}) == {0.1: 3.0, math.inf: 4.0}
+
+
+def test_quick_bench_writes_a_complete_report(kafka_bootstrap: str, tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}", "CATALYST_KAFKA_BOOTSTRAP": kafka_bootstrap}
+    args = [sys.executable, "-m", "bench.run", "--quick", "--events", "3000", "--naive-events", "500"]
+    args += ["--latency-seconds", "2", "--out", str(tmp_path)]
+    done = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["config"]["quick"] and report["config"]["events"] == 3000
+    assert report["load"]["events"] == 3000
+    for name in ("raw", "naive", "worker"):
+        run = report["runs"][name]
+        for key in ("events", "wall_seconds", "cpu_seconds", "events_per_second", "cpu_seconds_per_million"):
+            assert run[key] is not None and run[key] >= 0, (name, key)
+    assert report["runs"]["raw"]["events"] == 3000
+    assert report["runs"]["naive"]["events"] == 500
+    assert report["worker_detail"]["complete"]
+    assert report["runs"]["worker"]["events"] == 3000
+    assert set(report["ratios"]) == {"worker_over_naive", "worker_over_raw", "naive_over_raw"}
+    latency = report["latency"]
+    assert latency["events"] > 0 and latency["samples"] > 0
+    assert latency["p50_ms"] is not None and latency["p99_ms"] >= latency["p50_ms"]
+    memory = report["memory"]
+    assert memory["employees_with_state"] > 0 and memory["bytes_per_employee"] > 0
+    assert [t["name"] for t in report["targets"]] == [
+        "sustained throughput (events/s)",
+        "worker / naive",
+        "p99 event-to-score at half the sustained rate (ms)",
+        "Redis bytes per active employee",
+    ]
+    assert all(isinstance(t["passed"], bool) for t in report["targets"])
+
+    markdown = (tmp_path / "report.md").read_text()
+    for heading in ("## Throughput", "## Latency", "## Redis memory", "## Targets"):
+        assert heading in markdown
+    assert "PASS" in markdown or "FAIL" in markdown
