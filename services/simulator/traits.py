@@ -60,7 +60,7 @@ RATES: dict[Persona, Traits] = {
         active=0.85,
         weekend=0.1,
         posts=0.35,
-        questions=0.03,
+        questions=0.04,
         comments=2.5,
         reactions=8.0,
         answers=0.6,
@@ -90,7 +90,7 @@ RATES: dict[Persona, Traits] = {
     Persona.REGULAR: Traits(
         active=0.6,
         posts=0.2,
-        questions=0.05,
+        questions=0.08,
         comments=1.2,
         reactions=4.0,
         answers=0.15,
@@ -119,7 +119,7 @@ RATES: dict[Persona, Traits] = {
     Persona.OCCASIONAL: Traits(
         active=0.25,
         posts=0.05,
-        questions=0.03,
+        questions=0.06,
         comments=0.5,
         reactions=2.0,
         answers=0.03,
@@ -147,7 +147,7 @@ RATES: dict[Persona, Traits] = {
     Persona.LURKER: Traits(
         active=0.15,
         posts=0.005,
-        questions=0.02,
+        questions=0.04,
         comments=0.05,
         reactions=0.6,
         answers=0.005,
@@ -172,7 +172,7 @@ RATES: dict[Persona, Traits] = {
     Persona.LEADING_MANAGER: Traits(
         active=0.75,
         posts=0.25,
-        questions=0.01,
+        questions=0.02,
         comments=1.5,
         reactions=5.0,
         answers=0.2,
