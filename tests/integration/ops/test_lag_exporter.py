@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 
 from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
@@ -89,6 +90,7 @@ def test_exporter_reports_down_when_kafka_is_unreachable() -> None:
 
 def test_exporter_serves_metrics_over_http(kafka_bootstrap: str, topics: dict[str, str]) -> None:
     port = free_port()
+    interactions, engagement = topics["interactions"], topics["engagement"]
     settings = LagExporterSettings(
         kafka_bootstrap=kafka_bootstrap,
         topic_interactions=topics["interactions"],
@@ -99,11 +101,17 @@ def test_exporter_serves_metrics_over_http(kafka_bootstrap: str, topics: dict[st
         lag_metrics_port=port,
     )
     offsets = serve(settings, CollectorRegistry())
+    expected = [f'consumergroup="catalyst-recognition",partition="0",topic="{t}"' for t in (interactions, engagement)]
+    expected.append(f'kafka_topic_partition_current_offset{{partition="0",topic="{topics["recognition"]}"}}')
+    deadline = time.monotonic() + 30
     try:
-        body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+        while True:  # a topic created a moment ago may have no partition leader yet
+            body = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30).read().decode()
+            if all(line in body for line in expected) or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
     finally:
         offsets.reset()
     assert "kafka_lag_exporter_up 1.0" in body
-    for topic in (topics["interactions"], topics["engagement"]):
-        assert f'consumergroup="catalyst-recognition",partition="0",topic="{topic}"' in body
-    assert f'kafka_topic_partition_current_offset{{partition="0",topic="{topics["recognition"]}"}}' in body
+    for line in expected:
+        assert line in body
