@@ -151,6 +151,7 @@ class Simulation:
     # ----- timeline -------------------------------------------------------------------------------------------
 
     def days(self) -> Iterator[SimulatedDay]:
+        """The timeline, day by day (one pass: the simulation's state moves on as it is consumed)."""
         for index in range(self.scenario.total_days):
             date = self.start + dt.timedelta(days=index)
             phase = Phase.PRE_LAUNCH if index < self.scenario.pre_launch_days else Phase.LIVE
@@ -332,7 +333,7 @@ class Simulation:
                 index = pre + min(live - 1, int(self._rng.uniform(0, t.profile_fill_within_days)))
                 self._profile_fill.setdefault(self._present_on_or_after(e, index, last), []).append(e)
         for n, release in enumerate(range(pre, last + 1, self.scenario.features_every_days)):
-            feature = FEATURES[n % len(FEATURES)]
+            feature = FEATURES[n % len(FEATURES)] + (f"-v{n // len(FEATURES) + 1}" if n >= len(FEATURES) else "")
             for e in self.population.employees:
                 t = self.traits[e.employee_id]
                 if self._rng.random() < t.trial:

@@ -151,17 +151,16 @@ class _Ingestor:
 async def _call(
     method: Callable, request: object, metadata: tuple, options: DriverOptions, name: str, retry: bool = True
 ) -> object:
-    delay = 0.2
-    for attempt in range(1, options.max_attempts + 1):
+    delay, attempt = 0.2, 1
+    while True:
         try:
             return await method(request, metadata=metadata, timeout=options.call_timeout_seconds)
         except grpc.aio.AioRpcError as exc:
-            if not retry or exc.code() not in RETRYABLE or attempt == options.max_attempts:
+            if not retry or exc.code() not in RETRYABLE or attempt >= options.max_attempts:
                 raise SimulatorError(f"{name} failed: {exc.code().name}: {exc.details()}") from exc
             log.warning("%s: %s, retrying in %.1fs", name, exc.code().name, delay)
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-    raise AssertionError("unreachable")
+            delay, attempt = min(delay * 2, 5.0), attempt + 1
 
 
 class SimulatorError(RuntimeError):
