@@ -17,6 +17,8 @@ from deploy.prometheus.kafka_lag_exporter import (
     PartitionOffsets,
     serve,
 )
+from services.engagement.config import EngagementWorkerSettings
+from services.recognition.config import RecognitionSettings
 from tests.conftest import free_port
 
 
@@ -115,3 +117,13 @@ def test_exporter_serves_metrics_over_http(kafka_bootstrap: str, topics: dict[st
     assert "kafka_lag_exporter_up 1.0" in body
     for line in expected:
         assert line in body
+
+
+def test_exporter_watches_the_groups_the_services_use_by_default() -> None:
+    watched = LagExporterSettings().watched()
+    engagement = EngagementWorkerSettings.model_fields["worker_group_id"].default
+    recognition = RecognitionSettings.model_fields["recognition_group_id"].default
+    assert watched == {
+        engagement: ["catalyst.interactions.v1"],
+        recognition: ["catalyst.engagement.v1", "catalyst.interactions.v1"],
+    }
