@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 
 import pytest
 
@@ -56,21 +57,22 @@ def test_wire_keeps_targets_and_authors() -> None:
     assert item.occurred_at.ToDatetime(tzinfo=dt.UTC) == at
 
 
-def test_interactive_replay_takes_posts_of_the_latest_day_and_only_follow_ups_on_them(
+def test_interactive_replay_takes_the_most_answered_posts_of_the_tail_and_only_their_follow_ups(
     days: list[SimulatedDay],
 ) -> None:
     tail = days[-7:]
     chosen = choose_interactive(tail, posts=3, budget=25)
     posts = [a for a in chosen if a.kind is ActionKind.POST]
-    assert 1 <= len(posts) <= 3 and len(chosen) <= 25
-    latest_with_posts = max(d.date for d in tail if any(a.kind is ActionKind.POST for a in d.actions))
-    assert all(p.occurred_at.date() == latest_with_posts for p in posts)
+    assert len(posts) == 3 and len(chosen) == 25
     created = {p.post_id: p.occurred_at for p in posts}
     for a in chosen:
         assert a.kind in (ActionKind.POST, ActionKind.COMMENT, ActionKind.REACTION)
         if a.kind is not ActionKind.POST:
             assert created[a.post_id] < a.occurred_at
     assert [a.occurred_at for a in chosen] == sorted(a.occurred_at for a in chosen)
+    replies = Counter(a.post_id for d in tail for a in d.actions if a.kind in (ActionKind.COMMENT, ActionKind.REACTION))
+    tail_posts = [a.post_id for d in tail for a in d.actions if a.kind is ActionKind.POST]
+    assert min(replies[p] for p in created) >= sorted((replies[p] for p in tail_posts), reverse=True)[2]
     assert choose_interactive(tail, posts=0, budget=25) == []
     assert len(choose_interactive(tail, posts=3, budget=1)) == 1
 
