@@ -77,6 +77,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"Python {report['environment']['python']}; broker {cfg['bootstrap']}, topic `{cfg['topic']}` "
         f"({cfg['partitions']} partitions), {cfg['events']:,} events ({cfg['employees']:,} employees, "
         f"{cfg['departments']} departments, {cfg['days']} days of event time){quick}.",
+        *([f"Worker environment overrides: `{cfg['worker_env']}`."] if cfg.get("worker_env") else []),
         f"Loading took {report['load']['seconds']:.1f} s ({report['load']['events_per_second']:,.0f} events/s). "
         f"Load average at the end: {report['environment']['load_average_at_end']:.1f} "
         "(the machine is shared: a load above the CPU count means every process got less than a core).",
@@ -116,8 +117,12 @@ def markdown(report: dict[str, Any]) -> str:
         "## Latency",
         "",
     ]
-    if lat.get("skipped"):
-        lines += [f"Not measured: {lat['skipped']}.", ""]
+    if lat.get("fresh_worker_at_end_of_topic"):
+        lines += [
+            "The throughput run was partial, so latency was measured with a fresh worker group that started at "
+            "the end of the topic, on the same Redis state (its emitter still had the first worker's backlog).",
+            "",
+        ]
     lines += [
         f"Offered {_num(lat['offered_rate'])} events/s (half the sustained rate) for {lat['seconds']:.1f} s "
         f"({lat['events']:,} events); {lat['samples']:,.0f} samples of the worker's "
@@ -133,6 +138,30 @@ def markdown(report: dict[str, Any]) -> str:
         f"with state ({mem['days_of_history_covered']:.0f} days of history): "
         f"**{_num(mem['bytes_per_employee'])} bytes per active employee** "
         "(everything included: state and people hashes, leaderboards, department sets, indexes).",
+        *(
+            [
+                f"Sample of {mem['sample_employees']} employees: "
+                f"state hash {mem['sample_state_hash_bytes']:,.0f} bytes "
+                f"({mem['sample_state_fields']:.0f} fields), people hash {mem['sample_people_hash_bytes']:,.0f} bytes "
+                f"({mem['sample_people_fields']:.0f} fields); {mem['sample_share_compact_encoding']:.0%} of them "
+                "in Redis' compact listpack encoding (the rest are hash tables)."
+            ]
+            if mem.get("sample_employees")
+            else []
+        ),
+        *(
+            [
+                "",
+                "| key family | bytes (MEMORY USAGE) | per employee with state |",
+                "|---|---:|---:|",
+                *(
+                    f"| {family} | {used:,} | {used / max(1, mem['employees_with_state']):,.0f} |"
+                    for family, used in mem["bytes_by_family"].items()
+                ),
+            ]
+            if mem.get("bytes_by_family")
+            else []
+        ),
         "",
         "## Targets",
         "",

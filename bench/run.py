@@ -35,10 +35,6 @@ RESULTS = Path(__file__).resolve().parent / "results"
 HISTOGRAM = "catalyst_engagement_event_to_score_seconds"
 EVENTS = "catalyst_engagement_events_total"
 SCORE_CHANGES = "catalyst_engagement_score_changes_total"
-NO_LATENCY = {
-    "offered_rate": math.nan, "seconds": 0.0, "events": 0, "achieved_rate": math.nan, "samples": 0.0,
-    "p50_ms": math.nan, "p99_ms": math.nan, "buckets": {}, "skipped": "the worker had not caught up",
-}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -55,6 +51,7 @@ class Options:
     quick: bool
     profile_seconds: float
     budget_seconds: float
+    worker_env: dict[str, str]
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -80,7 +77,14 @@ def parse(argv: list[str] | None = None) -> Options:
         "--budget-seconds", type=float, default=float(env("BENCH_BUDGET_SECONDS", "900")),
         help="longest the worker may take for the loaded events; after that the run is reported as partial",
     )  # fmt: skip
+    p.add_argument(
+        "--worker-env", action="append", default=[], metavar="NAME=VALUE",
+        help="extra environment for the worker, e.g. CATALYST_WORKER_EMIT_INTERVAL_SECONDS=5 (repeatable)",
+    )  # fmt: skip
     a = p.parse_args(argv)
+    bad = [item for item in a.worker_env if "=" not in item]
+    if bad:
+        p.error(f"--worker-env needs NAME=VALUE, got {bad}")
     quick = a.quick
     n = a.events or int(env("BENCH_EVENTS", "20000" if quick else "1000000"))
     employees = a.employees or (min(2_000, max(10, n // 10)) if quick else 20_000)
@@ -97,6 +101,7 @@ def parse(argv: list[str] | None = None) -> Options:
         quick=quick,
         profile_seconds=a.profile_seconds,
         budget_seconds=a.budget_seconds,
+        worker_env=dict(item.split("=", 1) for item in a.worker_env),
     )
 
 
@@ -141,7 +146,7 @@ async def measure_worker(
     o: Options, topics: dict[str, str], ends: dict[int, int], redis: RedisInstance, workdir: Path
 ) -> tuple[WorkerProcess, dict[str, Any]]:
     loaded = sum(ends.values())
-    worker = WorkerProcess(o.bootstrap, topics, redis.url, workdir / "worker", o.partitions)
+    worker = WorkerProcess(o.bootstrap, topics, redis.url, workdir / "worker", o.partitions, o.worker_env)
     spawned = time.perf_counter()
     worker.start()
     first_at = first_cpu = processed_at = None
@@ -233,6 +238,84 @@ async def wait_emitter_drained(redis: RedisInstance, partitions: int, timeout: f
     log("the emitter did not drain its dirty sets in time; measuring memory anyway")
 
 
+def key_sample(redis: RedisInstance, size: int = 200) -> dict[str, Any]:
+    """Memory and encoding of a sample of employees' state (s) and people (p) hashes."""
+    keys = []
+    for key in redis.client.scan_iter(match="{emp:*}:s", count=5000):
+        keys.append(key)
+        if len(keys) >= size:
+            break
+    rows = []
+    for s in keys:
+        p = s[:-1] + b"p"
+        pipe = redis.client.pipeline(transaction=False)
+        for k in (s, p):
+            pipe.memory_usage(k, samples=0)
+            pipe.object("encoding", k)
+            pipe.hlen(k)
+        rows.append(pipe.execute())
+    if not rows:
+        return {}
+    n = len(rows)
+    listpack = sum(1 for r in rows if r[1] in (b"listpack", b"ziplist") and r[4] in (b"listpack", b"ziplist", None))
+    return {
+        "sample_employees": n,
+        "sample_state_hash_bytes": sum(r[0] or 0 for r in rows) / n,
+        "sample_people_hash_bytes": sum(r[3] or 0 for r in rows) / n,
+        "sample_state_fields": sum(r[2] for r in rows) / n,
+        "sample_people_fields": sum(r[5] for r in rows) / n,
+        "sample_share_compact_encoding": listpack / n,
+    }
+
+
+FAMILIES = (
+    ("state hashes", b"{emp:", b":s"),
+    ("people hashes", b"{emp:", b":p"),
+    ("leaderboards", b"eng:lb:", b""),
+    ("department sets", b"{dept:", b""),
+    ("other indexes", b"eng:", b""),
+)
+
+
+def memory_by_family(redis: RedisInstance) -> dict[str, int]:
+    """MEMORY USAGE summed per key family (what the per-employee figure is made of)."""
+    totals = dict.fromkeys([name for name, _, _ in FAMILIES] + ["other"], 0)
+    batch: list[bytes] = []
+
+    def flush() -> None:
+        pipe = redis.client.pipeline(transaction=False)
+        for key in batch:
+            pipe.memory_usage(key, samples=0)
+        for key, used in zip(batch, pipe.execute(), strict=True):
+            family = next((n for n, head, tail in FAMILIES if key.startswith(head) and key.endswith(tail)), "other")
+            totals[family] += used or 0
+        batch.clear()
+
+    for key in redis.client.scan_iter(count=5000):
+        batch.append(key)
+        if len(batch) >= 2000:
+            flush()
+    flush()
+    return totals
+
+
+async def fresh_worker(o: Options, topics: dict[str, str], redis: RedisInstance, workdir: Path) -> WorkerProcess:
+    """A worker in a new group that starts at the end of the topic, once it owns every partition."""
+    env = {**o.worker_env, "CATALYST_WORKER_OFFSET_RESET": "latest"}
+    worker = WorkerProcess(o.bootstrap, topics, redis.url, workdir / "worker-latency", o.partitions, env)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if not worker.alive():
+            raise SystemExit("the latency worker exited:\n" + worker.log_tail())
+        health = await asyncio.to_thread(stats.health, worker.web_port)
+        if health.get("status") == "ok" and len(health.get("partitions", [])) == o.partitions:
+            await asyncio.sleep(2)  # let the first fetches position the consumer at the end
+            return worker
+        await asyncio.sleep(1)
+    raise SystemExit("the latency worker did not become ready:\n" + worker.log_tail())
+
+
 async def latency(o: Options, topics: dict[str, str], worker: WorkerProcess, rate: float) -> dict[str, Any]:
     offered = max(1.0, rate / 2)
     count = max(1, int(offered * o.latency_seconds))
@@ -289,12 +372,15 @@ async def run(o: Options) -> dict[str, Any]:
         memory_delta = redis.used_memory() - base_memory
         watermark = int(redis.client.get("eng:wm") or 0)
         covered_days = max(0.0, (watermark / 1000 - events.START) / events.DAY)
-        if complete:
-            lat = await latency(o, topics, worker, measured.rate)
-            log(f"latency: p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms")
-        else:
-            log(f"the worker committed {measured.events:,} of {loaded:,} events within the budget; no latency phase")
-            lat = NO_LATENCY
+        memory_detail = {**key_sample(redis), "bytes_by_family": memory_by_family(redis)}
+        if not complete:
+            log(f"the worker committed {measured.events:,} of {loaded:,} events within the budget; latency is")
+            log("measured with a fresh worker group that starts at the end of the topic (same Redis state)")
+            worker.stop()
+            worker = await fresh_worker(o, topics, redis, workdir)
+        lat = await latency(o, topics, worker, measured.rate)
+        lat["fresh_worker_at_end_of_topic"] = not complete
+        log(f"latency: p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms")
     finally:
         if worker is not None:
             worker.stop()
@@ -319,6 +405,7 @@ async def run(o: Options) -> dict[str, Any]:
             "bootstrap": o.bootstrap,
             "topic": topic,
             "quick": o.quick,
+            "worker_env": o.worker_env,
         },
         "environment": {
             "started_at": started.isoformat(timespec="seconds"),
@@ -341,6 +428,7 @@ async def run(o: Options) -> dict[str, Any]:
             "employees_with_state": employees,
             "bytes_per_employee": per_employee,
             "days_of_history_covered": covered_days,
+            **memory_detail,
         },
         "targets": [t.__dict__ for t in result_targets],
         "profile": result["profile"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import urllib.request
 from collections.abc import Mapping
@@ -18,6 +19,15 @@ def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for sample in family.samples:
             out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
     return out
+
+
+def health(port: int) -> dict:
+    """The worker's /health page ({} while it is not answering)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
+            return json.loads(response.read().decode())
+    except (OSError, ValueError):
+        return {}
 
 
 def total(samples: Mapping[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> float:

@@ -25,7 +25,15 @@ def cpu_seconds(pid: int) -> float:
 class WorkerProcess:
     """One worker with the bench topics, a private Redis, its own group, ports and data directory."""
 
-    def __init__(self, bootstrap: str, topics: dict[str, str], redis_url: str, workdir: Path, partitions: int) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        topics: dict[str, str],
+        redis_url: str,
+        workdir: Path,
+        partitions: int,
+        extra_env: dict[str, str],
+    ) -> None:
         self.group = f"bench-engagement-{uuid.uuid4().hex[:8]}"
         self.metrics_port = free_port()
         self.web_port = free_port()
@@ -46,6 +54,7 @@ class WorkerProcess:
             "CATALYST_WORKER_WEB_PORT": str(self.web_port),
             "CATALYST_WORKER_DATA_DIR": str(workdir / "faust"),
             "CATALYST_LOG_LEVEL": "WARNING",
+            **extra_env,
         }
         self.process: subprocess.Popen | None = None
 
