@@ -4,9 +4,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 import pytest
@@ -14,6 +20,7 @@ import redis.asyncio as aioredis
 from catalyst.engagement.v1 import engagement_pb2 as pb
 from catalyst.engagement.v1 import engagement_pb2_grpc
 from catalyst.events.v1 import envelope_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from services.common.auth import Role, TokenAuthority
@@ -26,8 +33,10 @@ from services.engagement.processor import Emitter, Processor, Retrying
 from services.engagement.scoring import COMPONENTS, DAY_MS, figures
 from services.engagement.server import EngagementApi, build
 from services.engagement.store import EngagementStore, dirty_set, emp_keys, home_bucket, leaderboard
+from tests.conftest import free_port
 from tests.unit.engagement.builders import DAY, comment, event, post, react
 
+ROOT = Path(__file__).resolve().parents[3]
 SECRET = "engagement-api-integration-secret-0123456789"
 CFG = load_scoring()
 PARTITIONS = 6
@@ -406,3 +415,45 @@ async def test_figures_follow_the_watermark_so_inactive_people_decay(api: Api) -
     assert after.windows["100d"].total == pytest.approx(before.windows["100d"].total)
     adoption = await api.call("GetDepartmentAdoption", pb.GetDepartmentAdoptionRequest(department_id="eng"))
     assert adoption.departments[0].active_7d == 0
+
+
+async def test_the_process_serves_health_and_metrics_and_stops_on_sigterm(redis_url: str, tmp_path: Path) -> None:
+    grpc_port, metrics_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
+        "CATALYST_REDIS_URL": redis_url,
+        "CATALYST_JWT_SECRET": SECRET,
+        "CATALYST_GRPC_HOST": "127.0.0.1",
+        "CATALYST_GRPC_PORT": str(grpc_port),
+        "CATALYST_METRICS_HOST": "127.0.0.1",
+        "CATALYST_METRICS_PORT": str(metrics_port),
+        "CATALYST_SHUTDOWN_GRACE_SECONDS": "2",
+    }
+    log = (tmp_path / "api.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "services.engagement.server"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            health = health_pb2_grpc.HealthStub(channel)
+            request = health_pb2.HealthCheckRequest(service="catalyst.engagement.v1.EngagementService")
+            for _ in range(100):
+                try:
+                    status = (await health.Check(request, timeout=2)).status
+                    break
+                except grpc.aio.AioRpcError:
+                    await asyncio.sleep(0.2)
+            assert status == health_pb2.HealthCheckResponse.SERVING
+            token = TokenAuthority(SECRET).mint("hr", [Role.ADMIN], 60)
+            stub = engagement_pb2_grpc.EngagementServiceStub(channel)
+            adoption = await stub.GetDepartmentAdoption(pb.GetDepartmentAdoptionRequest(), metadata=bearer(token))
+            assert adoption.minimum_group_size == 5
+        page = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()
+        assert 'grpc_method="GetDepartmentAdoption"' in page
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
