@@ -16,6 +16,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -143,10 +144,9 @@ def metrics(worker: WorkerProcess) -> dict:
 
 
 async def measure_worker(
-    o: Options, topics: dict[str, str], ends: dict[int, int], redis: RedisInstance, workdir: Path
-) -> tuple[WorkerProcess, dict[str, Any]]:
+    o: Options, topics: dict[str, str], ends: dict[int, int], worker: WorkerProcess, workdir: Path
+) -> dict[str, Any]:
     loaded = sum(ends.values())
-    worker = WorkerProcess(o.bootstrap, topics, redis.url, workdir / "worker", o.partitions, o.worker_env)
     spawned = time.perf_counter()
     worker.start()
     first_at = first_cpu = processed_at = None
@@ -184,7 +184,7 @@ async def measure_worker(
         "group": worker.group,
     }
     profile = finish_profiler(profiler, workdir / "profile.txt")
-    return worker, {"measured": measured, "detail": detail, "profile": profile}
+    return {"measured": measured, "detail": detail, "profile": profile}
 
 
 def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen | None:
@@ -299,27 +299,29 @@ def memory_by_family(redis: RedisInstance) -> dict[str, int]:
     return totals
 
 
-async def fresh_worker(o: Options, topics: dict[str, str], redis: RedisInstance, workdir: Path) -> WorkerProcess:
-    """A worker in a new group that starts at the end of the topic, once it owns every partition."""
-    env = {**o.worker_env, "CATALYST_WORKER_OFFSET_RESET": "latest"}
-    worker = WorkerProcess(o.bootstrap, topics, redis.url, workdir / "worker-latency", o.partitions, env)
+async def start_fresh_worker(worker: WorkerProcess, partitions: int) -> None:
+    """Starts a worker (in a new group, at the end of the topic) and waits until it owns every partition."""
     worker.start()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if not worker.alive():
             raise SystemExit("the latency worker exited:\n" + worker.log_tail())
         health = await asyncio.to_thread(stats.health, worker.web_port)
-        if health.get("status") == "ok" and len(health.get("partitions", [])) == o.partitions:
+        if health.get("status") == "ok" and len(health.get("partitions", [])) == partitions:
             await asyncio.sleep(2)  # let the first fetches position the consumer at the end
-            return worker
+            return
         await asyncio.sleep(1)
     raise SystemExit("the latency worker did not become ready:\n" + worker.log_tail())
 
 
-async def latency(o: Options, topics: dict[str, str], worker: WorkerProcess, rate: float) -> dict[str, Any]:
+async def latency(
+    o: Options, topics: dict[str, str], worker: WorkerProcess, rate: float, watermark_ms: int
+) -> dict[str, Any]:
+    """Steady state: event times in the two hours before the watermark, so no day boundary is crossed (a
+    crossing makes the worker re-publish every active employee; see docs/benchmark.md)."""
     offered = max(1.0, rate / 2)
     count = max(1, int(offered * o.latency_seconds))
-    first_second = events.START + o.days * events.DAY
+    first_second = watermark_ms // 1000 - 7200
     records = events.live(count, o.employees, o.departments, first_second)
     before = stats.buckets(await asyncio.to_thread(metrics, worker), HISTOGRAM)
     log(f"latency phase: offering {offered:,.0f} events/s for {o.latency_seconds:g} s")
@@ -363,7 +365,8 @@ async def run(o: Options) -> dict[str, Any]:
         log(f"naive: {naive_run.rate:,.0f} events/s; Catalyst worker")
         redis.client.flushall()
         base_memory = redis.used_memory()
-        worker, result = await measure_worker(o, topics, ends, redis, workdir)
+        worker = WorkerProcess(o.bootstrap, topics, redis.url, workdir / "worker", o.partitions, o.worker_env)
+        result = await measure_worker(o, topics, ends, worker, workdir)
         measured: report.Measured = result["measured"]
         log(f"worker: {measured.rate:,.0f} events/s; waiting for the emitter, then memory")
         complete = result["detail"]["complete"]
@@ -377,8 +380,10 @@ async def run(o: Options) -> dict[str, Any]:
             log(f"the worker committed {measured.events:,} of {loaded:,} events within the budget; latency is")
             log("measured with a fresh worker group that starts at the end of the topic (same Redis state)")
             worker.stop()
-            worker = await fresh_worker(o, topics, redis, workdir)
-        lat = await latency(o, topics, worker, measured.rate)
+            env = {**o.worker_env, "CATALYST_WORKER_OFFSET_RESET": "latest"}
+            worker = WorkerProcess(o.bootstrap, topics, redis.url, workdir / "worker-latency", o.partitions, env)
+            await start_fresh_worker(worker, o.partitions)
+        lat = await latency(o, topics, worker, measured.rate, int(redis.client.get("eng:wm") or 0))
         lat["fresh_worker_at_end_of_topic"] = not complete
         log(f"latency: p50 {lat['p50_ms']:.1f} ms, p99 {lat['p99_ms']:.1f} ms")
     finally:
@@ -435,9 +440,22 @@ async def run(o: Options) -> dict[str, Any]:
     }
 
 
+async def run_cancellable(o: Options) -> dict[str, Any]:
+    """SIGTERM/SIGINT cancel the run, so the worker, Redis and the bench topics are still cleaned up."""
+    task = asyncio.current_task()
+    assert task is not None
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, task.cancel)
+    return await run(o)
+
+
 def main(argv: list[str] | None = None) -> None:
     options = parse(argv)
-    result = asyncio.run(run(options))
+    try:
+        result = asyncio.run(run_cancellable(options))
+    except asyncio.CancelledError:
+        raise SystemExit("benchmark interrupted; cleaned up") from None
     md, js = report.write(result, options.out)
     log(f"report written to {md} and {js}")
     for t in result["targets"]:
