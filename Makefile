@@ -10,13 +10,13 @@ export PYTHON := $(PY)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: help setup system-deps venv proto kafka-jars lint test test-unit test-integration up down status logs \
+.PHONY: help setup system-deps venv proto kafka-jars tools prometheus k8s-config demo lint test test-unit test-integration up down status logs \
         runtime-up runtime-down topics demo bench clean
 
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: system-deps venv proto kafka-jars ## Install everything Catalyst needs (idempotent)
+setup: system-deps venv proto kafka-jars tools ## Install everything Catalyst needs (idempotent)
 
 system-deps: ## Install Debian packages that are missing (redis-server, prometheus, kcat)
 	@bash deploy/system-deps.sh
@@ -39,6 +39,16 @@ gen/.stamp: $(PROTOS) $(VENV)/.installed
 	@find gen/catalyst -type d -exec touch {}/__init__.py \;
 	@echo "$(CURDIR)/gen" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/catalyst-gen.pth"
 	@touch $@
+
+tools: venv ## Operations tools: promtool, kcat, protoc, kubeconform, grpcurl, k8s schemas, Node.js client
+	@bash deploy/tools.sh
+
+prometheus: ## Prometheus with Catalyst's rules, scraping `make up` (http://127.0.0.1:9090)
+	@mkdir -p $(RUN_DIR)/prometheus && prometheus --config.file=deploy/prometheus/prometheus.local.yml \
+	  --storage.tsdb.path=$(RUN_DIR)/prometheus/data --web.listen-address=127.0.0.1:9090
+
+k8s-config: venv ## Regenerate deploy/k8s/rules.yaml after editing deploy/config/*.yaml
+	@$(PY) deploy/k8s/rules_configmap.py
 
 kafka-jars: ## Fetch the Apache Kafka broker jars from Maven Central once
 	@bash deploy/kafka/kafka.sh jars

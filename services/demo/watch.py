@@ -65,20 +65,12 @@ class TopicWatcher:
         self._task: asyncio.Task | None = None
 
     async def start(self) -> None:
+        partitions = [TopicPartition(t, p) for t in self._topics for p in await topic_partitions(self._bootstrap, t)]
         self._consumer = AIOKafkaConsumer(bootstrap_servers=self._bootstrap, enable_auto_commit=False)
         await self._consumer.start()
-        partitions = [
-            TopicPartition(topic, p)
-            for topic in self._topics
-            for p in sorted(self._consumer.partitions_for_topic(topic) or await self._partitions(topic))
-        ]
         self._consumer.assign(partitions)
         await self._consumer.seek_to_end(*partitions)
         self._task = asyncio.create_task(self._run())
-
-    async def _partitions(self, topic: str) -> set[int]:
-        await self._consumer.client.force_metadata_update()
-        return self._consumer.partitions_for_topic(topic) or set()
 
     async def _run(self) -> None:
         recognition, _ = self._topics
@@ -103,6 +95,16 @@ class TopicWatcher:
             await self._consumer.stop()
 
 
+async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+        return sorted(p["partition"] for p in description["partitions"])
+    finally:
+        await admin.close()
+
+
 async def group_lag(bootstrap: str, groups: dict[str, str]) -> dict[str, int]:
     """Records not yet committed by each consumer group on its topic ({group: topic} -> {group: lag})."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -113,7 +115,7 @@ async def group_lag(bootstrap: str, groups: dict[str, str]) -> dict[str, int]:
         lags = {}
         for group, topic in groups.items():
             committed = await admin.list_consumer_group_offsets(group)
-            partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
+            partitions = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
             ends = await consumer.end_offsets(partitions)
             lags[group] = sum(
                 end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)

@@ -45,6 +45,7 @@ def test_published_ports_follow_the_design_defaults() -> None:
     assert published["engagement-api"] == {"50052", "9102"}
     assert published["engagement-worker"] == {"9103"}
     assert published["recognition"] == {"50053", "9104"}
+    assert published["kafka-lag-exporter"] == {"9105"}
     assert published["prometheus"] == {"9090"}
     assert published["grafana"] == {"3000"}
 
@@ -52,7 +53,9 @@ def test_published_ports_follow_the_design_defaults() -> None:
 def test_prometheus_scrapes_every_service_on_its_metrics_port() -> None:
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
-    assert targets == {"feed:9101", "engagement-api:9102", "engagement-worker:9103", "recognition:9104"}
+    assert targets == {
+        "feed:9101", "engagement-api:9102", "engagement-worker:9103", "recognition:9104", "kafka-lag-exporter:9105"
+    }  # fmt: skip
 
 
 def test_local_runner_and_compose_start_the_same_commands() -> None:
@@ -61,4 +64,20 @@ def test_local_runner_and_compose_start_the_same_commands() -> None:
         if line.strip() and not line.startswith("#"):
             name, _port, *args = line.split()
             local[name] = ["python", *args]
-    assert local == {s: SERVICES[s]["command"] for s in CATALYST}
+    assert local == {s: SERVICES[s]["command"] for s in [*CATALYST, "kafka-lag-exporter"]}
+
+
+def test_published_ports_are_the_services_default_settings() -> None:
+    from services.engagement.api_config import EngagementApiSettings
+    from services.engagement.config import EngagementWorkerSettings
+    from services.feed.config import FeedSettings
+    from services.recognition.config import RecognitionSettings
+
+    expected = {
+        "feed": {FeedSettings().grpc_port, FeedSettings().metrics_port},
+        "engagement-api": {EngagementApiSettings().grpc_port, EngagementApiSettings().metrics_port},
+        "engagement-worker": {EngagementWorkerSettings().worker_metrics_port},
+        "recognition": {RecognitionSettings().grpc_port, RecognitionSettings().metrics_port},
+    }
+    for service, ports in expected.items():
+        assert {int(p.split(":")[1]) for p in SERVICES[service]["ports"]} == ports, service
