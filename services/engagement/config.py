@@ -162,10 +162,15 @@ class EngagementWorkerSettings(CommonSettings):
     worker_web_host: str = Field("127.0.0.1", description="faust web bind address")
     worker_data_dir: Path = Field(ROOT / ".run" / "engagement", description="faust data directory (per worker)")
     interactions_partitions: int = Field(default_factory=_interactions_partitions, ge=1)
-    worker_batch_size: int = Field(2000, ge=1, description="events per processing batch")
+    worker_batch_size: int = Field(
+        5000, ge=1, description="most events per processing batch (bigger batches coalesce more)"
+    )
     worker_batch_seconds: float = Field(0.05, gt=0, description="longest wait to fill a batch")
     worker_emit_interval_seconds: float = Field(0.5, gt=0, description="coalescing interval of ScoreChanged")
-    worker_emit_chunk: int = Field(500, ge=1, description="employees read and published per emit round trip")
+    worker_emit_chunk: int = Field(200, ge=1, description="employees read and published per emit round trip")
+    worker_emit_budget_share: float = Field(
+        0.4, gt=0, le=1, description="share of each emit interval the publisher may spend (the rest is consuming)"
+    )
     worker_commit_every: int = Field(1000, ge=1, description="faust broker_commit_every")
     worker_max_poll_records: int = Field(2000, ge=1)
     worker_processing_timeout_seconds: float = Field(60.0, gt=0)

@@ -38,6 +38,10 @@ REQUIRED = {
 MAX_ID = 128
 
 
+def _has_control(text: str) -> bool:
+    return any(ord(ch) < 32 for ch in text)
+
+
 class Poison(Exception):
     """A record the processor rejects; the message is the dead-letter reason."""
 
@@ -65,6 +69,10 @@ def decode(value: bytes | None, key: bytes | None, now_ms: int, max_future_ms: i
         raise Poison("event_id is empty")
     if not env.employee_id or len(env.employee_id) > MAX_ID:
         raise Poison("employee_id is empty or too long")
+    if _has_control(env.employee_id) or _has_control(env.department_id):
+        raise Poison("employee_id or department_id contains control characters")
+    if field == "employee_registered" and _has_control(env.employee_registered.display_name):
+        raise Poison("employee_registered.display_name contains control characters")
     if key is not None and key and key.decode("utf-8", "replace") != env.employee_id:
         raise Poison("record key differs from employee_id")
     if not env.HasField("occurred_at") or env.occurred_at.seconds <= 0:

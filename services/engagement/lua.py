@@ -5,23 +5,55 @@ from __future__ import annotations
 from services.engagement.scoring import COUNTERS, C
 
 # KEYS: {emp:<id>}:s, {emp:<id>}:p, {emp:<id>}:gone
-# ARGV: topic tag, keep days, pair cap, pair memory days, then ops of 7 fields:
-#       partition, offset, kind, day, x, y, z (see scoring.Op)
+# ARGV: topic tag, keep days, pair cap, pair memory days, and the ops as one string: ops separated by \x1e, the
+#       7 fields of an op (partition, offset, kind, day, x, y, z; see scoring.Op) by \x1f. One argument and one
+#       HMGET per hash keep the cost per call low.
 # Applies each op only when its offset is above the partition's high-water mark, raising the mark in the
-# same call. Returns {gone, applied, duplicates, late, dep, md, as_of_day, changes}.
+# same call. Returns one string: gone, applied, duplicates, late, as_of_day, dep, md separated by \x1f.
 APPLY = (
-    """
+    r"""
 local S, P, GONE = KEYS[1], KEYS[2], KEYS[3]
-if redis.call('EXISTS', GONE) == 1 then return {1, 0, 0, 0, '', '', -1, 0} end
+if redis.call('EXISTS', GONE) == 1 then return table.concat({'1', '0', '0', '0', '-1', '', ''}, '\31') end
 local tag = ARGV[1]
 local keep = tonumber(ARGV[2])
 local pcap = tonumber(ARGV[3])
 local pmem = tonumber(ARGV[4])
 local NC, RECEIVED, ACTIONS, UPDATES = $NC, $RECEIVED, $ACTIONS, $UPDATES
-local meta = redis.call('HMGET', S, 'a', 'w', 'pt')
-local a = tonumber(meta[1]) or -1
-local w = tonumber(meta[2]) or -1
-local pt = tonumber(meta[3]) or -1
+
+local ops = {}
+local sf, sseen, pf, pseen = {'a', 'w', 'pt', 'dt'}, {}, {}, {}
+local function want(list, seen, f)
+  if not seen[f] then seen[f] = true; list[#list + 1] = f end
+end
+for rec in string.gmatch(ARGV[5], '[^\30]+') do
+  local t = {}
+  for field in string.gmatch(rec .. '\31', '([^\31]*)\31') do t[#t + 1] = field end
+  ops[#ops + 1] = t
+  want(sf, sseen, 'o:' .. tag .. ':' .. t[1])
+  local kind = t[3]
+  if kind ~= 'd' then want(sf, sseen, t[4]) end
+  if kind == 'g' then
+    want(sf, sseen, 'q:' .. t[4] .. ':' .. t[6])
+    want(pf, pseen, '-' .. t[6])
+  elseif kind == 'r' then
+    want(pf, pseen, t[5])
+  end
+end
+local function prefetch(key, fields, into)
+  for s = 1, #fields, 1000 do
+    local last = math.min(s + 999, #fields)
+    local got = redis.call('HMGET', key, unpack(fields, s, last))
+    for j = s, last do into[fields[j]] = got[j - s + 1] end
+  end
+end
+local pre, ppre = {}, {}
+prefetch(S, sf, pre)
+prefetch(P, pf, ppre)
+
+local a = tonumber(pre['a']) or -1
+local w = tonumber(pre['w']) or -1
+local pt = tonumber(pre['pt']) or -1
+local dt = tonumber(pre['dt']) or -1
 local a0, w0 = a, w
 local marks, newmarks, days, paircounts, people = {}, {}, {}, {}, {}
 
@@ -29,8 +61,8 @@ local function bucket(ds)
   local c = days[ds]
   if c == nil then
     c = {}
-    local v = redis.call('HGET', S, ds)
     for j = 1, NC do c[j] = 0 end
+    local v = pre[ds]
     if v then
       for letter, num in string.gmatch(v, '(%a)(%d+)') do c[string.byte(letter) - 96] = tonumber(num) end
     end
@@ -41,22 +73,18 @@ end
 
 local function person(f, value)
   local cur = people[f]
-  if cur == nil then cur = tonumber(redis.call('HGET', P, f)) or -1 end
+  if cur == nil then cur = tonumber(ppre[f]) or -1 end
   if value > cur then cur = value end
   people[f] = cur
 end
 
 local applied, dups, late = 0, 0, 0
-local i = 5
-local n = #ARGV
-while i <= n do
-  local part, offs, kind, ds = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
-  local x, y, z = ARGV[i + 4], ARGV[i + 5], ARGV[i + 6]
-  i = i + 7
+for _, t in ipairs(ops) do
+  local part, offs, kind, ds, x, y, z = t[1], t[2], t[3], t[4], t[5], t[6], t[7]
   local off = tonumber(offs)
   local f = 'o:' .. tag .. ':' .. part
   local m = marks[f]
-  if m == nil then m = tonumber(redis.call('HGET', S, f)) or -1; marks[f] = m end
+  if m == nil then m = tonumber(pre[f]) or -1; marks[f] = m end
   if off <= m then
     dups = dups + 1
   else
@@ -65,8 +93,8 @@ while i <= n do
     applied = applied + 1
     local d = tonumber(ds)
     if kind == 'd' then
-      local dt = tonumber(redis.call('HGET', S, 'dt')) or -1
       if tonumber(x) >= dt then
+        dt = tonumber(x)
         redis.call('HSET', S, 'dt', x, 'dep', y)
         if z ~= '' then redis.call('HSET', S, 'nm', z) end
       end
@@ -108,7 +136,7 @@ while i <= n do
         if d >= w - pmem + 1 then
           local q = 'q:' .. ds .. ':' .. y
           local qc = paircounts[q]
-          if qc == nil then qc = tonumber(redis.call('HGET', S, q)) or 0 end
+          if qc == nil then qc = tonumber(pre[q]) or 0 end
           if qc >= pcap then credit = false else qc = qc + 1 end
           paircounts[q] = qc
         end
@@ -189,8 +217,8 @@ if a > a0 or w > w0 then
   end
 end
 
-local tail = redis.call('HMGET', S, 'dep', 'md', 'v')
-return {0, applied, dups, late, tail[1] or '', tail[2] or '', a, tonumber(tail[3]) or 0}
+local tail = redis.call('HMGET', S, 'dep', 'md')
+return table.concat({'0', applied, dups, late, a, tail[1] or '', tail[2] or ''}, '\31')
 """.replace("$NC", str(len(COUNTERS)))
     .replace("$RECEIVED", str(C["received"] + 1))
     .replace("$ACTIONS", str(C["actions"] + 1))

@@ -213,10 +213,15 @@ class Emitter:
         self.metrics = metrics
         self.retrying = retrying
         self.processor = processor
+        self.budget = settings.worker_emit_interval_seconds * settings.worker_emit_budget_share
         self._rolled: dict[int, int] = {}
 
-    async def run_once(self, buckets: Sequence[int], max_rounds: int = 20) -> int:
-        """One coalescing round over the given buckets; returns how many ScoreChanged were published."""
+    async def run_once(self, buckets: Sequence[int]) -> int:
+        """One coalescing round over the given buckets; returns how many ScoreChanged were published.
+
+        Work per call is bounded by a time budget (a share of the emit interval) so that publishing never
+        starves the consumer: under load, more changes simply coalesce into each published figure.
+        """
         published = 0
         watermark_ms = self.processor.watermark_ms
         if watermark_ms <= 0:
@@ -227,10 +232,15 @@ class Emitter:
                 marked = await self.retrying.redis("rollover", lambda b=bucket: self.store.rollover(b, day))
                 self.metrics.rollover_marked.inc(marked)
                 self._rolled[bucket] = day
-            for _ in range(max_rounds):
+        deadline = time.monotonic() + self.budget
+        pending = list(buckets)
+        while pending and time.monotonic() < deadline:
+            for bucket in list(pending):
                 count, full = await self._round(bucket, watermark_ms)
                 published += count
                 if not full:
+                    pending.remove(bucket)
+                if time.monotonic() >= deadline:
                     break
         return published
 

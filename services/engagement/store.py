@@ -169,10 +169,11 @@ class EngagementStore:
         pipe = self.redis.pipeline(transaction=False)
         employees = list(ops)
         for employee in employees:
-            args = list(self._fixed)
-            for partition, offset, op in ops[employee]:
-                args += (str(partition), str(offset), op.kind, str(op.day), op.x, op.y, op.z)
-            await self._apply(keys=emp_keys(employee), args=args, client=pipe)
+            packed = "\x1e".join(
+                f"{partition}\x1f{offset}\x1f{op.kind}\x1f{op.day}\x1f{op.x}\x1f{op.y}\x1f{op.z}"
+                for partition, offset, op in ops[employee]
+            )
+            await self._apply(keys=emp_keys(employee), args=[*self._fixed, packed], client=pipe)
         by_day: dict[tuple[str, int], set[int]] = defaultdict(set)
         newest: dict[str, int] = {}
         for department, day, who in activity:
@@ -202,14 +203,15 @@ class EngagementStore:
 
         result = BatchResult()
         for employee, reply in zip(employees, replies[: len(employees)], strict=True):
+            gone, applied, duplicates, late, as_of_day, department, member_of = _s(reply).split("\x1f")
             result.employees[employee] = Applied(
-                gone=reply[0] == 1,
-                applied=int(reply[1]),
-                duplicates=int(reply[2]),
-                late=int(reply[3]),
-                department=_s(reply[4]),
-                member_of=_s(reply[5]),
-                as_of_day=int(reply[6]),
+                gone=gone == "1",
+                applied=int(applied),
+                duplicates=int(duplicates),
+                late=int(late),
+                department=department,
+                member_of=member_of,
+                as_of_day=int(as_of_day),
             )
         position = len(employees) + 2 * len(by_day)
         prunes: list[str] = []
@@ -273,15 +275,14 @@ class EngagementStore:
         """States of several employees in one round trip; None for forgotten or unknown ones."""
         pipe = self.redis.pipeline(transaction=False)
         for employee in employees:
-            s, p, gone = emp_keys(employee)
+            s, p, _ = emp_keys(employee)
             pipe.hgetall(s)
             pipe.hgetall(p)
-            pipe.exists(gone)
         replies = await pipe.execute()
         out: dict[str, EmployeeState | None] = {}
         for i, employee in enumerate(employees):
-            state, people, gone = replies[3 * i], replies[3 * i + 1], replies[3 * i + 2]
-            out[employee] = None if gone or not state else parse_state(state, people)
+            state, people = replies[2 * i], replies[2 * i + 1]
+            out[employee] = parse_state(state, people) if state else None  # forgetting deletes the state
         return out
 
     async def dirty(self, bucket: int, limit: int) -> list[tuple[str, float]]:
@@ -300,18 +301,22 @@ class EngagementStore:
         """
         pipe = self.redis.pipeline(transaction=False)
         active: dict[str, int] = {}
+        ranked: dict[str, dict[str, float]] = defaultdict(dict)
+        unranked: dict[str, list[str]] = defaultdict(list)
         for employee, department, opt_out, as_of_day, totals in boards:
             for window, total in totals.items():
-                if opt_out:
-                    pipe.zrem(leaderboard(window), employee)
-                    if department:
-                        pipe.zrem(leaderboard(window, department), employee)
-                else:
-                    pipe.zadd(leaderboard(window), {employee: total})
-                    if department:
-                        pipe.zadd(leaderboard(window, department), {employee: total})
+                keys = [leaderboard(window)] + ([leaderboard(window, department)] if department else [])
+                for key in keys:
+                    if opt_out:
+                        unranked[key].append(employee)
+                    else:
+                        ranked[key][employee] = total
             if as_of_day >= 0:
                 active[employee] = as_of_day
+        for key, members in ranked.items():
+            pipe.zadd(key, members)
+        for key, gone in unranked.items():
+            pipe.zrem(key, *gone)
         if active:
             pipe.zadd(active_index(bucket), active, gt=True)
         if done:
