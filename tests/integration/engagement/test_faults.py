@@ -11,8 +11,15 @@ from catalyst.events.v1 import envelope_pb2
 from services.engagement.store import emp_keys, leaderboard
 from tests.conftest import RedisServer
 from tests.integration.engagement.harness import WorkerProcess, produce, produce_raw, read_all, wait_until
-from tests.integration.engagement.test_worker import as_of_day, expected, history, stored, wait_processed
-from tests.unit.engagement.builders import event, react
+from tests.integration.engagement.test_worker import (
+    as_of_day,
+    expected,
+    history,
+    latest_scores,
+    stored,
+    wait_processed,
+)
+from tests.unit.engagement.builders import DAY, event, post, react
 
 
 async def test_a_backfill_gives_the_same_figures_as_live_processing(
@@ -119,3 +126,32 @@ async def test_redis_outage_is_retried_inside_the_loop(
     as_of = as_of_day(events)
     want = expected(events, as_of)
     assert await stored(redis_url, topic, sorted(want), as_of) == want
+
+
+async def test_crossing_a_day_re_publishes_the_figures_of_inactive_employees(
+    common_env: dict[str, str], kafka_bootstrap: str, topics: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    topic = topics["interactions"]
+    start = (int(time.time()) // DAY - 20) * DAY + 3600
+    produce(kafka_bootstrap, topic, [post("x", start), post("y", start + 60)])
+    worker = WorkerProcess(common_env, tmp_path).start()
+    try:
+        wait_processed(worker, kafka_bootstrap, topic, redis_url)
+        first = latest_scores(kafka_bootstrap, topics["engagement"])["x"]
+        assert first is not None and first.score_changed.windows["7d"].content > 0
+        produce(kafka_bootstrap, topic, [post("y", start + 8 * DAY)])  # only y is active; event time moves on
+        wait_until(
+            lambda: (
+                (latest_scores(kafka_bootstrap, topics["engagement"])["x"].score_changed.version >> 32)
+                == start // DAY + 8
+            ),
+            120,
+            "x's figures to be re-published as of the new day",
+        )
+    finally:
+        worker.stop()
+    x = latest_scores(kafka_bootstrap, topics["engagement"])["x"]
+    assert x.score_changed.windows["7d"].content == 0  # the post left the 7-day window
+    assert x.score_changed.windows["30d"].content == first.score_changed.windows["30d"].content
+    assert x.score_changed.version > first.score_changed.version
+    assert x.occurred_at.seconds >= start + 8 * DAY
