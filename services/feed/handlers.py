@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import TypeVar
 
+from catalyst.events.v1 import envelope_pb2
 from catalyst.events.v1 import interactions_pb2 as ev
 from catalyst.feed.v1 import feed_pb2
 from google.protobuf.message import Message
@@ -18,7 +19,7 @@ from services.common.auth import Principal, Role
 from services.common.errors import InvalidArgument, NotFound
 from services.feed import domain, events, ingest
 from services.feed.domain import Comment, Employee, Limits, Post, Profile
-from services.feed.store import FeedStore, Keys, Tx
+from services.feed.store import FeedStore, IngestView, Keys, Tx
 
 T = TypeVar("T")
 
@@ -470,7 +471,8 @@ class FeedHandlers:
         self, principal: Principal, source: str, items: Sequence[feed_pb2.ImportedInteraction]
     ) -> tuple[int, int]:
         """Imports interactions with their original ids and times; returns (accepted, duplicates).
-        Either the whole batch is taken or none of it (one transaction)."""
+        The whole batch is validated first and taken atomically (store.FeedStore.ingest); concurrent
+        batches of one source never conflict, and an id both carry is taken once."""
         principal.require(Role.SERVICE)
         source = ingest.check_source(source, self._limits)
         ingest.check_batch_size(len(items), self._limits)
@@ -478,38 +480,18 @@ class FeedHandlers:
         checked = [
             ingest.check_interaction(it, i, now, self._max_future_ms, self._limits) for i, it in enumerate(items)
         ]
+        unique = ingest.first_occurrences(checked)
 
-        async def handler(tx: Tx) -> tuple[int, int]:
-            seen_key = Keys.ingested(source)
-            in_batch: set[str] = set()
-            accepted = duplicates = 0
-            for index, item in enumerate(checked):
-                if item.source_id in in_batch or await tx.is_member(seen_key, item.source_id):
-                    duplicates += 1
-                    continue
-                in_batch.add(item.source_id)
-                actor = await tx.employee(item.actor_id)
-                if actor is None:
-                    raise InvalidArgument(
-                        f"interactions[{index}].actor_id",
-                        f"employee '{item.actor_id}' is not in the directory; import the directory first",
-                    )
-                target = ingest.TARGET_AUTHOR_FIELDS.get(item.kind)
-                if target and not getattr(item.payload, target[1]):
-                    author_id = getattr(item.payload, target[0])
-                    setattr(item.payload, target[1], await self._department_of(tx, author_id, ""))
-                tx.queue("sadd", seen_key, item.source_id)
-                tx.emit(
-                    events.envelope(
-                        event_id=events.ingest_event_id(source, item.source_id),
-                        occurred_ms=item.occurred_ms,
-                        producer=events.ingest_producer(source),
-                        employee_id=actor.employee_id,
-                        department_id=actor.department_id,
-                        payload=item.payload,
-                    )
-                )
-                accepted += 1
-            return accepted, duplicates
+        def build(view: IngestView) -> list[tuple[str, envelope_pb2.Envelope]]:
+            return [
+                (item.source_id, ingest.envelope_for(source, item, view.departments))
+                for item in unique
+                if item.source_id not in view.seen
+            ]
 
-        return await self._commit(handler)
+        accepted = await self._store.ingest(
+            source, [item.source_id for item in unique], ingest.employees_needed(unique), build
+        )
+        if accepted:
+            self._on_commit()
+        return accepted, len(checked) - accepted

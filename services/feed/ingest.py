@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from catalyst.events.v1 import envelope_pb2
 from catalyst.events.v1 import interactions_pb2 as ev
 from catalyst.feed.v1 import feed_pb2
 from google.protobuf.message import Message
 
 from services.common.errors import InvalidArgument
+from services.feed import events
 from services.feed.domain import REACTION_NAMES, Limits, check_id
 
 MAX_FOREIGN_ID_CHARS = 200
@@ -39,6 +42,7 @@ TARGET_AUTHOR_FIELDS: dict[str, tuple[str, str]] = {
 
 @dataclass(frozen=True)
 class CheckedInteraction:
+    index: int  # position in the request, for error messages
     source_id: str
     actor_id: str
     occurred_ms: int
@@ -82,7 +86,7 @@ def check_interaction(
     copy.CopyFrom(payload)
     if kind == "post_created" and copy.kind == ev.POST_KIND_UNSPECIFIED:
         copy.kind = ev.POST_KIND_POST
-    return CheckedInteraction(source_id, actor, occurred_ms, kind, copy)
+    return CheckedInteraction(index, source_id, actor, occurred_ms, kind, copy)
 
 
 def _check_payload(where: str, kind: str, payload: Message, limits: Limits) -> None:
@@ -109,3 +113,51 @@ def _check_payload(where: str, kind: str, payload: Message, limits: Limits) -> N
         raise InvalidArgument(f"{where}.kind", "must be a session kind")
     if kind == "profile_updated" and not 0.0 <= payload.completeness <= 1.0:
         raise InvalidArgument(f"{where}.completeness", "must be between 0.0 and 1.0")
+
+
+def first_occurrences(items: Iterable[CheckedInteraction]) -> list[CheckedInteraction]:
+    """A source id repeated within one batch counts once (the first one); the rest are duplicates."""
+    seen: set[str] = set()
+    result = []
+    for item in items:
+        if item.source_id not in seen:
+            seen.add(item.source_id)
+            result.append(item)
+    return result
+
+
+def employees_needed(items: Iterable[CheckedInteraction]) -> set[str]:
+    """Whose directory entry the envelopes depend on: every actor, and each target author whose
+    department the source left empty (the feed fills it in)."""
+    needed = set()
+    for item in items:
+        needed.add(item.actor_id)
+        target = TARGET_AUTHOR_FIELDS.get(item.kind)
+        if target and not getattr(item.payload, target[1]):
+            needed.add(getattr(item.payload, target[0]))
+    return needed
+
+
+def envelope_for(source: str, item: CheckedInteraction, departments: Mapping[str, str]) -> envelope_pb2.Envelope:
+    """The event of an imported interaction: stable id from (source, source id), original time, the
+    actor's department from the directory, and a missing target-author department filled from it
+    (empty when the author is not in the directory). The actor must be in the directory."""
+    department = departments.get(item.actor_id)
+    if department is None:
+        raise InvalidArgument(
+            f"interactions[{item.index}].actor_id",
+            f"employee '{item.actor_id}' is not in the directory; import the directory first",
+        )
+    env = events.envelope(
+        event_id=events.ingest_event_id(source, item.source_id),
+        occurred_ms=item.occurred_ms,
+        producer=events.ingest_producer(source),
+        employee_id=item.actor_id,
+        department_id=department,
+        payload=item.payload,
+    )
+    target = TARGET_AUTHOR_FIELDS.get(item.kind)
+    payload = getattr(env, env.WhichOneof("payload"))
+    if target and not getattr(payload, target[1]):
+        setattr(payload, target[1], departments.get(getattr(payload, target[0]), ""))
+    return env
