@@ -4,24 +4,25 @@ from __future__ import annotations
 
 from services.engagement.scoring import COUNTERS, C
 
-# KEYS: {emp:<id>}:s, {emp:<id>}:p, {emp:<id>}:gone
-# ARGV: topic tag, keep days, pair cap, pair memory days, and the ops as one string: ops separated by \x1e, the
+# KEYS: {emp:<id>}:s, {emp:<id>}:p, {emp:<id>}:gone, {emp:<id>}:q
+# ARGV: topic tag, keep days, pair cap, pair memory days, the ops as one string: ops separated by \x1e, the
 #       7 fields of an op (partition, offset, kind, day, x, y, z; see scoring.Op) by \x1f. One argument and one
-#       HMGET per hash keep the cost per call low.
+#       HMGET per hash keep the cost per call low; then the pruning period in days.
 # Applies each op only when its offset is above the partition's high-water mark, raising the mark in the
 # same call. Returns one string: gone, applied, duplicates, late, as_of_day, dep, md separated by \x1f.
 APPLY = (
     r"""
-local S, P, GONE = KEYS[1], KEYS[2], KEYS[3]
+local S, P, GONE, Q = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 if redis.call('EXISTS', GONE) == 1 then return table.concat({'1', '0', '0', '0', '-1', '', ''}, '\31') end
 local tag = ARGV[1]
 local keep = tonumber(ARGV[2])
 local pcap = tonumber(ARGV[3])
 local pmem = tonumber(ARGV[4])
+local every = tonumber(ARGV[6])
 local NC, RECEIVED, ACTIONS, UPDATES = $NC, $RECEIVED, $ACTIONS, $UPDATES
 
 local ops = {}
-local sf, sseen, pf, pseen = {'a', 'w', 'pt', 'dt'}, {}, {}, {}
+local sf, sseen, pf, pseen, qf, qseen = {'a', 'w', 'pt', 'dt', 'dep', 'md'}, {}, {}, {}, {}, {}
 local function want(list, seen, f)
   if not seen[f] then seen[f] = true; list[#list + 1] = f end
 end
@@ -33,7 +34,7 @@ for rec in string.gmatch(ARGV[5], '[^\30]+') do
   local kind = t[3]
   if kind ~= 'd' then want(sf, sseen, t[4]) end
   if kind == 'g' then
-    want(sf, sseen, 'q:' .. t[4] .. ':' .. t[6])
+    want(qf, qseen, t[4] .. ':' .. t[6])
     want(pf, pseen, '-' .. t[6])
   elseif kind == 'r' then
     want(pf, pseen, t[5])
@@ -46,14 +47,16 @@ local function prefetch(key, fields, into)
     for j = s, last do into[fields[j]] = got[j - s + 1] end
   end
 end
-local pre, ppre = {}, {}
+local pre, ppre, qpre = {}, {}, {}
 prefetch(S, sf, pre)
 prefetch(P, pf, ppre)
+prefetch(Q, qf, qpre)
 
 local a = tonumber(pre['a']) or -1
 local w = tonumber(pre['w']) or -1
 local pt = tonumber(pre['pt']) or -1
 local dt = tonumber(pre['dt']) or -1
+local dep = pre['dep'] or ''
 local a0, w0 = a, w
 local marks, newmarks, days, paircounts, people = {}, {}, {}, {}, {}
 
@@ -95,6 +98,7 @@ for _, t in ipairs(ops) do
     if kind == 'd' then
       if tonumber(x) >= dt then
         dt = tonumber(x)
+        dep = y
         redis.call('HSET', S, 'dt', x, 'dep', y)
         if z ~= '' then redis.call('HSET', S, 'nm', z) end
       end
@@ -134,9 +138,9 @@ for _, t in ipairs(ops) do
         if d > w then w = d end
         local credit = true
         if d >= w - pmem + 1 then
-          local q = 'q:' .. ds .. ':' .. y
+          local q = ds .. ':' .. y
           local qc = paircounts[q]
-          if qc == nil then qc = tonumber(pre[q]) or 0 end
+          if qc == nil then qc = tonumber(qpre[q]) or 0 end
           if qc >= pcap then credit = false else qc = qc + 1 end
           paircounts[q] = qc
         end
@@ -180,52 +184,56 @@ if applied > 0 then
     end
   end
   for f, offs in pairs(newmarks) do flat[#flat + 1] = f; flat[#flat + 1] = offs end
-  for q, qc in pairs(paircounts) do flat[#flat + 1] = q; flat[#flat + 1] = string.format('%d', qc) end
   flat[#flat + 1] = 'a'; flat[#flat + 1] = string.format('%d', a)
   flat[#flat + 1] = 'w'; flat[#flat + 1] = string.format('%d', w)
   hset_all(S, flat)
+  local qflat = {}
+  for q, qc in pairs(paircounts) do qflat[#qflat + 1] = q; qflat[#qflat + 1] = string.format('%d', qc) end
+  if #qflat > 0 then hset_all(Q, qflat) end
   local pf = {}
   for f, v in pairs(people) do pf[#pf + 1] = f; pf[#pf + 1] = string.format('%d', v) end
   if #pf > 0 then hset_all(P, pf) end
   redis.call('HINCRBY', S, 'v', 1)
 end
 
-if a > a0 or w > w0 then
-  local lo = a - keep + 1
+if w > w0 then
   local plo = w - pmem + 1
+  local del = {}
+  for _, f in ipairs(redis.call('HKEYS', Q)) do
+    if tonumber(string.match(f, '^(%d+):')) < plo then del[#del + 1] = f end
+  end
+  if #del > 0 then hdel_all(Q, del) end
+end
+
+-- Days and colleagues that left the longest window are pruned every few days (not every day): figures
+-- ignore them anyway, and the scan is the most expensive part of the script.
+if a0 >= 0 and math.floor(a / every) > math.floor(a0 / every) then
+  local lo = a - keep + 1
   local del = {}
   for _, f in ipairs(redis.call('HKEYS', S)) do
     local b = string.byte(f, 1)
-    if b >= 48 and b <= 57 then
-      if tonumber(f) < lo then del[#del + 1] = f end
-    elseif b == 113 then
-      local qd = tonumber(string.match(f, '^q:(%d+):'))
-      if qd and qd < plo then del[#del + 1] = f end
-    end
+    if b >= 48 and b <= 57 and tonumber(f) < lo then del[#del + 1] = f end
   end
   if #del > 0 then hdel_all(S, del) end
-  if a > a0 then
-    local pdel = {}
-    local pf = redis.call('HGETALL', P)
-    for j = 1, #pf, 2 do
-      local f, v = pf[j], tonumber(pf[j + 1])
-      local d = v
-      if string.byte(f, 1) ~= 45 then d = math.floor(v / 2) end
-      if d < lo then pdel[#pdel + 1] = f end
-    end
-    if #pdel > 0 then hdel_all(P, pdel) end
+  local pdel = {}
+  local pf = redis.call('HGETALL', P)
+  for j = 1, #pf, 2 do
+    local f, v = pf[j], tonumber(pf[j + 1])
+    local d = v
+    if string.byte(f, 1) ~= 45 then d = math.floor(v / 2) end
+    if d < lo then pdel[#pdel + 1] = f end
   end
+  if #pdel > 0 then hdel_all(P, pdel) end
 end
 
-local tail = redis.call('HMGET', S, 'dep', 'md')
-return table.concat({'0', applied, dups, late, a, tail[1] or '', tail[2] or ''}, '\31')
+return table.concat({'0', applied, dups, late, a, dep, pre['md'] or ''}, '\31')
 """.replace("$NC", str(len(COUNTERS)))
     .replace("$RECEIVED", str(C["received"] + 1))
     .replace("$ACTIONS", str(C["actions"] + 1))
     .replace("$UPDATES", str(C["profile_updates"] + 1))
 )
 
-# KEYS: {emp:<id>}:s, {emp:<id>}:p, {emp:<id>}:gone; ARGV: ttl seconds.
+# KEYS: {emp:<id>}:s, {emp:<id>}:p, {emp:<id>}:gone, {emp:<id>}:q; ARGV: ttl seconds.
 # Marks the employee forgotten (remembering the departments still to clean) and deletes the state.
 # Returns {already_forgotten, departments}.
 FORGET = """
@@ -234,7 +242,7 @@ if g then return {1, g} end
 local t = redis.call('HMGET', KEYS[1], 'dep', 'md')
 local depts = (t[1] or '') .. ',' .. (t[2] or '')
 redis.call('SET', KEYS[3], depts, 'EX', ARGV[1])
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[4])
 return {0, depts}
 """
 

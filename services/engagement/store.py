@@ -16,6 +16,7 @@ from services.engagement.config import ScoringConfig
 from services.engagement.scoring import COUNTERS, EmployeeState, Op, pseudonym
 
 _SPARSE = re.compile(rb"([a-z])(\d+)")
+PRUNE_EVERY_DAYS = 7  # how often (in as-of days) an employee's expired days and colleagues are pruned
 DEPT_DAYS = 30  # department activity day sets kept (the longest adoption figure is 30 days)
 DEPT_DAY_TTL = 40 * 86_400  # wall-clock safety net for day sets a restarted worker could recreate
 WATERMARK = "eng:wm"
@@ -25,6 +26,11 @@ DEPARTMENTS = "eng:depts"
 def emp_keys(employee_id: str) -> tuple[str, str, str]:
     tag = f"{{emp:{employee_id}}}"
     return f"{tag}:s", f"{tag}:p", f"{tag}:gone"
+
+
+def pair_key(employee_id: str) -> str:
+    """Giver-to-receiver counts of the last few own days (pair caps); absent for most employees."""
+    return f"{{emp:{employee_id}}}:q"
 
 
 def dept_members(department: str) -> str:
@@ -173,7 +179,8 @@ class EngagementStore:
                 f"{partition}\x1f{offset}\x1f{op.kind}\x1f{op.day}\x1f{op.x}\x1f{op.y}\x1f{op.z}"
                 for partition, offset, op in ops[employee]
             )
-            await self._apply(keys=emp_keys(employee), args=[*self._fixed, packed], client=pipe)
+            keys = [*emp_keys(employee), pair_key(employee)]
+            await self._apply(keys=keys, args=[*self._fixed, packed, PRUNE_EVERY_DAYS], client=pipe)
         by_day: dict[tuple[str, int], set[int]] = defaultdict(set)
         newest: dict[str, int] = {}
         for department, day, who in activity:
@@ -248,7 +255,7 @@ class EngagementStore:
     async def forget(self, employee: str, lb_windows: Sequence[str]) -> list[str]:
         """Deletes an employee's state (idempotent) and cleans indexes; returns the departments cleaned."""
         s, p, gone = emp_keys(employee)
-        _, depts_raw = await self._forget(keys=[s, p, gone], args=[self.forgotten_ttl])
+        _, depts_raw = await self._forget(keys=[s, p, gone, pair_key(employee)], args=[self.forgotten_ttl])
         departments = sorted({d for d in _s(depts_raw).split(",") if d})
         pipe = self.redis.pipeline(transaction=False)
         bucket = home_bucket(employee, self.buckets)
