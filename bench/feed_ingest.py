@@ -389,6 +389,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="feed-bench-") as tmp:
         procs = Processes(Path(tmp), args.bootstrap, topic, feed_env)
         try:
+            print(f"feed pid {procs.feed.pid}, redis pid {procs.redis_proc.pid}, topic {topic}", file=sys.stderr)
             register(procs.target, employees, admin)
             wait_until(lambda: procs.outbox_depth() == 0, 120, "the directory events to go out")
             for level in [int(x) for x in args.in_flight.split(",")]:

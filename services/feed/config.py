@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from services.common.settings import CommonSettings
@@ -32,7 +34,16 @@ class FeedSettings(CommonSettings):
 
     outbox_partitions: int = Field(16, ge=1, le=1024, description="outbox streams; never lower it with entries queued")
     relay_enabled: bool = Field(True, description="run the outbox relay inside this process")
-    relay_batch_size: int = Field(500, ge=1)
+    relay_batch_size: int = Field(2_000, ge=1, description="outbox entries per publish cycle")
+    relay_compression: Literal["gzip", "none"] = Field(
+        "gzip",
+        description="record batch compression (gzip: every Kafka client reads it, and it shrinks what the "
+        "producer checksums in pure Python)",
+    )
+    relay_batch_bytes: int = Field(
+        262_144, ge=16_384, le=900_000, description="producer batch size per partition (below the broker's 1 MB limit)"
+    )
+    relay_linger_ms: int = Field(20, ge=0, description="producer linger; each cycle flushes, so it only fills batches")
     relay_idle_seconds: float = Field(0.2, gt=0, description="poll interval when the outbox is empty")
     relay_backoff_seconds: float = Field(1.0, gt=0, description="pause after a failed publish")
     relay_lease_seconds: float = Field(15.0, gt=1, description="only the lease holder among replicas publishes")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 import zlib
 
@@ -18,8 +19,17 @@ _PAYLOAD_FIELDS: dict[str, str] = {
 }
 
 
+_NAMESPACE_BYTES = INGEST_NAMESPACE.bytes
+
+
 def ingest_event_id(source: str, source_id: str) -> str:
-    return str(uuid.uuid5(INGEST_NAMESPACE, f"{source}\x00{source_id}"))
+    """str(uuid.uuid5(INGEST_NAMESPACE, source + NUL + source_id)), without the UUID object: the same
+    string in half the time, which counts when every imported interaction needs one."""
+    digest = bytearray(hashlib.sha1(_NAMESPACE_BYTES + f"{source}\x00{source_id}".encode()).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
+    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = digest.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def new_event_id() -> str:

@@ -19,7 +19,8 @@ from services.common.auth import Principal, Role
 from services.common.errors import InvalidArgument, NotFound
 from services.feed import domain, events, ingest
 from services.feed.domain import Comment, Employee, Limits, Post, Profile
-from services.feed.store import FeedStore, IngestView, Keys, Tx
+from services.feed.ingest_store import IngestStore, IngestView
+from services.feed.store import FeedStore, Keys, Tx
 
 T = TypeVar("T")
 
@@ -41,6 +42,7 @@ class FeedHandlers:
     def __init__(
         self,
         store: FeedStore,
+        ingestion: IngestStore,
         limits: Limits,
         *,
         ingest_max_future_ms: int = 300_000,
@@ -50,6 +52,7 @@ class FeedHandlers:
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
+        self._ingestion = ingestion
         self._limits = limits
         self._max_future_ms = ingest_max_future_ms
         self._max_comments = max_comments_shown
@@ -471,7 +474,7 @@ class FeedHandlers:
         self, principal: Principal, source: str, items: Sequence[feed_pb2.ImportedInteraction]
     ) -> tuple[int, int]:
         """Imports interactions with their original ids and times; returns (accepted, duplicates).
-        The whole batch is validated first and taken atomically (store.FeedStore.ingest); concurrent
+        The whole batch is validated first and taken atomically (ingest_store.IngestStore); concurrent
         batches of one source never conflict, and an id both carry is taken once."""
         principal.require(Role.SERVICE)
         source = ingest.check_source(source, self._limits)
@@ -489,7 +492,7 @@ class FeedHandlers:
                 if item.source_id not in view.seen
             ]
 
-        accepted = await self._store.ingest(
+        accepted = await self._ingestion.ingest(
             source, [item.source_id for item in unique], ingest.employees_needed(unique), build
         )
         if accepted:

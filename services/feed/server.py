@@ -14,7 +14,8 @@ from services.feed.api import SERVICE_NAME, FeedServicer
 from services.feed.config import FeedSettings
 from services.feed.domain import Limits
 from services.feed.handlers import FeedHandlers
-from services.feed.outbox import KafkaPublisher, OutboxRelay, RelayMetrics, producer_factory
+from services.feed.ingest_store import IngestStore
+from services.feed.outbox import KafkaPublisher, OutboxRelay, ProducerTuning, RelayMetrics, producer_factory
 from services.feed.store import FeedStore
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,7 @@ def build(settings: FeedSettings, registry: CollectorRegistry = REGISTRY) -> Fee
                 settings.relay_delivery_timeout_ms,
                 settings.relay_max_block_ms,
                 settings.relay_request_timeout_ms,
+                ProducerTuning(settings.relay_compression, settings.relay_batch_bytes, settings.relay_linger_ms),
             ),
             settings.topic_interactions,
         )
@@ -78,6 +80,7 @@ def build(settings: FeedSettings, registry: CollectorRegistry = REGISTRY) -> Fee
         )
     handlers = FeedHandlers(
         store,
+        IngestStore(redis, settings.outbox_partitions, settings.store_max_retries),
         limits_from(settings),
         ingest_max_future_ms=settings.ingest_max_future_seconds * 1000,
         max_comments_shown=settings.max_comments_shown,

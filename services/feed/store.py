@@ -5,15 +5,14 @@ WATCHed), decides with the pure domain rules, and queues its writes plus the out
 applies them all or none. If a watched key changed meanwhile, the whole handler runs again. So a
 state change and its event cannot diverge.
 
-Ingestion batches use one Lua script instead (`FeedStore.ingest`): concurrent batches of one source
-would all WATCH the same "already ingested" set and abort each other, while a script decides
-"new or duplicate" per id atomically, so they never conflict. Key schema: docs/feed.md.
+Ingestion batches use Lua scripts instead (ingest_store.py), so that concurrent batches of one source
+do not all WATCH the same "already ingested" set. Key schema: docs/feed.md.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -27,45 +26,6 @@ from services.feed.events import outbox_partition
 
 T = TypeVar("T")
 
-# Ingestion, read side. KEYS[1] the source's ingested set, KEYS[2..] employee keys; ARGV source ids.
-# Returns {seen flags (1/0) per source id, department per employee key ('' = not in the directory)}.
-_INGEST_VIEW = """
-local seen, departments = {}, {}
-for i = 1, #ARGV do seen[i] = redis.call('SISMEMBER', KEYS[1], ARGV[i]) end
-for i = 2, #KEYS do departments[i - 1] = redis.call('HGET', KEYS[i], 'department_id') or '' end
-return {seen, departments}
-"""
-
-# Ingestion, write side, all or nothing. KEYS[1] the ingested set, KEYS[2 .. n+1] the employee keys the
-# envelopes were built from, then one outbox stream per entry. ARGV[1] = n, ARGV[2 .. n+1] the departments
-# the envelopes were built with, then per entry: source id, record key, event id, type, value.
-# If any department changed since it was read, nothing is written and -1 comes back (build again).
-# Otherwise each entry whose source id is new joins the set and its envelope the outbox, in order; an id
-# another batch took meanwhile is skipped. Returns how many entries were new.
-_INGEST_COMMIT = """
-local n = tonumber(ARGV[1])
-for i = 1, n do
-  if (redis.call('HGET', KEYS[1 + i], 'department_id') or '') ~= ARGV[1 + i] then return -1 end
-end
-local accepted, a, k = 0, n + 2, n + 2
-while a <= #ARGV do
-  if redis.call('SADD', KEYS[1], ARGV[a]) == 1 then
-    redis.call('XADD', KEYS[k], '*', 'key', ARGV[a + 1], 'id', ARGV[a + 2], 'type', ARGV[a + 3], 'value', ARGV[a + 4])
-    accepted = accepted + 1
-  end
-  a, k = a + 5, k + 1
-end
-return accepted
-"""
-
-
-@dataclass(frozen=True)
-class IngestView:
-    """What an ingestion batch depends on: which source ids are known, and directory departments."""
-
-    seen: frozenset[str]
-    departments: Mapping[str, str]  # employee id -> department; absent = not in the directory
-
 
 class Keys:
     """Every Redis key the feed uses. Per-employee keys share the hash tag {emp:<id>}."""
@@ -73,10 +33,17 @@ class Keys:
     DEPARTMENTS = "feed:departments"
     FEED_ALL = "feed:index:all"
     RELAY_LEASE = "feed:outbox:lease"
+    OUTBOX_PREFIX = "feed:outbox:"
 
     @staticmethod
     def employee(emp: str) -> str:
         return f"{{emp:{emp}}}:employee"
+
+    @staticmethod
+    def employee_key_parts() -> tuple[str, str]:
+        """What goes before and after the id in `employee()`, for scripts that build the key."""
+        prefix, _, suffix = Keys.employee("\0").partition("\0")
+        return prefix, suffix
 
     @staticmethod
     def profile(emp: str) -> str:
@@ -136,7 +103,7 @@ class Keys:
 
     @staticmethod
     def outbox(partition: int) -> str:
-        return f"feed:outbox:{partition}"
+        return f"{Keys.OUTBOX_PREFIX}{partition}"
 
 
 def _s(value: bytes | None) -> str:
@@ -351,8 +318,6 @@ class FeedStore:
         self.redis = redis
         self.partitions = partitions
         self._max_retries = max_retries
-        self._ingest_view = redis.register_script(_INGEST_VIEW)
-        self._ingest_commit = redis.register_script(_INGEST_COMMIT)
 
     async def run(self, handler: Callable[[Tx], Awaitable[T]]) -> T:
         """Runs `handler` (reads, rules, queued writes) and commits its writes with its events atomically."""
@@ -371,44 +336,6 @@ class FeedStore:
                     continue
                 return result
         raise Unavailable("the feed is very busy right now; please retry in a moment")
-
-    async def ingest(
-        self,
-        source: str,
-        source_ids: Sequence[str],
-        employees: Collection[str],
-        build: Callable[[IngestView], Sequence[tuple[str, envelope_pb2.Envelope]]],
-    ) -> int:
-        """Ingests one batch atomically in two round trips; returns how many source ids were new.
-
-        Reads which of `source_ids` are known and the departments of `employees`; `build` (pure, may
-        raise) turns that view into (source id, envelope) pairs; one script then checks the departments
-        are unchanged and appends each still-new id to the ingested set and its envelope to the outbox.
-        Ids a concurrent batch took in between are skipped, so they count as duplicates; a changed
-        department (a directory write in between) builds again, like an aborted transaction."""
-        seen_key = Keys.ingested(source)
-        people = sorted(employees)
-        people_keys = [Keys.employee(e) for e in people]
-        for _ in range(self._max_retries):
-            flags, departments = await self._ingest_view(keys=[seen_key, *people_keys], args=list(source_ids))
-            view = IngestView(
-                seen=frozenset(sid for sid, flag in zip(source_ids, flags, strict=True) if flag),
-                departments={e: d.decode() for e, d in zip(people, departments, strict=True) if d},
-            )
-            entries = build(view)
-            if not entries:
-                return 0
-            streams, args = [], []
-            for source_id, env in entries:
-                streams.append(Keys.outbox(outbox_partition(env.employee_id, self.partitions)))
-                args += [source_id, env.employee_id, env.event_id, env.type, env.SerializeToString()]
-            expected = [view.departments.get(e, "") for e in people]
-            accepted = await self._ingest_commit(
-                keys=[seen_key, *people_keys, *streams], args=[len(people), *expected, *args]
-            )
-            if accepted >= 0:
-                return accepted
-        raise Unavailable("the directory is changing quickly right now; please retry the batch in a moment")
 
     # ---- queries (no transaction needed)
 

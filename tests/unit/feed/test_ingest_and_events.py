@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from catalyst.events.v1 import interactions_pb2 as ev
 from catalyst.feed.v1 import feed_pb2 as pb
@@ -12,6 +14,7 @@ from services.feed import events, ingest
 from services.feed.config import FeedSettings
 from services.feed.domain import Limits
 from services.feed.import_directory import DirectoryFileError, parse_directory
+from services.feed.ingest_store import pack, unpack
 from services.feed.server import limits_from
 
 NOW_MS = 1_700_000_000_000
@@ -60,6 +63,41 @@ class TestIngest:
         with pytest.raises(InvalidArgument, match="future"):
             self.check(future)
 
+    def test_a_source_id_repeated_in_a_batch_counts_once(self) -> None:
+        first = ingest.check_interaction(item(feature_tried=ev.FeatureTried(feature_id="a")), 0, NOW_MS, 0, Limits())
+        again = ingest.check_interaction(item(feature_tried=ev.FeatureTried(feature_id="b")), 1, NOW_MS, 0, Limits())
+        assert ingest.first_occurrences([first, again]) == [first]
+
+    def test_the_envelope_needs_the_actor_and_the_unfilled_target_authors(self) -> None:
+        comment = self.check(item(comment_added=ev.CommentAdded(comment_id="c", post_id="p", post_author_id="e-2")))
+        filled = self.check(
+            item(
+                reaction_added=ev.ReactionAdded(
+                    post_id="p", post_author_id="e-3", post_author_department_id="hr", reaction=1
+                )
+            )
+        )
+        assert ingest.employees_needed([comment, filled]) == {"e-1", "e-2"}
+
+        env = ingest.envelope_for("legacy", comment, {"e-1": "sales", "e-2": "it"})
+        assert (env.employee_id, env.department_id, env.producer) == ("e-1", "sales", "ingest:legacy")
+        assert env.event_id == events.ingest_event_id("legacy", "42")
+        assert env.occurred_at.ToMilliseconds() == 1_650_000_000_000
+        assert env.comment_added.post_author_department_id == "it"
+        assert not comment.payload.post_author_department_id  # the checked item is left as it was
+        assert ingest.envelope_for("legacy", filled, {"e-1": "sales"}).reaction_added.post_author_department_id == "hr"
+        assert ingest.envelope_for("legacy", comment, {"e-1": "sales"}).comment_added.post_author_department_id == ""
+
+    def test_an_actor_outside_the_directory_is_named_by_position(self) -> None:
+        with pytest.raises(InvalidArgument) as exc:
+            ingest.envelope_for("legacy", self.check(item(feature_tried=ev.FeatureTried(feature_id="f"))), {})
+        assert exc.value.field == "interactions[3].actor_id"
+
+    def test_script_arguments_round_trip(self) -> None:
+        values = [b"", b"a", "ä€".encode(), bytes(range(256)) * 3]
+        assert unpack(pack(values)) == values
+        assert unpack(pack(["e-1", "x"])) == [b"e-1", b"x"]
+
     def test_batch_bounds(self) -> None:
         with pytest.raises(InvalidArgument):
             ingest.check_batch_size(0, Limits())
@@ -73,6 +111,11 @@ class TestEvents:
         assert events.ingest_event_id("legacy", "1") == events.ingest_event_id("legacy", "1")
         assert events.ingest_event_id("legacy", "1") != events.ingest_event_id("legacy", "2")
         assert events.ingest_event_id("a", "b:c") != events.ingest_event_id("a:b", "c")
+
+    @pytest.mark.parametrize("source_id", ["1", "old-post/ä€😀", "x" * 200, ""])
+    def test_ingest_event_ids_are_the_uuid5_they_always_were(self, source_id: str) -> None:
+        expected = str(uuid.uuid5(events.INGEST_NAMESPACE, f"legacy\x00{source_id}"))
+        assert events.ingest_event_id("legacy", source_id) == expected
 
     def test_envelope_carries_type_time_actor_and_payload(self) -> None:
         env = events.envelope(
