@@ -211,7 +211,7 @@ def finish_profiler(profiler: subprocess.Popen | None, out: Path, top: int = 25)
     inclusive: Counter[str] = Counter()
     leaf: Counter[str] = Counter()
     total = 0
-    for line in out.read_text().splitlines():
+    for line in out.read_text(errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
