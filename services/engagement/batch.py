@@ -30,7 +30,6 @@ class Plan:
     dead: list[tuple[Record, str]] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
     newest_ms: int = 0
-    oldest_record_ms: int = 0
 
 
 def plan(records: Sequence[Record], now_ms: int, max_future_ms: int) -> Plan:
@@ -60,6 +59,4 @@ def plan(records: Sequence[Record], now_ms: int, max_future_ms: int) -> Plan:
                 out.ops[employee].append((record.partition, record.offset, op))
         if eff.dept_activity is not None:
             out.activity.add(eff.dept_activity)
-    if records:
-        out.oldest_record_ms = min(r.timestamp_ms for r in records)
     return out

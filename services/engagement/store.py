@@ -88,10 +88,6 @@ class BatchResult:
     employees: dict[str, Applied] = field(default_factory=dict)
 
     @property
-    def applied(self) -> int:
-        return sum(a.applied for a in self.employees.values())
-
-    @property
     def duplicates(self) -> int:
         return sum(a.duplicates for a in self.employees.values())
 
