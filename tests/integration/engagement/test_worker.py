@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 import redis
@@ -13,7 +14,7 @@ from catalyst.events.v1 import envelope_pb2
 from services.engagement.config import load_scoring
 from services.engagement.reference import Reference
 from services.engagement.scoring import DAY_MS, figures
-from services.engagement.store import EngagementStore, dirty_set, leaderboard
+from services.engagement.store import EngagementStore, dept_members, dirty_set, leaderboard
 from tests.integration.engagement.harness import (
     WorkerProcess,
     committed_all,
@@ -152,5 +153,31 @@ async def test_a_consumer_group_reset_re_run_changes_nothing(
         again.stop()
     assert await stored(redis_url, topics["interactions"], sorted(want), as_of) == want
     assert {e: client.hget(f"{{emp:{e}}}:s", "v") for e in want} == versions  # not a single op re-applied
+    registered = {e.employee_id: e.department_id for e in events if e.type.endswith("EmployeeRegistered")}
+    sizes = Counter(registered.values())
+    assert {d: client.scard(dept_members(d)) for d in sizes} == sizes  # department membership counts
     duplicates = next(line for line in metrics.splitlines() if line.startswith("catalyst_engagement_duplicates_total"))
     assert float(duplicates.split()[-1]) > 0
+
+
+async def test_a_rebalance_between_two_workers_changes_nothing(
+    common_env: dict[str, str], kafka_bootstrap: str, topics: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    events = history(seed=9, employees=50, days=110, per_day=60)
+    topic = topics["interactions"]
+    first = WorkerProcess(common_env, tmp_path, CATALYST_WORKER_BATCH_SIZE="200").start()
+    second = WorkerProcess(common_env, tmp_path, group=first.group, CATALYST_WORKER_BATCH_SIZE="200").start()
+    client = redis.Redis.from_url(redis_url)
+    try:
+        produce(kafka_bootstrap, topic, events[: len(events) // 2])
+        wait_until(lambda: client.get("eng:wm") is not None, 120, "a first batch")
+        produce(kafka_bootstrap, topic, events[len(events) // 2 :])
+        first.kill()  # its partitions move to the second worker after the session timeout
+        wait_processed(second, kafka_bootstrap, topic, redis_url)
+    finally:
+        second.stop()
+    as_of = as_of_day(events)
+    want = expected(events, as_of)
+    assert await stored(redis_url, topic, sorted(want), as_of) == want
+    latest = latest_scores(kafka_bootstrap, topics["engagement"])
+    assert set(latest) == set(want)
