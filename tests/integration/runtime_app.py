@@ -14,6 +14,7 @@ app = faust.App(
     store="memory://",
     datadir=os.environ["RUNTIME_DATA_DIR"],
     web_enabled=False,
+    web_port=int(os.environ["RUNTIME_WEB_PORT"]),
     topic_partitions=6,
     topic_allow_declare=False,
     consumer_auto_offset_reset="earliest",

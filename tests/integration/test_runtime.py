@@ -15,6 +15,8 @@ from catalyst.events.v1 import envelope_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from kafka import KafkaProducer
 
+from tests.conftest import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -48,6 +50,7 @@ def test_protobuf_events_flow_from_kafka_through_faust_into_redis(
         **common_env,
         "RUNTIME_APP_ID": f"runtime-test-{uuid.uuid4().hex[:8]}",
         "RUNTIME_DATA_DIR": str(tmp_path / "faust"),
+        "RUNTIME_WEB_PORT": str(free_port()),
         "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
     }
     worker = subprocess.Popen(
