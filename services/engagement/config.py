@@ -166,10 +166,10 @@ class EngagementWorkerSettings(CommonSettings):
         5000, ge=1, description="most events per processing batch (bigger batches coalesce more)"
     )
     worker_batch_seconds: float = Field(0.05, gt=0, description="longest wait to fill a batch")
-    worker_emit_interval_seconds: float = Field(0.5, gt=0, description="coalescing interval of ScoreChanged")
-    worker_emit_chunk: int = Field(200, ge=1, description="employees read and published per emit round trip")
+    worker_emit_interval_seconds: float = Field(1.0, gt=0, description="coalescing interval of ScoreChanged")
+    worker_emit_chunk: int = Field(100, ge=1, description="employees read and published per emit round trip")
     worker_emit_budget_share: float = Field(
-        0.4, gt=0, le=1, description="share of each emit interval the publisher may spend (the rest is consuming)"
+        0.2, gt=0, le=1, description="share of each emit interval the publisher may spend (the rest is consuming)"
     )
     worker_commit_every: int = Field(1000, ge=1, description="faust broker_commit_every")
     worker_max_poll_records: int = Field(2000, ge=1)

@@ -240,6 +240,7 @@ class Emitter:
                 published += count
                 if not full:
                     pending.remove(bucket)
+                await asyncio.sleep(0)  # let a waiting batch run between chunks
                 if time.monotonic() >= deadline:
                     break
         return published

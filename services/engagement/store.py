@@ -160,6 +160,8 @@ class EngagementStore:
         self._dept_newest: dict[str, int] = {}
         self._fixed = [self.tag, str(cfg.keep_days), str(cfg.conversation.pair_cap_per_day)]
         self._fixed.append(str(cfg.conversation.pair_memory_days))
+        self._fixed_bytes = [v.encode() for v in self._fixed]
+        self._prune_every = str(PRUNE_EVERY_DAYS).encode()
 
     async def apply(
         self,
@@ -170,13 +172,17 @@ class EngagementStore:
         """Applies one batch: per-employee scripts, department activity, dirty marks and the watermark."""
         pipe = self.redis.pipeline(transaction=False)
         employees = list(ops)
+        sha = self._apply.sha
+        pipe.scripts.add(self._apply)  # loaded on first use and again after a Redis restart (NOSCRIPT)
+        fixed = self._fixed_bytes
         for employee in employees:
             packed = "\x1e".join(
                 f"{partition}\x1f{offset}\x1f{op.kind}\x1f{op.day}\x1f{op.x}\x1f{op.y}\x1f{op.z}"
                 for partition, offset, op in ops[employee]
             )
-            keys = [*emp_keys(employee), pair_key(employee)]
-            await self._apply(keys=keys, args=[*self._fixed, packed, PRUNE_EVERY_DAYS], client=pipe)
+            tag = f"{{emp:{employee}}}".encode()
+            keys = (tag + b":s", tag + b":p", tag + b":gone", tag + b":q")
+            pipe.evalsha(sha, 4, *keys, *fixed, packed.encode(), self._prune_every)
         by_day: dict[tuple[str, int], set[int]] = defaultdict(set)
         newest: dict[str, int] = {}
         for department, day, who in activity:
