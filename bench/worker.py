@@ -49,7 +49,7 @@ class WorkerProcess:
             "CATALYST_TOPIC_RECOGNITION": topics["recognition"],
             "CATALYST_TOPIC_DEADLETTER": topics["deadletter"],
             "CATALYST_INTERACTIONS_PARTITIONS": str(partitions),
-            "CATALYST_WORKER_GROUP_ID": self.group,
+            "CATALYST_ENGAGEMENT_GROUP_ID": self.group,
             "CATALYST_WORKER_METRICS_PORT": str(self.metrics_port),
             "CATALYST_WORKER_WEB_PORT": str(self.web_port),
             "CATALYST_WORKER_DATA_DIR": str(workdir / "faust"),

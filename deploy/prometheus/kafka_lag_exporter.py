@@ -37,17 +37,13 @@ class LagExporterSettings(CommonSettings):
     """Which groups to watch on which topics, and where to serve /metrics."""
 
     lag_metrics_port: int = Field(9105, ge=0, le=65535, description="Prometheus /metrics port")
-    lag_engagement_group: str = Field("catalyst-engagement", min_length=1, description="reads topic_interactions")
-    lag_recognition_group: str = Field(
-        "catalyst-recognition", min_length=1, description="reads topic_engagement and topic_interactions"
-    )
     lag_request_timeout_ms: int = Field(2_000, ge=500, description="per admin request; a scrape waits at most ~3x")
 
     def watched(self) -> dict[str, list[str]]:
         """Consumer group -> the topics it consumes (recognition reads directory events from interactions)."""
         return {
-            self.lag_engagement_group: [self.topic_interactions],
-            self.lag_recognition_group: [self.topic_engagement, self.topic_interactions],
+            self.engagement_group_id: [self.topic_interactions],
+            self.recognition_group_id: [self.topic_engagement, self.topic_interactions],
         }
 
     def topics(self) -> list[str]:

@@ -27,6 +27,9 @@ class CommonSettings(BaseSettings):
     topic_engagement: str = Field(default_factory=lambda: topic_name("engagement"))
     topic_recognition: str = Field(default_factory=lambda: topic_name("recognition"))
     topic_deadletter: str = Field(default_factory=lambda: topic_name("deadletter"))
+    # Consumer groups are named here because other processes (lag exporter, demo) watch them too.
+    engagement_group_id: str = Field("catalyst-engagement", min_length=1, description="engagement worker group")
+    recognition_group_id: str = Field("catalyst-recognition", min_length=1, description="recognition group")
     log_level: str = "INFO"
     grpc_host: str = "0.0.0.0"
     metrics_host: str = "0.0.0.0"

@@ -25,8 +25,6 @@ from services.demo.config import DemoSettings
 from services.demo.evaluation import evaluate
 from services.demo.live import LiveView
 from services.demo.watch import TopicWatcher, group_lag
-from services.engagement.config import EngagementWorkerSettings
-from services.recognition.config import RecognitionSettings
 from services.simulator import ground_truth as truth_file
 from services.simulator.driver import SimulatorError, run_simulation
 from services.simulator.scenario import preset
@@ -35,8 +33,8 @@ from services.simulator.scenario import preset
 async def settle(settings: DemoSettings, console: Console) -> None:
     """Waits until engagement and recognition have processed everything the simulation produced."""
     groups = {
-        load(EngagementWorkerSettings).worker_group_id: settings.topic_interactions,
-        load(RecognitionSettings).recognition_group_id: settings.topic_engagement,
+        settings.engagement_group_id: settings.topic_interactions,
+        settings.recognition_group_id: settings.topic_engagement,
     }
     deadline = time.monotonic() + settings.demo_settle_timeout_seconds
     quiet_since: float | None = None

@@ -23,7 +23,7 @@ def main() -> None:
     log.info(
         "starting engagement worker",
         extra={
-            "group": settings.worker_group_id,
+            "group": settings.engagement_group_id,
             "topic": settings.topic_interactions,
             "web_port": settings.worker_web_port,
             "metrics_port": settings.worker_metrics_port,

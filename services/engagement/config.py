@@ -156,7 +156,6 @@ class EngagementWorkerSettings(CommonSettings):
     """Settings of the engagement worker (`python -m services.engagement`), from CATALYST_* variables."""
 
     scoring_file: Path = Field(DEFAULT_SCORING_FILE, description="scoring weights, windows and caps")
-    worker_group_id: str = Field("catalyst-engagement", min_length=1, description="Kafka consumer group")
     worker_metrics_port: int = Field(9103, ge=0, le=65535, description="Prometheus /metrics port (0 disables)")
     worker_web_port: int = Field(6066, ge=1, le=65535, description="faust web port (/health); unique per worker")
     worker_web_host: str = Field("127.0.0.1", description="faust web bind address")

@@ -50,7 +50,7 @@ class Worker:
         s = self.settings
         brokers = ";".join(f"kafka://{b.strip()}" for b in s.kafka_bootstrap.split(","))
         return faust.App(
-            s.worker_group_id,
+            s.engagement_group_id,
             broker=brokers,
             store="memory://",
             datadir=str(s.worker_data_dir),
@@ -172,7 +172,7 @@ class Worker:
         admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.kafka_bootstrap, request_timeout_ms=5000)
         await admin.start()
         try:
-            committed = await admin.list_consumer_group_offsets(self.settings.worker_group_id)
+            committed = await admin.list_consumer_group_offsets(self.settings.engagement_group_id)
         finally:
             await admin.close()
         highwaters = await self.app.consumer.highwaters(*assigned)

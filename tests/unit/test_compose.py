@@ -18,9 +18,18 @@ def env_names(service: str) -> set[str]:
     return set(SERVICES[service].get("environment", {}))
 
 
-def test_common_environment_names_are_settings_fields() -> None:
-    fields = {f"CATALYST_{name.upper()}" for name in CommonSettings.model_fields}
-    for service in [*CATALYST, "topics"]:
+def test_environment_names_are_fields_of_each_service_settings() -> None:
+    from services.engagement.api_config import EngagementApiSettings
+    from services.engagement.config import EngagementWorkerSettings
+    from services.feed.config import FeedSettings
+    from services.recognition.config import RecognitionSettings
+
+    settings = {
+        "feed": FeedSettings, "engagement-worker": EngagementWorkerSettings,
+        "engagement-api": EngagementApiSettings, "recognition": RecognitionSettings, "topics": CommonSettings,
+    }  # fmt: skip
+    for service, cls in settings.items():
+        fields = {f"CATALYST_{name.upper()}" for name in cls.model_fields}
         unknown = env_names(service) - fields
         assert not unknown, f"{service} sets variables no settings class reads: {unknown}"
 

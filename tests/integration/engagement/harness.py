@@ -76,7 +76,7 @@ class WorkerProcess:
             **os.environ,
             **common_env,
             "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
-            "CATALYST_WORKER_GROUP_ID": self.group,
+            "CATALYST_ENGAGEMENT_GROUP_ID": self.group,
             "CATALYST_WORKER_WEB_PORT": str(self.web_port),
             "CATALYST_WORKER_METRICS_PORT": str(self.metrics_port),
             "CATALYST_WORKER_DATA_DIR": str(tmp_path / f"faust-{self.group}"),

@@ -129,7 +129,7 @@ class CatalystSystem:
                 ["-m", "services.engagement"],
                 ("health", p["worker_web"]),
                 {
-                    "WORKER_GROUP_ID": self.engagement_group,
+                    "ENGAGEMENT_GROUP_ID": self.engagement_group,
                     "WORKER_METRICS_PORT": p["worker_metrics"],
                     "WORKER_WEB_PORT": p["worker_web"],
                     "WORKER_DATA_DIR": self.run_dir / f"faust-{self.suffix}",
@@ -159,8 +159,8 @@ class CatalystSystem:
                 ("metrics", p["lag_metrics"]),
                 {
                     "LAG_METRICS_PORT": p["lag_metrics"],
-                    "LAG_ENGAGEMENT_GROUP": self.engagement_group,
-                    "LAG_RECOGNITION_GROUP": self.recognition_group,
+                    "ENGAGEMENT_GROUP_ID": self.engagement_group,
+                    "RECOGNITION_GROUP_ID": self.recognition_group,
                 },
             ),
         }

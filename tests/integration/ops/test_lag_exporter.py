@@ -121,7 +121,7 @@ def test_exporter_serves_metrics_over_http(kafka_bootstrap: str, topics: dict[st
 
 def test_exporter_watches_the_groups_the_services_use_by_default() -> None:
     watched = LagExporterSettings().watched()
-    engagement = EngagementWorkerSettings.model_fields["worker_group_id"].default
+    engagement = EngagementWorkerSettings.model_fields["engagement_group_id"].default
     recognition = RecognitionSettings.model_fields["recognition_group_id"].default
     assert watched == {
         engagement: ["catalyst.interactions.v1"],
