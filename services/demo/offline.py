@@ -1,0 +1,392 @@
+"""The main job without the services: the simulated company through the pure scoring and badge rules.
+
+Runs in seconds to minutes instead of the full stack's many minutes, so the rule files can be tuned against
+the simulator's ground truth (docs/tuning.md). Every step reuses the services' own pure code:
+
+1. the simulator's actions (`services/simulator`) become ImportedInteractions (`wire.imported`) and then the
+   Envelopes the feed would publish (`feed.ingest.check_interaction` + `envelope_for`); the directory becomes
+   EmployeeRegistered envelopes as `feed.handlers.upsert_employees` emits them;
+2. the engagement reference model (`engagement.reference.Reference`, which shares `scoring.effects` and
+   `scoring.figures` with the worker) gives each employee's figures;
+3. the recognition rules (`recognition.rules.evaluate`, the same call `handlers.Recognition.apply_scores`
+   makes, with the same holdings transitions) turn figures into grants and revocations;
+4. `demo.evaluation.evaluate` scores the badges held at the end against the ground truth.
+
+Two clocks, because the engagement worker's event time is the newest event time it has seen:
+
+- ``live``: Catalyst runs while the company lives. Figures are evaluated at the end of every simulated day
+  for every employee with state (the worker re-emits everyone on a day rollover), so windows move, grace
+  periods run and badges are revoked as they would be in production.
+- ``backfill``: what `python -m services.demo` does against the real stack. The simulator registers the
+  directory first, at the feed's wall clock, so the worker's watermark is the run day from the start: every
+  figure is as of the run day and recognition's clock stands still there (no grace period ends). Figures
+  only grow as history arrives, so the badges held at the end are those the final figures earn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import pickle
+import sys
+from array import array
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from catalyst.events.v1 import envelope_pb2
+from catalyst.events.v1 import interactions_pb2 as ev
+
+from services.demo.evaluation import AMBASSADOR, Detection, Grant, evaluate
+from services.engagement import reference as reference_module
+from services.engagement import scoring
+from services.engagement.config import DEFAULT_SCORING_FILE, ScoringConfig, load_scoring
+from services.engagement.reference import Reference
+from services.engagement.scoring import DAY_MS, Figures, figures
+from services.feed import events as feed_events
+from services.feed import ingest
+from services.feed.domain import Limits
+from services.recognition.config import DEFAULT_RULES
+from services.recognition.rules import Action, Criterion, Holding, Rules, Tier, figures_from, load_rules
+from services.recognition.rules import evaluate as evaluate_rules
+from services.simulator import behaviour, traits, wire
+from services.simulator import population as population_module
+from services.simulator.behaviour import Simulation
+from services.simulator.ground_truth import GroundTruth, ground_truth
+from services.simulator.population import Population, build_population
+from services.simulator.scenario import Scenario, preset
+
+SOURCE = "simulator"
+CLOCKS = ("live", "backfill")
+CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "offline"
+NEAR = 0.25  # a criterion within this share of its threshold is "near" it in the explanations
+
+
+@dataclass
+class Outcome:
+    """One offline run: the detection quality and what it was computed from."""
+
+    scenario: Scenario
+    clock: str
+    truth: GroundTruth
+    detection: Detection
+    holdings: dict[str, set[str]]
+    grants: list[Grant]
+    revocations: int
+    final_figures: dict[str, dict[str, float]]
+    peak_figures: dict[str, dict[str, float]] = field(default_factory=dict)
+    events: int = 0
+
+
+def registered(population: Population, at_ms: int) -> list[envelope_pb2.Envelope]:
+    """The EmployeeRegistered events `upsert_employees` publishes for a fresh directory."""
+    return [
+        feed_events.envelope(
+            event_id=f"offline-registered:{e.employee_id}",
+            occurred_ms=at_ms,
+            producer=feed_events.PRODUCER,
+            employee_id=e.employee_id,
+            department_id=e.department_id,
+            payload=ev.EmployeeRegistered(display_name=e.display_name, is_manager=e.is_manager),
+        )
+        for e in population.employees
+    ]
+
+
+def company_days(
+    scenario: Scenario, population: Population, simulation: Simulation
+) -> Iterator[tuple[dt.date, list[envelope_pb2.Envelope]]]:
+    """Each simulated day's interactions as the feed publishes them (validated like IngestInteractions)."""
+    departments = {e.employee_id: e.department_id for e in population.employees}
+    limits = Limits()
+    never_future = 2**62
+    for day in simulation.days():
+        envelopes = []
+        for index, action in enumerate(day.actions):
+            checked = ingest.check_interaction(wire.imported(action), index, never_future, 0, limits)
+            envelopes.append(ingest.envelope_for(SOURCE, checked, departments))
+        yield day.date, envelopes
+
+
+class Recognition:
+    """Holdings per employee, changed by rule decisions exactly as `handlers.Recognition._apply` does."""
+
+    def __init__(self, rules: Rules) -> None:
+        self.rules = rules
+        self.holdings: dict[str, dict[tuple[str, Tier], Holding]] = {}
+        self.grants: list[Grant] = []
+        self.revocations = 0
+        self.at_risk: set[str] = set()
+
+    def apply(self, employee: str, flat: Mapping[str, float], at: dt.datetime) -> None:
+        current = self.holdings.setdefault(employee, {})
+        for d in evaluate_rules(self.rules, flat, current, at):
+            current[(d.badge, d.tier)] = d.holding
+            if d.action is Action.GRANT:
+                self.grants.append(Grant(employee, d.badge, d.tier.value, d.at))
+            elif d.action is Action.REVOKE:
+                self.revocations += 1
+        if any(h.held and h.at_risk_since is not None for h in current.values()):
+            self.at_risk.add(employee)
+        else:
+            self.at_risk.discard(employee)
+
+    def held(self) -> dict[str, set[str]]:
+        return {
+            e: {badge for (badge, _), h in hs.items() if h.held}
+            for e, hs in self.holdings.items()
+            if any(h.held for h in hs.values())
+        }
+
+
+@dataclass
+class Timeline:
+    """The engagement side of a run, independent of the badge rules (so it can be cached and re-judged).
+
+    `days` holds, per evaluation moment, the figures of the employees whose figures differ from their last
+    evaluation, packed as `values[i * len(metrics) + m]`; `final` the figures of everyone at the end.
+    """
+
+    scenario: Scenario
+    clock: str
+    truth: GroundTruth
+    events: int
+    metrics: tuple[str, ...]
+    days: list[tuple[dt.datetime, list[str], array]]
+    final: dict[str, dict[str, float]]
+
+
+def _flat(f: Figures) -> dict[str, float]:
+    return figures_from(f.signals, f.windows)
+
+
+def timeline(scenario: Scenario, cfg: ScoringConfig, clock: str = "live", today: dt.date | None = None) -> Timeline:
+    """Simulates `scenario` through the feed's conversion and the engagement reference model.
+
+    `today` is the run day: it resolves a scenario without a launch date (as the demo does) and is the
+    backfill clock; detection does not depend on it otherwise (launches are Mondays, weeks are ISO weeks).
+    """
+    if clock not in CLOCKS:
+        raise ValueError(f"unknown clock {clock!r}; choose one of {', '.join(CLOCKS)}")
+    today = today or dt.datetime.now(dt.UTC).date()
+    scenario = scenario.resolve(today)
+    population = build_population(scenario)
+    simulation = Simulation(scenario, population)
+    truth = ground_truth(scenario, population, simulation.traits)
+    reference = Reference(cfg)
+    run_day = _ms(today) // DAY_MS
+    reference.feed(registered(population, run_day * DAY_MS if clock == "backfill" else _ms(truth.pre_launch_start)))
+    events = len(population.employees)
+    metrics: tuple[str, ...] = ()
+    last: dict[str, tuple[float, ...]] = {}
+    days: list[tuple[dt.datetime, list[str], array]] = []
+    for date, envelopes in company_days(scenario, population, simulation):
+        reference.feed(envelopes)
+        events += len(envelopes)
+        if clock == "backfill":
+            continue  # figures as of the run day only grow with history: the end decides (module docstring)
+        as_of = _ms(date) // DAY_MS
+        at = dt.datetime.fromtimestamp(max(reference.newest_ms, as_of * DAY_MS) / 1000, dt.UTC)
+        changed: list[str] = []
+        values = array("d")
+        for employee in reference.employees:
+            state = reference.state(employee)
+            if state is None or not state.days:
+                continue
+            flat = _flat(figures(state, max(state.as_of_day, as_of), cfg))
+            metrics = metrics or tuple(sorted(flat))
+            row = tuple(flat.get(m, 0.0) for m in metrics)
+            if last.get(employee) != row:
+                last[employee] = row
+                changed.append(employee)
+                values.extend(row)
+        days.append((at, changed, values))
+    end = run_day if clock == "backfill" else _ms(truth.end_date) // DAY_MS
+    final = {}
+    for employee in reference.employees:
+        state = reference.state(employee)
+        if state is not None and state.days:
+            final[employee] = _flat(figures(state, max(state.as_of_day, end), cfg))
+    if clock == "backfill":
+        at = dt.datetime.fromtimestamp(max(reference.newest_ms, end * DAY_MS) / 1000, dt.UTC)
+        metrics = tuple(sorted(next(iter(final.values()), {})))
+        days.append((at, list(final), array("d", (f.get(m, 0.0) for f in final.values() for m in metrics))))
+    return Timeline(scenario, clock, truth, events, metrics, days, final)
+
+
+def _source_digest() -> str:
+    """Changes whenever code that shapes the figures changes, so a stale cache is never used."""
+    digest = hashlib.sha256()
+    for module in (behaviour, population_module, traits, wire, ingest, reference_module, scoring):
+        digest.update(Path(module.__file__ or "").read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def cached_timeline(
+    scenario: Scenario, cfg: ScoringConfig, clock: str, today: dt.date | None, cache_dir: Path | None
+) -> Timeline:
+    """`timeline`, kept in `cache_dir` by scenario, clock, scoring config and code (None: no cache)."""
+    if cache_dir is None:
+        return timeline(scenario, cfg, clock, today)
+    today = today or dt.datetime.now(dt.UTC).date()
+    run_day = today.isoformat() if clock == "backfill" else ""  # only the backfill figures depend on it
+    parts = [scenario.model_dump(mode="json"), clock, run_day, cfg.model_dump(mode="json"), _source_digest()]
+    key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+    path = cache_dir / f"{scenario.name}-{scenario.seed}-{clock}-{key}.pickle"
+    if path.exists():
+        return Timeline(**pickle.loads(path.read_bytes()))
+    result = timeline(scenario, cfg, clock, today)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    # The fields, not the object: under `python -m` the class lives in __main__, which another process lacks.
+    tmp.write_bytes(pickle.dumps(vars(result), protocol=pickle.HIGHEST_PROTOCOL))
+    tmp.replace(path)
+    return result
+
+
+def recognise(line: Timeline, rules: Rules) -> Outcome:
+    """Runs the badge rules over a timeline and scores the badges held at the end."""
+    recognition = Recognition(rules)
+    used = sorted({c.metric for b in rules.badges.values() for t in b.tiers.values() for c in t.criteria})
+    index = {m: i for i, m in enumerate(line.metrics)}
+    columns = [(m, index[m]) for m in used if m in index]
+    width = len(line.metrics)
+    current: dict[str, dict[str, float]] = {}
+    peak: dict[str, dict[str, float]] = {}
+    for at, changed, values in line.days:
+        for n, employee in enumerate(changed):
+            base = n * width
+            flat = current[employee] = {m: values[base + i] for m, i in columns}
+            best = peak.setdefault(employee, {})
+            for m, v in flat.items():
+                if v > best.get(m, 0.0):
+                    best[m] = v
+        # Unchanged figures without an at-risk tier decide nothing new (evaluate is a function of figures,
+        # holdings and, only for at-risk tiers, time), so only those two kinds of employees are evaluated.
+        for employee in {*changed, *recognition.at_risk}:
+            recognition.apply(employee, current[employee], at)
+    holdings = recognition.held()
+    detection = evaluate(line.truth, holdings, recognition.grants)
+    return Outcome(
+        line.scenario,
+        line.clock,
+        line.truth,
+        detection,
+        holdings,
+        recognition.grants,
+        recognition.revocations,
+        line.final,
+        peak,
+        line.events,
+    )
+
+
+def run(
+    scenario: Scenario,
+    cfg: ScoringConfig,
+    rules: Rules,
+    clock: str = "live",
+    today: dt.date | None = None,
+    cache_dir: Path | None = None,
+) -> Outcome:
+    """The whole offline run: timeline (cached when `cache_dir` is given), then the rules."""
+    return recognise(cached_timeline(scenario, cfg, clock, today, cache_dir), rules)
+
+
+def _ms(date: dt.date) -> int:
+    return int(dt.datetime.combine(date, dt.time(), tzinfo=dt.UTC).timestamp() * 1000)
+
+
+# ---------------------------------------------------------------- the report
+
+
+def nearness(criteria: Sequence[Criterion], values: Mapping[str, float]) -> list[str]:
+    """Per criterion: the value against grant and keep, flagged when it misses or barely passes."""
+    out = []
+    for c in criteria:
+        v = values.get(c.metric, 0.0)
+        if v < c.grant:
+            mark = "MISS" if v < c.grant * (1 - NEAR) else "near-miss"
+        else:
+            mark = "near-pass" if v < c.grant * (1 + NEAR) else "pass"
+        out.append(f"{c.metric}={v:g} (grant {c.grant:g}, keep {c.keep:g}: {mark})")
+    return out
+
+
+def summary(outcome: Outcome, rules: Rules) -> str:
+    d = outcome.detection
+    persona = {e.employee_id: e.persona for e in outcome.truth.employees}
+    specialty = {e.employee_id: e.specialty for e in outcome.truth.employees}
+    badge = rules.badges.get(AMBASSADOR)
+    criteria = badge.tiers[Tier.SINGLE].criteria if badge and Tier.SINGLE in badge.tiers else ()
+
+    def who(e: str) -> str:
+        extra = f"/{specialty[e]}" if specialty.get(e) else ""
+        return f"{e} ({persona.get(e, '?')}{extra})"
+
+    days = sorted(d.days_to_detection.values())
+    lines = [
+        f"scenario {outcome.scenario.name}, seed {outcome.scenario.seed}, clock {outcome.clock}: "
+        f"{len(outcome.truth.employees)} employees, {outcome.events:,} events",
+        f"precision {d.precision:.3f}  recall {d.recall:.3f}  ambassadors {len(outcome.truth.ambassadors)}  "
+        f"recognised {len(d.true_positives) + len(d.false_positives)}  "
+        f"gamers with badges {len(d.gamers_with_badges)}/{d.gamers_total}  revocations {outcome.revocations}",
+        f"days after launch to recognition: {_days_text(days)}",
+        "badges held at the end by persona:",
+        *(
+            f"  {p:28s} " + ", ".join(f"{b} {n}" for b, n in sorted(c.items()))
+            for p, c in sorted(d.badges_by_persona.items())
+        ),
+        "false positives:" if d.false_positives else "false positives: none",
+        *(f"  {who(e)}: " + "; ".join(nearness(criteria, outcome.final_figures.get(e, {}))) for e in d.false_positives),
+        "missed:" if d.missed else "missed: none",
+        *(
+            f"  {who(e)}: end "
+            + "; ".join(nearness(criteria, outcome.final_figures.get(e, {})))
+            + " | peak "
+            + ", ".join(f"{c.metric}={outcome.peak_figures.get(e, {}).get(c.metric, 0.0):g}" for c in criteria)
+            for e in d.missed
+        ),
+        "gamers with badges:" if d.gamers_with_badges else "gamers with badges: none",
+        *(f"  {who(g)}: {', '.join(b)}" for g, b in d.gamers_with_badges.items()),
+    ]
+    return "\n".join(lines)
+
+
+def _days_text(days: list[int]) -> str:
+    if not days:
+        return "n/a"
+    return f"median {days[len(days) // 2]}, range {days[0]} to {days[-1]}"
+
+
+def meets_targets(detection: Detection, precision: float = 0.9, recall: float = 0.9) -> bool:
+    return detection.precision >= precision and detection.recall >= recall and not detection.gamers_with_badges
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m services.demo.offline", description=__doc__.splitlines()[0])
+    p.add_argument("--scenario", default="default")
+    p.add_argument("--seed", type=int, action="append", help="repeat for several seeds (default 42)")
+    p.add_argument("--clock", choices=CLOCKS, action="append", help="repeat for both (default live)")
+    p.add_argument("--scoring", default=str(DEFAULT_SCORING_FILE))
+    p.add_argument("--rules", default=str(DEFAULT_RULES))
+    p.add_argument("--today", type=dt.date.fromisoformat, default=None, help="run day (YYYY-MM-DD)")
+    p.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="where timelines are kept")
+    p.add_argument("--no-cache", action="store_true", help="recompute the figures")
+    args = p.parse_args(argv)
+    cfg = load_scoring(args.scoring)
+    rules = load_rules(args.rules)
+    ok = True
+    for seed in args.seed or [42]:
+        for clock in args.clock or ["live"]:
+            cache = None if args.no_cache else args.cache_dir
+            outcome = run(preset(args.scenario, seed), cfg, rules, clock, args.today, cache)
+            print(summary(outcome, rules), end="\n\n", flush=True)
+            ok = ok and meets_targets(outcome.detection)
+    return 0 if ok else 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())
