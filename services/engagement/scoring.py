@@ -366,6 +366,9 @@ def figures(state: EmployeeState, as_of_day: int, cfg: ScoringConfig) -> Figures
         "distinct_reach_30d": float(distinct_30),
         "distinct_reach_100d": float(distinct_100),
         "distinct_reach_other_dept_30d": float(other_30),
+        # Quality over volume: colleagues reached per post (or question). Posting many short items for a
+        # small audience (reaction rings, self-promotion bursts) keeps this low however much is posted.
+        "reach_per_post_30d": round(distinct_30 / counts30[C["posts"]], 6) if counts30[C["posts"]] else 0.0,
         "distinct_receivers_30d": float(receivers_30),
         "received_interactions_30d": float(counts30[C["received"]]),
         "answers_100d": float(counts100[C["answers"]]),

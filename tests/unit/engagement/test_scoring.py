@@ -202,3 +202,15 @@ def test_forgotten_employee_disappears() -> None:
     ref = Reference(CFG)
     ref.feed([post("a", T0), event("EmployeeForgotten", "a", T0 + 1), post("a", T0 + 2)])
     assert "a" not in ref.figures(AS_OF)
+
+
+def test_reach_per_post_rewards_reach_not_volume() -> None:
+    # Two posts that twelve colleagues engage with, against twenty posts that the same four people like.
+    focused = [post("a", T0 - 3 * DAY), post("a", T0 - 2 * DAY)]
+    focused += [react(f"x{i}", "a", T0 - DAY + i) for i in range(12)]
+    flood = [post("b", T0 - 20 * DAY + i * 3600) for i in range(20)]
+    flood += [react(f"m{i % 4}", "b", T0 - DAY + i) for i in range(40)]
+    figs = run(focused + flood)
+    assert figs["a"].signals["reach_per_post_30d"] == 6.0
+    assert figs["b"].signals["reach_per_post_30d"] == 0.2
+    assert run([react("x", "c", T0)])["c"].signals["reach_per_post_30d"] == 0.0  # no posts: nothing to divide
