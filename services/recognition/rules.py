@@ -28,6 +28,8 @@ KNOWN_SIGNALS = frozenset(
         "distinct_reach_30d",
         "distinct_reach_100d",
         "distinct_reach_other_dept_30d",
+        "distinct_receivers_30d",
+        "reach_per_post_30d",
         "answers_100d",
         "answers_own_dept_100d",
         "accepted_answers_100d",
