@@ -117,6 +117,8 @@ class CatalystSystem:
             "CATALYST_METRICS_HOST": "127.0.0.1",
             "CATALYST_SHUTDOWN_GRACE_SECONDS": "2",
             "CATALYST_LOG_LEVEL": "INFO",
+            # Rules pinned for tests (creator bronze = 3 posts), independent of the tuned deploy/config file.
+            "CATALYST_BADGE_RULES_FILE": str(ROOT / "tests" / "integration" / "mechanics_badges.yaml"),
         }
         p = self.ports
         specs = {

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import TypeVar
 
 import grpc
@@ -27,7 +28,11 @@ T = TypeVar("T")
 COMPONENTS = ("content", "conversation", "reach", "helpfulness", "innovation", "profile", "pilot", "total")
 
 
+MECHANICS_RULES = Path(__file__).resolve().parents[1] / "mechanics_badges.yaml"
+
+
 def settings_for(common_env: dict[str, str], group: str | None = None, **extra: object) -> RecognitionSettings:
+    extra.setdefault("badge_rules_file", MECHANICS_RULES)
     return RecognitionSettings(
         kafka_bootstrap=common_env["CATALYST_KAFKA_BOOTSTRAP"],
         redis_url=common_env["CATALYST_REDIS_URL"],

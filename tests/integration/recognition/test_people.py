@@ -11,15 +11,14 @@ from catalyst.events.v1 import badges_pb2
 from catalyst.recognition.v1 import recognition_pb2 as pb
 
 from services.common.auth import Role
-from services.recognition.config import DEFAULT_RULES
 from services.recognition.events import TIER_PB
 from services.recognition.rules import Tier, evaluate, load_rules
-from tests.integration.recognition.harness import Harness, eventually, score_changed
+from tests.integration.recognition.harness import MECHANICS_RULES, Harness, eventually, score_changed
 
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
-RULES = load_rules(DEFAULT_RULES)
+RULES = load_rules(MECHANICS_RULES)
 AMB = "intranet_ambassador"
 AMBASSADOR = {c.metric: c.grant for c in RULES.badges[AMB].tiers[Tier.SINGLE].criteria}
 GRANTS_WITH_AMBASSADOR = len(evaluate(RULES, AMBASSADOR, {}, T0))  # the figures also earn facet badges
