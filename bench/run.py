@@ -271,6 +271,7 @@ def key_sample(redis: RedisInstance, size: int = 200) -> dict[str, Any]:
 FAMILIES = (
     ("state hashes", b"{emp:", b":s"),
     ("people hashes", b"{emp:", b":p"),
+    ("pair-cap hashes", b"{emp:", b":q"),
     ("leaderboards", b"eng:lb:", b""),
     ("department sets", b"{dept:", b""),
     ("other indexes", b"eng:", b""),
