@@ -75,7 +75,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
 class Processes:
     """The private redis-server and the feed process of one benchmark run."""
 
-    def __init__(self, workdir: Path, bootstrap: str, topic: str, feed_env: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, bootstrap: str, topic: str, feed_env: dict[str, str], feed_root: Path) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
             raise SystemExit("redis-server is not installed")
@@ -91,7 +91,7 @@ class Processes:
         self.grpc_port, self.metrics_port = free_port(), free_port()
         env = {
             **os.environ,
-            "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
+            "PYTHONPATH": f"{feed_root}:{ROOT / 'gen'}",
             "CATALYST_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
             "CATALYST_KAFKA_BOOTSTRAP": bootstrap,
             "CATALYST_TOPIC_INTERACTIONS": topic,
@@ -105,7 +105,7 @@ class Processes:
         }
         self.feed_log = (workdir / "feed.log").open("w")
         self.feed = subprocess.Popen(
-            [sys.executable, "-m", "services.feed"], env=env, cwd=ROOT, stdout=self.feed_log, stderr=self.feed_log
+            [sys.executable, "-m", "services.feed"], env=env, cwd=feed_root, stdout=self.feed_log, stderr=self.feed_log
         )
         self.target = f"127.0.0.1:{self.grpc_port}"
         wait_until(self._feed_serving, 60, "the feed to serve", interval=0.3)
@@ -278,7 +278,9 @@ class Result:
     call_p50_ms: float
     call_p95_ms: float
     feed_cpu_seconds: float
+    feed_cpu_us_per_interaction: float
     redis_cpu_seconds: float
+    load_average: float
 
 
 def run_level(
@@ -334,7 +336,9 @@ def run_level(
         call_p50_ms=round(percentile(latencies, 0.5) * 1000),
         call_p95_ms=round(percentile(latencies, 0.95) * 1000),
         feed_cpu_seconds=round(cpu_after[0] - cpu_before[0], 1),
+        feed_cpu_us_per_interaction=round((cpu_after[0] - cpu_before[0]) / unique * 1e6),
         redis_cpu_seconds=round(cpu_after[1] - cpu_before[1], 1),
+        load_average=round(os.getloadavg()[0], 1),
     )
 
 
@@ -352,14 +356,14 @@ def register(target: str, employees: list[str], metadata: tuple) -> None:
 def table(results: list[Result]) -> str:
     head = (
         "| phase | in flight | interactions | ingest/s | end-to-end/s | retries | failures | on topic "
-        "| max outbox | p50 ms | p95 ms | feed CPU s | redis CPU s |"
+        "| max outbox | p50 ms | p95 ms | feed CPU s | feed CPU µs/interaction | redis CPU s | load avg |"
     )
-    rows = [head, "|" + "---|" * 13]
+    rows = [head, "|" + "---|" * 15]
     for r in results:
         rows.append(
             f"| {r.phase} | {r.in_flight} | {r.interactions} | {r.ingest_rate} | {r.end_to_end_rate} | {r.retries} "
             f"| {r.failures} | {r.records_on_topic} | {r.max_outbox_depth} | {r.call_p50_ms} | {r.call_p95_ms} "
-            f"| {r.feed_cpu_seconds} | {r.redis_cpu_seconds} |"
+            f"| {r.feed_cpu_seconds} | {r.feed_cpu_us_per_interaction} | {r.redis_cpu_seconds} | {r.load_average} |"
         )
     return "\n".join(rows)
 
@@ -375,6 +379,12 @@ def main() -> None:
     parser.add_argument("--bootstrap", default=os.environ.get("CATALYST_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     parser.add_argument("--feed-env", action="append", default=[], help="KEY=VALUE for the feed process")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--feed-root",
+        type=Path,
+        default=ROOT,
+        help="run the feed from another tree, e.g. `git archive <commit> services | tar -x -C DIR` (before/after)",
+    )
     args = parser.parse_args()
 
     spec = load_topics()["interactions"]
@@ -387,7 +397,7 @@ def main() -> None:
     feed_env = dict(kv.split("=", 1) for kv in args.feed_env)
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="feed-bench-") as tmp:
-        procs = Processes(Path(tmp), args.bootstrap, topic, feed_env)
+        procs = Processes(Path(tmp), args.bootstrap, topic, feed_env, args.feed_root.resolve())
         try:
             print(f"feed pid {procs.feed.pid}, redis pid {procs.redis_proc.pid}, topic {topic}", file=sys.stderr)
             register(procs.target, employees, admin)

@@ -17,7 +17,7 @@ class SimulatorSettings(CommonSettings):
     sim_feed_target: str = Field("localhost:50051", description="feed gRPC address")
     sim_source: str = Field("simulator", description="source name of the imported interactions")
     sim_batch_size: int = Field(500, ge=1, le=500, description="interactions per IngestInteractions call")
-    sim_max_in_flight: int = Field(1, ge=1, le=64, description="IngestInteractions calls in flight")
+    sim_max_in_flight: int = Field(2, ge=1, le=64, description="IngestInteractions calls in flight")
     sim_seconds_per_day: float = Field(0.0, ge=0, description="minimum wall seconds per simulated day (0: no pacing)")
     sim_interactive_posts: int = Field(3, ge=0, description="posts replayed through CreatePost at the end")
     sim_interactive_budget: int = Field(40, ge=0, description="interactive calls at most")

@@ -49,7 +49,7 @@ TOKEN_TTL_SECONDS = 12 * 3600
 class DriverOptions:
     source: str = "simulator"
     batch_size: int = 500
-    max_in_flight: int = 1
+    max_in_flight: int = 2
     directory_batch: int = 500
     seconds_per_day: float = 0.0  # 0: as fast as the feed takes it
     interactive_posts: int = 3
