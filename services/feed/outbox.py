@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from kafka import KafkaProducer
+from kafka.cluster import ClusterMetadata
 from kafka.errors import KafkaError, KafkaTimeoutError
+from kafka.partitioner.default import DefaultPartitioner, murmur2
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from services.feed.store import Keys
@@ -127,6 +129,37 @@ class KafkaPublisher:
             producer.close(timeout=0)
 
 
+class RememberingPartitioner(DefaultPartitioner):
+    """kafka-python's default key partitioner (Java's murmur2, so the same partition per employee as
+    any other client), with each key's hash remembered: employee ids repeat all the time, and the
+    pure-Python murmur2 was a quarter of the cost of `send()`. Only the relay's thread calls it."""
+
+    def __init__(self, max_keys: int = 200_000) -> None:
+        self._max_keys = max_keys
+        self._hashes: dict[bytes, int] = {}
+
+    def partition(
+        self,
+        topic: str,
+        key: object,
+        serialized_key: bytes | None,
+        value: object,
+        serialized_value: bytes | None,
+        cluster: ClusterMetadata,
+    ) -> int:
+        if serialized_key is None:
+            return super().partition(topic, key, serialized_key, value, serialized_value, cluster)
+        if topic not in cluster.topics():
+            raise ValueError(f"Topic {topic} not found in ClusterMetadata")
+        hashed = self._hashes.get(serialized_key)
+        if hashed is None:
+            if len(self._hashes) >= self._max_keys:
+                self._hashes.clear()
+            hashed = self._hashes[serialized_key] = murmur2(serialized_key) & 0x7FFFFFFF
+        all_partitions = sorted(cluster.partitions_for_topic(topic))
+        return all_partitions[hashed % len(all_partitions)]
+
+
 @dataclass(frozen=True)
 class ProducerTuning:
     """Throughput knobs; none of them affects order or delivery guarantees."""
@@ -157,6 +190,7 @@ def producer_factory(
             enable_idempotence=True,
             max_in_flight_requests_per_connection=5,
             compression_type=None if tuning.compression == "none" else tuning.compression,
+            partitioner=RememberingPartitioner(),
             batch_size=tuning.batch_bytes,
             linger_ms=tuning.linger_ms,
             delivery_timeout_ms=delivery_timeout_ms,
