@@ -25,6 +25,7 @@ from datetime import datetime
 
 import redis.asyncio as aioredis
 
+from services.common.lease import RedisLease
 from services.recognition.model import EmployeeRecord
 from services.recognition.rules import EvidenceItem, Holding, Rules, Tier, revocation_due
 
@@ -67,22 +68,6 @@ for i = 1, #ARGV do
   n = n + 1
 end
 return n
-"""
-
-
-# Takes or renews the relay lease; only its holder publishes, so replicas do not publish an event twice.
-_LEASE = """
-local owner = redis.call('GET', KEYS[1])
-if owner == false or owner == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
 """
 
 
@@ -191,8 +176,7 @@ class RecognitionStore:
         self._commit = redis.register_script(_COMMIT)
         self._forget = redis.register_script(_FORGET)
         self._ack = redis.register_script(_ACK)
-        self._lease = redis.register_script(_LEASE)
-        self._release = redis.register_script(_RELEASE)
+        self._relay_lease = RedisLease(redis, RELAY_LEASE)
 
     async def load(self, employee_id: str) -> EmployeeRecord:
         return decode_record(employee_id, await self.redis.hgetall(state_key(employee_id)))
@@ -286,10 +270,10 @@ class RecognitionStore:
             await self.mark_pending(employee_id)
 
     async def hold_relay_lease(self, owner: str, seconds: float) -> bool:
-        return int(await self._lease(keys=[RELAY_LEASE], args=[owner, int(seconds * 1000)])) == 1
+        return await self._relay_lease.hold(owner, seconds)
 
     async def release_relay_lease(self, owner: str) -> None:
-        await self._release(keys=[RELAY_LEASE], args=[owner])
+        await self._relay_lease.release(owner)
 
     async def recover_pending(self) -> int:
         """Marks every non-empty outbox (a writer may have stopped between its commit and its mark)."""
