@@ -12,6 +12,9 @@ the simulator's ground truth (docs/tuning.md). Every step reuses the services' o
    makes, with the same holdings transitions) turn figures into grants and revocations;
 4. `demo.evaluation.evaluate` scores the badges held at the end against the ground truth.
 
+Every action counts at its simulated time, including the handful the real demo replays at the end through
+CreatePost / AddComment / AddReaction (the feed gives those its own, later time).
+
 Two clocks, because the engagement worker's event time is the newest event time it has seen:
 
 - ``live``: Catalyst runs while the company lives. Figures are evaluated at the end of every simulated day
@@ -265,7 +268,7 @@ def recognise(line: Timeline, rules: Rules) -> Outcome:
                     best[m] = v
         # Unchanged figures without an at-risk tier decide nothing new (evaluate is a function of figures,
         # holdings and, only for at-risk tiers, time), so only those two kinds of employees are evaluated.
-        for employee in {*changed, *recognition.at_risk}:
+        for employee in sorted({*changed, *recognition.at_risk}):
             recognition.apply(employee, current[employee], at)
     holdings = recognition.held()
     detection = evaluate(line.truth, holdings, recognition.grants)
