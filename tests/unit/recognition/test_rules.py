@@ -9,8 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from services.engagement.config import ScoringConfig
+from services.engagement.scoring import EmployeeState, figures
 from services.recognition.config import DEFAULT_RULES
 from services.recognition.rules import (
+    KNOWN_SIGNALS,
     Action,
     Holding,
     Rules,
@@ -308,3 +311,8 @@ def test_at_risk_holding_reports_its_due_date(rules: Rules) -> None:
     assert revocation_due(rules, holding) is None
     due = revocation_due(rules, replace(holding, at_risk_since=T0))
     assert due == T0 + timedelta(days=rules.badges["creator"].tiers[Tier.BRONZE].grace_days)
+
+
+def test_every_signal_a_rule_may_read_is_published_by_engagement() -> None:
+    published = set(figures(EmployeeState(), 0, ScoringConfig()).signals)
+    assert KNOWN_SIGNALS <= published, sorted(KNOWN_SIGNALS - published)
