@@ -112,6 +112,8 @@ Build = Callable[[IngestView], Sequence[tuple[str, envelope_pb2.Envelope]]]
 
 
 class IngestStore:
+    """Takes ingestion batches: read script, pure build, commit script (see the module docstring)."""
+
     def __init__(self, redis: aioredis.Redis, partitions: int, max_retries: int) -> None:
         self._partitions = partitions
         self._max_retries = max_retries
