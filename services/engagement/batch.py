@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from services.engagement.events import Poison, decode, kind
-from services.engagement.scoring import Op, effects
+from services.engagement.scoring import Op, effects, moves_clock
 
 
 class Record(NamedTuple):
@@ -45,7 +45,7 @@ def plan(records: Sequence[Record], now_ms: int, max_future_ms: int) -> Plan:
             continue
         out.kinds[kind(env.type)] += 1
         occurred = env.occurred_at.ToMilliseconds()
-        if occurred > out.newest_ms:
+        if occurred > out.newest_ms and moves_clock(env):
             out.newest_ms = occurred
         eff = effects(env)
         if eff.forget is not None:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from catalyst.events.v1 import envelope_pb2
 
 from services.engagement.config import ScoringConfig
-from services.engagement.scoring import COUNTERS, EmployeeState, Figures, effects, figures
+from services.engagement.scoring import COUNTERS, EmployeeState, Figures, effects, figures, moves_clock
 
 ACTIONS = COUNTERS.index("actions")
 RECEIVED = COUNTERS.index("received")
@@ -50,7 +50,8 @@ class Reference:
         cap = self.cfg.conversation.pair_cap_per_day
         memory = self.cfg.conversation.pair_memory_days
         for env in events:
-            self.newest_ms = max(self.newest_ms, env.occurred_at.ToMilliseconds())
+            if moves_clock(env):
+                self.newest_ms = max(self.newest_ms, env.occurred_at.ToMilliseconds())
             eff = effects(env)
             if eff.forget is not None:
                 self.forgotten.add(eff.forget)

@@ -100,6 +100,17 @@ def day_of_ms(ms: int) -> int:
     return ms // DAY_MS
 
 
+# Directory facts happen on the directory's clock (when HR or an import ran), not in the intranet's event
+# time: they must not move the event-time watermark, or a backfill of history would be judged "as of" the
+# day the directory was imported instead of moving through the history day by day.
+DIRECTORY_FACTS = frozenset({"employee_registered", "employee_forgotten"})
+
+
+def moves_clock(env: envelope_pb2.Envelope) -> bool:
+    """True for interactions, whose occurred_at advances the event-time watermark."""
+    return env.WhichOneof("payload") not in DIRECTORY_FACTS
+
+
 def effects(env: envelope_pb2.Envelope) -> Effects:
     """Turns one validated Envelope into ops. Self-interactions give nothing to anyone."""
     field_name = env.WhichOneof("payload")
