@@ -26,23 +26,10 @@ from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.partitioner.default import DefaultPartitioner, murmur2
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
+from services.common.lease import RedisLease
 from services.feed.store import Keys
 
 log = logging.getLogger(__name__)
-
-# Takes the lease when free, extends it when already ours; 1 when held, 0 when another relay holds it.
-_LEASE = """
-local owner = redis.call('GET', KEYS[1])
-if not owner or owner == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0
-"""
-_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
 
 
 @dataclass(frozen=True)
@@ -226,8 +213,7 @@ class OutboxRelay:
         self._backoff = backoff_seconds
         self._lease_ms = int(lease_seconds * 1000)
         self._owner = f"relay-{uuid.uuid4().hex[:12]}"
-        self._lease = redis.register_script(_LEASE)
-        self._release = redis.register_script(_RELEASE)
+        self._lease = RedisLease(redis, Keys.RELAY_LEASE)
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -272,7 +258,7 @@ class OutboxRelay:
             pass
 
     async def _hold_lease(self) -> bool:
-        held = bool(await self._lease(keys=[Keys.RELAY_LEASE], args=[self._owner, self._lease_ms]))
+        held = await self._lease.hold(self._owner, self._lease_ms / 1000)
         if held != self._leader:
             log.info("relay lease %s", "acquired" if held else "held by another replica")
         self._leader = held
@@ -371,7 +357,7 @@ class OutboxRelay:
                 log.warning("relay stopped with %d entries in the outbox; they go out on the next start", left)
             await asyncio.to_thread(self._publisher.close, 5.0)
             if self._leader:
-                await self._release(keys=[Keys.RELAY_LEASE], args=[self._owner])
+                await self._lease.release(self._owner)
                 self._leader = False
             self._metrics.leader.set(0)
             log.info("relay drained")
