@@ -92,7 +92,7 @@ demo: ## MAIN JOB: fresh local system, a simulated company, live view, report in
 	@$(MAKE) --no-print-directory up
 	@$(PY) -m services.demo $(DEMO_ARGS)
 
-test: setup ## Run all tests (the README test command); starts Kafka and Redis when not running and stops what it started
+test: setup lint ## Lint, then run all tests (the README test command); starts Kafka and Redis when not running and stops what it started
 	@bash deploy/with-runtime.sh $(PY) -m pytest -q tests
 
 test-unit: venv proto ## Unit tests only (no broker needed)
