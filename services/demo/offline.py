@@ -15,15 +15,18 @@ the simulator's ground truth (docs/tuning.md). Every step reuses the services' o
 Every action counts at its simulated time, including the handful the real demo replays at the end through
 CreatePost / AddComment / AddReaction (the feed gives those its own, later time).
 
-Two clocks, because the engagement worker's event time is the newest event time it has seen:
+Two clocks:
 
-- ``live``: Catalyst runs while the company lives. Figures are evaluated at the end of every simulated day
-  for every employee with state (the worker re-emits everyone on a day rollover), so windows move, grace
-  periods run and badges are revoked as they would be in production.
-- ``backfill``: what `python -m services.demo` does against the real stack. The simulator registers the
-  directory first, at the feed's wall clock, so the worker's watermark is the run day from the start: every
-  figure is as of the run day and recognition's clock stands still there (no grace period ends). Figures
-  only grow as history arrives, so the badges held at the end are those the final figures earn.
+- ``live``: the engagement worker's clock is the newest interaction time it has seen, so Catalyst moves
+  through the history day by day, as in production and as `python -m services.demo` drives the real stack
+  (directory facts do not move that clock). Figures are evaluated at the end of every simulated day for
+  every employee with state (the worker re-emits everyone on a day rollover), so windows move, grace
+  periods run and badges are revoked.
+- ``snapshot``: everyone is judged once, on figures as of the run day, with no earlier badge to keep. This
+  is what the real demo measured while the directory's wall-clock registration set the worker's clock (all
+  figures as of the run day, recognition's clock standing still there; figures only grow as history
+  arrives, so the final figures decide). It is the harshest test of recall: an ambassador whose last month
+  was a holiday is judged on that month alone.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ from services.simulator.population import Population, build_population
 from services.simulator.scenario import Scenario, preset
 
 SOURCE = "simulator"
-CLOCKS = ("live", "backfill")
+CLOCKS = ("live", "snapshot")
 CACHE_DIR = Path(__file__).resolve().parents[2] / ".cache" / "offline"
 NEAR = 0.25  # a criterion within this share of its threshold is "near" it in the explanations
 
@@ -169,7 +172,7 @@ def timeline(scenario: Scenario, cfg: ScoringConfig, clock: str = "live", today:
     """Simulates `scenario` through the feed's conversion and the engagement reference model.
 
     `today` is the run day: it resolves a scenario without a launch date (as the demo does) and is the
-    backfill clock; detection does not depend on it otherwise (launches are Mondays, weeks are ISO weeks).
+    snapshot clock; detection does not depend on it otherwise (launches are Mondays, weeks are ISO weeks).
     """
     if clock not in CLOCKS:
         raise ValueError(f"unknown clock {clock!r}; choose one of {', '.join(CLOCKS)}")
@@ -180,7 +183,7 @@ def timeline(scenario: Scenario, cfg: ScoringConfig, clock: str = "live", today:
     truth = ground_truth(scenario, population, simulation.traits)
     reference = Reference(cfg)
     run_day = _ms(today) // DAY_MS
-    reference.feed(registered(population, run_day * DAY_MS if clock == "backfill" else _ms(truth.pre_launch_start)))
+    reference.feed(registered(population, _ms(truth.pre_launch_start)))
     events = len(population.employees)
     metrics: tuple[str, ...] = ()
     last: dict[str, tuple[float, ...]] = {}
@@ -188,7 +191,7 @@ def timeline(scenario: Scenario, cfg: ScoringConfig, clock: str = "live", today:
     for date, envelopes in company_days(scenario, population, simulation):
         reference.feed(envelopes)
         events += len(envelopes)
-        if clock == "backfill":
+        if clock == "snapshot":
             continue  # figures as of the run day only grow with history: the end decides (module docstring)
         as_of = _ms(date) // DAY_MS
         at = dt.datetime.fromtimestamp(max(reference.newest_ms, as_of * DAY_MS) / 1000, dt.UTC)
@@ -206,13 +209,13 @@ def timeline(scenario: Scenario, cfg: ScoringConfig, clock: str = "live", today:
                 changed.append(employee)
                 values.extend(row)
         days.append((at, changed, values))
-    end = run_day if clock == "backfill" else _ms(truth.end_date) // DAY_MS
+    end = run_day if clock == "snapshot" else _ms(truth.end_date) // DAY_MS
     final = {}
     for employee in reference.employees:
         state = reference.state(employee)
         if state is not None and state.days:
             final[employee] = _flat(figures(state, max(state.as_of_day, end), cfg))
-    if clock == "backfill":
+    if clock == "snapshot":
         at = dt.datetime.fromtimestamp(max(reference.newest_ms, end * DAY_MS) / 1000, dt.UTC)
         metrics = tuple(sorted(next(iter(final.values()), {})))
         days.append((at, list(final), array("d", (f.get(m, 0.0) for f in final.values() for m in metrics))))
@@ -234,7 +237,7 @@ def cached_timeline(
     if cache_dir is None:
         return timeline(scenario, cfg, clock, today)
     today = today or dt.datetime.now(dt.UTC).date()
-    run_day = today.isoformat() if clock == "backfill" else ""  # only the backfill figures depend on it
+    run_day = today.isoformat() if clock == "snapshot" else ""  # only the snapshot figures depend on it
     parts = [scenario.model_dump(mode="json"), clock, run_day, cfg.model_dump(mode="json"), _source_digest()]
     key = hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
     path = cache_dir / f"{scenario.name}-{scenario.seed}-{clock}-{key}.pickle"

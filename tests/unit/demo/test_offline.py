@@ -59,11 +59,11 @@ def test_the_run_day_only_moves_dates_in_the_live_clock(small_live: offline.Time
     assert later.detection.days_to_detection == now.detection.days_to_detection
 
 
-def test_backfill_judges_the_figures_as_of_the_run_day(rules: Rules) -> None:
-    line = offline.timeline(preset("small", 42), CFG, "backfill", TODAY)
+def test_snapshot_judges_the_figures_as_of_the_run_day(rules: Rules) -> None:
+    line = offline.timeline(preset("small", 42), CFG, "snapshot", TODAY)
     (only,) = line.days
     at, employees, _ = only
-    assert at.date() == TODAY  # the watermark the directory's registration set
+    assert at.date() == TODAY
     assert set(employees) == set(line.final)
     assert isinstance(offline.recognise(line, rules).detection, Detection)
 
