@@ -16,6 +16,10 @@ services() { grep -v '^#' "$here/services.conf" | grep -v '^\s*$'; }
 start() {
   while read -r name port args; do
     if running "$name"; then echo "[services] $name already running"; continue; fi
+    if port_open "$port"; then
+      echo "[services] port $port for $name is taken by a process this runner did not start; stop it first" >&2
+      exit 1
+    fi
     echo "[services] starting $name (log: $run/$name.log)"
     # shellcheck disable=SC2086
     (cd "$root" && nohup "$py" $args >"$run/$name.log" 2>&1 </dev/null & echo $! >"$run/$name.pid")
