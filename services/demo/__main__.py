@@ -78,7 +78,7 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
         stub = recognition_pb2_grpc.RecognitionServiceStub(ch)
         coverage = await stub.GetDepartmentCoverage(recognition_pb2.GetDepartmentCoverageRequest(), metadata=admin)
         pilot = await stub.ProposePilotGroup(recognition_pb2.ProposePilotGroupRequest(size=24), metadata=admin)
-    detection = evaluate(truth, dict(watcher.board.holdings), watcher.board.grants)
+    detection = evaluate(truth, watcher.board.holdings, watcher.board.grants)
     facts = report.RunFacts(
         events_sent=result.accepted,
         simulated_days=(truth.end_date - truth.pre_launch_start).days + 1,

@@ -29,7 +29,7 @@ class BadgeBoard:
     """What the badge events said so far."""
 
     grants: list[Grant] = field(default_factory=list)
-    holdings: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    tiers: dict[str, set[tuple[str, str]]] = field(default_factory=lambda: defaultdict(set))
     departments: dict[str, str] = field(default_factory=dict)
     granted: Counter[str] = field(default_factory=Counter)
     revoked: Counter[str] = field(default_factory=Counter)
@@ -41,14 +41,20 @@ class BadgeBoard:
         at = env.occurred_at.ToDatetime(dt.UTC)
         if kind == "badge_granted":
             badge = env.badge_granted.badge
-            self.grants.append(Grant(env.employee_id, badge, tier_name(env.badge_granted.tier), at))
-            self.holdings[env.employee_id].add(badge)
+            tier = tier_name(env.badge_granted.tier)
+            self.grants.append(Grant(env.employee_id, badge, tier, at))
+            self.tiers[env.employee_id].add((badge, tier))
             self.departments[env.employee_id] = env.department_id
             self.granted[badge] += 1
             self.recent = [*self.recent[-7:], f"{at:%Y-%m-%d} {env.employee_id} ({env.department_id}): {badge}"]
         elif kind == "badge_revoked":
-            self.holdings[env.employee_id].discard(env.badge_revoked.badge)
+            self.tiers[env.employee_id].discard((env.badge_revoked.badge, tier_name(env.badge_revoked.tier)))
             self.revoked[env.badge_revoked.badge] += 1
+
+    @property
+    def holdings(self) -> dict[str, set[str]]:
+        """Badges each employee holds in at least one tier (a revoked tier leaves the others standing)."""
+        return {employee: {badge for badge, _ in held} for employee, held in self.tiers.items() if held}
 
     def ambassadors_by_department(self, badge: str) -> Counter[str]:
         return Counter(self.departments.get(e, "?") for e, badges in self.holdings.items() if badge in badges)
