@@ -8,6 +8,7 @@ run="${CATALYST_RUN_DIR:-$root/.run}/services"
 py="${PYTHON:-$root/.venv/bin/python}"
 export PYTHONPATH="$root:$root/gen"
 mkdir -p "$run"
+cd "$root"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 running() { [ -f "$run/$1.pid" ] && kill -0 "$(cat "$run/$1.pid")" 2>/dev/null; }
@@ -21,8 +22,10 @@ start() {
       exit 1
     fi
     echo "[services] starting $name (log: $run/$name.log)"
+    # $! must be python's own pid (not a wrapper subshell's), or stop would leave the service running.
     # shellcheck disable=SC2086
-    (cd "$root" && nohup "$py" $args >"$run/$name.log" 2>&1 </dev/null & echo $! >"$run/$name.pid")
+    nohup "$py" $args >"$run/$name.log" 2>&1 </dev/null &
+    echo $! >"$run/$name.pid"
   done < <(services)
   while read -r name port _; do
     local deadline=$((SECONDS + 60))
