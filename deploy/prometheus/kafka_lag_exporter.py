@@ -15,18 +15,16 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from kafka import KafkaAdminClient, TopicPartition
-from kafka.admin import OffsetSpec
 from prometheus_client import REGISTRY, CollectorRegistry, start_http_server
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import Field
 
+from services.common.consumer_lag import KafkaOffsets, Snapshot
 from services.common.logging import configure_logging
 from services.common.settings import CommonSettings, load
 
@@ -49,96 +47,6 @@ class LagExporterSettings(CommonSettings):
     def topics(self) -> list[str]:
         """Every topic whose log-end offset is exported: event flow in, out, and dead letters."""
         return [self.topic_interactions, self.topic_engagement, self.topic_recognition, self.topic_deadletter]
-
-
-@dataclass(frozen=True)
-class PartitionOffsets:
-    topic: str
-    partition: int
-    oldest: int
-    latest: int
-
-
-@dataclass(frozen=True)
-class PartitionLag:
-    group: str
-    partition: PartitionOffsets
-    committed: int | None
-
-    @property
-    def lag(self) -> int:
-        """Records the group has still to read. Without a commit the group starts at the oldest record
-        (Catalyst's consumers reset to earliest), so everything retained counts."""
-        start = self.partition.oldest if self.committed is None else max(self.committed, self.partition.oldest)
-        return max(0, self.partition.latest - start)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    partitions: list[PartitionOffsets]
-    lags: list[PartitionLag]
-
-
-def snapshot(
-    partitions: list[PartitionOffsets],
-    watched: Mapping[str, list[str]],
-    committed: Mapping[str, Mapping[TopicPartition, int]],
-) -> Snapshot:
-    """Pairs each watched group with the partitions of its topics (pure, so the lag arithmetic is testable)."""
-    lags = [
-        PartitionLag(group, p, committed.get(group, {}).get(TopicPartition(p.topic, p.partition)))
-        for group, topics in watched.items()
-        for p in partitions
-        if p.topic in topics
-    ]
-    return Snapshot(partitions, lags)
-
-
-class KafkaOffsets:
-    """The blocking admin calls, one client reused across scrapes."""
-
-    def __init__(self, bootstrap: str, timeout_ms: int) -> None:
-        self._bootstrap = bootstrap
-        self._timeout_ms = timeout_ms
-        self._client: KafkaAdminClient | None = None
-
-    def _admin(self) -> KafkaAdminClient:
-        if self._client is None:
-            self._client = KafkaAdminClient(
-                bootstrap_servers=self._bootstrap,
-                client_id="catalyst-lag-exporter",
-                request_timeout_ms=self._timeout_ms,
-                bootstrap_timeout_ms=self._timeout_ms,
-                reconnect_backoff_max_ms=self._timeout_ms,
-            )
-        return self._client
-
-    def reset(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-
-    def read(self, topics: list[str], watched: Mapping[str, list[str]]) -> Snapshot:
-        admin = self._admin()
-        described = admin.describe_topics(sorted({*topics, *(t for ts in watched.values() for t in ts)}))
-        tps = [
-            TopicPartition(t["name"], p["partition_index"])
-            for t in described
-            if t["error_code"] == 0
-            for p in t["partitions"]
-        ]
-        latest = admin.list_partition_offsets({tp: OffsetSpec.LATEST for tp in tps})
-        oldest = admin.list_partition_offsets({tp: OffsetSpec.EARLIEST for tp in tps})
-        groups = admin.list_group_offsets({group: None for group in watched})
-        committed = {
-            group: {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-            for group, offsets in groups.items()
-        }
-        partitions = [
-            PartitionOffsets(tp.topic, tp.partition, oldest[tp].offset, latest[tp].offset)
-            for tp in sorted(tps, key=lambda tp: (tp.topic, tp.partition))
-        ]
-        return snapshot(partitions, watched, committed)
 
 
 class LagCollector(Collector):

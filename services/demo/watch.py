@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from catalyst.events.v1 import badges_pb2, envelope_pb2
 from google.protobuf.message import DecodeError
 
+from services.common.consumer_lag import KafkaOffsets
 from services.demo.evaluation import Grant
 
 log = logging.getLogger(__name__)
@@ -113,21 +114,12 @@ async def topic_partitions(bootstrap: str, topic: str) -> list[int]:
 
 async def group_lag(bootstrap: str, groups: dict[str, str]) -> dict[str, int]:
     """Records not yet committed by each consumer group on its topic ({group: topic} -> {group: lag})."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
+    offsets = KafkaOffsets(bootstrap, timeout_ms=10_000)
     try:
-        lags = {}
-        for group, topic in groups.items():
-            committed = await admin.list_consumer_group_offsets(group)
-            partitions = [TopicPartition(topic, p) for p in await topic_partitions(bootstrap, topic)]
-            ends = await consumer.end_offsets(partitions)
-            lags[group] = sum(
-                end - (committed[tp].offset if tp in committed and committed[tp].offset >= 0 else 0)
-                for tp, end in ends.items()
-            )
-        return lags
+        snap = await asyncio.to_thread(offsets.read, [], {group: [topic] for group, topic in groups.items()})
     finally:
-        await consumer.stop()
-        await admin.close()
+        offsets.reset()
+    lags = dict.fromkeys(groups, 0)
+    for lag in snap.lags:
+        lags[lag.group] += lag.lag
+    return lags

@@ -9,7 +9,8 @@ from pathlib import Path
 import yaml
 from prometheus_client import CollectorRegistry
 
-from deploy.prometheus.kafka_lag_exporter import KafkaOffsets, LagCollector
+from deploy.prometheus.kafka_lag_exporter import LagCollector
+from services.common.consumer_lag import KafkaOffsets
 from services.common.grpc_server import GrpcMetrics
 from services.engagement.metrics import WorkerMetrics
 from services.feed.outbox import RelayMetrics

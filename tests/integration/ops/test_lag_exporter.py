@@ -9,14 +9,8 @@ from kafka import KafkaAdminClient, KafkaProducer, TopicPartition
 from kafka.structs import OffsetAndMetadata
 from prometheus_client import CollectorRegistry
 
-from deploy.prometheus.kafka_lag_exporter import (
-    KafkaOffsets,
-    LagCollector,
-    LagExporterSettings,
-    PartitionLag,
-    PartitionOffsets,
-    serve,
-)
+from deploy.prometheus.kafka_lag_exporter import LagCollector, LagExporterSettings, serve
+from services.common.consumer_lag import KafkaOffsets, PartitionLag, PartitionOffsets
 from services.engagement.config import EngagementWorkerSettings
 from services.recognition.config import RecognitionSettings
 from tests.conftest import free_port
