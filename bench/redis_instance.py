@@ -10,6 +10,10 @@ from pathlib import Path
 
 import redis
 
+CONF = (
+    Path(__file__).resolve().parents[1] / "deploy" / "redis" / "catalyst.conf"
+)  # the settings every Catalyst Redis uses
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -25,7 +29,7 @@ class RedisInstance:
         self.port = free_port()
         workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(workdir)]
+            [binary, str(CONF), "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(workdir)]
             + ["--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -87,7 +87,20 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         unavailable("redis-server")
     port = free_port()
     data = tmp_path_factory.mktemp("redis")
-    args = [binary, "--bind", "127.0.0.1", "--port", str(port), "--dir", str(data), "--appendonly", "yes", "--save", ""]
+    args = [
+        binary,
+        str(ROOT / "deploy" / "redis" / "catalyst.conf"),
+        "--bind",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--dir",
+        str(data),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+    ]
     server = RedisServer(port, subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
     wait_for_redis(port)
     yield server

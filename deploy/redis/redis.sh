@@ -15,9 +15,8 @@ case "${1:-}" in
     if running; then log "already running on 127.0.0.1:$port"; exit 0; fi
     command -v redis-server >/dev/null || bash "$root/deploy/system-deps.sh"
     mkdir -p "$dir/data" "$dir/logs"
-    redis-server --bind 127.0.0.1 --port "$port" --dir "$dir/data" --appendonly yes --appendfsync everysec \
-      --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/logs/redis.log" --save "" --protected-mode yes \
-      --set-max-intset-entries 4096 --hash-max-listpack-entries 256
+    redis-server "$root/deploy/redis/catalyst.conf" --bind 127.0.0.1 --port "$port" --dir "$dir/data" --appendonly yes --appendfsync everysec \
+      --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/logs/redis.log" --save "" --protected-mode yes
     for _ in $(seq 1 50); do running && { log "ready on 127.0.0.1:$port"; exit 0; }; sleep 0.1; done
     log "did not start; see $dir/logs/redis.log"; exit 1 ;;
   stop)

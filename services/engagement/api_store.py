@@ -13,23 +13,25 @@ import redis.asyncio as aioredis
 from services.engagement.scoring import EmployeeState
 from services.engagement.store import (
     DEPARTMENTS,
+    OPT_OUT,
     WATERMARK,
     dept_day,
     dept_members,
     dirty_set,
-    emp_keys,
+    employee_from_hash,
+    gone_key,
     home_bucket,
     leaderboard,
-    parse_state,
+    state_key,
 )
 
 CHUNK = 500  # employees per pipeline round trip
 
-# KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: "1" opt out, "0" opt in.
+# KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: "1" opt out, "0" opt in; the opt-out field.
 # Refuses (returns 0) for a forgotten employee, so a preference can never resurrect erased state.
 SET_OPT_OUT = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
-if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'oo', '1') else redis.call('HDEL', KEYS[1], 'oo') end
+if ARGV[1] == '1' then redis.call('HSET', KEYS[1], ARGV[2], '1') else redis.call('HDEL', KEYS[1], ARGV[2]) end
 return 1
 """
 
@@ -64,14 +66,12 @@ class ApiStore:
             chunk = employees[start : start + CHUNK]
             pipe = self.redis.pipeline(transaction=False)
             for employee in chunk:
-                s, p, gone = emp_keys(employee)
-                pipe.hgetall(s)
-                pipe.hgetall(p)
-                pipe.exists(gone)
+                pipe.hgetall(state_key(employee))
+                pipe.exists(gone_key(employee))
             replies = await pipe.execute()
             for i, employee in enumerate(chunk):
-                state, people, gone = replies[3 * i : 3 * i + 3]
-                out[employee] = None if gone or not state else parse_state(state, people)
+                fields, gone = replies[2 * i : 2 * i + 2]
+                out[employee] = None if gone else employee_from_hash(fields)
         return out
 
     async def read_state(self, employee: str) -> EmployeeState | None:
@@ -90,17 +90,13 @@ class ApiStore:
         return [_s(m) for m in await self.redis.zrange(leaderboard(window, department or None), 0, -1)]
 
     async def listings(self, employees: Sequence[str]) -> dict[str, Listing]:
-        pipe = self.redis.pipeline(transaction=False)
-        for employee in employees:
-            s, _, gone = emp_keys(employee)
-            pipe.hmget(s, "oo", "dep", "nm", "a")
-            pipe.exists(gone)
-        replies = await pipe.execute()
+        states = await self.read_states(employees)
         out = {}
-        for i, employee in enumerate(employees):
-            (oo, dep, name, as_of), gone = replies[2 * i], replies[2 * i + 1]
-            visible = not gone and oo != b"1" and as_of is not None
-            out[employee] = Listing(visible, _s(dep), _s(name))
+        for employee, state in states.items():
+            if state is None:
+                out[employee] = Listing(False, "", "")
+            else:
+                out[employee] = Listing(not state.opt_out, state.department, state.name)
         return out
 
     async def departments(self) -> list[str]:
@@ -128,8 +124,8 @@ class ApiStore:
 
     async def set_opt_out(self, employee: str, opt_out: bool) -> bool:
         """Writes the preference; False when the employee was forgotten (nothing is written then)."""
-        s, _, gone = emp_keys(employee)
-        return bool(await self._set_opt_out(keys=[s, gone], args=["1" if opt_out else "0"]))
+        keys = [state_key(employee), gone_key(employee)]
+        return bool(await self._set_opt_out(keys=keys, args=["1" if opt_out else "0", OPT_OUT]))
 
     async def reindex(
         self, employee: str, departments: Sequence[str], windows: Sequence[str], totals: dict[str, float] | None

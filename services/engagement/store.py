@@ -2,35 +2,34 @@
 
 from __future__ import annotations
 
-import re
 import time
 import zlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from services.engagement import lua
+from services.engagement import lua, partial
 from services.engagement.config import ScoringConfig
-from services.engagement.scoring import COUNTERS, EmployeeState, Op, pseudonym
+from services.engagement.scoring import EmployeeState, Op, pseudonym
 
-_SPARSE = re.compile(rb"([a-z])(\d+)")
-PRUNE_EVERY_DAYS = 7  # how often (in as-of days) an employee's expired days and colleagues are pruned
 DEPT_DAYS = 30  # department activity day sets kept (the longest adoption figure is 30 days)
 DEPT_DAY_TTL = 40 * 86_400  # wall-clock safety net for day sets a restarted worker could recreate
 WATERMARK = "eng:wm"
 DEPARTMENTS = "eng:depts"
+OPT_OUT = b"oo"  # field of the state hash the query server writes (ranking opt-out)
+Group = dict[tuple[str, int], list[tuple[int, Op]]]  # (employee, partition) -> (offset, op) in offset order
 
 
-def emp_keys(employee_id: str) -> tuple[str, str, str]:
-    tag = f"{{emp:{employee_id}}}"
-    return f"{tag}:s", f"{tag}:p", f"{tag}:gone"
+def state_key(employee_id: str) -> str:
+    """One hash per employee: a slice per source partition (`<topic tag>:<partition>`) and `oo`."""
+    return f"{{emp:{employee_id}}}:s"
 
 
-def pair_key(employee_id: str) -> str:
-    """Giver-to-receiver counts of the last few own days (pair caps); absent for most employees."""
-    return f"{{emp:{employee_id}}}:q"
+def gone_key(employee_id: str) -> str:
+    """Present while a forgotten employee's erasure is remembered: nothing may write their state again."""
+    return f"{{emp:{employee_id}}}:gone"
 
 
 def dept_members(department: str) -> str:
@@ -70,75 +69,27 @@ def topic_tag(topic: str) -> str:
     return format(zlib.crc32(topic.encode()) & 0xFFFF, "04x")
 
 
-@dataclass(frozen=True)
-class Applied:
-    """What the apply script reported for one employee."""
-
-    gone: bool
-    applied: int
-    duplicates: int
-    late: int
-    department: str
-    member_of: str
-    as_of_day: int
-
-
 @dataclass
 class BatchResult:
-    employees: dict[str, Applied] = field(default_factory=dict)
-
-    @property
-    def duplicates(self) -> int:
-        return sum(a.duplicates for a in self.employees.values())
-
-    @property
-    def late(self) -> int:
-        return sum(a.late for a in self.employees.values())
+    duplicates: int = 0
+    late: int = 0
 
 
 def _s(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else (value or "")
 
 
-def parse_state(state: dict[bytes, bytes], people: dict[bytes, bytes]) -> EmployeeState:
-    """Decodes the two hashes of one employee into an EmployeeState."""
-    out = EmployeeState()
-    width = len(COUNTERS)
-    pilot = [0, 0, 0, 0]
-    for raw_key, raw_value in state.items():
-        key = raw_key.decode()
-        if key.isdigit():
-            counts = [0] * width
-            for letter, number in _SPARSE.findall(raw_value):
-                counts[letter[0] - 97] = int(number)
-            out.days[int(key)] = counts
-        elif key == "a":
-            out.as_of_day = int(raw_value)
-        elif key == "pc":
-            out.completeness = float(raw_value)
-        elif key in ("l0", "l1", "l2", "l3"):
-            pilot[int(key[1])] = int(raw_value)
-        elif key == "dep":
-            out.department = raw_value.decode()
-        elif key == "nm":
-            out.name = raw_value.decode()
-        elif key == "oo":
-            out.opt_out = raw_value == b"1"
-        elif key == "v":
-            out.changes = int(raw_value)
-    out.pilot = (pilot[0], pilot[1], pilot[2], pilot[3])
-    for raw_key, raw_value in people.items():
-        value = int(raw_value)
-        who = int(raw_key)
-        if who > 0:
-            out.givers[who] = (value // 2, bool(value & 1))
-        else:
-            out.receivers[-who] = value
-    return out
+def employee_from_hash(fields: dict[bytes, bytes]) -> EmployeeState | None:
+    """Merges the slices of one employee's state hash; None when no event was ever applied (or forgotten)."""
+    parts = [partial.decode(value) for name, value in fields.items() if b":" in name]
+    if not parts:
+        return None
+    return partial.merge(parts, fields.get(OPT_OUT) == b"1")
 
 
 class EngagementStore:
-    """All Redis I/O of the worker: one pipeline round trip per batch, scripts per employee."""
+    """All Redis I/O of the worker. Per batch: one read of the slices not yet in memory and one write round
+    trip. Slices it wrote stay in memory (bounded); compare-and-set on their mark catches a stale copy."""
 
     def __init__(
         self,
@@ -147,21 +98,39 @@ class EngagementStore:
         topic: str,
         buckets: int,
         forgotten_ttl_seconds: int,
+        cache_slices: int = 200_000,
     ) -> None:
         self.redis = client
         self.cfg = cfg
         self.tag = topic_tag(topic)
         self.buckets = buckets
         self.forgotten_ttl = forgotten_ttl_seconds
-        self._apply = client.register_script(lua.APPLY)
+        self.rules = partial.Rules(cfg.keep_days, cfg.conversation.pair_cap_per_day, cfg.conversation.pair_memory_days)
+        self._write = client.register_script(lua.WRITE_SLICE)
         self._forget = client.register_script(lua.FORGET)
         self._max = client.register_script(lua.MAX)
         self._undirty = client.register_script(lua.UNDIRTY)
         self._dept_newest: dict[str, int] = {}
-        self._fixed = [self.tag, str(cfg.keep_days), str(cfg.conversation.pair_cap_per_day)]
-        self._fixed.append(str(cfg.conversation.pair_memory_days))
-        self._fixed_bytes = [v.encode() for v in self._fixed]
-        self._prune_every = str(PRUNE_EVERY_DAYS).encode()
+        self._cache: dict[tuple[str, int], partial.Partial] = {}
+        self._cache_max = cache_slices
+
+    def field(self, partition: int) -> bytes:
+        return f"{self.tag}:{partition}".encode()
+
+    async def _load(self, keys: Sequence[tuple[str, int]]) -> None:
+        """Reads the slices this worker does not hold in memory."""
+        missing = [k for k in keys if k not in self._cache]
+        if not missing:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for employee, partition in missing:
+            pipe.hget(state_key(employee), self.field(partition))
+        blobs = await pipe.execute()
+        if len(self._cache) + len(missing) > self._cache_max:
+            for key in list(self._cache)[: max(len(missing), self._cache_max // 10)]:
+                del self._cache[key]
+        for key, blob in zip(missing, blobs, strict=True):
+            self._cache[key] = partial.decode(blob) if blob else partial.Partial()
 
     async def apply(
         self,
@@ -169,20 +138,89 @@ class EngagementStore:
         activity: Iterable[tuple[str, int, int]],
         watermark_ms: int,
     ) -> BatchResult:
-        """Applies one batch: per-employee scripts, department activity, dirty marks and the watermark."""
+        """Applies one batch: new slices (compare-and-set), department activity, dirty marks, the watermark."""
+        groups: Group = defaultdict(list)
+        for employee, entries in ops.items():
+            for partition, offset, op in entries:
+                groups[(employee, partition)].append((offset, op))
+        result = BatchResult()
+        try:
+            pending = await self._write_slices(groups, result, activity, watermark_ms)
+            while pending:  # another writer moved a slice on (a rebalance, a zombie): re-read and redo those
+                pending = await self._write_slices(pending, result, (), 0)
+        except BaseException:
+            for key in groups:  # the slices in memory may be ahead of Redis now: read them again on retry
+                self._cache.pop(key, None)
+            raise
+        return result
+
+    async def _write_slices(
+        self, groups: Group, result: BatchResult, activity: Iterable[tuple[str, int, int]], watermark_ms: int
+    ) -> Group:
+        """One read and one write round trip; returns the groups whose compare-and-set lost."""
+        await self._load(list(groups))
         pipe = self.redis.pipeline(transaction=False)
-        employees = list(ops)
-        sha = self._apply.sha
-        pipe.scripts.add(self._apply)  # loaded on first use and again after a Redis restart (NOSCRIPT)
-        fixed = self._fixed_bytes
-        for employee in employees:
-            packed = "\x1e".join(
-                f"{partition}\x1f{offset}\x1f{op.kind}\x1f{op.day}\x1f{op.x}\x1f{op.y}\x1f{op.z}"
-                for partition, offset, op in ops[employee]
-            )
-            tag = f"{{emp:{employee}}}".encode()
-            keys = (tag + b":s", tag + b":p", tag + b":gone", tag + b":q")
-            pipe.evalsha(sha, 4, *keys, *fixed, packed.encode(), self._prune_every)
+        pipe.scripts.add(self._write)  # loaded on first use and again after a Redis restart (NOSCRIPT)
+        sha = self._write.sha
+        written: list[tuple[tuple[str, int], int]] = []  # (group key, position of its reply)
+        dirty: dict[int, dict[str, float]] = defaultdict(dict)
+        now = time.time()
+        position = 0
+        for key, entries in groups.items():
+            part = self._cache[key]
+            expected = partial.mark_of(part)
+            department = part.department
+            outcome = partial.apply(part, entries, self.rules)
+            result.duplicates += outcome.duplicates
+            result.late += outcome.late
+            if not outcome.applied:
+                continue
+            employee, source = key
+            if part.department != department:
+                position += self._move(pipe, employee, department, part.department)
+            partial.prune(part, self.rules)
+            tag = f"{{emp:{employee}}}"
+            pipe.evalsha(sha, 2, tag + ":s", tag + ":gone", self.field(source), expected, partial.encode(part))
+            written.append((key, position))
+            position += 1
+            dirty[home_bucket(employee, self.buckets)][employee] = now
+        for bucket, members in dirty.items():
+            pipe.zadd(dirty_set(bucket), members)
+        newest, day_sets = await self._activity(pipe, activity)
+        if watermark_ms > 0:
+            await self._max(keys=[WATERMARK], args=[watermark_ms], client=pipe)
+        replies = await pipe.execute()
+        lost: Group = {}
+        for key, at in written:
+            if replies[at] != 1:  # 0: compare-and-set lost; -1: the employee was forgotten meanwhile
+                self._cache.pop(key, None)
+                if replies[at] == 0:
+                    lost[key] = groups[key]
+        first = position + len(dirty) + 2 * day_sets
+        await self._prune_departments(newest, replies[first : first + len(newest)])
+        return lost
+
+    def _move(self, pipe: aioredis.client.Pipeline, employee: str, before: str, after: str) -> int:
+        """Department membership follows the newest directory fact; returns the commands queued."""
+        who = pseudonym(employee)
+        queued = 0
+        if after:
+            pipe.sadd(dept_members(after), who)
+            pipe.sadd(DEPARTMENTS, after)
+            queued += 2
+        if before:
+            pipe.srem(dept_members(before), who)
+            queued += 1
+            for window in self.cfg.leaderboards.windows:
+                pipe.zrem(leaderboard(window, before), employee)
+                queued += 1
+        return queued
+
+    async def _activity(
+        self, pipe: aioredis.client.Pipeline, activity: Iterable[tuple[str, int, int]]
+    ) -> tuple[dict[str, int], int]:
+        """Queues the department day sets (two commands each) and a MAX per department; returns the newest day
+        per department and how many day sets were queued."""
         by_day: dict[tuple[str, int], set[int]] = defaultdict(set)
         newest: dict[str, int] = {}
         for department, day, who in activity:
@@ -195,69 +233,34 @@ class EngagementStore:
             key = dept_day(department, day)
             pipe.sadd(key, *who)
             pipe.expire(key, DEPT_DAY_TTL)
-        departments = list(newest)
-        for department in departments:
-            await self._max(keys=[dept_newest(department)], args=[newest[department]], client=pipe)
-        if departments:
-            pipe.sadd(DEPARTMENTS, *departments)
-        score = time.time()
-        marks: dict[int, dict[str, float]] = defaultdict(dict)
-        for employee in employees:
-            marks[home_bucket(employee, self.buckets)][employee] = score
-        for bucket, members in marks.items():
-            pipe.zadd(dirty_set(bucket), members)
-        if watermark_ms > 0:
-            await self._max(keys=[WATERMARK], args=[watermark_ms], client=pipe)
-        replies = await pipe.execute()
+        for department, day in newest.items():
+            await self._max(keys=[dept_newest(department)], args=[day], client=pipe)
+        if newest:
+            pipe.sadd(DEPARTMENTS, *newest)
+        return newest, len(by_day)
 
-        result = BatchResult()
-        for employee, reply in zip(employees, replies[: len(employees)], strict=True):
-            gone, applied, duplicates, late, as_of_day, department, member_of = _s(reply).split("\x1f")
-            result.employees[employee] = Applied(
-                gone=gone == "1",
-                applied=int(applied),
-                duplicates=int(duplicates),
-                late=int(late),
-                department=department,
-                member_of=member_of,
-                as_of_day=int(as_of_day),
-            )
-        position = len(employees) + 2 * len(by_day)
+    async def _prune_departments(self, newest: dict[str, int], previous: Sequence[object]) -> None:
+        """Deletes department day sets older than the adoption window once a department's newest day moved."""
         prunes: list[str] = []
-        for department, previous in zip(departments, replies[position : position + len(departments)], strict=True):
-            before = int(previous) if previous is not None else -1
-            after = max(before, newest[department])
+        for (department, day), before_raw in zip(newest.items(), previous, strict=True):
+            before = int(before_raw) if before_raw is not None else -1  # type: ignore[call-overload]
+            after = max(before, day)
             self._dept_newest[department] = after
             if before >= 0 and after > before:
                 first = max(before - DEPT_DAYS + 1, after - DEPT_DAYS - 60)
                 prunes += [dept_day(department, d) for d in range(first, after - DEPT_DAYS + 1)]
-        await self._follow_up(result, prunes)
-        return result
-
-    async def _follow_up(self, result: BatchResult, prunes: list[str]) -> None:
-        """Department membership sync (dep != md) and pruning of old department day sets."""
-        moves = [(e, a) for e, a in result.employees.items() if not a.gone and a.department != a.member_of]
-        if not moves and not prunes:
-            return
-        pipe = self.redis.pipeline(transaction=False)
-        for employee, applied in moves:
-            who = pseudonym(employee)
-            if applied.department:
-                pipe.sadd(dept_members(applied.department), who)
-                pipe.sadd(DEPARTMENTS, applied.department)
-            if applied.member_of:
-                pipe.srem(dept_members(applied.member_of), who)
-                for window in self.cfg.leaderboards.windows:
-                    pipe.zrem(leaderboard(window, applied.member_of), employee)
-            pipe.hset(emp_keys(employee)[0], "md", applied.department)
         if prunes:
-            pipe.delete(*prunes)
-        await pipe.execute()
+            await self.redis.delete(*prunes)
 
     async def forget(self, employee: str, lb_windows: Sequence[str]) -> list[str]:
         """Deletes an employee's state (idempotent) and cleans indexes; returns the departments cleaned."""
-        s, p, gone = emp_keys(employee)
-        _, depts_raw = await self._forget(keys=[s, p, gone, pair_key(employee)], args=[self.forgotten_ttl])
+        for partition in range(self.buckets):
+            self._cache.pop((employee, partition), None)
+        state = employee_from_hash(await self.redis.hgetall(state_key(employee)))
+        department = state.department if state is not None else ""
+        _, depts_raw = await self._forget(
+            keys=[state_key(employee), gone_key(employee)], args=[self.forgotten_ttl, department]
+        )
         departments = sorted({d for d in _s(depts_raw).split(",") if d})
         pipe = self.redis.pipeline(transaction=False)
         bucket = home_bucket(employee, self.buckets)
@@ -274,7 +277,7 @@ class EngagementStore:
 
     async def forget_done(self, employee: str) -> None:
         """Marks the cleanup finished (the marker itself stays until its TTL)."""
-        await self.redis.set(emp_keys(employee)[2], "", xx=True, keepttl=True)
+        await self.redis.set(gone_key(employee), "", xx=True, keepttl=True)
 
     async def watermark(self) -> int:
         value = await self.redis.get(WATERMARK)
@@ -284,15 +287,9 @@ class EngagementStore:
         """States of several employees in one round trip; None for forgotten or unknown ones."""
         pipe = self.redis.pipeline(transaction=False)
         for employee in employees:
-            s, p, _ = emp_keys(employee)
-            pipe.hgetall(s)
-            pipe.hgetall(p)
+            pipe.hgetall(state_key(employee))
         replies = await pipe.execute()
-        out: dict[str, EmployeeState | None] = {}
-        for i, employee in enumerate(employees):
-            state, people = replies[2 * i], replies[2 * i + 1]
-            out[employee] = parse_state(state, people) if state else None  # forgetting deletes the state
-        return out
+        return {e: employee_from_hash(fields) for e, fields in zip(employees, replies, strict=True)}
 
     async def dirty(self, bucket: int, limit: int) -> list[tuple[str, float]]:
         rows = await self.redis.zrange(dirty_set(bucket), 0, limit - 1, withscores=True)

@@ -8,7 +8,7 @@ from pathlib import Path
 import redis
 from catalyst.events.v1 import envelope_pb2
 
-from services.engagement.store import emp_keys, leaderboard
+from services.engagement.store import gone_key, leaderboard, state_key
 from tests.conftest import RedisServer
 from tests.integration.engagement.harness import WorkerProcess, produce, produce_raw, read_all, wait_until
 from tests.integration.engagement.test_worker import (
@@ -92,7 +92,7 @@ async def test_poison_goes_to_the_dead_letter_topic_and_forgetting_publishes_a_t
     want = expected([*good, event("EmployeeForgotten", "b", now + 10)], as_of)
     assert sorted(want) == ["a", "c"]
     assert await stored(redis_url, topic, ["a", "b", "c"], as_of) == want
-    assert not client.exists(*emp_keys("b")[:2]) and client.exists(emp_keys("b")[2])
+    assert not client.exists(state_key("b")) and client.exists(gone_key("b"))
     assert client.zscore(leaderboard("30d"), "b") is None
     last = [v for k, v in read_all(kafka_bootstrap, topics["engagement"]) if k == b"b"][-1]
     assert last is None  # tombstone: compaction removes the employee's figures

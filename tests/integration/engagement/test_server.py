@@ -32,7 +32,7 @@ from services.engagement.metrics import WorkerMetrics
 from services.engagement.processor import Emitter, Processor, Retrying
 from services.engagement.scoring import COMPONENTS, DAY_MS, figures
 from services.engagement.server import EngagementApi, build
-from services.engagement.store import EngagementStore, dirty_set, emp_keys, home_bucket, leaderboard
+from services.engagement.store import EngagementStore, dirty_set, home_bucket, leaderboard, state_key
 from tests.conftest import free_port
 from tests.unit.engagement.builders import DAY, comment, event, post, react
 
@@ -316,7 +316,7 @@ async def test_ranking_opt_out_hides_and_opt_in_restores_idempotently(api: Api) 
     for _ in range(2):
         response = await api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "eng-3")
         assert response.opt_out
-    assert await api.redis.hget(emp_keys("eng-3")[0], "oo") == b"1"
+    assert await api.redis.hget(state_key("eng-3"), "oo") == b"1"
     for window in CFG.leaderboards.windows:
         assert await api.redis.zscore(leaderboard(window), "eng-3") is None
         assert await api.redis.zscore(leaderboard(window, "eng"), "eng-3") is None
@@ -348,7 +348,7 @@ async def test_ranking_opt_out_hides_and_opt_in_restores_idempotently(api: Api) 
     for _ in range(2):
         response = await api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=False), "eng-3")
         assert not response.opt_out
-    assert await api.redis.hget(emp_keys("eng-3")[0], "oo") is None
+    assert await api.redis.hget(state_key("eng-3"), "oo") is None
     assert await api.redis.zscore(leaderboard("30d"), "eng-3") == pytest.approx(score_before)
     assert await api.redis.zscore(leaderboard("30d", "eng"), "eng-3") == pytest.approx(score_before)
     after = await api.call("GetLeaderboard", pb.GetLeaderboardRequest(window="30d", page_size=100))
@@ -378,7 +378,7 @@ async def test_forgotten_employees_are_not_found_and_cannot_be_resurrected(api: 
         api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "eng-5"),
         "erased",
     )
-    assert not await api.redis.exists(emp_keys("eng-5")[0])
+    assert not await api.redis.exists(state_key("eng-5"))
     board = await all_pages(api, pb.GetLeaderboardRequest(window="30d", page_size=50))
     assert "eng-5" not in [e.employee_id for e in board]
 

@@ -12,7 +12,7 @@ from services.engagement.batch import Record, plan
 from services.engagement.config import load_scoring
 from services.engagement.reference import Reference
 from services.engagement.scoring import figures
-from services.engagement.store import EngagementStore, emp_keys
+from services.engagement.store import EngagementStore, gone_key, state_key
 from tests.unit.engagement.builders import DAY, event, mixed_history
 
 CFG = load_scoring()
@@ -85,11 +85,11 @@ async def test_batched_application_matches_the_reference_and_replays_change_noth
     for _ in range(3):  # replay random ranges
         await consume(store, logs, {p: rng.randrange(len(logs[p]) + 1) for p in logs}, rng)
     assert await stored_figures(store, employees, as_of) == expected
-    assert not await client.exists(*emp_keys("e0003")[:2])
+    assert not await client.exists(state_key("e0003")) and await client.exists(gone_key("e0003"))
 
     # memory: the full 100-day state of an active employee stays small
     active = [e for e in employees if e != "e0003"]
-    sizes = [await client.memory_usage(k) or 0 for e in active for k in emp_keys(e)[:2]]
+    sizes = [await client.memory_usage(state_key(e)) or 0 for e in active]
     assert sum(sizes) / len(active) < 2048, sizes
     await client.aclose()
 
