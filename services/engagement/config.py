@@ -162,23 +162,27 @@ class EngagementWorkerSettings(CommonSettings):
     worker_data_dir: Path = Field(ROOT / ".run" / "engagement", description="faust data directory (per worker)")
     interactions_partitions: int = Field(default_factory=_interactions_partitions, ge=1)
     worker_batch_size: int = Field(
-        5000, ge=1, description="most events per processing batch (bigger batches coalesce more)"
+        5000, ge=1, description="most records per getmany() and processing batch (bigger batches coalesce more)"
     )
-    worker_batch_seconds: float = Field(0.05, gt=0, description="longest wait to fill a batch")
+    worker_poll_seconds: float = Field(
+        0.5, gt=0, le=10, description="longest getmany() wait when nothing is buffered (a batch never waits to fill)"
+    )
+    worker_commit_interval_seconds: float = Field(
+        1.0, gt=0, le=60, description="offset commit period; bounds the replay after a crash (writes are idempotent)"
+    )
     worker_emit_interval_seconds: float = Field(1.0, gt=0, description="coalescing interval of ScoreChanged")
     worker_emit_chunk: int = Field(100, ge=1, description="employees read and published per emit round trip")
     worker_emit_budget_share: float = Field(
         0.2, gt=0, le=1, description="share of each emit interval the publisher may spend (the rest is consuming)"
     )
-    worker_commit_every: int = Field(1000, ge=1, description="faust broker_commit_every")
-    worker_max_poll_records: int = Field(2000, ge=1)
-    worker_processing_timeout_seconds: float = Field(60.0, gt=0)
-    worker_session_timeout_seconds: float = Field(30.0, gt=0)
-    worker_heartbeat_seconds: float = Field(3.0, gt=0)
-    worker_rebalance_timeout_seconds: float = Field(60.0, gt=0)
-    worker_offset_reset: str = Field("earliest", pattern="^(earliest|latest)$")
+    worker_session_timeout_seconds: float = Field(30.0, gt=0, description="consumer group session timeout")
+    worker_heartbeat_seconds: float = Field(3.0, gt=0, description="consumer group heartbeat interval")
+    worker_rebalance_timeout_seconds: float = Field(
+        60.0, gt=0, description="how long a rebalance may wait for the in-flight batch before the group moves on"
+    )
+    worker_offset_reset: str = Field("earliest", pattern="^(earliest|latest)$", description="for a new group")
     worker_redis_backoff_max_seconds: float = Field(5.0, gt=0, description="cap of the retry backoff")
-    worker_lag_interval_seconds: float = Field(5.0, gt=0)
+    worker_lag_interval_seconds: float = Field(5.0, gt=0, description="consumer lag gauge refresh period")
     worker_forgotten_ttl_days: int = Field(400, ge=1, description="keep forgotten markers as long as raw events")
 
     @model_validator(mode="after")
