@@ -9,11 +9,14 @@ apply script, and `reference.py` re-derives the same figures in plain Python for
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, reduce
 from hashlib import blake2b
-from operator import mul
+from itertools import compress
+from math import expm1
+from operator import add, mul
 from typing import NamedTuple
 
 from catalyst.events.v1 import envelope_pb2, interactions_pb2
@@ -210,30 +213,81 @@ def sat(x: float, cap: float) -> float:
     return cap * -math.expm1(-x / cap) if x > 0 else 0.0
 
 
-@lru_cache(maxsize=16)
-def _decay_table(half_life: float, keep: int) -> tuple[float, ...]:
-    """0.5 ** (age / half_life) for every age within the kept days."""
-    return tuple(0.5 ** (age / half_life) for age in range(keep))
+DAY_PATTERNS = 20_000  # distinct day counter patterns remembered per config (a few MB at most)
+# Raw counters summed for the signals. A row carries them packed into one int, FIELD bits each, so that
+# one integer sum adds all of them (exact: a field overflows only past 2**40 / 400 of one counter a day).
+SIGNAL_COUNTERS = (
+    "posts", "comments", "reactions", "received",
+    "answers", "answers_own", "accepted", "trials", "feedback", "suggestions", "profile_updates",
+)  # fmt: skip
+_RAW = tuple(C[name] for name in SIGNAL_COUNTERS)
+FIELD = 40
+_POINTS = 6  # content, conversation, helpfulness, innovation, received (capped), profile updated
+_POSTS, _ACTIVE, _PACKED = _POINTS, _POINTS + 1, _POINTS + 2  # the row's other columns
+
+Row = tuple[float | int | bool, ...]
 
 
-_PARAMS: dict[int, tuple[ScoringConfig, tuple[float, ...]]] = {}
+def _unpack(packed: int) -> dict[str, int]:
+    mask = (1 << FIELD) - 1
+    return {name: (packed >> (FIELD * i)) & mask for i, name in enumerate(SIGNAL_COUNTERS)}
 
 
-def _params(cfg: ScoringConfig) -> tuple[float, ...]:
-    """The per-day weights and caps as one flat tuple (attribute lookups dominate otherwise)."""
-    hit = _PARAMS.get(id(cfg))
-    if hit is None or hit[0] is not cfg:
+class _DayRows(dict[tuple[int, ...], Row]):
+    """A day's counters -> its row: content, conversation (before the ring factor), helpfulness and
+    innovation points, received interactions (burst-capped), 1.0 if the profile was updated, posts, whether
+    it is an active day, and the packed SIGNAL_COUNTERS. Days repeat a few counter patterns: each is
+    computed once.
+    """
+
+    def __init__(self, params: tuple[float, ...], burst: int) -> None:
+        super().__init__()
+        self.params = params
+        self.burst = burst
+
+    def __missing__(self, c: tuple[int, ...]) -> Row:
+        if c[0] or c[1] or c[2] or c[3] or c[5] or c[7] or c[8] or c[9] or c[10]:
+            content, conversation, helpfulness, innovation = _day_points(c, self.params)
+        else:
+            content = conversation = helpfulness = innovation = 0.0
+        active = bool(c[0] or c[1] or c[2] or c[3] or c[7] or c[8] or c[9] or c[10] or c[11] or c[13])
+        packed = sum(c[index] << (FIELD * i) for i, index in enumerate(_RAW))
+        row = (content, conversation, helpfulness, innovation, min(c[12], self.burst), 1.0 if c[11] else 0.0)
+        if len(self) >= DAY_PATTERNS:
+            self.clear()
+        self[c] = row = (*row, c[0], active, packed)
+        return row
+
+
+class _Constants:
+    """What `figures()` needs from one config, derived once (attribute lookups dominate otherwise)."""
+
+    def __init__(self, cfg: ScoringConfig) -> None:
+        self.cfg = cfg
+        self.keep = cfg.keep_days
+        self.decay = [0.5 ** (age / cfg.windows.decay_half_life_days) for age in range(self.keep)]
+        self.names = [*cfg.windows.days, DECAYED]
+        self.lengths = list(cfg.windows.days.values())
         co, cv, h, i = cfg.content, cfg.conversation, cfg.helpfulness, cfg.innovation
-        values = (
+        params = (
             co.post, co.daily_cap, cv.comment, cv.reaction, cv.daily_cap,
             h.answer, h.answer_own_department, h.accepted, h.accepted_own_department, h.daily_cap,
             i.feature_trial, i.feedback, i.suggestion, i.participation, i.daily_cap,
         )  # fmt: skip
-        hit = _PARAMS[id(cfg)] = (cfg, values)
-    return hit[1]
+        self.rows = _DayRows(params, cfg.reach.burst_daily_cap)
 
 
-def _day_points(c: list[int], p: tuple[float, ...]) -> tuple[float, float, float, float]:
+_CONSTANTS: dict[int, _Constants] = {}
+
+
+def _constants(cfg: ScoringConfig) -> _Constants:
+    hit = _CONSTANTS.get(id(cfg))
+    if hit is None or hit.cfg is not cfg:
+        hit = _CONSTANTS[id(cfg)] = _Constants(cfg)
+    return hit
+
+
+def _day_points(c: Sequence[int], p: tuple[float, ...]) -> tuple[float, float, float, float]:
     """content, conversation (before the ring factor), helpfulness and innovation points of one day."""
     content = sat(p[0] * c[0], p[1]) if c[0] else 0.0
     conversation = sat(p[2] * c[1] + p[3] * c[2], p[4]) if c[1] or c[2] else 0.0
@@ -244,100 +298,66 @@ def _day_points(c: list[int], p: tuple[float, ...]) -> tuple[float, float, float
     return content, conversation, helpfulness, innovation
 
 
+def _since(sorted_values: list[int], lowest: int) -> int:
+    """How many of the sorted values are at least `lowest`."""
+    return len(sorted_values) - bisect_left(sorted_values, lowest)
+
+
 def figures(state: EmployeeState, as_of_day: int, cfg: ScoringConfig) -> Figures:
     """Scores of every window and the decayed total, as of the end of `as_of_day` (event time).
 
-    One pass over the kept days and one over the colleagues; every window is a suffix of the kept days,
-    so a day adds to each window whose length exceeds its age.
+    Every window is a suffix of the kept days, so each is a sum over the youngest days (or colleagues) up
+    to its length. Floats are added in the same order as the plain definition (days youngest first,
+    colleagues oldest first; a zero adds nothing), so the figures stay bit-for-bit the same.
     """
-    keep = cfg.keep_days
-    decay = _decay_table(cfg.windows.decay_half_life_days, keep)
-    names = list(cfg.windows.days)
-    lengths = [cfg.windows.days[n] for n in names]
-    slots = len(names) + 1  # the windows, then the decayed total
-    width = len(COUNTERS)
-    burst = cfg.reach.burst_daily_cap
-    week_now = (as_of_day + 3) // 7
-    # one row per kept day: age, then content, conversation, helpfulness, innovation, received, updated
-    rows: list[tuple[int, float, float, float, float, float, float]] = []
-    post_days: list[tuple[int, int, int]] = []  # (age, ISO week index, day) of days with a post
-    last30: list[list[int]] = []
-    last100: list[list[int]] = []
-    active_days_30 = 0
-    active_weeks: set[int] = set()
-    params = _params(cfg)
-    for day, c in state.days.items():
-        age = as_of_day - day
-        if age < 0 or age >= keep:
-            continue
-        if c[0] or c[1] or c[2] or c[3] or c[5] or c[7] or c[8] or c[9] or c[10]:
-            content, conversation, helpfulness, innovation = _day_points(c, params)
-        else:
-            content = conversation = helpfulness = innovation = 0.0
-        rows.append((age, content, conversation, helpfulness, innovation, min(c[12], burst), 1.0 if c[11] else 0.0))
-        week = (day + 3) // 7
-        if c[0]:
-            post_days.append((age, week, day))
-        active = c[0] or c[1] or c[2] or c[3] or c[7] or c[8] or c[9] or c[10] or c[11] or c[13]
-        if active and week >= week_now - 11:
-            active_weeks.add(week)
-        if age < 100:
-            last100.append(c)
-            if age < 30:
-                last30.append(c)
-                if active:
-                    active_days_30 += 1
-    rows.sort()
-    ages = [row[0] for row in rows]
+    k = _constants(cfg)
+    keep = k.keep
+    decay = k.decay
+    lengths = k.lengths
+    days = state.days
+    ds = sorted(days)
+    ds = ds[bisect_right(ds, as_of_day - keep) : bisect_right(ds, as_of_day)][::-1]  # kept days, youngest first
+    ages = [as_of_day - d for d in ds]
+    table = k.rows
+    cols = list(zip(*map(table.__getitem__, map(tuple, map(days.__getitem__, ds))), strict=True)) or [()] * 9
+    posts, active, packed = cols[_POSTS], cols[_ACTIVE], cols[_PACKED]
+    post_days = [(age, (d + 3) // 7) for d, age, p in zip(ds, ages, posts, strict=True) if p]
+    # active weeks: the ISO week of `as_of_day` and the 11 before, i.e. days younger than `recent`
+    recent = bisect_left(ages, as_of_day - ((as_of_day + 3) // 7 - 11) * 7 + 4)
+    active_weeks = {(d + 3) // 7 for d in compress(ds[:recent], active)}
+    n30 = bisect_left(ages, 30)
+    n100 = bisect_left(ages, 100)
+    counts30 = _unpack(sum(packed[:n30]))
+    counts100 = _unpack(sum(packed[:n100]))
+    points = [(col, float(sum(col))) for col in cols[:_POINTS]]  # the longest window covers every kept day
     acc: list[list[float]] = []
-    for length in lengths:
-        k = bisect_left(ages, length)
-        acc.append([float(sum(col)) for col in zip(*rows[:k], strict=True)][1:] if k else [0.0] * 6)
-    weights = [decay[a] for a in ages]
-    acc.append([sum(map(mul, col, weights)) for col in zip(*rows, strict=True)][1:] if rows else [0.0] * 6)
-    counts30 = [sum(col) for col in zip(*last30, strict=True)] if last30 else [0] * width
-    counts100 = [sum(col) for col in zip(*last100, strict=True)] if last100 else [0] * width
     regular: list[float] = []
     for length in lengths:
-        regular.append(float(len({week for age, week, _ in post_days if age < length})))
+        n = bisect_left(ages, length)
+        acc.append([float(sum(col[:n])) if total else 0.0 for col, total in points])
+        regular.append(float(len({week for age, week in post_days if age < length})))
+    weights = [decay[a] for a in ages]
+    acc.append([sum(map(mul, col, weights)) if total else 0.0 for col, total in points])
     newest_post_of_week: dict[int, int] = {}
-    for _, week, day in post_days:
-        if newest_post_of_week.get(week, -1) < day:
-            newest_post_of_week[week] = day
-    regular.append(sum(decay[as_of_day - d] for d in sorted(newest_post_of_week.values())))
+    for age, week in post_days:
+        newest_post_of_week.setdefault(week, age)
+    regular.append(sum(decay[age] for age in reversed(newest_post_of_week.values())))
 
-    givers = [0.0] * slots
-    others = [0.0] * slots
-    distinct_30 = distinct_100 = other_30 = 0
-    for d, other in sorted(state.givers.values()):
-        age = as_of_day - d
-        if age < 0 or age >= keep:
-            continue
-        for slot in range(slots - 1):
-            if age < lengths[slot]:
-                givers[slot] += 1
-                if other:
-                    others[slot] += 1
-        givers[-1] += decay[age]
-        if other:
-            others[-1] += decay[age]
-        if age < 100:
-            distinct_100 += 1
-            if age < 30:
-                distinct_30 += 1
-                other_30 += other
-    receivers = [0] * slots
-    receivers_30 = 0
-    for d in state.receivers.values():
-        age = as_of_day - d
-        if age < 0 or age >= keep:
-            continue
-        for slot in range(slots - 1):
-            if age < lengths[slot]:
-                receivers[slot] += 1
-        receivers[-1] += 1
-        if age < 30:
-            receivers_30 += 1
+    # colleagues as day * 2 + other department, sorted: windows count by bisection, decayed sums oldest first
+    marks = sorted([d * 2 + other for d, other in state.givers.values()])
+    marks = marks[bisect_left(marks, (as_of_day - keep + 1) * 2) : bisect_left(marks, (as_of_day + 1) * 2)]
+    other_marks = [m for m in marks if m & 1]
+    givers = [float(_since(marks, (as_of_day - length + 1) * 2)) for length in lengths]
+    others = [float(_since(other_marks, (as_of_day - length + 1) * 2)) for length in lengths]
+    givers.append(reduce(add, [decay[as_of_day - (m >> 1)] for m in marks], 0.0))
+    others.append(reduce(add, [decay[as_of_day - (m >> 1)] for m in other_marks], 0.0))
+    distinct_100 = _since(marks, (as_of_day - 99) * 2)
+    distinct_30 = _since(marks, (as_of_day - 29) * 2)
+    other_30 = _since(other_marks, (as_of_day - 29) * 2)
+    received = sorted([d for d in state.receivers.values() if as_of_day - keep < d <= as_of_day])
+    receivers = [_since(received, as_of_day - length + 1) for length in lengths]
+    receivers.append(len(received))
+    receivers_30 = _since(received, as_of_day - 29)
 
     pilot_points = min(
         cfg.pilot.survey * state.pilot[0]
@@ -347,49 +367,58 @@ def figures(state: EmployeeState, as_of_day: int, cfg: ScoringConfig) -> Figures
         cfg.pilot.cap,
     )
     r = cfg.reach
+    distinct, other_department, cap, per_received = r.distinct, r.other_department, r.distinct_cap, r.received
+    active_week, ring = cfg.content.active_week, cfg.ring.min_distinct_receivers
+    update, update_days_cap = cfg.profile.update, cfg.profile.update_days_cap
     profile_base = cfg.profile.completeness * state.completeness
+    pilot = round(pilot_points, 6)
     windows: dict[str, dict[str, float]] = {}
-    for slot, name in enumerate([*names, DECAYED]):
+    for slot, name in enumerate(k.names):
         a = acc[slot]
-        diversity = min(1.0, receivers[slot] / cfg.ring.min_distinct_receivers) ** 2
-        scores = {
-            "content": round(a[0] + cfg.content.active_week * regular[slot], 6),
-            "conversation": round(a[1] * diversity, 6),
-            "reach": round(
-                r.distinct * sat(givers[slot], r.distinct_cap)
-                + r.other_department * sat(others[slot], r.distinct_cap)
-                + r.received * a[4],
-                6,
-            ),
-            "helpfulness": round(a[2], 6),
-            "innovation": round(a[3], 6),
-            "profile": round(profile_base + cfg.profile.update * min(a[5], cfg.profile.update_days_cap), 6),
-            "pilot": round(pilot_points, 6),
+        g, o = givers[slot], others[slot]
+        content = round(a[0] + active_week * regular[slot], 6)
+        conversation = round(a[1] * min(1.0, receivers[slot] / ring) ** 2, 6)
+        reach = round(
+            distinct * (cap * -expm1(-g / cap) if g > 0 else 0.0)  # sat(), inlined
+            + other_department * (cap * -expm1(-o / cap) if o > 0 else 0.0)
+            + per_received * a[4],
+            6,
+        )
+        helpfulness = round(a[2], 6)
+        innovation = round(a[3], 6)
+        profile = round(profile_base + update * min(a[5], update_days_cap), 6)
+        windows[name] = {
+            "content": content,
+            "conversation": conversation,
+            "reach": reach,
+            "helpfulness": helpfulness,
+            "innovation": innovation,
+            "profile": profile,
+            "pilot": pilot,
+            "total": round(sum((content, conversation, reach, helpfulness, innovation, profile, pilot)), 6),
         }
-        scores["total"] = round(sum(scores.values()), 6)
-        windows[name] = scores
     signals = {
         "active_weeks_12w": float(len(active_weeks)),
-        "active_days_30d": float(active_days_30),
-        "posts_30d": float(counts30[C["posts"]]),
-        "comments_given_30d": float(counts30[C["comments"]]),
-        "reactions_given_30d": float(counts30[C["reactions"]]),
+        "active_days_30d": float(sum(active[:n30])),
+        "posts_30d": float(counts30["posts"]),
+        "comments_given_30d": float(counts30["comments"]),
+        "reactions_given_30d": float(counts30["reactions"]),
         "distinct_reach_30d": float(distinct_30),
         "distinct_reach_100d": float(distinct_100),
         "distinct_reach_other_dept_30d": float(other_30),
         # Quality over volume: colleagues reached per post (or question). Posting many short items for a
         # small audience (reaction rings, self-promotion bursts) keeps this low however much is posted.
-        "reach_per_post_30d": round(distinct_30 / counts30[C["posts"]], 6) if counts30[C["posts"]] else 0.0,
+        "reach_per_post_30d": round(distinct_30 / counts30["posts"], 6) if counts30["posts"] else 0.0,
         "distinct_receivers_30d": float(receivers_30),
-        "received_interactions_30d": float(counts30[C["received"]]),
-        "answers_100d": float(counts100[C["answers"]]),
-        "answers_own_dept_100d": float(counts100[C["answers_own"]]),
-        "accepted_answers_100d": float(counts100[C["accepted"]]),
-        "feature_trials_100d": float(counts100[C["trials"]]),
-        "feedback_100d": float(counts100[C["feedback"]]),
-        "suggestions_100d": float(counts100[C["suggestions"]]),
+        "received_interactions_30d": float(counts30["received"]),
+        "answers_100d": float(counts100["answers"]),
+        "answers_own_dept_100d": float(counts100["answers_own"]),
+        "accepted_answers_100d": float(counts100["accepted"]),
+        "feature_trials_100d": float(counts100["trials"]),
+        "feedback_100d": float(counts100["feedback"]),
+        "suggestions_100d": float(counts100["suggestions"]),
         "profile_completeness": state.completeness,
-        "profile_updates_100d": float(counts100[C["profile_updates"]]),
+        "profile_updates_100d": float(counts100["profile_updates"]),
         "pilot_activities": float(state.pilot[0] + state.pilot[1] + state.pilot[2]),
     }
     return Figures(windows, signals)
