@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from catalyst.events.v1 import envelope_pb2
 from google.protobuf.message import DecodeError
 
@@ -38,8 +40,11 @@ REQUIRED = {
 MAX_ID = 128
 
 
+_CONTROL = re.compile(r"[\x00-\x1f]")
+
+
 def _has_control(text: str) -> bool:
-    return any(ord(ch) < 32 for ch in text)
+    return _CONTROL.search(text) is not None
 
 
 class Poison(Exception):

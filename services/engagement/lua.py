@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-# KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: slice field, the mark the writer read (its first 8 bytes; empty
-# for a new slice), the new slice. Writes only if the employee is not forgotten (-1) and nobody wrote the slice
-# since it was read (0 otherwise): a worker holding a stale copy (after a rebalance) never overwrites newer state.
-WRITE_SLICE = """
+# KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: triples of slice field, the mark the writer read (the slice's first
+# 8 bytes; empty for a new slice), the new slice. Returns -1 (and writes nothing) for a forgotten employee, else
+# per triple 1 (written) or 0 (someone wrote the slice since it was read: a worker holding a stale copy after a
+# rebalance never overwrites newer state).
+WRITE_SLICES = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-local cur = redis.call('HGET', KEYS[1], ARGV[1])
-local mark = ''
-if cur then mark = string.sub(cur, 1, 8) end
-if mark ~= ARGV[2] then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-return 1
+local out = {}
+for i = 1, #ARGV, 3 do
+  local cur = redis.call('HGET', KEYS[1], ARGV[i])
+  local mark = ''
+  if cur then mark = string.sub(cur, 1, 8) end
+  if mark == ARGV[i + 1] then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
 """
 
 # KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: ttl seconds, the department to clean.

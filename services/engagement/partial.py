@@ -11,9 +11,10 @@ Binary layout (little-endian except the mark, which is big-endian so that compar
 first 8 bytes as text): mark Q, count I, top i, flags B; [own i, profile_ms q, completeness d, pilot 4I,
 dept_ms q, len H + department, len H + name] when flags & 1; then four tables of integers: days
 (day * 16 + counter -> count), givers (pseudonym -> day * 2 + other department), receivers (pseudonym -> day),
-pair counts (day << 32 | pseudonym -> count). A table is its entry count I, and when not empty the array type codes
-and the keys and values, each in the narrowest array type holding their maximum (B, H, I or Q): typically
-five bytes per day counter and six per colleague. Encoding and decoding stay in C (array), no Python loop.
+pair counts (day << 32 | pseudonym -> count). A table is its entry count I, and when not empty the array type
+codes and the keys and values, each in the narrowest array type that has held them (B, H, I or Q): typically
+five bytes per day counter and six per colleague. In memory a table is those two arrays plus an index, so
+encoding a slice copies memory instead of looping in Python.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ COUNT = struct.Struct("<I")
 TABLE = struct.Struct("<Icc")  # entries, key and value array type codes
 EMPTY = COUNT.pack(0)
 NO_MARK = b""  # expected mark of a field that does not exist yet
+PRUNE_EVERY_DAYS = 7
 SHIFT = 4  # days-table key = day << SHIFT | counter
 MASK = (1 << SHIFT) - 1
 ACTIONS = COUNTERS.index("actions")
@@ -50,6 +52,111 @@ class Rules:
     pair_memory_days: int
 
 
+WIDER = {"B": "H", "H": "I", "I": "Q"}
+
+
+class Table:
+    """An int -> int map kept as the two arrays that are stored, plus an index of positions."""
+
+    __slots__ = ("keys", "values", "index")
+
+    def __init__(self, key_code: str = "I", value_code: str = "B") -> None:
+        self.keys = array(key_code)
+        self.values = array(value_code)
+        self.index: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Table) and dict(self.items()) == dict(other.items())
+
+    def __repr__(self) -> str:
+        return f"Table({dict(self.items())})"
+
+    def items(self) -> Iterable[tuple[int, int]]:
+        return zip(self.keys, self.values, strict=True)
+
+    def get(self, key: int, default: int) -> int:
+        i = self.index.get(key)
+        return default if i is None else self.values[i]
+
+    def _append(self, key: int, value: int) -> None:
+        self.index[key] = len(self.keys)
+        try:
+            self.keys.append(key)
+        except OverflowError:
+            self.keys = array(WIDER[self.keys.typecode], self.keys)
+            self.keys.append(key)
+        try:
+            self.values.append(value)
+        except OverflowError:
+            self.values = array(WIDER[self.values.typecode], self.values)
+            self.values.append(value)
+
+    def _set(self, i: int, value: int) -> None:
+        try:
+            self.values[i] = value
+        except OverflowError:
+            self.values = array(WIDER[self.values.typecode], self.values)
+            self.values[i] = value
+
+    def add(self, key: int, amount: int = 1) -> None:
+        i = self.index.get(key)
+        if i is None:
+            self._append(key, amount)
+        else:
+            self._set(i, self.values[i] + amount)
+
+    def raise_to(self, key: int, value: int) -> None:
+        """Keeps the larger of the stored and the given value."""
+        i = self.index.get(key)
+        if i is None:
+            self._append(key, value)
+        elif self.values[i] < value:
+            self._set(i, value)
+
+    def keep(self, wanted: Iterable[bool]) -> None:
+        """Keeps the entries whose flag (in entry order) is true."""
+        pairs = [(k, v) for (k, v), w in zip(self.items(), wanted, strict=True) if w]
+        self.keys = array(self.keys.typecode, [k for k, _ in pairs])
+        self.values = array(self.values.typecode, [v for _, v in pairs])
+        self.index = {k: i for i, k in enumerate(self.keys)}
+
+    def chunks(self) -> list[bytes]:
+        if not self.keys:
+            return [EMPTY]
+        codes = TABLE.pack(len(self.keys), self.keys.typecode.encode(), self.values.typecode.encode())
+        return [codes, self.keys.tobytes(), self.values.tobytes()]
+
+    @classmethod
+    def read(cls, blob: bytes, at: int, key_code: str, value_code: str) -> tuple[Table, int]:
+        (n,) = COUNT.unpack_from(blob, at)
+        if not n:
+            return cls(key_code, value_code), at + COUNT.size
+        n, kc, vc = TABLE.unpack_from(blob, at)
+        table = cls(kc.decode(), vc.decode())
+        at += TABLE.size
+        end = at + n * table.keys.itemsize
+        table.keys.frombytes(blob[at:end])
+        at, end = end, end + n * table.values.itemsize
+        table.values.frombytes(blob[at:end])
+        table.index = dict(zip(table.keys, range(n), strict=True))
+        return table, end
+
+
+def _days() -> Table:
+    return Table("I", "B")  # day * 16 + counter -> count
+
+
+def _people() -> Table:
+    return Table("I", "H")  # pseudonym -> day (* 2 + other department, for givers)
+
+
+def _pairs() -> Table:
+    return Table("Q", "B")  # day << 32 | pseudonym -> count
+
+
 @dataclass
 class Partial:
     mark: int = -1
@@ -62,10 +169,11 @@ class Partial:
     dept_ms: int = -1
     department: str = ""
     name: str = ""
-    days: dict[int, int] = field(default_factory=dict)
-    givers: dict[int, int] = field(default_factory=dict)
-    receivers: dict[int, int] = field(default_factory=dict)
-    pairs: dict[tuple[int, int], int] = field(default_factory=dict)
+    days: Table = field(default_factory=_days)
+    givers: Table = field(default_factory=_people)
+    receivers: Table = field(default_factory=_people)
+    pairs: Table = field(default_factory=_pairs)
+    pruned: int = field(default=-(1 << 40), compare=False)  # oldest day kept at the last prune (not stored)
 
     def has_own(self) -> bool:
         return self.own >= 0 or self.profile_ms >= 0 or self.dept_ms >= 0 or any(self.pilot)
@@ -109,8 +217,7 @@ def apply(part: Partial, ops: Iterable[tuple[int, Op]], rules: Rules) -> Outcome
             if d >= part.top - keep + 1:
                 if d > part.top:
                     part.top = d
-                key = d << SHIFT | ACTIONS
-                days[key] = days.get(key, 0) + 1
+                days.add(d << SHIFT | ACTIONS)
             continue
         if kind == "f":
             ms = int(op.x)
@@ -122,8 +229,7 @@ def apply(part: Partial, ops: Iterable[tuple[int, Op]], rules: Rules) -> Outcome
             if d >= part.top - keep + 1:
                 if d > part.top:
                     part.top = d
-                key = d << SHIFT | UPDATES
-                days[key] = days.get(key, 0) + 1
+                days.add(d << SHIFT | UPDATES)
             else:
                 out.late += 1
             continue
@@ -135,11 +241,9 @@ def apply(part: Partial, ops: Iterable[tuple[int, Op]], rules: Rules) -> Outcome
         base = d << SHIFT
         if kind == "c":
             if op.x:
-                key = base | int(op.x)
-                days[key] = days.get(key, 0) + 1
+                days.add(base | int(op.x))
             if op.z:
-                key = base | int(op.z)
-                days[key] = days.get(key, 0) + 1
+                days.add(base | int(op.z))
             if op.y == "1" and d > part.own:
                 part.own = d
         elif kind == "g":
@@ -148,61 +252,43 @@ def apply(part: Partial, ops: Iterable[tuple[int, Op]], rules: Rules) -> Outcome
             who = int(op.y)
             credit = True
             if d >= part.own - rules.pair_memory_days + 1:
-                pair = (d, who)
-                count = part.pairs.get(pair, 0)
-                if count >= rules.pair_cap:
+                pair = d << 32 | who
+                if part.pairs.get(pair, 0) >= rules.pair_cap:
                     credit = False
                 else:
-                    part.pairs[pair] = count + 1
+                    part.pairs.add(pair)
             if credit:
-                key = base | int(op.x)
-                days[key] = days.get(key, 0) + 1
+                days.add(base | int(op.x))
                 if op.z:
-                    key = base | int(op.z)
-                    days[key] = days.get(key, 0) + 1
+                    days.add(base | int(op.z))
             else:
-                key = base | ACTIONS
-                days[key] = days.get(key, 0) + 1
-            if part.receivers.get(who, -1) < d:
-                part.receivers[who] = d
+                days.add(base | ACTIONS)
+            part.receivers.raise_to(who, d)
         elif kind == "r":
-            key = base | RECEIVED
-            days[key] = days.get(key, 0) + 1
-            who = int(op.x)
-            value = d * 2 + int(op.y)
-            if part.givers.get(who, -1) < value:
-                part.givers[who] = value
+            days.add(base | RECEIVED)
+            part.givers.raise_to(int(op.x), d * 2 + int(op.y))
     return out
 
 
 def prune(part: Partial, rules: Rules) -> None:
-    """Drops days and colleagues that left the longest window, and pair counts older than their memory."""
+    """Drops days and colleagues that left the longest window, and pair counts older than their memory.
+
+    Every PRUNE_EVERY_DAYS of the slice's newest day only: the figures ignore what is older anyway, and the
+    scan costs more than the bytes it saves in between.
+    """
     lo = part.top - rules.keep_days + 1
-    if part.days and min(part.days) >> SHIFT < lo:
-        part.days = {k: v for k, v in part.days.items() if k >> SHIFT >= lo}
-    if part.givers and min(part.givers.values()) // 2 < lo:
-        part.givers = {k: v for k, v in part.givers.items() if v // 2 >= lo}
-    if part.receivers and min(part.receivers.values()) < lo:
-        part.receivers = {k: v for k, v in part.receivers.items() if v >= lo}
+    if lo < part.pruned + PRUNE_EVERY_DAYS:
+        return
+    part.pruned = lo
+    if part.days and min(part.days.keys) >> SHIFT < lo:
+        part.days.keep(k >> SHIFT >= lo for k in part.days.keys)
+    if part.givers and min(part.givers.values) // 2 < lo:
+        part.givers.keep(v // 2 >= lo for v in part.givers.values)
+    if part.receivers and min(part.receivers.values) < lo:
+        part.receivers.keep(v >= lo for v in part.receivers.values)
     plo = part.own - rules.pair_memory_days + 1
-    if part.pairs and min(part.pairs)[0] < plo:
-        part.pairs = {k: v for k, v in part.pairs.items() if k[0] >= plo}
-
-
-def _code(top: int) -> str:
-    return "B" if top < 0x100 else "H" if top < 0x10000 else "I" if top < 0x100000000 else "Q"
-
-
-def _table(table: dict[int, int]) -> list[bytes]:
-    """Entry count, then keys and values each in the narrowest array type that holds their maximum."""
-    if not table:
-        return [EMPTY]
-    kc, vc = _code(max(table)), _code(max(table.values()))
-    return [
-        TABLE.pack(len(table), kc.encode(), vc.encode()),
-        array(kc, table).tobytes(),
-        array(vc, table.values()).tobytes(),
-    ]
+    if part.pairs and min(part.pairs.keys) >> 32 < plo:
+        part.pairs.keep(k >> 32 >= plo for k in part.pairs.keys)
 
 
 def encode(part: Partial) -> bytes:
@@ -218,30 +304,16 @@ def encode(part: Partial) -> bytes:
             LEN.pack(len(name)),
             name,
         ]
-    chunks += _table(part.days)
-    chunks += _table(part.givers)
-    chunks += _table(part.receivers)
-    chunks += _table({d << 32 | w: count for (d, w), count in part.pairs.items()})
+    chunks += part.days.chunks()
+    chunks += part.givers.chunks()
+    chunks += part.receivers.chunks()
+    chunks += part.pairs.chunks()
     return b"".join(chunks)
 
 
 def mark_of(part: Partial) -> bytes:
     """What compare-and-set expects to find (the slice's first 8 bytes), or NO_MARK for a new slice."""
     return MARK.pack(part.mark) if part.mark >= 0 else NO_MARK
-
-
-def _read_table(blob: bytes, at: int) -> tuple[dict[int, int], int]:
-    (n,) = COUNT.unpack_from(blob, at)
-    if not n:
-        return {}, at + COUNT.size
-    n, kc, vc = TABLE.unpack_from(blob, at)
-    at += TABLE.size
-    keys, values = array(kc.decode()), array(vc.decode())
-    end = at + n * keys.itemsize
-    keys.frombytes(blob[at:end])
-    at, end = end, end + n * values.itemsize
-    values.frombytes(blob[at:end])
-    return dict(zip(keys, values, strict=True)), end
 
 
 def decode(blob: bytes) -> Partial:
@@ -260,11 +332,10 @@ def decode(blob: bytes) -> Partial:
         (n,) = LEN.unpack_from(blob, at)
         part.name = blob[at + 2 : at + 2 + n].decode()
         at += 2 + n
-    part.days, at = _read_table(blob, at)
-    part.givers, at = _read_table(blob, at)
-    part.receivers, at = _read_table(blob, at)
-    pairs, at = _read_table(blob, at)
-    part.pairs = {(k >> 32, k & 0xFFFFFFFF): v for k, v in pairs.items()}
+    part.days, at = Table.read(blob, at, "I", "B")
+    part.givers, at = Table.read(blob, at, "I", "H")
+    part.receivers, at = Table.read(blob, at, "I", "H")
+    part.pairs, at = Table.read(blob, at, "Q", "B")
     return part
 
 

@@ -9,7 +9,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 
+from services.common.redis_batch import Arg, RedisBatch
 from services.engagement import lua, partial
 from services.engagement.config import ScoringConfig
 from services.engagement.scoring import EmployeeState, Op, pseudonym
@@ -106,31 +109,47 @@ class EngagementStore:
         self.buckets = buckets
         self.forgotten_ttl = forgotten_ttl_seconds
         self.rules = partial.Rules(cfg.keep_days, cfg.conversation.pair_cap_per_day, cfg.conversation.pair_memory_days)
-        self._write = client.register_script(lua.WRITE_SLICE)
+        self.batch = RedisBatch.like(client)
+        self._shas: tuple[str, str] | None = None
         self._forget = client.register_script(lua.FORGET)
-        self._max = client.register_script(lua.MAX)
+        self._max = client.register_script(lua.MAX)  # via redis-py, off the hot path
         self._undirty = client.register_script(lua.UNDIRTY)
         self._dept_newest: dict[str, int] = {}
         self._cache: dict[tuple[str, int], partial.Partial] = {}
         self._cache_max = cache_slices
+        self._fields: list[bytes] = []
 
     def field(self, partition: int) -> bytes:
-        return f"{self.tag}:{partition}".encode()
+        if partition >= len(self._fields):
+            self._fields += [f"{self.tag}:{p}".encode() for p in range(len(self._fields), partition + 1)]
+        return self._fields[partition]
 
-    async def _load(self, keys: Sequence[tuple[str, int]]) -> None:
-        """Reads the slices this worker does not hold in memory."""
-        missing = [k for k in keys if k not in self._cache]
-        if not missing:
+    async def _scripts(self) -> tuple[str, str]:
+        """SHA1s of the write and max scripts, loaded once (and again after a Redis restart lost them)."""
+        if self._shas is None:
+            write = await self.redis.script_load(lua.WRITE_SLICES)
+            high = await self.redis.script_load(lua.MAX)
+            self._shas = (write, high)
+        return self._shas
+
+    async def _load(self, employees: dict[str, list[int]]) -> None:
+        """Reads the slices this worker does not hold in memory: one HMGET per employee, one round trip."""
+        wanted = {e: [p for p in ps if (e, p) not in self._cache] for e, ps in employees.items()}
+        wanted = {e: ps for e, ps in wanted.items() if ps}
+        if not wanted:
             return
-        pipe = self.redis.pipeline(transaction=False)
-        for employee, partition in missing:
-            pipe.hget(state_key(employee), self.field(partition))
-        blobs = await pipe.execute()
-        if len(self._cache) + len(missing) > self._cache_max:
-            for key in list(self._cache)[: max(len(missing), self._cache_max // 10)]:
+        replies = await self.batch.execute(
+            [("HMGET", state_key(e), *(self.field(p) for p in ps)) for e, ps in wanted.items()]
+        )
+        missing = sum(len(ps) for ps in wanted.values())
+        if len(self._cache) + missing > self._cache_max:
+            for key in list(self._cache)[: max(missing, self._cache_max // 10)]:
                 del self._cache[key]
-        for key, blob in zip(missing, blobs, strict=True):
-            self._cache[key] = partial.decode(blob) if blob else partial.Partial()
+        for (employee, partitions), blobs in zip(wanted.items(), replies, strict=True):
+            if isinstance(blobs, ResponseError):
+                raise blobs
+            for partition, blob in zip(partitions, blobs, strict=True):
+                self._cache[(employee, partition)] = partial.decode(blob) if blob else partial.Partial()
 
     async def apply(
         self,
@@ -158,69 +177,79 @@ class EngagementStore:
         self, groups: Group, result: BatchResult, activity: Iterable[tuple[str, int, int]], watermark_ms: int
     ) -> Group:
         """One read and one write round trip; returns the groups whose compare-and-set lost."""
-        await self._load(list(groups))
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.scripts.add(self._write)  # loaded on first use and again after a Redis restart (NOSCRIPT)
-        sha = self._write.sha
-        written: list[tuple[tuple[str, int], int]] = []  # (group key, position of its reply)
-        dirty: dict[int, dict[str, float]] = defaultdict(dict)
+        by_employee: dict[str, list[int]] = defaultdict(list)
+        for employee, partition in groups:
+            by_employee[employee].append(partition)
+        await self._load(by_employee)
+        write_sha, max_sha = await self._scripts()
+        commands: list[tuple[Arg, ...]] = []
+        written: list[tuple[int, list[tuple[str, int]]]] = []  # (position of the reply, slices it wrote)
+        dirty: dict[int, list[Arg]] = defaultdict(list)
         now = time.time()
-        position = 0
-        for key, entries in groups.items():
-            part = self._cache[key]
-            expected = partial.mark_of(part)
-            department = part.department
-            outcome = partial.apply(part, entries, self.rules)
-            result.duplicates += outcome.duplicates
-            result.late += outcome.late
-            if not outcome.applied:
-                continue
-            employee, source = key
-            if part.department != department:
-                position += self._move(pipe, employee, department, part.department)
-            partial.prune(part, self.rules)
-            tag = f"{{emp:{employee}}}"
-            pipe.evalsha(sha, 2, tag + ":s", tag + ":gone", self.field(source), expected, partial.encode(part))
-            written.append((key, position))
-            position += 1
-            dirty[home_bucket(employee, self.buckets)][employee] = now
+        cache = self._cache
+        rules = self.rules
+        for employee, partitions in by_employee.items():
+            args: list[Arg] = []
+            keys: list[tuple[str, int]] = []
+            for partition in partitions:
+                key = (employee, partition)
+                part = cache[key]
+                expected = partial.mark_of(part)
+                department = part.department
+                outcome = partial.apply(part, groups[key], rules)
+                result.duplicates += outcome.duplicates
+                result.late += outcome.late
+                if not outcome.applied:
+                    continue
+                if part.department != department:
+                    commands += self._move(employee, department, part.department)
+                partial.prune(part, rules)
+                args += (self.field(partition), expected, partial.encode(part))
+                keys.append(key)
+            if args:
+                written.append((len(commands), keys))
+                commands.append(("EVALSHA", write_sha, 2, state_key(employee), gone_key(employee), *args))
+                dirty[home_bucket(employee, self.buckets)] += (now, employee)
         for bucket, members in dirty.items():
-            pipe.zadd(dirty_set(bucket), members)
-        newest, day_sets = await self._activity(pipe, activity)
+            commands.append(("ZADD", dirty_set(bucket), *members))
+        newest, first_max = self._queue_activity(commands, activity, max_sha)
         if watermark_ms > 0:
-            await self._max(keys=[WATERMARK], args=[watermark_ms], client=pipe)
-        replies = await pipe.execute()
+            commands.append(("EVALSHA", max_sha, 1, WATERMARK, watermark_ms))
+        replies = await self.batch.execute(commands)
+        for reply in replies:
+            if isinstance(reply, ResponseError):
+                if str(reply).startswith("NOSCRIPT"):
+                    self._shas = None  # Redis restarted without its scripts: load them and redo the batch
+                    raise RedisConnectionError("redis lost the scripts; reloading")
+                raise reply
         lost: Group = {}
-        for key, at in written:
-            if replies[at] != 1:  # 0: compare-and-set lost; -1: the employee was forgotten meanwhile
-                self._cache.pop(key, None)
-                if replies[at] == 0:
-                    lost[key] = groups[key]
-        first = position + len(dirty) + 2 * day_sets
-        await self._prune_departments(newest, replies[first : first + len(newest)])
+        for at, keys in written:
+            reply = replies[at]
+            outcomes = reply if isinstance(reply, list) else [reply] * len(keys)
+            for key, ok in zip(keys, outcomes, strict=True):
+                if ok != 1:  # 0: compare-and-set lost; -1: the employee was forgotten meanwhile
+                    cache.pop(key, None)
+                    if ok == 0:
+                        lost[key] = groups[key]
+        await self._prune_departments(newest, replies[first_max : first_max + len(newest)])
         return lost
 
-    def _move(self, pipe: aioredis.client.Pipeline, employee: str, before: str, after: str) -> int:
-        """Department membership follows the newest directory fact; returns the commands queued."""
+    def _move(self, employee: str, before: str, after: str) -> list[tuple[Arg, ...]]:
+        """Department membership follows the newest directory fact."""
         who = pseudonym(employee)
-        queued = 0
+        commands: list[tuple[Arg, ...]] = []
         if after:
-            pipe.sadd(dept_members(after), who)
-            pipe.sadd(DEPARTMENTS, after)
-            queued += 2
+            commands += [("SADD", dept_members(after), who), ("SADD", DEPARTMENTS, after)]
         if before:
-            pipe.srem(dept_members(before), who)
-            queued += 1
-            for window in self.cfg.leaderboards.windows:
-                pipe.zrem(leaderboard(window, before), employee)
-                queued += 1
-        return queued
+            commands.append(("SREM", dept_members(before), who))
+            commands += [("ZREM", leaderboard(window, before), employee) for window in self.cfg.leaderboards.windows]
+        return commands
 
-    async def _activity(
-        self, pipe: aioredis.client.Pipeline, activity: Iterable[tuple[str, int, int]]
+    def _queue_activity(
+        self, commands: list[tuple[Arg, ...]], activity: Iterable[tuple[str, int, int]], max_sha: str
     ) -> tuple[dict[str, int], int]:
-        """Queues the department day sets (two commands each) and a MAX per department; returns the newest day
-        per department and how many day sets were queued."""
+        """Queues the department day sets, then a MAX per department; returns the newest day per department
+        and the position of the first MAX's reply (the previous newest day)."""
         by_day: dict[tuple[str, int], set[int]] = defaultdict(set)
         newest: dict[str, int] = {}
         for department, day, who in activity:
@@ -231,13 +260,13 @@ class EngagementStore:
                 newest[department] = day
         for (department, day), who in by_day.items():
             key = dept_day(department, day)
-            pipe.sadd(key, *who)
-            pipe.expire(key, DEPT_DAY_TTL)
+            commands += [("SADD", key, *who), ("EXPIRE", key, DEPT_DAY_TTL)]
+        first_max = len(commands)
         for department, day in newest.items():
-            await self._max(keys=[dept_newest(department)], args=[day], client=pipe)
+            commands.append(("EVALSHA", max_sha, 1, dept_newest(department), day))
         if newest:
-            pipe.sadd(DEPARTMENTS, *newest)
-        return newest, len(by_day)
+            commands.append(("SADD", DEPARTMENTS, *newest))
+        return newest, first_max
 
     async def _prune_departments(self, newest: dict[str, int], previous: Sequence[object]) -> None:
         """Deletes department day sets older than the adoption window once a department's newest day moved."""
