@@ -171,7 +171,15 @@ class EngagementWorkerSettings(CommonSettings):
         1.0, gt=0, le=60, description="offset commit period; bounds the replay after a crash (writes are idempotent)"
     )
     worker_emit_interval_seconds: float = Field(1.0, gt=0, description="coalescing interval of ScoreChanged")
-    worker_emit_chunk: int = Field(100, ge=1, description="employees read and published per emit round trip")
+    worker_emit_chunk: int = Field(
+        25, ge=1, description="employees read and published per emit round trip (the loop is released between)"
+    )
+    worker_emit_catchup_backlog: int = Field(
+        20_000, ge=0, description="records behind the partitions' ends above which the worker is catching up"
+    )
+    worker_emit_catchup_interval_seconds: float = Field(
+        15.0, gt=0, description="while catching up: one emit round at most this often, no day rollovers"
+    )
     worker_emit_budget_share: float = Field(
         0.2, gt=0, le=1, description="share of each emit interval the publisher may spend (the rest is consuming)"
     )
