@@ -48,4 +48,9 @@ class WorkerMetrics:
         self.rollover_marked = Counter(
             p + "rollover_marked", "Employees re-published because event time crossed a day", registry=registry
         )
+        self.emit_catching_up = Gauge(
+            p + "emit_catching_up",
+            "1 while the consumer is far behind: ScoreChanged rounds stretched, day rollovers deferred",
+            registry=registry,
+        )
         self.watermark = Gauge(p + "watermark_seconds", "Event-time watermark (newest occurred_at)", registry=registry)

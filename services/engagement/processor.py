@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from aiokafka.errors import KafkaError
-from catalyst.events.v1 import envelope_pb2, scores_pb2
+from catalyst.events.v1 import envelope_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from redis.exceptions import BusyLoadingError, ClusterDownError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -172,29 +172,34 @@ class Processor:
 def score_changed(
     employee: str, department: str, opt_out: bool, version: int, windows: dict, signals: dict, occurred_ms: int
 ) -> envelope_pb2.Envelope:
-    occurred = Timestamp()
-    occurred.FromMilliseconds(occurred_ms)
-    env = envelope_pb2.Envelope(
+    """The ScoreChanged envelope, built in one constructor call (upb converts the nested dicts natively,
+    cheaper than filling and copying one message per window)."""
+    return envelope_pb2.Envelope(
         event_id=f"engagement:{employee}:{version}",
-        occurred_at=occurred,
+        occurred_at={"seconds": occurred_ms // 1000, "nanos": occurred_ms % 1000 * 1_000_000},
         producer=CONSUMER,
         type=SCORE_CHANGED,
         employee_id=employee,
         department_id=department,
+        score_changed={
+            "employee_id": employee,
+            "department_id": department,
+            "ranking_opt_out": opt_out,
+            "version": version,
+            "windows": windows,
+            "signals": signals,
+        },
     )
-    change = env.score_changed
-    change.employee_id = employee
-    change.department_id = department
-    change.ranking_opt_out = opt_out
-    change.version = version
-    for name, scores in windows.items():
-        change.windows[name].CopyFrom(scores_pb2.ComponentScores(**scores))
-    change.signals.update(signals)
-    return env
 
 
 class Emitter:
-    """Publishes coalesced ScoreChanged events for the dirty employees of the buckets this worker owns."""
+    """Publishes coalesced ScoreChanged events for the dirty employees of the buckets this worker owns.
+
+    ScoreChanged is compacted (only the newest figures of an employee matter), so while the consumer is far
+    behind the end of its partitions (a backfill, a restart after downtime) publishing waits: a round runs
+    at most every `worker_emit_catchup_interval_seconds`, and the day-rollover re-marking, which would
+    re-publish every active employee once per day of history, runs only once caught up, for that day.
+    """
 
     def __init__(
         self,
@@ -205,6 +210,9 @@ class Emitter:
         metrics: WorkerMetrics,
         retrying: Retrying,
         processor: Processor,
+        *,
+        backlog: Callable[[], int] = lambda: 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
         self.publish = publish
@@ -213,37 +221,58 @@ class Emitter:
         self.metrics = metrics
         self.retrying = retrying
         self.processor = processor
+        self.backlog = backlog  # records behind the partitions' ends: 0 caught up, -1 not known yet
+        self.clock = clock
         self.budget = settings.worker_emit_interval_seconds * settings.worker_emit_budget_share
         self._rolled: dict[int, int] = {}
+        self._next_catchup_round = float("-inf")
+
+    def catching_up(self) -> bool:
+        """True while the consumer is further behind than a few batches (or does not know yet)."""
+        backlog = self.backlog()
+        return backlog < 0 or backlog > self.settings.worker_emit_catchup_backlog
 
     async def run_once(self, buckets: Sequence[int]) -> int:
         """One coalescing round over the given buckets; returns how many ScoreChanged were published.
 
-        Work per call is bounded by a time budget (a share of the emit interval) so that publishing never
-        starves the consumer: under load, more changes simply coalesce into each published figure.
+        Work per call is bounded by a time budget (a share of the emit interval) and done in small chunks
+        with the event loop released in between, so that publishing never starves the consumer: under load,
+        more changes simply coalesce into each published figure. A rollover's re-publication is spread over
+        the following rounds the same way.
         """
-        published = 0
         watermark_ms = self.processor.watermark_ms
-        if watermark_ms <= 0:
+        if watermark_ms <= 0 or not buckets:
             return 0
-        day = watermark_ms // DAY_MS
-        for bucket in buckets:
-            if self._rolled.get(bucket, -1) < day:
-                marked = await self.retrying.redis("rollover", lambda b=bucket: self.store.rollover(b, day))
-                self.metrics.rollover_marked.inc(marked)
-                self._rolled[bucket] = day
-        deadline = time.monotonic() + self.budget
+        now = self.clock()
+        catching_up = self.catching_up()
+        self.metrics.emit_catching_up.set(1 if catching_up else 0)
+        if catching_up:
+            if now < self._next_catchup_round:
+                return 0
+            self._next_catchup_round = now + self.settings.worker_emit_catchup_interval_seconds
+        else:
+            await self._rollover(buckets, watermark_ms // DAY_MS)
+        published = 0
+        deadline = now + self.budget
         pending = list(buckets)
-        while pending and time.monotonic() < deadline:
+        while pending and self.clock() < deadline:
             for bucket in list(pending):
                 count, full = await self._round(bucket, watermark_ms)
                 published += count
                 if not full:
                     pending.remove(bucket)
                 await asyncio.sleep(0)  # let a waiting batch run between chunks
-                if time.monotonic() >= deadline:
+                if self.clock() >= deadline:
                     break
         return published
+
+    async def _rollover(self, buckets: Sequence[int], day: int) -> None:
+        """Marks dirty the employees whose windows move on `day` (once per bucket and day reached)."""
+        for bucket in buckets:
+            if self._rolled.get(bucket, -1) < day:
+                marked = await self.retrying.redis("rollover", lambda b=bucket: self.store.rollover(b, day))
+                self.metrics.rollover_marked.inc(marked)
+                self._rolled[bucket] = day
 
     async def _round(self, bucket: int, watermark_ms: int) -> tuple[int, bool]:
         chunk = self.settings.worker_emit_chunk
