@@ -1,0 +1,219 @@
+"""The emitter's catch-up policy, against an in-memory store: stretched rounds and deferred day rollovers
+while the consumer is far behind, small chunks, and every final figure published once caught up."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from catalyst.events.v1 import envelope_pb2
+from prometheus_client import CollectorRegistry
+
+from services.engagement.config import EngagementWorkerSettings, load_scoring
+from services.engagement.metrics import WorkerMetrics
+from services.engagement.processor import Emitter, Processor, Retrying
+from services.engagement.scoring import DAY_MS, EmployeeState
+from services.engagement.store import EngagementStore
+
+CFG = load_scoring()
+DAY = 20_000
+BACKLOG_LIMIT = 1000
+CATCHUP_SECONDS = 15.0
+
+
+@dataclass
+class FakeStore:
+    """The store calls the emitter makes, in memory; a read of states takes `read_seconds` of the clock."""
+
+    clock: FakeClock
+    states: dict[str, EmployeeState] = field(default_factory=dict)
+    dirty_sets: dict[int, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    active: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
+    rolled: dict[int, int] = field(default_factory=dict)
+    rollovers: list[tuple[int, int]] = field(default_factory=list)
+    chunks: list[int] = field(default_factory=list)
+    read_seconds: float = 0.0
+    ticks: int = 0
+
+    def change(self, bucket: int, employee: str, day: int = DAY) -> None:
+        """What an applied batch does: a new state version, marked dirty with a newer score."""
+        previous = self.states.get(employee)
+        changes = previous.changes + 1 if previous else 1
+        self.states[employee] = EmployeeState(days={day: [1] + [0] * 13}, as_of_day=day, changes=changes)
+        self.ticks += 1
+        self.dirty_sets[bucket][employee] = self.ticks
+        if employee not in self.active[bucket]:
+            self.active[bucket].append(employee)
+
+    async def dirty(self, bucket: int, limit: int) -> list[tuple[str, float]]:
+        return sorted(self.dirty_sets[bucket].items(), key=lambda kv: kv[1])[:limit]
+
+    async def read_states(self, employees: Sequence[str]) -> dict[str, EmployeeState | None]:
+        self.chunks.append(len(employees))
+        self.clock.now += self.read_seconds
+        return {e: self.states.get(e) for e in employees}
+
+    async def published(self, bucket: int, done: Sequence[tuple[str, float]], boards: Sequence[Any]) -> None:
+        for employee, score in done:
+            if self.dirty_sets[bucket].get(employee) == score:
+                del self.dirty_sets[bucket][employee]
+
+    async def rollover(self, bucket: int, day: int) -> int:
+        if self.rolled.get(bucket, -1) >= day:
+            return 0
+        self.rolled[bucket] = day
+        self.rollovers.append((bucket, day))
+        for employee in self.active[bucket]:
+            self.ticks += 1
+            self.dirty_sets[bucket][employee] = self.ticks
+        return len(self.active[bucket])
+
+
+@dataclass
+class FakeClock:
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Rig:
+    emitter: Emitter
+    store: FakeStore
+    clock: FakeClock
+    processor: Any
+    backlog: list[int]
+    sent: dict[str, list[int]]  # employee -> versions published, in order
+
+    def at_day(self, day: int) -> None:
+        self.processor.watermark_ms = day * DAY_MS + 3_600_000
+
+    async def drain(self, buckets: Sequence[int] = (0, 1)) -> int:
+        """Emit rounds, a second apart, until every dirty set is empty; returns how many rounds it took."""
+        for rounds in range(1, 1000):
+            await self.emitter.run_once(buckets)
+            if not any(self.store.dirty_sets[b] for b in buckets):
+                return rounds
+            self.clock.now += 1.0
+        raise AssertionError("dirty sets never drained")
+
+
+def make_rig(backlog: int = 0, read_seconds: float = 0.0) -> Rig:
+    settings = EngagementWorkerSettings(
+        interactions_partitions=2,
+        worker_emit_interval_seconds=1.0,
+        worker_emit_budget_share=0.2,
+        worker_emit_chunk=25,
+        worker_emit_catchup_backlog=BACKLOG_LIMIT,
+        worker_emit_catchup_interval_seconds=CATCHUP_SECONDS,
+    )
+    metrics = WorkerMetrics(CollectorRegistry())
+    clock = FakeClock()
+    store = FakeStore(clock, read_seconds=read_seconds)
+    sent: dict[str, list[int]] = defaultdict(list)
+
+    async def publish(topic: str, key: bytes, value: bytes | None) -> asyncio.Future[None]:
+        env = envelope_pb2.Envelope.FromString(value or b"")
+        sent[key.decode()].append(env.score_changed.version & 0xFFFFFFFF)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    processor = type("FakeProcessor", (), {"watermark_ms": DAY * DAY_MS + 3_600_000})()
+    level = [backlog]
+    emitter = Emitter(
+        cast(EngagementStore, store),
+        publish,
+        settings,
+        CFG,
+        metrics,
+        Retrying(metrics, 1.0),
+        cast(Processor, processor),
+        backlog=lambda: level[0],
+        clock=clock,
+    )
+    return Rig(emitter, store, clock, processor, level, sent)
+
+
+async def test_caught_up_publishes_every_dirty_employee_in_small_chunks() -> None:
+    rig = make_rig(backlog=0)
+    for n in range(60):
+        rig.store.change(n % 2, f"e{n}")
+    assert await rig.emitter.run_once([0, 1]) == 60
+    assert max(rig.store.chunks) <= 25
+    assert sorted(rig.sent) == sorted(f"e{n}" for n in range(60))
+
+
+async def test_catching_up_publishes_at_most_once_per_catchup_interval() -> None:
+    rig = make_rig(backlog=50_000)
+    rig.store.change(0, "a")
+    assert await rig.emitter.run_once([0, 1]) == 1  # the first round runs at once
+    for _ in range(5):
+        rig.store.change(0, "a")
+        rig.clock.now += 1.0
+        assert await rig.emitter.run_once([0, 1]) == 0  # newer figures coalesce meanwhile
+    rig.clock.now += CATCHUP_SECONDS
+    assert await rig.emitter.run_once([0, 1]) == 1
+    assert rig.sent["a"] == [1, 6]
+
+
+async def test_unknown_backlog_counts_as_catching_up() -> None:
+    rig = make_rig(backlog=-1)
+    rig.store.change(0, "a")
+    await rig.emitter.run_once([0, 1])
+    rig.store.change(0, "a")
+    rig.clock.now += 1.0
+    assert await rig.emitter.run_once([0, 1]) == 0
+    assert rig.store.rollovers == []
+
+
+async def test_day_rollover_waits_until_caught_up_then_runs_once_for_the_current_day() -> None:
+    rig = make_rig(backlog=50_000)
+    for n in range(10):
+        rig.store.change(n % 2, f"e{n}")
+    for day in range(DAY, DAY + 40):  # a backfill through 40 days of history
+        rig.at_day(day)
+        rig.clock.now += 1.0
+        await rig.emitter.run_once([0, 1])
+    assert rig.store.rollovers == []
+    rig.backlog[0] = 0
+    await rig.drain()
+    assert sorted(rig.store.rollovers) == [(0, DAY + 39), (1, DAY + 39)]
+    rig.clock.now += 1.0
+    await rig.emitter.run_once([0, 1])
+    assert len(rig.store.rollovers) == 2  # the same day never rolls over twice
+    rig.at_day(DAY + 40)
+    await rig.emitter.run_once([0, 1])
+    assert sorted(rig.store.rollovers[-2:]) == [(0, DAY + 40), (1, DAY + 40)]
+
+
+async def test_rollover_republication_is_spread_over_rounds_by_the_time_budget() -> None:
+    rig = make_rig(backlog=0, read_seconds=0.1)  # each chunk of 25 costs 0.1 s; the budget is 0.2 s
+    for n in range(200):
+        rig.store.active[n % 2].append(f"e{n}")
+        rig.store.states[f"e{n}"] = EmployeeState(days={DAY: [0] * 14}, as_of_day=DAY)
+    rounds = await rig.drain()
+    assert rig.store.rollovers == [(0, DAY), (1, DAY)]
+    assert rounds >= 4  # 8 chunks, at most 2 to 3 per round
+    assert sorted(rig.sent) == sorted(f"e{n}" for n in range(200))
+
+
+async def test_after_a_backfill_the_final_figures_of_everyone_are_published() -> None:
+    rig = make_rig(backlog=50_000, read_seconds=0.01)
+    for step in range(30):
+        for n in range(100):
+            if (n + step) % 3:
+                rig.store.change(n % 2, f"e{n}")
+        rig.clock.now += 1.0
+        await rig.emitter.run_once([0, 1])
+    during = sum(len(v) for v in rig.sent.values())
+    rig.backlog[0] = 0
+    await rig.drain()
+    assert during <= 2 * 100  # two catch-up rounds in 30 s, at most one figure per employee each
+    assert {e: versions[-1] for e, versions in rig.sent.items()} == {
+        e: state.changes for e, state in rig.store.states.items()
+    }
