@@ -1,9 +1,10 @@
-"""Turns a batch of raw records into one write plan (pure): ops grouped per employee, department activity,
-forget requests and dead letters. Grouping is what makes one Redis call per employee per batch possible."""
+"""Turns a batch of raw records into one write plan (pure): ops grouped per employee and source partition,
+department activity, forget requests and dead letters. Grouping is what makes one Redis call per employee per
+batch possible."""
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -24,7 +25,8 @@ class Record(NamedTuple):
 
 @dataclass
 class Plan:
-    ops: dict[str, list[tuple[int, int, Op]]] = field(default_factory=lambda: defaultdict(list))
+    # employee -> source partition -> (offset, op) in offset order: one state slice per (employee, partition)
+    ops: dict[str, dict[int, list[tuple[int, Op]]]] = field(default_factory=dict)
     activity: set[tuple[str, int, int]] = field(default_factory=set)
     forget: list[str] = field(default_factory=list)
     dead: list[tuple[Record, str]] = field(default_factory=list)
@@ -35,6 +37,7 @@ class Plan:
 def plan(records: Sequence[Record], now_ms: int, max_future_ms: int) -> Plan:
     """Decodes, validates and maps every record; poison records become dead letters with their reason."""
     out = Plan()
+    ops = out.ops
     forgotten: set[str] = set()
     for record in records:
         try:
@@ -56,7 +59,13 @@ def plan(records: Sequence[Record], now_ms: int, max_future_ms: int) -> Plan:
             continue
         for employee, op in eff.ops:
             if employee not in forgotten:
-                out.ops[employee].append((record.partition, record.offset, op))
+                by_partition = ops.get(employee)
+                if by_partition is None:
+                    by_partition = ops[employee] = {}
+                entries = by_partition.get(record.partition)
+                if entries is None:
+                    entries = by_partition[record.partition] = []
+                entries.append((record.offset, op))
         if eff.dept_activity is not None:
             out.activity.add(eff.dept_activity)
     return out

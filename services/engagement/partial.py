@@ -58,12 +58,19 @@ WIDER = {"B": "H", "H": "I", "I": "Q"}
 class Table:
     """An int -> int map kept as the two arrays that are stored, plus an index of positions."""
 
-    __slots__ = ("keys", "values", "index")
+    __slots__ = ("keys", "values", "_index")
 
     def __init__(self, key_code: str = "I", value_code: str = "B") -> None:
         self.keys = array(key_code)
         self.values = array(value_code)
-        self.index: dict[int, int] = {}
+        self._index: dict[int, int] | None = None
+
+    @property
+    def index(self) -> dict[int, int]:
+        """Built on first use: readers that only merge never need it."""
+        if self._index is None:
+            self._index = dict(zip(self.keys, range(len(self.keys)), strict=True))
+        return self._index
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -121,7 +128,7 @@ class Table:
         pairs = [(k, v) for (k, v), w in zip(self.items(), wanted, strict=True) if w]
         self.keys = array(self.keys.typecode, [k for k, _ in pairs])
         self.values = array(self.values.typecode, [v for _, v in pairs])
-        self.index = {k: i for i, k in enumerate(self.keys)}
+        self._index = None
 
     def chunks(self) -> list[bytes]:
         if not self.keys:
@@ -141,7 +148,6 @@ class Table:
         table.keys.frombytes(blob[at:end])
         at, end = end, end + n * table.values.itemsize
         table.values.frombytes(blob[at:end])
-        table.index = dict(zip(table.keys, range(n), strict=True))
         return table, end
 
 

@@ -22,7 +22,7 @@ DEPT_DAY_TTL = 40 * 86_400  # wall-clock safety net for day sets a restarted wor
 WATERMARK = "eng:wm"
 DEPARTMENTS = "eng:depts"
 OPT_OUT = b"oo"  # field of the state hash the query server writes (ranking opt-out)
-Group = dict[tuple[str, int], list[tuple[int, Op]]]  # (employee, partition) -> (offset, op) in offset order
+Group = dict[str, dict[int, list[tuple[int, Op]]]]  # employee -> source partition -> (offset, op), in order
 
 
 def state_key(employee_id: str) -> str:
@@ -132,8 +132,11 @@ class EngagementStore:
             self._shas = (write, high)
         return self._shas
 
-    async def _load(self, employees: dict[str, list[int]]) -> None:
+    async def _load(self, employees: Group) -> None:
         """Reads the slices this worker does not hold in memory: one HMGET per employee, one round trip."""
+        if len(self._cache) > self._cache_max:  # the oldest tenth goes (insertion order)
+            for key in list(self._cache)[: len(self._cache) - self._cache_max + self._cache_max // 10]:
+                del self._cache[key]
         wanted = {e: [p for p in ps if (e, p) not in self._cache] for e, ps in employees.items()}
         wanted = {e: ps for e, ps in wanted.items() if ps}
         if not wanted:
@@ -141,35 +144,23 @@ class EngagementStore:
         replies = await self.batch.execute(
             [("HMGET", state_key(e), *(self.field(p) for p in ps)) for e, ps in wanted.items()]
         )
-        missing = sum(len(ps) for ps in wanted.values())
-        if len(self._cache) + missing > self._cache_max:
-            for key in list(self._cache)[: max(missing, self._cache_max // 10)]:
-                del self._cache[key]
         for (employee, partitions), blobs in zip(wanted.items(), replies, strict=True):
             if isinstance(blobs, ResponseError):
                 raise blobs
             for partition, blob in zip(partitions, blobs, strict=True):
                 self._cache[(employee, partition)] = partial.decode(blob) if blob else partial.Partial()
 
-    async def apply(
-        self,
-        ops: dict[str, list[tuple[int, int, Op]]],
-        activity: Iterable[tuple[str, int, int]],
-        watermark_ms: int,
-    ) -> BatchResult:
+    async def apply(self, ops: Group, activity: Iterable[tuple[str, int, int]], watermark_ms: int) -> BatchResult:
         """Applies one batch: new slices (compare-and-set), department activity, dirty marks, the watermark."""
-        groups: Group = defaultdict(list)
-        for employee, entries in ops.items():
-            for partition, offset, op in entries:
-                groups[(employee, partition)].append((offset, op))
         result = BatchResult()
         try:
-            pending = await self._write_slices(groups, result, activity, watermark_ms)
+            pending = await self._write_slices(ops, result, activity, watermark_ms)
             while pending:  # another writer moved a slice on (a rebalance, a zombie): re-read and redo those
                 pending = await self._write_slices(pending, result, (), 0)
         except BaseException:
-            for key in groups:  # the slices in memory may be ahead of Redis now: read them again on retry
-                self._cache.pop(key, None)
+            for employee, by_partition in ops.items():  # memory may be ahead of Redis now: re-read on retry
+                for partition in by_partition:
+                    self._cache.pop((employee, partition), None)
             raise
         return result
 
@@ -177,10 +168,7 @@ class EngagementStore:
         self, groups: Group, result: BatchResult, activity: Iterable[tuple[str, int, int]], watermark_ms: int
     ) -> Group:
         """One read and one write round trip; returns the groups whose compare-and-set lost."""
-        by_employee: dict[str, list[int]] = defaultdict(list)
-        for employee, partition in groups:
-            by_employee[employee].append(partition)
-        await self._load(by_employee)
+        await self._load(groups)
         write_sha, max_sha = await self._scripts()
         commands: list[tuple[Arg, ...]] = []
         written: list[tuple[int, list[tuple[str, int]]]] = []  # (position of the reply, slices it wrote)
@@ -188,15 +176,15 @@ class EngagementStore:
         now = time.time()
         cache = self._cache
         rules = self.rules
-        for employee, partitions in by_employee.items():
+        for employee, by_partition in groups.items():
             args: list[Arg] = []
             keys: list[tuple[str, int]] = []
-            for partition in partitions:
+            for partition, entries in by_partition.items():
                 key = (employee, partition)
                 part = cache[key]
                 expected = partial.mark_of(part)
                 department = part.department
-                outcome = partial.apply(part, groups[key], rules)
+                outcome = partial.apply(part, entries, rules)
                 result.duplicates += outcome.duplicates
                 result.late += outcome.late
                 if not outcome.applied:
@@ -226,11 +214,11 @@ class EngagementStore:
         for at, keys in written:
             reply = replies[at]
             outcomes = reply if isinstance(reply, list) else [reply] * len(keys)
-            for key, ok in zip(keys, outcomes, strict=True):
+            for (employee, partition), ok in zip(keys, outcomes, strict=True):
                 if ok != 1:  # 0: compare-and-set lost; -1: the employee was forgotten meanwhile
-                    cache.pop(key, None)
+                    cache.pop((employee, partition), None)
                     if ok == 0:
-                        lost[key] = groups[key]
+                        lost.setdefault(employee, {})[partition] = groups[employee][partition]
         await self._prune_departments(newest, replies[first_max : first_max + len(newest)])
         return lost
 
