@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from services.engagement.events import Poison, decode, kind
-from services.engagement.scoring import Op, effects, moves_clock
+from services.engagement.scoring import Op, effects, moves_clock, occurred_ms
 
 
 class Record(NamedTuple):
@@ -47,10 +47,10 @@ def plan(records: Sequence[Record], now_ms: int, max_future_ms: int) -> Plan:
             out.kinds["dead_letter"] += 1
             continue
         out.kinds[kind(env.type)] += 1
-        occurred = env.occurred_at.ToMilliseconds()
+        occurred = occurred_ms(env)
         if occurred > out.newest_ms and moves_clock(env):
             out.newest_ms = occurred
-        eff = effects(env)
+        eff = effects(env, occurred)
         if eff.forget is not None:
             if eff.forget not in forgotten:
                 forgotten.add(eff.forget)

@@ -82,7 +82,7 @@ def decode(value: bytes | None, key: bytes | None, now_ms: int, max_future_ms: i
         raise Poison("record key differs from employee_id")
     if not env.HasField("occurred_at") or env.occurred_at.seconds <= 0:
         raise Poison("occurred_at is missing")
-    if env.occurred_at.ToMilliseconds() > now_ms + max_future_ms:
+    if env.occurred_at.seconds * 1000 > now_ms + max_future_ms:
         raise Poison("occurred_at is in the future")
     payload = getattr(env, field)
     for name in REQUIRED.get(field, ()):

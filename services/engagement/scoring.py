@@ -114,12 +114,20 @@ def moves_clock(env: envelope_pb2.Envelope) -> bool:
     return env.WhichOneof("payload") not in DIRECTORY_FACTS
 
 
-def effects(env: envelope_pb2.Envelope) -> Effects:
-    """Turns one validated Envelope into ops. Self-interactions give nothing to anyone."""
+def occurred_ms(env: envelope_pb2.Envelope) -> int:
+    """occurred_at in milliseconds (Timestamp.ToMilliseconds without its validity checks: decode did them)."""
+    ts = env.occurred_at
+    return ts.seconds * 1000 + ts.nanos // 1_000_000
+
+
+def effects(env: envelope_pb2.Envelope, ms: int | None = None) -> Effects:
+    """Turns one validated Envelope (occurred at `ms`, if the caller has it already) into ops.
+    Self-interactions give nothing to anyone."""
     field_name = env.WhichOneof("payload")
     actor = env.employee_id
     dept = env.department_id
-    ms = env.occurred_at.ToMilliseconds()
+    if ms is None:
+        ms = occurred_ms(env)
     day = ms // DAY_MS
     ops: list[tuple[str, Op]]
     if field_name in ("post_created", "question_asked"):
