@@ -152,3 +152,22 @@ def reset_group(bootstrap: str, group: str, topic: str, partitions: int) -> None
         assert all(r["offset"] == 0 for r in result.values()), result
     finally:
         admin.close()
+
+
+def group_members(bootstrap: str, group: str) -> list[str]:
+    """Client ids of the group's current members."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        described = admin.describe_groups([group])[group]
+        return sorted(member["client_id"] for member in described["members"])
+    finally:
+        admin.close()
+
+
+def groups(bootstrap: str) -> set[str]:
+    """Every consumer group the broker knows."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    try:
+        return {g["group_id"] for g in admin.list_groups()}
+    finally:
+        admin.close()

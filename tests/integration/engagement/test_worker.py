@@ -18,6 +18,8 @@ from services.engagement.store import EngagementStore, dept_members, dirty_set, 
 from tests.integration.engagement.harness import (
     WorkerProcess,
     committed_all,
+    group_members,
+    groups,
     produce,
     read_all,
     reset_group,
@@ -137,6 +139,7 @@ async def test_a_consumer_group_reset_re_run_changes_nothing(
         wait_processed(worker, kafka_bootstrap, topics["interactions"], redis_url)
     finally:
         assert worker.stop() == 0
+    assert group_members(kafka_bootstrap, worker.group) == []  # left the group on SIGTERM, no session timeout
     client = redis.Redis.from_url(redis_url)
     as_of = as_of_day(events)
     want = expected(events, as_of)
@@ -171,6 +174,10 @@ async def test_a_rebalance_between_two_workers_changes_nothing(
     try:
         produce(kafka_bootstrap, topic, events[: len(events) // 2])
         wait_until(lambda: client.get("eng:wm") is not None, 120, "a first batch")
+        # only the workers' own consumers are members: faust's consumer never joins any group
+        wanted = [f"{first.group}-worker"] * 2
+        wait_until(lambda: group_members(kafka_bootstrap, first.group) == wanted, 60, "both workers in the group")
+        assert not {g for g in groups(kafka_bootstrap) if g.startswith(first.group) and g != first.group}
         produce(kafka_bootstrap, topic, events[len(events) // 2 :])
         first.kill()  # its partitions move to the second worker after the session timeout
         wait_processed(second, kafka_bootstrap, topic, redis_url)
