@@ -222,7 +222,7 @@ class Emitter:
         self.retrying = retrying
         self.processor = processor
         self.backlog = backlog  # records behind the partitions' ends: 0 caught up, -1 not known yet
-        self.clock = clock
+        self.clock = clock  # monotonic seconds; the unit tests drive their own
         self.budget = settings.worker_emit_interval_seconds * settings.worker_emit_budget_share
         self._rolled: dict[int, int] = {}
         self._next_catchup_round = float("-inf")
