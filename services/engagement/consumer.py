@@ -101,7 +101,10 @@ class InteractionsConsumer(Service):
             await asyncio.wait_for(self._commit(), max(1.0, deadline - time.monotonic()))
         except TimeoutError:
             log.warning("final offset commit timed out; the uncommitted records will be replayed")
-        await asyncio.wait_for(self._kafka.stop(), max(2.0, deadline - time.monotonic()))
+        try:
+            await asyncio.wait_for(self._kafka.stop(), max(2.0, deadline - time.monotonic()))
+        except TimeoutError:
+            log.warning("leaving the group timed out; the partitions move after the session timeout")
 
     async def _run(self) -> None:
         assert self._kafka is not None
