@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 
-from services.engagement.scoring import EmployeeState
+from services.engagement.scoring import EmployeeState, pseudonym
 from services.engagement.store import (
     DEPARTMENTS,
     OPT_OUT,
@@ -86,8 +86,15 @@ class ApiStore:
     async def board_size(self, window: str, department: str) -> int:
         return int(await self.redis.zcard(leaderboard(window, department or None)))
 
-    async def board_members(self, window: str, department: str) -> list[str]:
-        return [_s(m) for m in await self.redis.zrange(leaderboard(window, department or None), 0, -1)]
+    async def members(self, department: str, windows: Sequence[str]) -> list[str]:
+        """The department's employees; for the company, every department's and whoever is on a board."""
+        if department:
+            return sorted(_s(m) for m in await self.redis.smembers(dept_members(department)))
+        keys = [dept_members(d) for d in await self.departments()]
+        everyone = {_s(m) for m in await self.redis.sunion(keys)} if keys else set()
+        for window in windows:
+            everyone.update(_s(m) for m in await self.redis.zrange(leaderboard(window), 0, -1))
+        return sorted(everyone)
 
     async def listings(self, employees: Sequence[str]) -> dict[str, Listing]:
         states = await self.read_states(employees)
@@ -120,7 +127,8 @@ class ApiStore:
         pipe.sunion(days(day - 13, day - 7))
         pipe.sunion(days(day - 29, day))
         members, last7, previous7, last30 = await pipe.execute()
-        return tuple({int(x) for x in group} for group in (members, last7, previous7, last30))  # type: ignore[return-value]
+        who = {pseudonym(_s(m)) for m in members}  # day sets hold pseudonyms
+        return who, {int(x) for x in last7}, {int(x) for x in previous7}, {int(x) for x in last30}
 
     async def set_opt_out(self, employee: str, opt_out: bool) -> bool:
         """Writes the preference; False when the employee was forgotten (nothing is written then)."""

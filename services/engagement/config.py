@@ -97,6 +97,8 @@ class Pilot(_Section):
 
 class Leaderboards(_Section):
     windows: list[str] = Field(default_factory=lambda: ["7d", "30d", "100d", "decayed"])
+    size: int = Field(500, ge=1, description="company boards keep the top this many per window")
+    department_size: int = Field(100, ge=1, description="department boards keep the top this many per window")
 
 
 class Limits(_Section):

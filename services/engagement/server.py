@@ -203,10 +203,7 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         self, window: str, department: str, component: str, offset: int, size: int
     ) -> tuple[list[tuple[str, float]], dict[str, tuple[str, str]], int, bool]:
         """A board by component (or an unindexed window), computed from the state of the board's members."""
-        indexed = self.cfg.leaderboards.windows
-        if not indexed:
-            raise FailedPrecondition("no leaderboard index is configured (scoring file: leaderboards.windows)")
-        members = await self.store.board_members(indexed[0], department)
+        members = await self.store.members(department, self.cfg.leaderboards.windows)
         limit = self.settings.component_rank_max_employees
         if len(members) > limit:
             raise FailedPrecondition(

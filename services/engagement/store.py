@@ -15,7 +15,7 @@ from redis.exceptions import ResponseError
 from services.common.redis_batch import Arg, RedisBatch
 from services.engagement import lua, partial
 from services.engagement.config import ScoringConfig
-from services.engagement.scoring import EmployeeState, Op, pseudonym
+from services.engagement.scoring import EmployeeState, Op
 
 DEPT_DAYS = 30  # department activity day sets kept (the longest adoption figure is 30 days)
 DEPT_DAY_TTL = 40 * 86_400  # wall-clock safety net for day sets a restarted worker could recreate
@@ -36,6 +36,7 @@ def gone_key(employee_id: str) -> str:
 
 
 def dept_members(department: str) -> str:
+    """The department's employee ids (the query server ranks and counts departments from it)."""
     return f"{{dept:{department}}}:m"
 
 
@@ -224,12 +225,11 @@ class EngagementStore:
 
     def _move(self, employee: str, before: str, after: str) -> list[tuple[Arg, ...]]:
         """Department membership follows the newest directory fact."""
-        who = pseudonym(employee)
         commands: list[tuple[Arg, ...]] = []
         if after:
-            commands += [("SADD", dept_members(after), who), ("SADD", DEPARTMENTS, after)]
+            commands += [("SADD", dept_members(after), employee), ("SADD", DEPARTMENTS, after)]
         if before:
-            commands.append(("SREM", dept_members(before), who))
+            commands.append(("SREM", dept_members(before), employee))
             commands += [("ZREM", leaderboard(window, before), employee) for window in self.cfg.leaderboards.windows]
         return commands
 
@@ -286,7 +286,7 @@ class EngagementStore:
             for department in departments:
                 pipe.zrem(leaderboard(window, department), employee)
         for department in departments:
-            pipe.srem(dept_members(department), pseudonym(employee))
+            pipe.srem(dept_members(department), employee)
         pipe.zrem(active_index(bucket), employee)
         pipe.zrem(dirty_set(bucket), employee)
         await pipe.execute()
@@ -336,8 +336,11 @@ class EngagementStore:
                         ranked[key][employee] = total
             if as_of_day >= 0:
                 active[employee] = as_of_day
+        lb = self.cfg.leaderboards
         for key, members in ranked.items():
             pipe.zadd(key, members)
+            size = lb.department_size if ":dept:" in key else lb.size
+            pipe.zremrangebyrank(key, 0, -(size + 1))  # only the top of each board is kept
         for key, gone in unranked.items():
             pipe.zrem(key, *gone)
         if active:

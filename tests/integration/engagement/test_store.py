@@ -12,7 +12,7 @@ from services.engagement.batch import Record, plan
 from services.engagement.config import load_scoring
 from services.engagement.reference import Reference
 from services.engagement.scoring import figures
-from services.engagement.store import EngagementStore, gone_key, state_key
+from services.engagement.store import EngagementStore, gone_key, leaderboard, state_key
 from tests.unit.engagement.builders import DAY, event, mixed_history
 
 CFG = load_scoring()
@@ -111,4 +111,17 @@ async def test_a_backfill_gives_the_same_figures_as_live_processing(redis_url: s
     work = plan([r for p in logs for r in logs[p]], NOW_MS, 3_600_000)
     await backfill.apply(work.ops, work.activity, work.newest_ms)
     assert await stored_figures(backfill, employees, as_of) == live_figures
+    await client.aclose()
+
+
+async def test_boards_keep_only_their_top(redis_url: str) -> None:
+    cfg = CFG.model_copy(update={"leaderboards": CFG.leaderboards.model_copy(update={"size": 3, "department_size": 2})})
+    client = aioredis.Redis.from_url(redis_url)
+    store = EngagementStore(client, cfg, "topic-boards", PARTITIONS, 3600)
+    rows = [(f"e{i}", "ops", False, 10, dict.fromkeys(cfg.leaderboards.windows, float(i))) for i in range(6)]
+    await store.published(0, [], rows)
+    await store.published(0, [], [("e0", "ops", False, 10, dict.fromkeys(cfg.leaderboards.windows, 99.0))])
+    for window in cfg.leaderboards.windows:
+        assert await client.zrevrange(leaderboard(window), 0, -1) == [b"e0", b"e5", b"e4"]
+        assert await client.zrevrange(leaderboard(window, "ops"), 0, -1) == [b"e0", b"e5"]
     await client.aclose()
