@@ -8,13 +8,14 @@ employee's own partition; reach and accepted answers arrive from any partition. 
 (`merge`); the figures only depend on the merged counts, so slices may be pruned at any time.
 
 Binary layout (little-endian except the mark, which is big-endian so that compare-and-set can compare the
-first 8 bytes as text): mark Q, count I, top i, flags B; [own i, profile_ms q, completeness d, pilot 4I,
-dept_ms q, len H + department, len H + name] when flags & 1; then four tables of integers: days
-(day * 16 + counter -> count), givers (pseudonym -> day * 2 + other department), receivers (pseudonym -> day),
-pair counts (day << 32 | pseudonym -> count). A table is its entry count I, and when not empty the array type
-codes and the keys and values, each in the narrowest array type that has held them (B, H, I or Q): typically
-five bytes per day counter and six per colleague. In memory a table is those two arrays plus an index, so
-encoding a slice copies memory instead of looping in Python.
+first 8 bytes as text): mark Q, count I, top i, base i, flags B; [own i, profile_ms q, completeness d,
+pilot 4I, dept_ms q, len H + department, len H + name] when flags & 1; then four tables of integers, each
+present when its flag (2, 4, 8, 16) is set: days ((day - base) * 16 + counter -> count; base is a day before
+any kept day, so keys fit 16 bits for about eleven years), givers (pseudonym -> day * 2 + other department),
+receivers (pseudonym -> day), pair counts (day << 32 | pseudonym -> count). A table is its entry count I,
+the array type codes, then the keys and the values, each in the narrowest array type that has held them
+(B, H, I or Q): typically three bytes per day counter and six per colleague. In memory a table is those two
+arrays plus an index, so encoding a slice copies memory instead of looping in Python.
 """
 
 from __future__ import annotations
@@ -27,12 +28,13 @@ from dataclasses import dataclass, field
 from services.engagement.scoring import COUNTERS, EmployeeState, Op
 
 MARK = struct.Struct(">Q")
-HEAD = struct.Struct("<Iib")
+HEAD = struct.Struct("<IiiB")
 OWN = struct.Struct("<iqd4Iq")
 LEN = struct.Struct("<H")
-COUNT = struct.Struct("<I")
 TABLE = struct.Struct("<Icc")  # entries, key and value array type codes
-EMPTY = COUNT.pack(0)
+NO_BASE = -(1 << 31)
+OWN_FLAG = 1
+TABLE_FLAGS = (2, 4, 8, 16)  # days, givers, receivers, pairs
 NO_MARK = b""  # expected mark of a field that does not exist yet
 PRUNE_EVERY_DAYS = 7
 SHIFT = 4  # days-table key = day << SHIFT | counter
@@ -131,16 +133,11 @@ class Table:
         self._index = None
 
     def chunks(self) -> list[bytes]:
-        if not self.keys:
-            return [EMPTY]
         codes = TABLE.pack(len(self.keys), self.keys.typecode.encode(), self.values.typecode.encode())
         return [codes, self.keys.tobytes(), self.values.tobytes()]
 
     @classmethod
-    def read(cls, blob: bytes, at: int, key_code: str, value_code: str) -> tuple[Table, int]:
-        (n,) = COUNT.unpack_from(blob, at)
-        if not n:
-            return cls(key_code, value_code), at + COUNT.size
+    def read(cls, blob: bytes, at: int) -> tuple[Table, int]:
         n, kc, vc = TABLE.unpack_from(blob, at)
         table = cls(kc.decode(), vc.decode())
         at += TABLE.size
@@ -152,7 +149,7 @@ class Table:
 
 
 def _days() -> Table:
-    return Table("I", "B")  # day * 16 + counter -> count
+    return Table("H", "B")  # (day - base) * 16 + counter -> count
 
 
 def _people() -> Table:
@@ -168,6 +165,7 @@ class Partial:
     mark: int = -1
     count: int = 0  # events applied: the sum over slices versions the published figures
     top: int = -1  # newest day with a counter in this slice
+    base: int = NO_BASE  # days-table keys count days from here
     own: int = -1  # newest day of own activity (pair caps are kept for the last few own days)
     profile_ms: int = -1
     completeness: float = 0.0
@@ -223,7 +221,9 @@ def apply(part: Partial, ops: Iterable[tuple[int, Op]], rules: Rules) -> Outcome
             if d >= part.top - keep + 1:
                 if d > part.top:
                     part.top = d
-                days.add(d << SHIFT | ACTIONS)
+                if part.base == NO_BASE:
+                    part.base = d - keep
+                days.add((d - part.base) << SHIFT | ACTIONS)
             continue
         if kind == "f":
             ms = int(op.x)
@@ -235,7 +235,9 @@ def apply(part: Partial, ops: Iterable[tuple[int, Op]], rules: Rules) -> Outcome
             if d >= part.top - keep + 1:
                 if d > part.top:
                     part.top = d
-                days.add(d << SHIFT | UPDATES)
+                if part.base == NO_BASE:
+                    part.base = d - keep
+                days.add((d - part.base) << SHIFT | UPDATES)
             else:
                 out.late += 1
             continue
@@ -244,7 +246,9 @@ def apply(part: Partial, ops: Iterable[tuple[int, Op]], rules: Rules) -> Outcome
             continue
         if d > part.top:
             part.top = d
-        base = d << SHIFT
+        if part.base == NO_BASE:
+            part.base = d - keep
+        base = (d - part.base) << SHIFT
         if kind == "c":
             if op.x:
                 days.add(base | int(op.x))
@@ -286,8 +290,9 @@ def prune(part: Partial, rules: Rules) -> None:
     if lo < part.pruned + PRUNE_EVERY_DAYS:
         return
     part.pruned = lo
-    if part.days and min(part.days.keys) >> SHIFT < lo:
-        part.days.keep(k >> SHIFT >= lo for k in part.days.keys)
+    first = (lo - part.base) << SHIFT  # the smallest key of a kept day
+    if part.days and min(part.days.keys) < first:
+        part.days.keep(k >= first for k in part.days.keys)
     if part.givers and min(part.givers.values) // 2 < lo:
         part.givers.keep(v // 2 >= lo for v in part.givers.values)
     if part.receivers and min(part.receivers.values) < lo:
@@ -299,7 +304,9 @@ def prune(part: Partial, rules: Rules) -> None:
 
 def encode(part: Partial) -> bytes:
     own = part.has_own()
-    chunks = [MARK.pack(part.mark), HEAD.pack(part.count, part.top, 1 if own else 0)]
+    tables = (part.days, part.givers, part.receivers, part.pairs)
+    flags = (OWN_FLAG if own else 0) | sum(flag for flag, table in zip(TABLE_FLAGS, tables, strict=True) if table)
+    chunks = [MARK.pack(part.mark), HEAD.pack(part.count, part.top, part.base, flags)]
     if own:
         department = part.department.encode()
         name = part.name.encode()
@@ -310,10 +317,9 @@ def encode(part: Partial) -> bytes:
             LEN.pack(len(name)),
             name,
         ]
-    chunks += part.days.chunks()
-    chunks += part.givers.chunks()
-    chunks += part.receivers.chunks()
-    chunks += part.pairs.chunks()
+    for table in tables:
+        if table:
+            chunks += table.chunks()
     return b"".join(chunks)
 
 
@@ -324,10 +330,10 @@ def mark_of(part: Partial) -> bytes:
 
 def decode(blob: bytes) -> Partial:
     (mark,) = MARK.unpack_from(blob, 0)
-    count, top, flags = HEAD.unpack_from(blob, 8)
-    part = Partial(mark=mark, count=count, top=top)
+    count, top, base, flags = HEAD.unpack_from(blob, 8)
+    part = Partial(mark=mark, count=count, top=top, base=base)
     at = 8 + HEAD.size
-    if flags & 1:
+    if flags & OWN_FLAG:
         own, profile_ms, completeness, p0, p1, p2, p3, dept_ms = OWN.unpack_from(blob, at)
         part.own, part.profile_ms, part.completeness, part.dept_ms = own, profile_ms, completeness, dept_ms
         part.pilot = [p0, p1, p2, p3]
@@ -338,10 +344,14 @@ def decode(blob: bytes) -> Partial:
         (n,) = LEN.unpack_from(blob, at)
         part.name = blob[at + 2 : at + 2 + n].decode()
         at += 2 + n
-    part.days, at = Table.read(blob, at, "I", "B")
-    part.givers, at = Table.read(blob, at, "I", "H")
-    part.receivers, at = Table.read(blob, at, "I", "H")
-    part.pairs, at = Table.read(blob, at, "Q", "B")
+    tables = []
+    for flag, empty in zip(TABLE_FLAGS, (_days, _people, _people, _pairs), strict=True):
+        if flags & flag:
+            table, at = Table.read(blob, at)
+        else:
+            table = empty()
+        tables.append(table)
+    part.days, part.givers, part.receivers, part.pairs = tables
     return part
 
 
@@ -355,10 +365,12 @@ def merge(parts: Iterable[Partial], opt_out: bool) -> EmployeeState:
     pilot = [0, 0, 0, 0]
     profile_ms = dept_ms = -1
     for part in parts:
+        base = part.base
         for key, value in part.days.items():
-            counts = days.get(key >> SHIFT)
+            day = base + (key >> SHIFT)
+            counts = days.get(day)
             if counts is None:
-                counts = days[key >> SHIFT] = [0] * width
+                counts = days[day] = [0] * width
             counts[key & MASK] += value
         for who, value in part.givers.items():
             if givers.get(who, -1) < value:
