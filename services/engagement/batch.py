@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from services.engagement.events import Poison, decode, kind
-from services.engagement.scoring import Op, effects, moves_clock, occurred_ms
+from services.engagement.events import PAYLOAD_FIELD, Poison, check, kind
+from services.engagement.scoring import DIRECTORY_FACTS, Op, effects
 
 
 class Record(NamedTuple):
@@ -34,38 +34,53 @@ class Plan:
     newest_ms: int = 0
 
 
+# payload field -> its event kind for metrics
+KIND = {payload: kind(type_name) for type_name, payload in PAYLOAD_FIELD.items()}
+
+
 def plan(records: Sequence[Record], now_ms: int, max_future_ms: int) -> Plan:
-    """Decodes, validates and maps every record; poison records become dead letters with their reason."""
+    """Decodes, validates and maps every record; poison records become dead letters with their reason.
+
+    The worker's hot path: everything per record is read once into locals, and kinds are counted per payload
+    field and named at the end.
+    """
     out = Plan()
     ops = out.ops
+    dead = out.dead
+    activity = out.activity
+    newest = 0
+    counts: dict[str, int] = {}
     forgotten: set[str] = set()
     for record in records:
+        partition, offset, key, value, _ = record
         try:
-            env = decode(record.value, record.key, now_ms, max_future_ms)
+            env, payload, occurred = check(value, key, now_ms, max_future_ms)
         except Poison as exc:
-            out.dead.append((record, str(exc)))
-            out.kinds["dead_letter"] += 1
+            dead.append((record, str(exc)))
             continue
-        out.kinds[kind(env.type)] += 1
-        occurred = occurred_ms(env)
-        if occurred > out.newest_ms and moves_clock(env):
-            out.newest_ms = occurred
-        eff = effects(env, occurred)
-        if eff.forget is not None:
-            if eff.forget not in forgotten:
-                forgotten.add(eff.forget)
-                out.forget.append(eff.forget)
-            out.ops.pop(eff.forget, None)
+        counts[payload] = counts.get(payload, 0) + 1
+        if occurred > newest and payload not in DIRECTORY_FACTS:
+            newest = occurred
+        employee_ops, dept_activity, forget = effects(env, occurred, payload)
+        if forget is not None:
+            if forget not in forgotten:
+                forgotten.add(forget)
+                out.forget.append(forget)
+            ops.pop(forget, None)
             continue
-        for employee, op in eff.ops:
+        for employee, op in employee_ops:
             if employee not in forgotten:
                 by_partition = ops.get(employee)
                 if by_partition is None:
                     by_partition = ops[employee] = {}
-                entries = by_partition.get(record.partition)
+                entries = by_partition.get(partition)
                 if entries is None:
-                    entries = by_partition[record.partition] = []
-                entries.append((record.offset, op))
-        if eff.dept_activity is not None:
-            out.activity.add(eff.dept_activity)
+                    entries = by_partition[partition] = []
+                entries.append((offset, op))
+        if dept_activity is not None:
+            activity.add(dept_activity)
+    out.newest_ms = newest
+    out.kinds.update({KIND[payload]: n for payload, n in counts.items()})
+    if dead:
+        out.kinds["dead_letter"] = len(dead)
     return out

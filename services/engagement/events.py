@@ -41,10 +41,8 @@ MAX_ID = 128
 
 
 _CONTROL = re.compile(r"[\x00-\x1f]")
-
-
-def _has_control(text: str) -> bool:
-    return _CONTROL.search(text) is not None
+_has_control = _CONTROL.search
+_parse = envelope_pb2.Envelope.FromString
 
 
 class Poison(Exception):
@@ -58,37 +56,51 @@ def kind(type_name: str) -> str:
 
 def decode(value: bytes | None, key: bytes | None, now_ms: int, max_future_ms: int) -> envelope_pb2.Envelope:
     """Parses and checks one record; raises Poison with a reason a person understands."""
+    return check(value, key, now_ms, max_future_ms)[0]
+
+
+def check(
+    value: bytes | None, key: bytes | None, now_ms: int, max_future_ms: int
+) -> tuple[envelope_pb2.Envelope, str, int]:
+    """`decode`, also returning the payload field and occurred_at in ms: the planner needs both, and reads
+    every field once (each read of a protobuf field builds a new Python object)."""
     if not value:
         raise Poison("empty record value")
-    env = envelope_pb2.Envelope()
     try:
-        env.ParseFromString(value)
+        env = _parse(value)
     except DecodeError as exc:
         raise Poison(f"undecodable Envelope: {exc}") from None
-    field = PAYLOAD_FIELD.get(env.type)
+    type_name = env.type
+    field = PAYLOAD_FIELD.get(type_name)
     if field is None:
-        raise Poison(f"unknown event type {env.type!r}")
-    if env.WhichOneof("payload") != field:
-        raise Poison(f"type {env.type} but payload {env.WhichOneof('payload')!r}")
+        raise Poison(f"unknown event type {type_name!r}")
+    payload_field = env.WhichOneof("payload")
+    if payload_field != field:
+        raise Poison(f"type {type_name} but payload {payload_field!r}")
     if not env.event_id:
         raise Poison("event_id is empty")
-    if not env.employee_id or len(env.employee_id) > MAX_ID:
+    employee = env.employee_id
+    if not employee or len(employee) > MAX_ID:
         raise Poison("employee_id is empty or too long")
-    if _has_control(env.employee_id) or _has_control(env.department_id):
+    if _has_control(employee) or _has_control(env.department_id):
         raise Poison("employee_id or department_id contains control characters")
     if field == "employee_registered" and _has_control(env.employee_registered.display_name):
         raise Poison("employee_registered.display_name contains control characters")
-    if key is not None and key and key.decode("utf-8", "replace") != env.employee_id:
+    if key and key.decode("utf-8", "replace") != employee:
         raise Poison("record key differs from employee_id")
-    if not env.HasField("occurred_at") or env.occurred_at.seconds <= 0:
+    ts = env.occurred_at
+    seconds = ts.seconds  # 0 when occurred_at is absent
+    if seconds <= 0:
         raise Poison("occurred_at is missing")
-    if env.occurred_at.seconds * 1000 > now_ms + max_future_ms:
+    if seconds * 1000 > now_ms + max_future_ms:
         raise Poison("occurred_at is in the future")
-    payload = getattr(env, field)
-    for name in REQUIRED.get(field, ()):
-        value_ = getattr(payload, name)
-        if not value_ or len(value_) > MAX_ID:
-            raise Poison(f"{field}.{name} is empty or too long")
-    if field == "profile_updated" and not 0.0 <= payload.completeness <= 1.0:
+    required = REQUIRED.get(field)
+    if required is not None:
+        payload = getattr(env, field)
+        for name in required:
+            value_ = getattr(payload, name)
+            if not value_ or len(value_) > MAX_ID:
+                raise Poison(f"{field}.{name} is empty or too long")
+    elif field == "profile_updated" and not 0.0 <= env.profile_updated.completeness <= 1.0:
         raise Poison("profile_updated.completeness must be between 0 and 1")
-    return env
+    return env, field, seconds * 1000 + ts.nanos // 1_000_000

@@ -12,7 +12,7 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache, reduce
+from functools import reduce
 from hashlib import blake2b
 from itertools import compress
 from math import expm1
@@ -90,13 +90,30 @@ class Effects(NamedTuple):
 
 
 NO_EFFECTS = Effects([], None, None)
+# `_new(Op, (kind, day, x, y, z))` builds the same Op as `Op(...)` without the Python-level __new__ of a
+# NamedTuple: effects() runs once per event on the worker's hot path.
+_new = tuple.__new__
+
+# Pseudonyms of recently seen employees as (number, its text in ops). A plain dict read inline is cheaper
+# than an lru_cache call; it is cleared when full, which a company of any size only pays once in a while.
+PSEUDONYM_CACHE = 1 << 18
+_PSEUDONYMS: dict[str, tuple[int, str]] = {}
 
 
-@lru_cache(maxsize=65_536)
+def _pseudonyms(employee_id: str) -> tuple[int, str]:
+    """(pseudonym, its decimal text), cached."""
+    hit = _PSEUDONYMS.get(employee_id)
+    if hit is None:
+        if len(_PSEUDONYMS) >= PSEUDONYM_CACHE:
+            _PSEUDONYMS.clear()
+        value = int.from_bytes(blake2b(employee_id.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF or 1
+        hit = _PSEUDONYMS[employee_id] = (value, str(value))
+    return hit
+
+
 def pseudonym(employee_id: str) -> int:
     """A stable 31-bit pseudonym (never 0): small in Redis, and no colleague's id in another's state."""
-    value = int.from_bytes(blake2b(employee_id.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF
-    return value or 1
+    return _pseudonyms(employee_id)[0]
 
 
 def day_of_ms(ms: int) -> int:
@@ -120,76 +137,95 @@ def occurred_ms(env: envelope_pb2.Envelope) -> int:
     return ts.seconds * 1000 + ts.nanos // 1_000_000
 
 
-def effects(env: envelope_pb2.Envelope, ms: int | None = None) -> Effects:
-    """Turns one validated Envelope (occurred at `ms`, if the caller has it already) into ops.
-    Self-interactions give nothing to anyone."""
-    field_name = env.WhichOneof("payload")
-    actor = env.employee_id
-    dept = env.department_id
+# Counter indexes as op text (_C_*), converted once.
+_C_POSTS, _C_COMMENTS, _C_REACTIONS = str(C["posts"]), str(C["comments"]), str(C["reactions"])
+_C_ANSWERS, _C_ANSWERS_OWN = str(C["answers"]), str(C["answers_own"])
+_C_ACCEPTED, _C_ACCEPTED_OWN = str(C["accepted"]), str(C["accepted_own"])
+_C_TRIALS, _C_FEEDBACK, _C_SUGGESTIONS = str(C["trials"]), str(C["feedback"]), str(C["suggestions"])
+_C_PARTICIPATION = str(C["participation"])
+_SUGGESTION = interactions_pb2.FEEDBACK_KIND_SUGGESTION
+_INTERVIEW = interactions_pb2.SESSION_KIND_INTERVIEW
+
+
+def effects(env: envelope_pb2.Envelope, ms: int | None = None, field_name: str | None = None) -> Effects:
+    """Turns one validated Envelope into ops; `ms` (occurred_at) and `field_name` (its payload) spare the
+    lookups when the caller has them already. Self-interactions give nothing to anyone.
+
+    Branches are ordered by how common the event is: reactions and comments are most of the traffic.
+    """
+    if field_name is None:
+        field_name = env.WhichOneof("payload")
     if ms is None:
         ms = occurred_ms(env)
+    actor = env.employee_id
     day = ms // DAY_MS
     ops: list[tuple[str, Op]]
-    if field_name in ("post_created", "question_asked"):
-        ops = [(actor, Op("c", day, str(C["posts"]), "1"))]
-    elif field_name in ("comment_added", "reaction_added"):
+    if field_name == "reaction_added" or field_name == "comment_added":
         p = getattr(env, field_name)
         author = p.post_author_id
         if author == actor:
             return NO_EFFECTS
-        counter = C["comments"] if field_name == "comment_added" else C["reactions"]
-        other = "1" if dept and p.post_author_department_id and dept != p.post_author_department_id else "0"
+        dept = env.department_id
+        author_dept = p.post_author_department_id
+        other = "1" if dept and author_dept and dept != author_dept else "0"
+        counter = _C_REACTIONS if field_name == "reaction_added" else _C_COMMENTS
+        who, who_text = _PSEUDONYMS.get(actor) or _pseudonyms(actor)
         ops = [
-            (actor, Op("g", day, str(counter), str(pseudonym(author)))),
-            (author, Op("r", day, str(pseudonym(actor)), other)),
+            (actor, _new(Op, ("g", day, counter, (_PSEUDONYMS.get(author) or _pseudonyms(author))[1], ""))),
+            (author, _new(Op, ("r", day, who_text, other, ""))),
         ]
+        return _new(Effects, (ops, (dept, day, who) if dept else None, None))
+    if field_name == "post_created" or field_name == "question_asked":
+        ops = [(actor, _new(Op, ("c", day, _C_POSTS, "1", "")))]
     elif field_name == "answer_posted":
         p = env.answer_posted
         asker = p.question_author_id
         if asker == actor:
             return NO_EFFECTS
-        same = bool(dept) and dept == p.question_author_department_id
-        other = "1" if dept and p.question_author_department_id and not same else "0"
-        ops = [
-            (actor, Op("g", day, str(C["answers"]), str(pseudonym(asker)), str(C["answers_own"]) if same else "")),
-            (asker, Op("r", day, str(pseudonym(actor)), other)),
-        ]
+        dept = env.department_id
+        asker_dept = p.question_author_department_id
+        same = bool(dept) and dept == asker_dept
+        other = "1" if dept and asker_dept and not same else "0"
+        given = _new(Op, ("g", day, _C_ANSWERS, _pseudonyms(asker)[1], _C_ANSWERS_OWN if same else ""))
+        ops = [(actor, given), (asker, _new(Op, ("r", day, _pseudonyms(actor)[1], other, "")))]
     elif field_name == "answer_accepted":
         p = env.answer_accepted
         author = p.answer_author_id
         if author == actor:
             return NO_EFFECTS
+        dept = env.department_id
         same = bool(dept) and dept == p.answer_author_department_id
-        ops = [(author, Op("c", day, str(C["accepted"]), "0", str(C["accepted_own"]) if same else ""))]
-        return Effects(ops, None, None)
+        ops = [(author, _new(Op, ("c", day, _C_ACCEPTED, "0", _C_ACCEPTED_OWN if same else "")))]
+        return _new(Effects, (ops, None, None))
     elif field_name == "profile_updated":
-        ops = [(actor, Op("f", day, str(ms), repr(env.profile_updated.completeness)))]
+        ops = [(actor, _new(Op, ("f", day, str(ms), repr(env.profile_updated.completeness), "")))]
     elif field_name == "feature_tried":
-        ops = [(actor, Op("c", day, str(C["trials"]), "1"))]
+        ops = [(actor, _new(Op, ("c", day, _C_TRIALS, "1", "")))]
     elif field_name == "feedback_submitted":
-        suggestion = env.feedback_submitted.kind == interactions_pb2.FEEDBACK_KIND_SUGGESTION
-        ops = [(actor, Op("c", day, str(C["suggestions"] if suggestion else C["feedback"]), "1"))]
+        counter = _C_SUGGESTIONS if env.feedback_submitted.kind == _SUGGESTION else _C_FEEDBACK
+        ops = [(actor, _new(Op, ("c", day, counter, "1", "")))]
     elif field_name == "survey_answered":
         if env.survey_answered.pre_launch:
-            ops = [(actor, Op("l", day, "0"))]
+            ops = [(actor, _new(Op, ("l", day, "0", "", "")))]
         else:
-            ops = [(actor, Op("c", day, str(C["participation"]), "1"))]
+            ops = [(actor, _new(Op, ("c", day, _C_PARTICIPATION, "1", "")))]
     elif field_name == "workshop_attended":
         p = env.workshop_attended
         if p.pre_launch:
-            index = "2" if p.kind == interactions_pb2.SESSION_KIND_INTERVIEW else "1"
-            ops = [(actor, Op("l", day, index, "", "1" if p.contributed else ""))]
+            index = "2" if p.kind == _INTERVIEW else "1"
+            ops = [(actor, _new(Op, ("l", day, index, "", "1" if p.contributed else "")))]
         else:
-            ops = [(actor, Op("c", day, str(C["participation"]), "1"))]
+            ops = [(actor, _new(Op, ("c", day, _C_PARTICIPATION, "1", "")))]
     elif field_name == "employee_registered":
-        name = env.employee_registered.display_name
-        return Effects([(actor, Op("d", day, str(ms), dept, name))], None, None)
+        op = _new(Op, ("d", day, str(ms), env.department_id, env.employee_registered.display_name))
+        return _new(Effects, ([(actor, op)], None, None))
     elif field_name == "employee_forgotten":
-        return Effects([], None, actor)
+        return _new(Effects, ([], None, actor))
     else:  # post_edited, post_deleted, reaction_removed: valid, but they carry no score
         return NO_EFFECTS
-    activity = (dept, day, pseudonym(actor)) if dept else None
-    return Effects(ops, activity, None)
+    dept = env.department_id
+    activity = (dept, day, (_PSEUDONYMS.get(actor) or _pseudonyms(actor))[0]) if dept else None
+    return _new(Effects, (ops, activity, None))
 
 
 @dataclass
