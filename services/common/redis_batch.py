@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import hiredis
@@ -71,16 +72,16 @@ class RedisBatch:
                 raise RedisConnectionError(f"redis refused the connection set-up: {reply}")
         return streams
 
-    async def _exchange(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+    def _send(self, commands: Sequence[Sequence[Arg]]) -> None:
+        assert self._streams is not None
+        self._streams[1].write(b"".join(hiredis.pack_command(tuple(command)) for command in commands))
+
+    async def _receive(self, want: int) -> list[Any]:
         assert self._streams is not None
         reader, writer = self._streams
-        if not commands:
-            return []
-        writer.write(b"".join(hiredis.pack_command(tuple(command)) for command in commands))
         await writer.drain()
         parser = self._reader
         replies: list[Any] = []
-        want = len(commands)
         while len(replies) < want:
             reply = parser.gets()
             if reply is False:
@@ -92,20 +93,32 @@ class RedisBatch:
                 replies.append(reply)
         return replies
 
-    async def execute(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
-        if not commands:
-            return []
+    async def _exchange(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        self._send(commands)
+        return await self._receive(len(commands))
+
+    @asynccontextmanager
+    async def stream(self) -> AsyncIterator[Stream]:
+        """Exclusive use of the connection for one batch sent in parts: Redis executes the first parts
+        while the caller still computes the next ones; all replies are read at the end."""
         async with self._lock:
             try:
                 async with asyncio.timeout(self.timeout):
                     if self._streams is None:
                         await self._connect()
-                    return await self._exchange(commands)
+                    yield Stream(self)
             except BaseException as exc:
                 self._drop()
                 if isinstance(exc, (OSError, TimeoutError, asyncio.IncompleteReadError)):
                     raise RedisConnectionError(f"redis batch failed: {exc!r}") from exc
                 raise
+
+    async def execute(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+        if not commands:
+            return []
+        async with self.stream() as out:
+            out.send(commands)
+            return await out.receive()
 
     def _drop(self) -> None:
         if self._streams is not None:
@@ -121,3 +134,20 @@ class RedisBatch:
                 await writer.wait_closed()
             except OSError:
                 pass
+
+
+class Stream:
+    """Commands sent so far in one `RedisBatch.stream()`; `receive` returns all their replies, in order."""
+
+    def __init__(self, batch: RedisBatch) -> None:
+        self._batch = batch
+        self._sent = 0
+
+    def send(self, commands: Sequence[Sequence[Arg]]) -> None:
+        if commands:
+            self._batch._send(commands)
+            self._sent += len(commands)
+
+    async def receive(self) -> list[Any]:
+        sent, self._sent = self._sent, 0
+        return await self._batch._receive(sent)

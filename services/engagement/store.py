@@ -21,6 +21,7 @@ DEPT_DAYS = 30  # department activity day sets kept (the longest adoption figure
 DEPT_DAY_TTL = 40 * 86_400  # wall-clock safety net for day sets a restarted worker could recreate
 WATERMARK = "eng:wm"
 DEPARTMENTS = "eng:depts"
+SEND_EVERY = 200  # commands per part of a batch's write: Redis works on a part while the next is computed
 OPT_OUT = b"oo"  # field of the state hash the query server writes (ranking opt-out)
 Group = dict[str, dict[int, list[tuple[int, Op]]]]  # employee -> source partition -> (offset, op), in order
 
@@ -177,34 +178,40 @@ class EngagementStore:
         now = time.time()
         cache = self._cache
         rules = self.rules
-        for employee, by_partition in groups.items():
-            args: list[Arg] = []
-            keys: list[tuple[str, int]] = []
-            for partition, entries in by_partition.items():
-                key = (employee, partition)
-                part = cache[key]
-                expected = partial.mark_of(part)
-                department = part.department
-                outcome = partial.apply(part, entries, rules)
-                result.duplicates += outcome.duplicates
-                result.late += outcome.late
-                if not outcome.applied:
-                    continue
-                if part.department != department:
-                    commands += self._move(employee, department, part.department)
-                partial.prune(part, rules)
-                args += (self.field(partition), expected, partial.encode(part))
-                keys.append(key)
-            if args:
-                written.append((len(commands), keys))
-                commands.append(("EVALSHA", write_sha, 2, state_key(employee), gone_key(employee), *args))
-                dirty[home_bucket(employee, self.buckets)] += (now, employee)
-        for bucket, members in dirty.items():
-            commands.append(("ZADD", dirty_set(bucket), *members))
-        newest, first_max = self._queue_activity(commands, activity, max_sha)
-        if watermark_ms > 0:
-            commands.append(("EVALSHA", max_sha, 1, WATERMARK, watermark_ms))
-        replies = await self.batch.execute(commands)
+        async with self.batch.stream() as out:
+            sent = 0
+            for employee, by_partition in groups.items():
+                args: list[Arg] = []
+                keys: list[tuple[str, int]] = []
+                for partition, entries in by_partition.items():
+                    key = (employee, partition)
+                    part = cache[key]
+                    expected = partial.mark_of(part)
+                    department = part.department
+                    outcome = partial.apply(part, entries, rules)
+                    result.duplicates += outcome.duplicates
+                    result.late += outcome.late
+                    if not outcome.applied:
+                        continue
+                    if part.department != department:
+                        commands += self._move(employee, department, part.department)
+                    partial.prune(part, rules)
+                    args += (self.field(partition), expected, partial.encode(part))
+                    keys.append(key)
+                if args:
+                    written.append((len(commands), keys))
+                    commands.append(("EVALSHA", write_sha, 2, state_key(employee), gone_key(employee), *args))
+                    dirty[home_bucket(employee, self.buckets)] += (now, employee)
+                    if len(commands) - sent >= SEND_EVERY:  # Redis starts on these while the rest is computed
+                        out.send(commands[sent:])
+                        sent = len(commands)
+            for bucket, members in dirty.items():
+                commands.append(("ZADD", dirty_set(bucket), *members))
+            newest, first_max = self._queue_activity(commands, activity, max_sha)
+            if watermark_ms > 0:
+                commands.append(("EVALSHA", max_sha, 1, WATERMARK, watermark_ms))
+            out.send(commands[sent:])
+            replies = await out.receive()
         for reply in replies:
             if isinstance(reply, ResponseError):
                 if str(reply).startswith("NOSCRIPT"):
