@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from services.engagement.events import PAYLOAD_FIELD, Poison, check, kind
-from services.engagement.scoring import DIRECTORY_FACTS, Op, effects
+from services.engagement.scoring import DIRECTORY_FACTS, Op, payload_effects
 
 
 class Record(NamedTuple):
@@ -54,14 +54,14 @@ def plan(records: Sequence[Record], now_ms: int, max_future_ms: int) -> Plan:
     for record in records:
         partition, offset, key, value, _ = record
         try:
-            env, payload, occurred = check(value, key, now_ms, max_future_ms)
+            _, field_name, payload, occurred, actor, dept = check(value, key, now_ms, max_future_ms)
         except Poison as exc:
             dead.append((record, str(exc)))
             continue
-        counts[payload] = counts.get(payload, 0) + 1
-        if occurred > newest and payload not in DIRECTORY_FACTS:
+        counts[field_name] = counts.get(field_name, 0) + 1
+        if occurred > newest and field_name not in DIRECTORY_FACTS:
             newest = occurred
-        employee_ops, dept_activity, forget = effects(env, occurred, payload)
+        employee_ops, dept_activity, forget = payload_effects(field_name, payload, actor, dept, occurred)
         if forget is not None:
             if forget not in forgotten:
                 forgotten.add(forget)

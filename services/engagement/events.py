@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from catalyst.events.v1 import envelope_pb2
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 PREFIX = "catalyst.events.v1."
 # Envelope.type -> the oneof field that must carry the payload. Only these are accepted on the interactions topic.
@@ -61,9 +61,10 @@ def decode(value: bytes | None, key: bytes | None, now_ms: int, max_future_ms: i
 
 def check(
     value: bytes | None, key: bytes | None, now_ms: int, max_future_ms: int
-) -> tuple[envelope_pb2.Envelope, str, int]:
-    """`decode`, also returning the payload field and occurred_at in ms: the planner needs both, and reads
-    every field once (each read of a protobuf field builds a new Python object)."""
+) -> tuple[envelope_pb2.Envelope, str, Message, int, str, str]:
+    """`decode`, also returning what the planner reads next: (envelope, payload field, payload, occurred_at
+    in ms, employee_id, department_id). Each read of a protobuf field builds a new Python object: every one
+    is read once."""
     if not value:
         raise Poison("empty record value")
     try:
@@ -82,9 +83,11 @@ def check(
     employee = env.employee_id
     if not employee or len(employee) > MAX_ID:
         raise Poison("employee_id is empty or too long")
-    if _has_control(employee) or _has_control(env.department_id):
+    department = env.department_id
+    if _has_control(employee) or _has_control(department):
         raise Poison("employee_id or department_id contains control characters")
-    if field == "employee_registered" and _has_control(env.employee_registered.display_name):
+    payload = getattr(env, field)
+    if field == "employee_registered" and _has_control(payload.display_name):
         raise Poison("employee_registered.display_name contains control characters")
     if key and key.decode("utf-8", "replace") != employee:
         raise Poison("record key differs from employee_id")
@@ -96,11 +99,10 @@ def check(
         raise Poison("occurred_at is in the future")
     required = REQUIRED.get(field)
     if required is not None:
-        payload = getattr(env, field)
         for name in required:
             value_ = getattr(payload, name)
             if not value_ or len(value_) > MAX_ID:
                 raise Poison(f"{field}.{name} is empty or too long")
-    elif field == "profile_updated" and not 0.0 <= env.profile_updated.completeness <= 1.0:
+    elif field == "profile_updated" and not 0.0 <= payload.completeness <= 1.0:
         raise Poison("profile_updated.completeness must be between 0 and 1")
-    return env, field, seconds * 1000 + ts.nanos // 1_000_000
+    return env, field, payload, seconds * 1000 + ts.nanos // 1_000_000, employee, department

@@ -20,6 +20,7 @@ from operator import add, mul
 from typing import NamedTuple
 
 from catalyst.events.v1 import envelope_pb2, interactions_pb2
+from google.protobuf.message import Message
 
 from services.engagement.config import ScoringConfig
 
@@ -147,25 +148,26 @@ _SUGGESTION = interactions_pb2.FEEDBACK_KIND_SUGGESTION
 _INTERVIEW = interactions_pb2.SESSION_KIND_INTERVIEW
 
 
-def effects(env: envelope_pb2.Envelope, ms: int | None = None, field_name: str | None = None) -> Effects:
-    """Turns one validated Envelope into ops; `ms` (occurred_at) and `field_name` (its payload) spare the
-    lookups when the caller has them already. Self-interactions give nothing to anyone.
+def effects(env: envelope_pb2.Envelope) -> Effects:
+    """Turns one validated Envelope into ops. Self-interactions give nothing to anyone."""
+    field_name = env.WhichOneof("payload")
+    if field_name is None:
+        return NO_EFFECTS
+    return payload_effects(field_name, getattr(env, field_name), env.employee_id, env.department_id, occurred_ms(env))
+
+
+def payload_effects(field_name: str, p: Message, actor: str, dept: str, ms: int) -> Effects:
+    """`effects` of an Envelope whose fields the caller has read already (the planner's validation does):
+    each read of a protobuf field builds a new Python object, and this runs once per event.
 
     Branches are ordered by how common the event is: reactions and comments are most of the traffic.
     """
-    if field_name is None:
-        field_name = env.WhichOneof("payload")
-    if ms is None:
-        ms = occurred_ms(env)
-    actor = env.employee_id
     day = ms // DAY_MS
     ops: list[tuple[str, Op]]
     if field_name == "reaction_added" or field_name == "comment_added":
-        p = getattr(env, field_name)
         author = p.post_author_id
         if author == actor:
             return NO_EFFECTS
-        dept = env.department_id
         author_dept = p.post_author_department_id
         other = "1" if dept and author_dept and dept != author_dept else "0"
         counter = _C_REACTIONS if field_name == "reaction_added" else _C_COMMENTS
@@ -178,52 +180,45 @@ def effects(env: envelope_pb2.Envelope, ms: int | None = None, field_name: str |
     if field_name == "post_created" or field_name == "question_asked":
         ops = [(actor, _new(Op, ("c", day, _C_POSTS, "1", "")))]
     elif field_name == "answer_posted":
-        p = env.answer_posted
         asker = p.question_author_id
         if asker == actor:
             return NO_EFFECTS
-        dept = env.department_id
         asker_dept = p.question_author_department_id
         same = bool(dept) and dept == asker_dept
         other = "1" if dept and asker_dept and not same else "0"
         given = _new(Op, ("g", day, _C_ANSWERS, _pseudonyms(asker)[1], _C_ANSWERS_OWN if same else ""))
         ops = [(actor, given), (asker, _new(Op, ("r", day, _pseudonyms(actor)[1], other, "")))]
     elif field_name == "answer_accepted":
-        p = env.answer_accepted
         author = p.answer_author_id
         if author == actor:
             return NO_EFFECTS
-        dept = env.department_id
         same = bool(dept) and dept == p.answer_author_department_id
         ops = [(author, _new(Op, ("c", day, _C_ACCEPTED, "0", _C_ACCEPTED_OWN if same else "")))]
         return _new(Effects, (ops, None, None))
     elif field_name == "profile_updated":
-        ops = [(actor, _new(Op, ("f", day, str(ms), repr(env.profile_updated.completeness), "")))]
+        ops = [(actor, _new(Op, ("f", day, str(ms), repr(p.completeness), "")))]
     elif field_name == "feature_tried":
         ops = [(actor, _new(Op, ("c", day, _C_TRIALS, "1", "")))]
     elif field_name == "feedback_submitted":
-        counter = _C_SUGGESTIONS if env.feedback_submitted.kind == _SUGGESTION else _C_FEEDBACK
+        counter = _C_SUGGESTIONS if p.kind == _SUGGESTION else _C_FEEDBACK
         ops = [(actor, _new(Op, ("c", day, counter, "1", "")))]
     elif field_name == "survey_answered":
-        if env.survey_answered.pre_launch:
+        if p.pre_launch:
             ops = [(actor, _new(Op, ("l", day, "0", "", "")))]
         else:
             ops = [(actor, _new(Op, ("c", day, _C_PARTICIPATION, "1", "")))]
     elif field_name == "workshop_attended":
-        p = env.workshop_attended
         if p.pre_launch:
             index = "2" if p.kind == _INTERVIEW else "1"
             ops = [(actor, _new(Op, ("l", day, index, "", "1" if p.contributed else "")))]
         else:
             ops = [(actor, _new(Op, ("c", day, _C_PARTICIPATION, "1", "")))]
     elif field_name == "employee_registered":
-        op = _new(Op, ("d", day, str(ms), env.department_id, env.employee_registered.display_name))
-        return _new(Effects, ([(actor, op)], None, None))
+        return _new(Effects, ([(actor, _new(Op, ("d", day, str(ms), dept, p.display_name)))], None, None))
     elif field_name == "employee_forgotten":
         return _new(Effects, ([], None, actor))
     else:  # post_edited, post_deleted, reaction_removed: valid, but they carry no score
         return NO_EFFECTS
-    dept = env.department_id
     activity = (dept, day, (_PSEUDONYMS.get(actor) or _pseudonyms(actor))[0]) if dept else None
     return _new(Effects, (ops, activity, None))
 
