@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from services.engagement.batch import Record, plan
 from services.engagement.config import EngagementWorkerSettings, load_scoring
-from services.engagement.events import Poison, decode
+from services.engagement.events import Poison, check, decode
 from tests.unit.engagement.builders import DAY, event, react
 
 NOW_MS = 20_000 * DAY * 1000
@@ -76,3 +77,29 @@ def test_poison_records_are_rejected_with_a_reason() -> None:
     no_id = react("a", "b", 20_000 * DAY - 5)
     no_id.event_id = ""
     assert "event_id" in _poison(no_id.SerializeToString())
+
+
+def test_check_hands_the_planner_the_fields_decode_validated() -> None:
+    env = react("a", "b", 20_000 * DAY - 5, "d1", "d2")
+    env.occurred_at.nanos = 987_654_321
+    parsed, field, payload, ms, employee, department = check(env.SerializeToString(), b"a", NOW_MS, SKEW)
+    assert parsed == env and field == "reaction_added" and payload == env.reaction_added
+    assert ms == env.occurred_at.ToMilliseconds() and (employee, department) == ("a", "d1")
+
+
+def test_a_bad_display_name_is_reported_before_a_key_mismatch() -> None:
+    named = event("EmployeeRegistered", "a", 20_000 * DAY - 5, display_name="bad\x07name")
+    assert "display_name" in _poison(named.SerializeToString(), b"other")
+
+
+def test_plan_counts_kinds_and_dead_letters_and_keeps_directory_facts_off_the_clock() -> None:
+    values = [
+        react("a", "b", 20_000 * DAY - 9).SerializeToString(),
+        b"\xff\xff\xff",
+        event("EmployeeRegistered", "c", 20_000 * DAY - 1, display_name="C").SerializeToString(),
+        react("b", "a", 20_000 * DAY - 7).SerializeToString(),
+    ]
+    work = plan([Record(0, offset, None, value, 0) for offset, value in enumerate(values)], NOW_MS, SKEW)
+    assert work.kinds == {"ReactionAdded": 2, "EmployeeRegistered": 1, "dead_letter": 1}
+    assert work.newest_ms == (20_000 * DAY - 7) * 1000
+    assert [offset for offset, _ in work.ops["a"][0]] == [0, 3] and work.dead[0][0].offset == 1
