@@ -112,6 +112,7 @@ class EngagementStore:
         self.forgotten_ttl = forgotten_ttl_seconds
         self.rules = partial.Rules(cfg.keep_days, cfg.conversation.pair_cap_per_day, cfg.conversation.pair_memory_days)
         self.batch = RedisBatch.like(client)
+        self.reads = RedisBatch.like(client)  # the emitter's, so it never waits for a batch being written
         self._shas: tuple[str, str] | None = None
         self._forget = client.register_script(lua.FORGET)
         self._max = client.register_script(lua.MAX)  # via redis-py, off the hot path
@@ -309,11 +310,13 @@ class EngagementStore:
 
     async def read_states(self, employees: Sequence[str]) -> dict[str, EmployeeState | None]:
         """States of several employees in one round trip; None for forgotten or unknown ones."""
-        pipe = self.redis.pipeline(transaction=False)
-        for employee in employees:
-            pipe.hgetall(state_key(employee))
-        replies = await pipe.execute()
-        return {e: employee_from_hash(fields) for e, fields in zip(employees, replies, strict=True)}
+        replies = await self.reads.execute([("HGETALL", state_key(e)) for e in employees])
+        out: dict[str, EmployeeState | None] = {}
+        for employee, flat in zip(employees, replies, strict=True):
+            if isinstance(flat, ResponseError):
+                raise flat
+            out[employee] = employee_from_hash(dict(zip(flat[::2], flat[1::2], strict=True)))
+        return out
 
     async def dirty(self, bucket: int, limit: int) -> list[tuple[str, float]]:
         rows = await self.redis.zrange(dirty_set(bucket), 0, limit - 1, withscores=True)
