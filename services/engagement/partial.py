@@ -55,6 +55,7 @@ class Rules:
 
 
 WIDER = {"B": "H", "H": "I", "I": "Q"}
+CODES = {code: code.encode() for code in "BHIQ"}
 
 
 class Table:
@@ -133,7 +134,7 @@ class Table:
         self._index = None
 
     def chunks(self) -> list[bytes]:
-        codes = TABLE.pack(len(self.keys), self.keys.typecode.encode(), self.values.typecode.encode())
+        codes = TABLE.pack(len(self.keys), CODES[self.keys.typecode], CODES[self.values.typecode])
         return [codes, self.keys.tobytes(), self.values.tobytes()]
 
     @classmethod
@@ -304,9 +305,8 @@ def prune(part: Partial, rules: Rules) -> None:
 
 def encode(part: Partial) -> bytes:
     own = part.has_own()
-    tables = (part.days, part.givers, part.receivers, part.pairs)
-    flags = (OWN_FLAG if own else 0) | sum(flag for flag, table in zip(TABLE_FLAGS, tables, strict=True) if table)
-    chunks = [MARK.pack(part.mark), HEAD.pack(part.count, part.top, part.base, flags)]
+    flags = OWN_FLAG if own else 0
+    chunks = [MARK.pack(part.mark), b""]
     if own:
         department = part.department.encode()
         name = part.name.encode()
@@ -317,9 +317,11 @@ def encode(part: Partial) -> bytes:
             LEN.pack(len(name)),
             name,
         ]
-    for table in tables:
-        if table:
+    for flag, table in zip(TABLE_FLAGS, (part.days, part.givers, part.receivers, part.pairs), strict=True):
+        if table.keys:
+            flags |= flag
             chunks += table.chunks()
+    chunks[1] = HEAD.pack(part.count, part.top, part.base, flags)
     return b"".join(chunks)
 
 

@@ -121,6 +121,11 @@ class EngagementStore:
         self._cache: dict[tuple[str, int], partial.Partial] = {}
         self._cache_max = cache_slices
         self._fields: list[bytes] = []
+        self._names: dict[str, tuple[bytes, bytes, int]] = {}
+
+    def _naming(self, employee: str) -> tuple[bytes, bytes, int]:
+        """The employee's state and forgotten-marker keys (encoded once) and home bucket."""
+        return state_key(employee).encode(), gone_key(employee).encode(), home_bucket(employee, self.buckets)
 
     def field(self, partition: int) -> bytes:
         if partition >= len(self._fields):
@@ -201,8 +206,13 @@ class EngagementStore:
                     keys.append(key)
                 if args:
                     written.append((len(commands), keys))
-                    commands.append(("EVALSHA", write_sha, 2, state_key(employee), gone_key(employee), *args))
-                    dirty[home_bucket(employee, self.buckets)] += (now, employee)
+                    named = self._names.get(employee)
+                    if named is None:
+                        if len(self._names) > self._cache_max:
+                            self._names.clear()
+                        named = self._names[employee] = self._naming(employee)
+                    commands.append(("EVALSHA", write_sha, 2, named[0], named[1], *args))
+                    dirty[named[2]] += (now, employee)
                     if len(commands) - sent >= SEND_EVERY:  # Redis starts on these while the rest is computed
                         out.send(commands[sent:])
                         sent = len(commands)
