@@ -1,6 +1,6 @@
 """`python -m bench.micro`: where the worker's time goes per event, stage by stage, without Kafka or faust.
 
-Runs the worker's own code (batch planner, Lua apply, figures, ScoreChanged encoding, leaderboard writes)
+Runs the worker's own code (batch planner, slice writes, figures, ScoreChanged encoding, leaderboard writes)
 in this process against a private redis-server, and reports CPU microseconds per event (client side and
 Redis side separately). Complements the py-spy profile of `python -m bench.run --profile-seconds N`.
 """

@@ -137,14 +137,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"`used_memory` grew by {mem['used_memory_delta']:,} bytes for {mem['employees_with_state']:,} employees "
         f"with state ({mem['days_of_history_covered']:.0f} days of history): "
         f"**{_num(mem['bytes_per_employee'])} bytes per active employee** "
-        "(everything included: state and people hashes, leaderboards, department sets, indexes).",
+        "(everything included: state hashes, leaderboards, department sets, indexes).",
         *(
             [
                 f"Sample of {mem['sample_employees']} employees: "
                 f"state hash {mem['sample_state_hash_bytes']:,.0f} bytes "
-                f"({mem['sample_state_fields']:.0f} fields), people hash {mem['sample_people_hash_bytes']:,.0f} bytes "
-                f"({mem['sample_people_fields']:.0f} fields); {mem['sample_share_compact_encoding']:.0%} of them "
-                "in Redis' compact listpack encoding (the rest are hash tables)."
+                f"({mem['sample_state_fields']:.1f} fields: a slice per source partition, and `oo` when opted "
+                f"out); {mem['sample_share_compact_encoding']:.0%} of them in Redis' compact listpack encoding "
+                "(the rest are hash tables)."
             ]
             if mem.get("sample_employees")
             else []

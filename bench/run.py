@@ -239,39 +239,32 @@ async def wait_emitter_drained(redis: RedisInstance, partitions: int, timeout: f
 
 
 def key_sample(redis: RedisInstance, size: int = 200) -> dict[str, Any]:
-    """Memory and encoding of a sample of employees' state (s) and people (p) hashes."""
+    """Memory, encoding and slice count of a sample of employees' state hashes."""
     keys = []
     for key in redis.client.scan_iter(match="{emp:*}:s", count=5000):
         keys.append(key)
         if len(keys) >= size:
             break
     rows = []
-    for s in keys:
-        p = s[:-1] + b"p"
+    for key in keys:
         pipe = redis.client.pipeline(transaction=False)
-        for k in (s, p):
-            pipe.memory_usage(k, samples=0)
-            pipe.object("encoding", k)
-            pipe.hlen(k)
+        pipe.memory_usage(key, samples=0)
+        pipe.object("encoding", key)
+        pipe.hlen(key)
         rows.append(pipe.execute())
     if not rows:
         return {}
     n = len(rows)
-    listpack = sum(1 for r in rows if r[1] in (b"listpack", b"ziplist") and r[4] in (b"listpack", b"ziplist", None))
     return {
         "sample_employees": n,
         "sample_state_hash_bytes": sum(r[0] or 0 for r in rows) / n,
-        "sample_people_hash_bytes": sum(r[3] or 0 for r in rows) / n,
         "sample_state_fields": sum(r[2] for r in rows) / n,
-        "sample_people_fields": sum(r[5] for r in rows) / n,
-        "sample_share_compact_encoding": listpack / n,
+        "sample_share_compact_encoding": sum(1 for r in rows if r[1] in (b"listpack", b"ziplist")) / n,
     }
 
 
 FAMILIES = (
     ("state hashes", b"{emp:", b":s"),
-    ("people hashes", b"{emp:", b":p"),
-    ("pair-cap hashes", b"{emp:", b":q"),
     ("leaderboards", b"eng:lb:", b""),
     ("department sets", b"{dept:", b""),
     ("other indexes", b"eng:", b""),
