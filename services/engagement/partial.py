@@ -191,6 +191,18 @@ class Outcome:
     late: int = 0
 
 
+def _day_base(part: Partial, d: int, keep: int) -> int | None:
+    """Day d's days-table key (counter 0), moving the slice's newest day; None when d is older than the
+    longest window before it (late: no window can see it any more)."""
+    if d < part.top - keep + 1:
+        return None
+    if d > part.top:
+        part.top = d
+    if part.base == NO_BASE:
+        part.base = d - keep
+    return (d - part.base) << SHIFT
+
+
 def apply(part: Partial, ops: Iterable[tuple[int, Op]], rules: Rules) -> Outcome:
     """Applies (offset, op) pairs in offset order; ops at or below the mark are duplicates."""
     out = Outcome()
@@ -219,12 +231,9 @@ def apply(part: Partial, ops: Iterable[tuple[int, Op]], rules: Rules) -> Outcome
                 part.pilot[3] += 1
             if d > part.own:
                 part.own = d
-            if d >= part.top - keep + 1:
-                if d > part.top:
-                    part.top = d
-                if part.base == NO_BASE:
-                    part.base = d - keep
-                days.add((d - part.base) << SHIFT | ACTIONS)
+            base = _day_base(part, d, keep)
+            if base is not None:  # pilot counters are all-time: only the activity mark is late
+                days.add(base | ACTIONS)
             continue
         if kind == "f":
             ms = int(op.x)
@@ -233,23 +242,16 @@ def apply(part: Partial, ops: Iterable[tuple[int, Op]], rules: Rules) -> Outcome
                 part.completeness = float(op.y)
             if d > part.own:
                 part.own = d
-            if d >= part.top - keep + 1:
-                if d > part.top:
-                    part.top = d
-                if part.base == NO_BASE:
-                    part.base = d - keep
-                days.add((d - part.base) << SHIFT | UPDATES)
-            else:
+            base = _day_base(part, d, keep)
+            if base is None:
                 out.late += 1
+            else:
+                days.add(base | UPDATES)
             continue
-        if d < part.top - keep + 1:
+        base = _day_base(part, d, keep)
+        if base is None:
             out.late += 1
             continue
-        if d > part.top:
-            part.top = d
-        if part.base == NO_BASE:
-            part.base = d - keep
-        base = (d - part.base) << SHIFT
         if kind == "c":
             if op.x:
                 days.add(base | int(op.x))
