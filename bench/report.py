@@ -78,6 +78,11 @@ def markdown(report: dict[str, Any]) -> str:
         f"({cfg['partitions']} partitions), {cfg['events']:,} events ({cfg['employees']:,} employees, "
         f"{cfg['departments']} departments, {cfg['days']} days of event time){quick}.",
         *([f"Worker environment overrides: `{cfg['worker_env']}`."] if cfg.get("worker_env") else []),
+        *(
+            [f"{cfg['workers']} worker processes in one group (scale-out by partitions)."]
+            if cfg.get("workers", 1) > 1
+            else []
+        ),
         f"Loading took {report['load']['seconds']:.1f} s ({report['load']['events_per_second']:,.0f} events/s). "
         f"Load average at the end: {report['environment']['load_average_at_end']:.1f} "
         "(the machine is shared: a load above the CPU count means every process got less than a core).",

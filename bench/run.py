@@ -53,6 +53,7 @@ class Options:
     profile_seconds: float
     budget_seconds: float
     worker_env: dict[str, str]
+    workers: int
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -64,6 +65,10 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument("--departments", type=int, default=12)
     p.add_argument("--days", type=int, default=100, help="days of event time the history spans")
     p.add_argument("--partitions", type=int, default=6)
+    p.add_argument(
+        "--workers", type=int, default=int(env("BENCH_WORKERS", "1")),
+        help="worker processes in the group (scale-out by partitions; default 1)",
+    )  # fmt: skip
     p.add_argument(
         "--naive-events", type=int, default=None, help="events the naive consumer processes (default min(N, 100,000))"
     )
@@ -103,6 +108,7 @@ def parse(argv: list[str] | None = None) -> Options:
         profile_seconds=a.profile_seconds,
         budget_seconds=a.budget_seconds,
         worker_env=dict(item.split("=", 1) for item in a.worker_env),
+        workers=a.workers,
     )
 
 
@@ -137,10 +143,16 @@ async def wait_committed(
 
 
 def metrics(worker: WorkerProcess) -> dict:
-    try:
-        return stats.scrape(worker.metrics_port)
-    except OSError:
-        return {}
+    """The workers' samples added up (counters and histogram buckets are sums across workers)."""
+    out: dict = {}
+    for port in worker.metrics_ports:
+        try:
+            samples = stats.scrape(port)
+        except OSError:
+            continue
+        for key, value in samples.items():
+            out[key] = out.get(key, 0.0) + value
+    return out
 
 
 async def measure_worker(
@@ -171,7 +183,10 @@ async def measure_worker(
         first_at, first_cpu = spawned, 0.0
     samples = await asyncio.to_thread(metrics, worker)
     measured = report.Measured(
-        "Catalyst engagement worker", progress.committed, done_at - first_at, done_cpu - first_cpu
+        "Catalyst engagement worker" + (f" x {worker.count} processes" if worker.count > 1 else ""),
+        progress.committed,
+        done_at - first_at,
+        done_cpu - first_cpu,
     )
     detail = {
         "startup_seconds": first_at - spawned,
@@ -294,14 +309,15 @@ def memory_by_family(redis: RedisInstance) -> dict[str, int]:
 
 
 async def start_fresh_worker(worker: WorkerProcess, partitions: int) -> None:
-    """Starts a worker (in a new group, at the end of the topic) and waits until it owns every partition."""
+    """Starts the workers (in a new group, at the end of the topic) and waits until they own every partition."""
     worker.start()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if not worker.alive():
             raise SystemExit("the latency worker exited:\n" + worker.log_tail())
-        health = await asyncio.to_thread(stats.health, worker.web_port)
-        if health.get("status") == "ok" and len(health.get("partitions", [])) == partitions:
+        healths = [await asyncio.to_thread(stats.health, port) for port in worker.web_ports]
+        owned = sum(len(h.get("partitions", [])) for h in healths)
+        if all(h.get("status") == "ok" for h in healths) and owned == partitions:
             await asyncio.sleep(2)  # let the first fetches position the consumer at the end
             return
         await asyncio.sleep(1)
@@ -359,7 +375,9 @@ async def run(o: Options) -> dict[str, Any]:
         log(f"naive: {naive_run.rate:,.0f} events/s; Catalyst worker")
         redis.client.flushall()
         base_memory = redis.used_memory()
-        worker = WorkerProcess(o.bootstrap, topics, redis.url, workdir / "worker", o.partitions, o.worker_env)
+        worker = WorkerProcess(
+            o.bootstrap, topics, redis.url, workdir / "worker", o.partitions, o.worker_env, o.workers
+        )
         result = await measure_worker(o, topics, ends, worker, workdir)
         measured: report.Measured = result["measured"]
         log(f"worker: {measured.rate:,.0f} events/s; waiting for the emitter, then memory")
@@ -375,7 +393,9 @@ async def run(o: Options) -> dict[str, Any]:
             log("measured with a fresh worker group that starts at the end of the topic (same Redis state)")
             worker.stop()
             env = {**o.worker_env, "CATALYST_WORKER_OFFSET_RESET": "latest"}
-            worker = WorkerProcess(o.bootstrap, topics, redis.url, workdir / "worker-latency", o.partitions, env)
+            worker = WorkerProcess(
+                o.bootstrap, topics, redis.url, workdir / "worker-latency", o.partitions, env, o.workers
+            )
             await start_fresh_worker(worker, o.partitions)
         lat = await latency(o, topics, worker, measured.rate, int(redis.client.get("eng:wm") or 0))
         lat["fresh_worker_at_end_of_topic"] = not complete
@@ -405,6 +425,7 @@ async def run(o: Options) -> dict[str, Any]:
             "topic": topic,
             "quick": o.quick,
             "worker_env": o.worker_env,
+            "workers": o.workers,
         },
         "environment": {
             "started_at": started.isoformat(timespec="seconds"),

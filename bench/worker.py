@@ -23,7 +23,8 @@ def cpu_seconds(pid: int) -> float:
 
 
 class WorkerProcess:
-    """One worker with the bench topics, a private Redis, its own group, ports and data directory."""
+    """`count` workers in one group with the bench topics and a private Redis; each has its own ports, data
+    directory and log. Two or more show how the worker scales out by partitions on one machine."""
 
     def __init__(
         self,
@@ -33,13 +34,14 @@ class WorkerProcess:
         workdir: Path,
         partitions: int,
         extra_env: dict[str, str],
+        count: int = 1,
     ) -> None:
         self.group = f"bench-engagement-{uuid.uuid4().hex[:8]}"
-        self.metrics_port = free_port()
-        self.web_port = free_port()
-        self.log_path = workdir / "worker.log"
         workdir.mkdir(parents=True, exist_ok=True)
-        self.env = {
+        self.metrics_ports = [free_port() for _ in range(count)]
+        self.web_ports = [free_port() for _ in range(count)]
+        self.log_paths = [workdir / f"worker-{i}.log" for i in range(count)]
+        base = {
             **os.environ,
             "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
             "CATALYST_KAFKA_BOOTSTRAP": bootstrap,
@@ -50,44 +52,59 @@ class WorkerProcess:
             "CATALYST_TOPIC_DEADLETTER": topics["deadletter"],
             "CATALYST_INTERACTIONS_PARTITIONS": str(partitions),
             "CATALYST_ENGAGEMENT_GROUP_ID": self.group,
-            "CATALYST_WORKER_METRICS_PORT": str(self.metrics_port),
-            "CATALYST_WORKER_WEB_PORT": str(self.web_port),
-            "CATALYST_WORKER_DATA_DIR": str(workdir / "faust"),
             "CATALYST_LOG_LEVEL": "WARNING",
-            **extra_env,
         }
-        self.process: subprocess.Popen | None = None
+        self.envs = [
+            {
+                **base,
+                "CATALYST_WORKER_METRICS_PORT": str(self.metrics_ports[i]),
+                "CATALYST_WORKER_WEB_PORT": str(self.web_ports[i]),
+                "CATALYST_WORKER_DATA_DIR": str(workdir / f"faust-{i}"),
+                **extra_env,
+            }
+            for i in range(count)
+        ]
+        self.processes: list[subprocess.Popen] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.envs)
 
     @property
     def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
+        """The first worker's (what py-spy records)."""
+        return self.processes[0].pid
 
     def start(self) -> None:
-        log = self.log_path.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "services.engagement", "worker", "-l", "warning"],
-            env=self.env,
-            cwd=ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        for env, path in zip(self.envs, self.log_paths, strict=True):
+            log = path.open("ab")
+            self.processes.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "services.engagement", "worker", "-l", "warning"],
+                    env=env,
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                )
+            )
 
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return bool(self.processes) and all(p.poll() is None for p in self.processes)
 
     def cpu(self) -> float:
-        return cpu_seconds(self.pid)
+        """CPU seconds of all the workers together."""
+        return sum(cpu_seconds(p.pid) for p in self.processes)
 
     def log_tail(self, chars: int = 3000) -> str:
-        return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+        return "".join(p.read_text(errors="replace")[-chars:] for p in self.log_paths if p.exists())
 
     def stop(self, timeout: float = 60) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        running = [p for p in self.processes if p.poll() is None]
+        for process in running:
+            process.send_signal(signal.SIGTERM)
+        for process in running:
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
