@@ -20,9 +20,7 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -34,13 +32,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import grpc
-import redis
 from catalyst.events.v1 import interactions_pb2 as ev
 from catalyst.feed.v1 import feed_pb2, feed_pb2_grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from kafka import KafkaConsumer, TopicPartition
 
+from bench.processes import cpu_seconds, free_port
+from bench.redis_instance import RedisInstance
 from services.common.auth import Role, TokenAuthority
 from services.common.grpc_client import bearer
 from services.common.kafka_admin import delete_topics, ensure_topics
@@ -50,18 +49,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SECRET = "feed-ingest-bench-secret-0123456789abcdef"
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
 T0 = 1_650_000_000
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (and its reaped children), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
@@ -76,23 +63,13 @@ class Processes:
     """The private redis-server and the feed process of one benchmark run."""
 
     def __init__(self, workdir: Path, bootstrap: str, topic: str, feed_env: dict[str, str], feed_root: Path) -> None:
-        binary = shutil.which("redis-server")
-        if binary is None:
-            raise SystemExit("redis-server is not installed")
-        self.redis_port = free_port()
-        self.redis_proc = subprocess.Popen(
-            [binary, "--bind", "127.0.0.1", "--port", str(self.redis_port), "--dir", str(workdir)]
-            + ["--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        self.redis = redis.Redis(port=self.redis_port)
-        wait_until(self._redis_up, 10, "redis-server")
+        self.redis_server = RedisInstance(workdir)
+        self.redis = self.redis_server.client
         self.grpc_port, self.metrics_port = free_port(), free_port()
         env = {
             **os.environ,
             "PYTHONPATH": f"{feed_root}:{ROOT / 'gen'}",
-            "CATALYST_REDIS_URL": f"redis://127.0.0.1:{self.redis_port}/0",
+            "CATALYST_REDIS_URL": self.redis_server.url,
             "CATALYST_KAFKA_BOOTSTRAP": bootstrap,
             "CATALYST_TOPIC_INTERACTIONS": topic,
             "CATALYST_JWT_SECRET": SECRET,
@@ -109,12 +86,6 @@ class Processes:
         )
         self.target = f"127.0.0.1:{self.grpc_port}"
         wait_until(self._feed_serving, 60, "the feed to serve", interval=0.3)
-
-    def _redis_up(self) -> bool:
-        try:
-            return bool(self.redis.ping())
-        except redis.ConnectionError:
-            return False
 
     def _feed_serving(self) -> bool:
         if self.feed.poll() is not None:
@@ -138,7 +109,7 @@ class Processes:
         return 0.0
 
     def cpu(self) -> tuple[float, float]:
-        return cpu_seconds(self.feed.pid), cpu_seconds(self.redis_proc.pid)
+        return cpu_seconds(self.feed.pid, children=True), cpu_seconds(self.redis_server.process.pid, children=True)
 
     def stop(self) -> None:
         if self.feed.poll() is None:
@@ -148,9 +119,7 @@ class Processes:
             except subprocess.TimeoutExpired:
                 self.feed.kill()
         self.feed_log.close()
-        self.redis.close()
-        self.redis_proc.terminate()
-        self.redis_proc.wait(10)
+        self.redis_server.stop()
 
 
 def at(seconds: int) -> Timestamp:
@@ -399,7 +368,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="feed-bench-") as tmp:
         procs = Processes(Path(tmp), args.bootstrap, topic, feed_env, args.feed_root.resolve())
         try:
-            print(f"feed pid {procs.feed.pid}, redis pid {procs.redis_proc.pid}, topic {topic}", file=sys.stderr)
+            print(
+                f"feed pid {procs.feed.pid}, redis pid {procs.redis_server.process.pid}, topic {topic}", file=sys.stderr
+            )
             register(procs.target, employees, admin)
             wait_until(lambda: procs.outbox_depth() == 0, 120, "the directory events to go out")
             for level in [int(x) for x in args.in_flight.split(",")]:

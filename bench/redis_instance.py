@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
 
+from bench.processes import free_port
+
 CONF = (
     Path(__file__).resolve().parents[1] / "deploy" / "redis" / "catalyst.conf"
 )  # the settings every Catalyst Redis uses
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RedisInstance:

@@ -9,17 +9,9 @@ import sys
 import uuid
 from pathlib import Path
 
-from bench.redis_instance import free_port
+from bench.processes import cpu_seconds, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc/<pid>/stat (fields 14 and 15)."""
-    raw = Path(f"/proc/{pid}/stat").read_text()
-    fields = raw[raw.rindex(")") + 2 :].split()  # the command name may contain spaces
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 class WorkerProcess:
