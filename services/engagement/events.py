@@ -54,17 +54,12 @@ def kind(type_name: str) -> str:
     return type_name.removeprefix(PREFIX) if type_name in PAYLOAD_FIELD else "unknown"
 
 
-def decode(value: bytes | None, key: bytes | None, now_ms: int, max_future_ms: int) -> envelope_pb2.Envelope:
-    """Parses and checks one record; raises Poison with a reason a person understands."""
-    return check(value, key, now_ms, max_future_ms)[0]
-
-
 def check(
     value: bytes | None, key: bytes | None, now_ms: int, max_future_ms: int
 ) -> tuple[envelope_pb2.Envelope, str, Message, int, str, str]:
-    """`decode`, also returning what the planner reads next: (envelope, payload field, payload, occurred_at
-    in ms, employee_id, department_id). Each read of a protobuf field builds a new Python object: every one
-    is read once."""
+    """Parses and checks one record; raises Poison with a reason a person understands. Returns what the
+    planner reads next: (envelope, payload field, payload, occurred_at in ms, employee_id, department_id).
+    Each read of a protobuf field builds a new Python object: every one is read once."""
     if not value:
         raise Poison("empty record value")
     try:

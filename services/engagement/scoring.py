@@ -133,7 +133,7 @@ def moves_clock(env: envelope_pb2.Envelope) -> bool:
 
 
 def occurred_ms(env: envelope_pb2.Envelope) -> int:
-    """occurred_at in milliseconds (Timestamp.ToMilliseconds without its validity checks: decode did them)."""
+    """occurred_at in milliseconds (Timestamp.ToMilliseconds without its validity checks: events.check did them)."""
     ts = env.occurred_at
     return ts.seconds * 1000 + ts.nanos // 1_000_000
 

@@ -8,7 +8,7 @@ import pytest
 
 from services.engagement.batch import Record, plan
 from services.engagement.config import EngagementWorkerSettings, load_scoring
-from services.engagement.events import Poison, check, decode
+from services.engagement.events import Poison, check
 from tests.unit.engagement.builders import DAY, event, react
 
 NOW_MS = 20_000 * DAY * 1000
@@ -48,13 +48,13 @@ def test_settings_reject_a_heartbeat_longer_than_a_third_of_the_session(monkeypa
 
 def _poison(value: bytes | None, key: bytes | None = None) -> str:
     with pytest.raises(Poison) as info:
-        decode(value, key, NOW_MS, SKEW)
+        check(value, key, NOW_MS, SKEW)
     return str(info.value)
 
 
 def test_valid_records_decode() -> None:
     env = react("a", "b", 20_000 * DAY - 5)
-    assert decode(env.SerializeToString(), b"a", NOW_MS, SKEW) == env
+    assert check(env.SerializeToString(), b"a", NOW_MS, SKEW)[0] == env
 
 
 def test_poison_records_are_rejected_with_a_reason() -> None:
