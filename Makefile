@@ -10,13 +10,13 @@ export PYTHON := $(PY)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: help setup system-deps venv proto kafka-jars tools prometheus k8s-config demo lint test test-unit test-integration up down status logs \
+.PHONY: help setup system-deps venv ext proto kafka-jars tools prometheus k8s-config demo lint test test-unit test-integration up down status logs \
         runtime-up runtime-down topics demo bench clean
 
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: system-deps venv proto kafka-jars tools ## Install everything Catalyst needs (idempotent)
+setup: system-deps venv ext proto kafka-jars tools ## Install everything Catalyst needs (idempotent)
 
 system-deps: ## Install Debian packages that are missing (redis-server, prometheus, kcat)
 	@bash deploy/system-deps.sh
@@ -26,9 +26,18 @@ venv: $(VENV)/.installed ## Create the Python virtualenv with pinned dependencie
 $(VENV)/.installed: pyproject.toml
 	@echo "[setup] creating Python virtualenv in $(VENV)"
 	@test -x $(PY) || python3 -m venv $(VENV)
-	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q --upgrade pip setuptools
 	@$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
+
+# The compiled slice code of the engagement worker (setup.py, docs/decisions/0006), rebuilt when its source changes.
+SLICE_EXT := services/engagement/_slice$(shell python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+ext: $(SLICE_EXT) ## Build the engagement worker's C extension in place
+
+$(SLICE_EXT): services/engagement/_slice.c setup.py $(VENV)/.installed
+	@echo "[setup] building services/engagement/_slice.c"
+	@$(PY) setup.py -q build_ext --inplace --build-temp .cache/build
+	@test -f $@
 
 proto: gen/.stamp ## Generate Python stubs from proto/ into gen/ (not committed)
 

@@ -110,7 +110,7 @@ class EngagementStore:
         self.tag = topic_tag(topic)
         self.buckets = buckets
         self.forgotten_ttl = forgotten_ttl_seconds
-        self.rules = partial.Rules(cfg.keep_days, cfg.conversation.pair_cap_per_day, cfg.conversation.pair_memory_days)
+        self.rules = partial.rules(cfg)
         self.batch = RedisBatch.like(client)
         self.reads = RedisBatch.like(client)  # the emitter's, so it never waits for a batch being written
         self._shas: tuple[str, str] | None = None
@@ -118,7 +118,7 @@ class EngagementStore:
         self._max = client.register_script(lua.MAX)  # via redis-py, off the hot path
         self._undirty = client.register_script(lua.UNDIRTY)
         self._dept_newest: dict[str, int] = {}
-        self._cache: dict[tuple[str, int], partial.Partial] = {}
+        self._cache: dict[tuple[str, int], partial.Slice] = {}
         self._cache_max = cache_slices
         self._fields: list[bytes] = []
         self._names: dict[str, tuple[bytes, bytes, int]] = {}
@@ -156,7 +156,7 @@ class EngagementStore:
             if isinstance(blobs, ResponseError):
                 raise blobs
             for partition, blob in zip(partitions, blobs, strict=True):
-                self._cache[(employee, partition)] = partial.decode(blob) if blob else partial.Partial()
+                self._cache[(employee, partition)] = partial.decode(blob) if blob else partial.Slice()
 
     async def apply(self, ops: Group, activity: Iterable[tuple[str, int, int]], watermark_ms: int) -> BatchResult:
         """Applies one batch: new slices (compare-and-set), department activity, dirty marks, the watermark."""
@@ -192,17 +192,17 @@ class EngagementStore:
                 for partition, entries in by_partition.items():
                     key = (employee, partition)
                     part = cache[key]
-                    expected = partial.mark_of(part)
+                    expected = part.mark_bytes()
                     department = part.department
-                    outcome = partial.apply(part, entries, rules)
-                    result.duplicates += outcome.duplicates
-                    result.late += outcome.late
-                    if not outcome.applied:
+                    applied, duplicates, late = part.apply(entries, rules)
+                    result.duplicates += duplicates
+                    result.late += late
+                    if not applied:
                         continue
                     if part.department != department:
                         commands += self._move(employee, department, part.department)
-                    partial.prune(part, rules)
-                    args += (self.field(partition), expected, partial.encode(part))
+                    part.prune(rules)
+                    args += (self.field(partition), expected, part.encode())
                     keys.append(key)
                 if args:
                     written.append((len(commands), keys))

@@ -1,0 +1,715 @@
+/* One slice of an employee's engagement state, compiled: the worker's per-event hot path.
+ *
+ * What a slice is and why it exists: services/engagement/partial.py and docs/decisions/0005. This file is the
+ * only implementation of the slice's rules (apply, prune) and of its binary layout (encode, decode); Python
+ * code reaches it through partial.py. It is C because applying ops and encoding slices in Python cost ~50 us
+ * per event, most of the worker's budget (docs/decisions/0006).
+ *
+ * Binary layout (little-endian except the mark, which is big-endian so that compare-and-set can compare the
+ * first 8 bytes as text): mark Q, count I, top i, base i, flags B; [own i, profile_ms q, completeness d,
+ * pilot 4I, dept_ms q, len H + department, len H + name] when flags & 1; then four tables, each present when
+ * its flag (2, 4, 8, 16) is set: days ((day - base) * 16 + counter -> count), givers (pseudonym -> day * 2 +
+ * other department), receivers (pseudonym -> day), pairs (day << 32 | pseudonym -> count). A table is its
+ * entry count I, the key and value type codes (B, H, I or Q: the narrowest that has held them), then the
+ * keys, then the values.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#include <stdint.h>
+#include <string.h>
+
+#define SHIFT 4
+#define NO_BASE (-(1LL << 31))
+#define NEVER_PRUNED (-(1LL << 40))
+#define PRUNE_EVERY_DAYS 7
+#define OWN_FLAG 1
+#define HEAD_SIZE 13  /* count I, top i, base i, flags B */
+#define OWN_SIZE 44   /* own i, profile_ms q, completeness d, pilot 4I, dept_ms q */
+#define TABLE_HEAD 6  /* entries I, key code, value code */
+
+enum { DAYS, GIVERS, RECEIVERS, PAIRS, NTABLES };
+static const int TABLE_FLAG[NTABLES] = {2, 4, 8, 16};
+static const char KEY_CODE[NTABLES] = {'H', 'I', 'I', 'Q'};
+static const char VALUE_CODE[NTABLES] = {'B', 'H', 'H', 'B'};
+
+/* ---------------------------------------------------------------- tables */
+
+typedef struct {
+    uint64_t *keys;
+    uint64_t *values;
+    Py_ssize_t n, cap;
+    char kc, vc; /* the narrowest type codes that have held the keys / values */
+} Table;
+
+static int code_size(char code) {
+    switch (code) {
+    case 'B': return 1;
+    case 'H': return 2;
+    case 'I': return 4;
+    case 'Q': return 8;
+    default: return 0;
+    }
+}
+
+static char widen(char code, uint64_t value) {
+    if (value > 0xFFFFFFFFu) return 'Q';
+    if (value > 0xFFFF && code != 'Q') return 'I';
+    if (value > 0xFF && code == 'B') return 'H';
+    return code;
+}
+
+static int table_reserve(Table *t, Py_ssize_t need) {
+    if (need <= t->cap) return 0;
+    Py_ssize_t cap = t->cap ? t->cap : 8;
+    while (cap < need) cap *= 2;
+    uint64_t *keys = PyMem_Realloc(t->keys, (size_t)cap * sizeof(uint64_t));
+    if (keys == NULL) { PyErr_NoMemory(); return -1; }
+    t->keys = keys;
+    uint64_t *values = PyMem_Realloc(t->values, (size_t)cap * sizeof(uint64_t));
+    if (values == NULL) { PyErr_NoMemory(); return -1; }
+    t->values = values;
+    t->cap = cap;
+    return 0;
+}
+
+/* Newest entries are at the end and most ops touch recent days and colleagues: search backwards. */
+static Py_ssize_t table_find(const Table *t, uint64_t key) {
+    for (Py_ssize_t i = t->n - 1; i >= 0; i--)
+        if (t->keys[i] == key) return i;
+    return -1;
+}
+
+static int table_append(Table *t, uint64_t key, uint64_t value) {
+    if (table_reserve(t, t->n + 1) < 0) return -1;
+    t->keys[t->n] = key;
+    t->values[t->n] = value;
+    t->n++;
+    t->kc = widen(t->kc, key);
+    t->vc = widen(t->vc, value);
+    return 0;
+}
+
+static int table_add(Table *t, uint64_t key, uint64_t amount) {
+    Py_ssize_t i = table_find(t, key);
+    if (i < 0) return table_append(t, key, amount);
+    t->values[i] += amount;
+    t->vc = widen(t->vc, t->values[i]);
+    return 0;
+}
+
+/* Keeps the larger of the stored and the given value. */
+static int table_raise_to(Table *t, uint64_t key, uint64_t value) {
+    Py_ssize_t i = table_find(t, key);
+    if (i < 0) return table_append(t, key, value);
+    if (t->values[i] < value) {
+        t->values[i] = value;
+        t->vc = widen(t->vc, value);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- rules */
+
+typedef struct {
+    PyObject_HEAD
+    long long keep_days, pair_cap, pair_memory_days;
+    long long actions, received, updates; /* counter indexes (scoring.COUNTERS) */
+} Rules;
+
+static int Rules_init(Rules *self, PyObject *args, PyObject *kwds) {
+    static char *names[] = {"keep_days", "pair_cap", "pair_memory_days", "actions", "received", "updates", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "LLLLLL", names, &self->keep_days, &self->pair_cap,
+                                     &self->pair_memory_days, &self->actions, &self->received, &self->updates))
+        return -1;
+    if (self->keep_days < 1 || self->pair_cap < 0 || self->pair_memory_days < 1) {
+        PyErr_SetString(PyExc_ValueError, "keep_days and pair_memory_days must be >= 1, pair_cap >= 0");
+        return -1;
+    }
+    long long counters[3] = {self->actions, self->received, self->updates};
+    for (int i = 0; i < 3; i++)
+        if (counters[i] < 0 || counters[i] >= (1 << SHIFT)) {
+            PyErr_SetString(PyExc_ValueError, "counter indexes must fit the days-table key");
+            return -1;
+        }
+    return 0;
+}
+
+static PyMemberDef Rules_members[] = {
+    {"keep_days", T_LONGLONG, offsetof(Rules, keep_days), READONLY, NULL},
+    {"pair_cap", T_LONGLONG, offsetof(Rules, pair_cap), READONLY, NULL},
+    {"pair_memory_days", T_LONGLONG, offsetof(Rules, pair_memory_days), READONLY, NULL},
+    {NULL},
+};
+
+static PyTypeObject RulesType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "services.engagement._slice.Rules",
+    .tp_doc = PyDoc_STR("Rules(keep_days, pair_cap, pair_memory_days, actions, received, updates): what applying "
+                        "ops needs from the scoring config."),
+    .tp_basicsize = sizeof(Rules),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)Rules_init,
+    .tp_members = Rules_members,
+};
+
+/* ---------------------------------------------------------------- slices */
+
+typedef struct {
+    PyObject_HEAD
+    long long mark;  /* offset of the newest event in the slice, -1 for none */
+    long long count; /* events applied: the sum over slices versions the published figures */
+    long long top;   /* newest day with a counter */
+    long long base;  /* days-table keys count days from here */
+    long long own;   /* newest day of own activity (pair caps are kept for the last few own days) */
+    long long profile_ms, dept_ms;
+    double completeness;
+    long long pilot[4];
+    PyObject *department, *name; /* str */
+    long long pruned;            /* oldest day kept at the last prune (not stored) */
+    Table t[NTABLES];
+} Slice;
+
+static PyTypeObject SliceType;
+
+static PyObject *empty_str;
+
+static Slice *slice_new(PyTypeObject *type) {
+    Slice *self = (Slice *)type->tp_alloc(type, 0);
+    if (self == NULL) return NULL;
+    self->mark = self->top = self->own = self->profile_ms = self->dept_ms = -1;
+    self->base = NO_BASE;
+    self->pruned = NEVER_PRUNED;
+    Py_INCREF(empty_str);
+    self->department = empty_str;
+    Py_INCREF(empty_str);
+    self->name = empty_str;
+    for (int i = 0; i < NTABLES; i++) {
+        self->t[i].kc = KEY_CODE[i];
+        self->t[i].vc = VALUE_CODE[i];
+    }
+    return self;
+}
+
+static PyObject *Slice_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    if (PyTuple_GET_SIZE(args) || (kwds && PyDict_GET_SIZE(kwds))) {
+        PyErr_SetString(PyExc_TypeError, "Slice() takes no arguments");
+        return NULL;
+    }
+    return (PyObject *)slice_new(type);
+}
+
+static void Slice_dealloc(Slice *self) {
+    for (int i = 0; i < NTABLES; i++) {
+        PyMem_Free(self->t[i].keys);
+        PyMem_Free(self->t[i].values);
+    }
+    Py_XDECREF(self->department);
+    Py_XDECREF(self->name);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Decimal text of an op field (ops carry text: docs of scoring.Op). */
+static int parse_int(PyObject *text, long long *out) {
+    Py_ssize_t n;
+    const char *s = PyUnicode_Check(text) ? PyUnicode_AsUTF8AndSize(text, &n) : NULL;
+    if (s == NULL) {
+        if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "op fields must be str");
+        return -1;
+    }
+    Py_ssize_t i = 0;
+    int negative = n > 0 && s[0] == '-';
+    if (negative) i = 1;
+    if (i == n || n - i > 18) {
+        PyErr_Format(PyExc_ValueError, "op field %R is not an integer", text);
+        return -1;
+    }
+    long long value = 0;
+    for (; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9') {
+            PyErr_Format(PyExc_ValueError, "op field %R is not an integer", text);
+            return -1;
+        }
+        value = value * 10 + (s[i] - '0');
+    }
+    *out = negative ? -value : value;
+    return 0;
+}
+
+static int is_set(PyObject *text) { return PyUnicode_Check(text) && PyUnicode_GET_LENGTH(text) > 0; }
+
+static int is_one(PyObject *text) {
+    return PyUnicode_Check(text) && PyUnicode_GET_LENGTH(text) == 1 && PyUnicode_READ_CHAR(text, 0) == '1';
+}
+
+/* Day d's days-table key (counter 0), moving the slice's newest day; 0 when d is older than the longest window
+ * before it (late: no window can see it any more). */
+static int day_key(Slice *self, long long d, long long keep, uint64_t *key) {
+    if (d < self->top - keep + 1) return 0;
+    if (d > self->top) self->top = d;
+    if (self->base == NO_BASE) self->base = d - keep;
+    *key = (uint64_t)(d - self->base) << SHIFT;
+    return 1;
+}
+
+static int add_counter(Slice *self, uint64_t key, PyObject *counter) {
+    long long c;
+    if (parse_int(counter, &c) < 0) return -1;
+    if (c < 0 || c >= (1 << SHIFT)) {
+        PyErr_Format(PyExc_ValueError, "counter %lld out of range", c);
+        return -1;
+    }
+    return table_add(&self->t[DAYS], key | (uint64_t)c, 1);
+}
+
+/* One op (scoring.Op: kind, day, x, y, z); returns 1 applied, 0 late, -1 error. */
+static int apply_op(Slice *self, PyObject *op, const Rules *rules) {
+    if (!PyTuple_Check(op) || PyTuple_GET_SIZE(op) < 5 || !PyUnicode_Check(PyTuple_GET_ITEM(op, 0)) ||
+        PyUnicode_GET_LENGTH(PyTuple_GET_ITEM(op, 0)) != 1) {
+        PyErr_SetString(PyExc_TypeError, "an op is a (kind, day, x, y, z) tuple");
+        return -1;
+    }
+    Py_UCS4 kind = PyUnicode_READ_CHAR(PyTuple_GET_ITEM(op, 0), 0);
+    long long d = PyLong_AsLongLong(PyTuple_GET_ITEM(op, 1));
+    if (d == -1 && PyErr_Occurred()) return -1;
+    PyObject *x = PyTuple_GET_ITEM(op, 2), *y = PyTuple_GET_ITEM(op, 3), *z = PyTuple_GET_ITEM(op, 4);
+    long long keep = rules->keep_days, value;
+    uint64_t key;
+    if (kind == 'd') {
+        if (parse_int(x, &value) < 0) return -1;
+        if (value >= self->dept_ms) {
+            self->dept_ms = value;
+            Py_INCREF(y);
+            Py_SETREF(self->department, y);
+            if (is_set(z)) {
+                Py_INCREF(z);
+                Py_SETREF(self->name, z);
+            }
+        }
+        return 1;
+    }
+    if (kind == 'l') {
+        if (parse_int(x, &value) < 0) return -1;
+        if (value < 0 || value > 2) {
+            PyErr_Format(PyExc_ValueError, "pilot counter %lld out of range", value);
+            return -1;
+        }
+        self->pilot[value]++;
+        if (is_one(z)) self->pilot[3]++;
+        if (d > self->own) self->own = d;
+        /* pilot counters are all-time: only the activity mark can be late */
+        if (day_key(self, d, keep, &key) && table_add(&self->t[DAYS], key | (uint64_t)rules->actions, 1) < 0)
+            return -1;
+        return 1;
+    }
+    if (kind == 'f') {
+        if (parse_int(x, &value) < 0) return -1;
+        if (value >= self->profile_ms) {
+            PyObject *completeness = PyFloat_FromString(y);
+            if (completeness == NULL) return -1;
+            self->profile_ms = value;
+            self->completeness = PyFloat_AS_DOUBLE(completeness);
+            Py_DECREF(completeness);
+        }
+        if (d > self->own) self->own = d;
+        if (!day_key(self, d, keep, &key)) return 0;
+        return table_add(&self->t[DAYS], key | (uint64_t)rules->updates, 1) < 0 ? -1 : 1;
+    }
+    if (!day_key(self, d, keep, &key)) return 0;
+    if (kind == 'c') {
+        if (is_set(x) && add_counter(self, key, x) < 0) return -1;
+        if (is_set(z) && add_counter(self, key, z) < 0) return -1;
+        if (is_one(y) && d > self->own) self->own = d;
+    } else if (kind == 'g') {
+        if (d > self->own) self->own = d;
+        long long who;
+        if (parse_int(y, &who) < 0) return -1;
+        int credit = 1;
+        if (d >= self->own - rules->pair_memory_days + 1) {
+            uint64_t pair = (uint64_t)d << 32 | (uint64_t)who;
+            Py_ssize_t i = table_find(&self->t[PAIRS], pair);
+            if (i >= 0 && self->t[PAIRS].values[i] >= (uint64_t)rules->pair_cap)
+                credit = 0;
+            else if (table_add(&self->t[PAIRS], pair, 1) < 0)
+                return -1;
+        }
+        if (credit) {
+            if (add_counter(self, key, x) < 0) return -1;
+            if (is_set(z) && add_counter(self, key, z) < 0) return -1;
+        } else if (table_add(&self->t[DAYS], key | (uint64_t)rules->actions, 1) < 0) {
+            return -1;
+        }
+        if (table_raise_to(&self->t[RECEIVERS], (uint64_t)who, (uint64_t)d) < 0) return -1;
+    } else if (kind == 'r') {
+        long long who, other;
+        if (parse_int(x, &who) < 0 || parse_int(y, &other) < 0) return -1;
+        if (table_add(&self->t[DAYS], key | (uint64_t)rules->received, 1) < 0) return -1;
+        if (table_raise_to(&self->t[GIVERS], (uint64_t)who, (uint64_t)(d * 2 + other)) < 0) return -1;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(apply_doc, "apply(entries, rules) -> (applied, duplicates, late)\n\n"
+                        "Applies (offset, op) pairs in offset order; ops at or below the mark are duplicates.");
+
+static PyObject *Slice_apply(Slice *self, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 2 || !PyObject_TypeCheck(args[1], &RulesType)) {
+        PyErr_SetString(PyExc_TypeError, "apply(entries, rules)");
+        return NULL;
+    }
+    const Rules *rules = (const Rules *)args[1];
+    PyObject *entries = PySequence_Fast(args[0], "entries must be a sequence of (offset, op)");
+    if (entries == NULL) return NULL;
+    Py_ssize_t applied = 0, duplicates = 0, late = 0, n = PySequence_Fast_GET_SIZE(entries);
+    PyObject **items = PySequence_Fast_ITEMS(entries);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *entry = items[i];
+        if (!PyTuple_Check(entry) || PyTuple_GET_SIZE(entry) != 2) {
+            PyErr_SetString(PyExc_TypeError, "entries must be (offset, op) tuples");
+            goto error;
+        }
+        long long offset = PyLong_AsLongLong(PyTuple_GET_ITEM(entry, 0));
+        if (offset == -1 && PyErr_Occurred()) goto error;
+        if (offset <= self->mark) {
+            duplicates++;
+            continue;
+        }
+        self->mark = offset;
+        self->count++;
+        applied++;
+        int done = apply_op(self, PyTuple_GET_ITEM(entry, 1), rules);
+        if (done < 0) goto error;
+        if (done == 0) late++;
+    }
+    Py_DECREF(entries);
+    return Py_BuildValue("(nnn)", applied, duplicates, late);
+error:
+    Py_DECREF(entries);
+    return NULL;
+}
+
+/* Keeps the entries for which keep(key, value, bound) holds, in order. */
+typedef int (*Keep)(uint64_t key, uint64_t value, long long bound);
+
+static void table_keep(Table *t, Keep keep, long long bound) {
+    Py_ssize_t j = 0;
+    for (Py_ssize_t i = 0; i < t->n; i++)
+        if (keep(t->keys[i], t->values[i], bound)) {
+            t->keys[j] = t->keys[i];
+            t->values[j] = t->values[i];
+            j++;
+        }
+    t->n = j;
+}
+
+static int table_drops(const Table *t, Keep keep, long long bound) {
+    for (Py_ssize_t i = 0; i < t->n; i++)
+        if (!keep(t->keys[i], t->values[i], bound)) return 1;
+    return 0;
+}
+
+static int keep_day_key(uint64_t key, uint64_t value, long long first) { return (long long)key >= first; }
+static int keep_giver(uint64_t key, uint64_t value, long long lo) { return (long long)(value / 2) >= lo; }
+static int keep_receiver(uint64_t key, uint64_t value, long long lo) { return (long long)value >= lo; }
+static int keep_pair(uint64_t key, uint64_t value, long long lo) { return (long long)(key >> 32) >= lo; }
+
+PyDoc_STRVAR(prune_doc, "prune(rules)\n\n"
+                        "Drops days and colleagues that left the longest window, and pair counts older than their "
+                        "memory. Only every few days of the slice's newest day: the figures ignore what is older "
+                        "anyway, and the scan costs more than the bytes it saves in between.");
+
+static PyObject *Slice_prune(Slice *self, PyObject *arg) {
+    if (!PyObject_TypeCheck(arg, &RulesType)) {
+        PyErr_SetString(PyExc_TypeError, "prune(rules)");
+        return NULL;
+    }
+    const Rules *rules = (const Rules *)arg;
+    long long lo = self->top - rules->keep_days + 1;
+    if (lo < self->pruned + PRUNE_EVERY_DAYS) Py_RETURN_NONE;
+    self->pruned = lo;
+    Keep keeps[NTABLES] = {keep_day_key, keep_giver, keep_receiver, keep_pair};
+    long long bounds[NTABLES] = {(lo - self->base) << SHIFT, lo, lo, self->own - rules->pair_memory_days + 1};
+    for (int i = 0; i < NTABLES; i++)
+        if (table_drops(&self->t[i], keeps[i], bounds[i])) table_keep(&self->t[i], keeps[i], bounds[i]);
+    Py_RETURN_NONE;
+}
+
+static void put_le(uint8_t *p, uint64_t v, int size) {
+    for (int i = 0; i < size; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int size) {
+    uint64_t v = 0;
+    for (int i = 0; i < size; i++) v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static int has_own(const Slice *self) {
+    return self->own >= 0 || self->profile_ms >= 0 || self->dept_ms >= 0 || self->pilot[0] || self->pilot[1] ||
+           self->pilot[2] || self->pilot[3];
+}
+
+static int fits(long long value, long long lo, long long hi, const char *what) {
+    if (value < lo || value > hi) {
+        PyErr_Format(PyExc_OverflowError, "slice %s %lld out of range", what, value);
+        return 0;
+    }
+    return 1;
+}
+
+PyDoc_STRVAR(encode_doc, "encode() -> bytes: the slice as stored (layout at the top of _slice.c).");
+
+static PyObject *Slice_encode(Slice *self, PyObject *unused) {
+    if (!fits(self->mark, 0, INT64_MAX, "mark") || !fits(self->count, 0, UINT32_MAX, "count") ||
+        !fits(self->top, INT32_MIN, INT32_MAX, "top") || !fits(self->base, INT32_MIN, INT32_MAX, "base"))
+        return NULL;
+    int own = has_own(self);
+    const char *department = NULL, *name = NULL;
+    Py_ssize_t dlen = 0, nlen = 0;
+    Py_ssize_t size = 8 + HEAD_SIZE;
+    if (own) {
+        if (!fits(self->own, INT32_MIN, INT32_MAX, "own day")) return NULL;
+        for (int i = 0; i < 4; i++)
+            if (!fits(self->pilot[i], 0, UINT32_MAX, "pilot counter")) return NULL;
+        department = PyUnicode_AsUTF8AndSize(self->department, &dlen);
+        if (department == NULL) return NULL;
+        name = PyUnicode_AsUTF8AndSize(self->name, &nlen);
+        if (name == NULL) return NULL;
+        if (!fits(dlen, 0, UINT16_MAX, "department length") || !fits(nlen, 0, UINT16_MAX, "name length"))
+            return NULL;
+        size += OWN_SIZE + 2 + dlen + 2 + nlen;
+    }
+    for (int i = 0; i < NTABLES; i++)
+        if (self->t[i].n) size += TABLE_HEAD + self->t[i].n * (code_size(self->t[i].kc) + code_size(self->t[i].vc));
+    PyObject *out = PyBytes_FromStringAndSize(NULL, size);
+    if (out == NULL) return NULL;
+    uint8_t *p = (uint8_t *)PyBytes_AS_STRING(out);
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)((uint64_t)self->mark >> (8 * (7 - i)));
+    p += 8;
+    int flags = own ? OWN_FLAG : 0;
+    for (int i = 0; i < NTABLES; i++)
+        if (self->t[i].n) flags |= TABLE_FLAG[i];
+    put_le(p, (uint64_t)self->count, 4);
+    put_le(p + 4, (uint64_t)self->top, 4);
+    put_le(p + 8, (uint64_t)self->base, 4);
+    p[12] = (uint8_t)flags;
+    p += HEAD_SIZE;
+    if (own) {
+        uint64_t completeness;
+        memcpy(&completeness, &self->completeness, 8);
+        put_le(p, (uint64_t)self->own, 4);
+        put_le(p + 4, (uint64_t)self->profile_ms, 8);
+        put_le(p + 12, completeness, 8);
+        for (int i = 0; i < 4; i++) put_le(p + 20 + 4 * i, (uint64_t)self->pilot[i], 4);
+        put_le(p + 36, (uint64_t)self->dept_ms, 8);
+        p += OWN_SIZE;
+        put_le(p, (uint64_t)dlen, 2);
+        memcpy(p + 2, department, (size_t)dlen);
+        p += 2 + dlen;
+        put_le(p, (uint64_t)nlen, 2);
+        memcpy(p + 2, name, (size_t)nlen);
+        p += 2 + nlen;
+    }
+    for (int i = 0; i < NTABLES; i++) {
+        const Table *t = &self->t[i];
+        if (!t->n) continue;
+        int ks = code_size(t->kc), vs = code_size(t->vc);
+        put_le(p, (uint64_t)t->n, 4);
+        p[4] = (uint8_t)t->kc;
+        p[5] = (uint8_t)t->vc;
+        p += TABLE_HEAD;
+        for (Py_ssize_t j = 0; j < t->n; j++, p += ks) put_le(p, t->keys[j], ks);
+        for (Py_ssize_t j = 0; j < t->n; j++, p += vs) put_le(p, t->values[j], vs);
+    }
+    return out;
+}
+
+PyDoc_STRVAR(mark_bytes_doc, "mark_bytes() -> bytes\n\n"
+                             "What compare-and-set expects to find (the slice's first 8 bytes), or b'' for a slice "
+                             "that was never written.");
+
+static PyObject *Slice_mark_bytes(Slice *self, PyObject *unused) {
+    if (self->mark < 0) return PyBytes_FromStringAndSize(NULL, 0);
+    uint8_t mark[8];
+    for (int i = 0; i < 8; i++) mark[i] = (uint8_t)((uint64_t)self->mark >> (8 * (7 - i)));
+    return PyBytes_FromStringAndSize((const char *)mark, 8);
+}
+
+PyDoc_STRVAR(items_doc, "items(table) -> list of (key, value): table 0 days, 1 givers, 2 receivers, 3 pairs.");
+
+static PyObject *Slice_items(Slice *self, PyObject *arg) {
+    long which = PyLong_AsLong(arg);
+    if (which == -1 && PyErr_Occurred()) return NULL;
+    if (which < 0 || which >= NTABLES) {
+        PyErr_SetString(PyExc_IndexError, "table index out of range");
+        return NULL;
+    }
+    const Table *t = &self->t[which];
+    PyObject *out = PyList_New(t->n);
+    if (out == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < t->n; i++) {
+        PyObject *pair = Py_BuildValue("(KK)", (unsigned long long)t->keys[i], (unsigned long long)t->values[i]);
+        if (pair == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, i, pair);
+    }
+    return out;
+}
+
+static PyObject *Slice_get_pilot(Slice *self, void *unused) {
+    return Py_BuildValue("(LLLL)", self->pilot[0], self->pilot[1], self->pilot[2], self->pilot[3]);
+}
+
+static PyObject *Slice_get_department(Slice *self, void *unused) { return Py_NewRef(self->department); }
+static PyObject *Slice_get_name(Slice *self, void *unused) { return Py_NewRef(self->name); }
+
+static PyMethodDef Slice_methods[] = {
+    {"apply", (PyCFunction)(void (*)(void))Slice_apply, METH_FASTCALL, apply_doc},
+    {"prune", (PyCFunction)Slice_prune, METH_O, prune_doc},
+    {"encode", (PyCFunction)Slice_encode, METH_NOARGS, encode_doc},
+    {"mark_bytes", (PyCFunction)Slice_mark_bytes, METH_NOARGS, mark_bytes_doc},
+    {"items", (PyCFunction)Slice_items, METH_O, items_doc},
+    {NULL},
+};
+
+static PyMemberDef Slice_members[] = {
+    {"mark", T_LONGLONG, offsetof(Slice, mark), READONLY, NULL},
+    {"count", T_LONGLONG, offsetof(Slice, count), READONLY, NULL},
+    {"top", T_LONGLONG, offsetof(Slice, top), READONLY, NULL},
+    {"base", T_LONGLONG, offsetof(Slice, base), READONLY, NULL},
+    {"own", T_LONGLONG, offsetof(Slice, own), READONLY, NULL},
+    {"profile_ms", T_LONGLONG, offsetof(Slice, profile_ms), READONLY, NULL},
+    {"dept_ms", T_LONGLONG, offsetof(Slice, dept_ms), READONLY, NULL},
+    {"completeness", T_DOUBLE, offsetof(Slice, completeness), READONLY, NULL},
+    {NULL},
+};
+
+static PyGetSetDef Slice_getset[] = {
+    {"pilot", (getter)Slice_get_pilot, NULL, "surveys, workshops, interviews, contributions", NULL},
+    {"department", (getter)Slice_get_department, NULL, NULL, NULL},
+    {"name", (getter)Slice_get_name, NULL, NULL, NULL},
+    {NULL},
+};
+
+static PyTypeObject SliceType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "services.engagement._slice.Slice",
+    .tp_doc = PyDoc_STR("Slice(): an empty slice; decode(blob) reads a stored one."),
+    .tp_basicsize = sizeof(Slice),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = Slice_new,
+    .tp_dealloc = (destructor)Slice_dealloc,
+    .tp_methods = Slice_methods,
+    .tp_members = Slice_members,
+    .tp_getset = Slice_getset,
+};
+
+/* ---------------------------------------------------------------- decode */
+
+static int need(Py_ssize_t at, Py_ssize_t size, Py_ssize_t len) {
+    if (at + size > len) {
+        PyErr_SetString(PyExc_ValueError, "truncated engagement slice");
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *decode_text(const uint8_t *blob, Py_ssize_t *at, Py_ssize_t len) {
+    if (!need(*at, 2, len)) return NULL;
+    Py_ssize_t n = (Py_ssize_t)get_le(blob + *at, 2);
+    if (!need(*at + 2, n, len)) return NULL;
+    PyObject *text = PyUnicode_DecodeUTF8((const char *)blob + *at + 2, n, "strict");
+    *at += 2 + n;
+    return text;
+}
+
+PyDoc_STRVAR(decode_doc, "decode(blob) -> Slice: reads a stored slice (ValueError when it is malformed).");
+
+static PyObject *decode(PyObject *module, PyObject *arg) {
+    Py_buffer view;
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) return NULL;
+    const uint8_t *blob = view.buf;
+    Py_ssize_t len = view.len, at = 0;
+    Slice *self = NULL;
+    if (!need(0, 8 + HEAD_SIZE, len)) goto error;
+    self = slice_new(&SliceType);
+    if (self == NULL) goto error;
+    uint64_t mark = 0;
+    for (int i = 0; i < 8; i++) mark = mark << 8 | blob[i];
+    self->mark = (long long)mark;
+    self->count = (long long)get_le(blob + 8, 4);
+    self->top = (int32_t)get_le(blob + 12, 4);
+    self->base = (int32_t)get_le(blob + 16, 4);
+    int flags = blob[20];
+    at = 8 + HEAD_SIZE;
+    if (flags & OWN_FLAG) {
+        if (!need(at, OWN_SIZE, len)) goto error;
+        uint64_t completeness = get_le(blob + at + 12, 8);
+        self->own = (int32_t)get_le(blob + at, 4);
+        self->profile_ms = (long long)get_le(blob + at + 4, 8);
+        memcpy(&self->completeness, &completeness, 8);
+        for (int i = 0; i < 4; i++) self->pilot[i] = (long long)get_le(blob + at + 20 + 4 * i, 4);
+        self->dept_ms = (long long)get_le(blob + at + 36, 8);
+        at += OWN_SIZE;
+        PyObject *department = decode_text(blob, &at, len);
+        if (department == NULL) goto error;
+        Py_SETREF(self->department, department);
+        PyObject *name = decode_text(blob, &at, len);
+        if (name == NULL) goto error;
+        Py_SETREF(self->name, name);
+    }
+    for (int i = 0; i < NTABLES; i++) {
+        if (!(flags & TABLE_FLAG[i])) continue;
+        if (!need(at, TABLE_HEAD, len)) goto error;
+        Table *t = &self->t[i];
+        Py_ssize_t n = (Py_ssize_t)get_le(blob + at, 4);
+        t->kc = (char)blob[at + 4];
+        t->vc = (char)blob[at + 5];
+        int ks = code_size(t->kc), vs = code_size(t->vc);
+        if (!ks || !vs) {
+            PyErr_SetString(PyExc_ValueError, "engagement slice table has an unknown type code");
+            goto error;
+        }
+        at += TABLE_HEAD;
+        if (!need(at, n * (ks + vs), len) || table_reserve(t, n) < 0) goto error;
+        for (Py_ssize_t j = 0; j < n; j++, at += ks) t->keys[j] = get_le(blob + at, ks);
+        for (Py_ssize_t j = 0; j < n; j++, at += vs) t->values[j] = get_le(blob + at, vs);
+        t->n = n;
+    }
+    PyBuffer_Release(&view);
+    return (PyObject *)self;
+error:
+    Py_XDECREF(self);
+    PyBuffer_Release(&view);
+    return NULL;
+}
+
+static PyMethodDef module_methods[] = {
+    {"decode", (PyCFunction)decode, METH_O, decode_doc},
+    {NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "services.engagement._slice",
+    .m_doc = "One slice of an employee's engagement state: apply, prune, encode, decode (see partial.py).",
+    .m_size = -1,
+    .m_methods = module_methods,
+};
+
+PyMODINIT_FUNC PyInit__slice(void) {
+    if (PyType_Ready(&SliceType) < 0 || PyType_Ready(&RulesType) < 0) return NULL;
+    empty_str = PyUnicode_New(0, 0);
+    if (empty_str == NULL) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddObjectRef(m, "Slice", (PyObject *)&SliceType) < 0 ||
+        PyModule_AddObjectRef(m, "Rules", (PyObject *)&RulesType) < 0 || PyModule_AddIntConstant(m, "SHIFT", SHIFT) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

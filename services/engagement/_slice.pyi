@@ -1,0 +1,35 @@
+"""Types of the compiled slice module (_slice.c)."""
+
+from collections.abc import Sequence
+
+from services.engagement.scoring import Op
+
+SHIFT: int
+
+class Rules:
+    keep_days: int
+    pair_cap: int
+    pair_memory_days: int
+    def __init__(
+        self, keep_days: int, pair_cap: int, pair_memory_days: int, actions: int, received: int, updates: int
+    ) -> None: ...
+
+class Slice:
+    mark: int
+    count: int
+    top: int
+    base: int
+    own: int
+    profile_ms: int
+    dept_ms: int
+    completeness: float
+    pilot: tuple[int, int, int, int]
+    department: str
+    name: str
+    def apply(self, entries: Sequence[tuple[int, Op]], rules: Rules) -> tuple[int, int, int]: ...
+    def prune(self, rules: Rules) -> None: ...
+    def encode(self) -> bytes: ...
+    def mark_bytes(self) -> bytes: ...
+    def items(self, table: int) -> list[tuple[int, int]]: ...
+
+def decode(blob: bytes) -> Slice: ...
