@@ -137,6 +137,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"p50 = **{_num(lat['p50_ms'], 1)} ms**, p99 = **{_num(lat['p99_ms'], 1)} ms** "
         "(interpolated within histogram buckets).",
         "",
+        f"Steady state: the worker used {_num(lat['worker_cpu_us_per_event'])} CPU-µs per event (emitter "
+        f"included) in batches of {_num(lat['mean_batch_events'])} records on average.",
+        "",
         "## Redis memory",
         "",
         f"`used_memory` grew by {mem['used_memory_delta']:,} bytes for {mem['employees_with_state']:,} employees "

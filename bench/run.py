@@ -34,6 +34,7 @@ from bench.worker import WorkerProcess
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HISTOGRAM = "catalyst_engagement_event_to_score_seconds"
+BATCHES = "catalyst_engagement_batch_events"
 EVENTS = "catalyst_engagement_events_total"
 SCORE_CHANGES = "catalyst_engagement_score_changes_total"
 
@@ -333,15 +334,20 @@ async def latency(
     count = max(1, int(offered * o.latency_seconds))
     first_second = watermark_ms // 1000 - 7200
     records = events.live(count, o.employees, o.departments, first_second)
-    before = stats.buckets(await asyncio.to_thread(metrics, worker), HISTOGRAM)
+    samples_before = await asyncio.to_thread(metrics, worker)
+    before = stats.buckets(samples_before, HISTOGRAM)
+    cpu_before = worker.cpu()
     log(f"latency phase: offering {offered:,.0f} events/s for {o.latency_seconds:g} s")
     sent, seconds = await kafka_io.produce_at_rate(o.bootstrap, topics["interactions"], records, offered)
     ends = await kafka_io.end_offsets(o.bootstrap, topics["interactions"])
     progress = await wait_committed(o.bootstrap, worker.group, topics["interactions"], ends, worker, o.budget_seconds)
     if not progress.complete:
         log("the worker did not catch up with the latency phase within the budget")
-    after = stats.buckets(await asyncio.to_thread(metrics, worker), HISTOGRAM)
+    cpu = worker.cpu() - cpu_before
+    samples_after = await asyncio.to_thread(metrics, worker)
+    after = stats.buckets(samples_after, HISTOGRAM)
     window = stats.delta(after, before)
+    batches = stats.total(samples_after, BATCHES + "_count") - stats.total(samples_before, BATCHES + "_count")
     p50, p99 = stats.quantile(window, 0.5), stats.quantile(window, 0.99)
     return {
         "offered_rate": offered,
@@ -351,6 +357,9 @@ async def latency(
         "samples": window.get(math.inf, 0.0),
         "p50_ms": p50 * 1000,
         "p99_ms": p99 * 1000,
+        # steady state, for comparison with the backfill: CPU per event and how many records a batch carried
+        "worker_cpu_us_per_event": cpu / sent * 1e6 if sent else 0.0,
+        "mean_batch_events": sent / batches if batches else 0.0,
         "buckets": {("+Inf" if math.isinf(le) else f"{le:g}"): n for le, n in sorted(window.items())},
     }
 

@@ -21,6 +21,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 Arg = bytes | str | int | float
+# A command is its arguments, or bytes already in RESP (one command; code that builds its commands in C).
+Command = Sequence[Arg] | bytes
 READ_CHUNK = 1 << 16
 
 
@@ -72,9 +74,10 @@ class RedisBatch:
                 raise RedisConnectionError(f"redis refused the connection set-up: {reply}")
         return streams
 
-    def _send(self, commands: Sequence[Sequence[Arg]]) -> None:
+    def _send(self, commands: Sequence[Command]) -> None:
         assert self._streams is not None
-        self._streams[1].write(b"".join(hiredis.pack_command(tuple(command)) for command in commands))
+        pack = hiredis.pack_command
+        self._streams[1].write(b"".join(c if isinstance(c, bytes) else pack(tuple(c)) for c in commands))
 
     async def _receive(self, want: int) -> list[Any]:
         assert self._streams is not None
@@ -93,7 +96,7 @@ class RedisBatch:
                 replies.append(reply)
         return replies
 
-    async def _exchange(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+    async def _exchange(self, commands: Sequence[Command]) -> list[Any]:
         self._send(commands)
         return await self._receive(len(commands))
 
@@ -113,7 +116,7 @@ class RedisBatch:
                     raise RedisConnectionError(f"redis batch failed: {exc!r}") from exc
                 raise
 
-    async def execute(self, commands: Sequence[Sequence[Arg]]) -> list[Any]:
+    async def execute(self, commands: Sequence[Command]) -> list[Any]:
         if not commands:
             return []
         async with self.stream() as out:
@@ -143,7 +146,7 @@ class Stream:
         self._batch = batch
         self._sent = 0
 
-    def send(self, commands: Sequence[Sequence[Arg]]) -> None:
+    def send(self, commands: Sequence[Command]) -> None:
         if commands:
             self._batch._send(commands)
             self._sent += len(commands)

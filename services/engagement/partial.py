@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.engagement._slice import SHIFT, Rules, Slice, decode
+from services.engagement._slice import SHIFT, Rules, Slice, decode, write
 from services.engagement.config import ScoringConfig
 from services.engagement.scoring import COUNTERS, EmployeeState
 
-__all__ = ["DAYS", "GIVERS", "PAIRS", "RECEIVERS", "SHIFT", "Rules", "Slice", "decode", "merge", "rules"]
+__all__ = ["DAYS", "GIVERS", "PAIRS", "RECEIVERS", "SHIFT", "Rules", "Slice", "decode", "merge", "rules", "write"]
 
 MASK = (1 << SHIFT) - 1
 DAYS, GIVERS, RECEIVERS, PAIRS = range(4)  # Slice.items(table)

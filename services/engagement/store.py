@@ -8,11 +8,12 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+import hiredis
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from services.common.redis_batch import Arg, RedisBatch
+from services.common.redis_batch import Arg, Command, RedisBatch
 from services.engagement import lua, partial
 from services.engagement.config import ScoringConfig
 from services.engagement.scoring import EmployeeState, Op
@@ -118,19 +119,28 @@ class EngagementStore:
         self._max = client.register_script(lua.MAX)  # via redis-py, off the hot path
         self._undirty = client.register_script(lua.UNDIRTY)
         self._dept_newest: dict[str, int] = {}
-        self._cache: dict[tuple[str, int], partial.Slice] = {}
-        self._cache_max = cache_slices
+        # employee -> their slices by source partition (None: not read yet), at most cache_slices in all
+        self._cache: dict[str, list[partial.Slice | None]] = {}
+        self._cache_max = max(1, cache_slices // max(1, buckets))
         self._fields: list[bytes] = []
-        self._names: dict[str, tuple[bytes, bytes, int]] = {}
+        self._names: dict[str, tuple[bytes, int]] = {}
+        self.field(buckets - 1)
 
-    def _naming(self, employee: str) -> tuple[bytes, bytes, int]:
-        """The employee's state and forgotten-marker keys (encoded once) and home bucket."""
-        return state_key(employee).encode(), gone_key(employee).encode(), home_bucket(employee, self.buckets)
+    def _naming(self, employee: str, write_sha: str) -> tuple[bytes, int]:
+        """The employee's packed `EVALSHA <write> 2 <state key> <gone key>` (no array header; `_slice.write`
+        completes it) and home bucket, computed once."""
+        packed = hiredis.pack_command(("EVALSHA", write_sha, 2, state_key(employee), gone_key(employee)))
+        return packed[packed.index(b"\n") + 1 :], home_bucket(employee, self.buckets)
 
     def field(self, partition: int) -> bytes:
         if partition >= len(self._fields):
             self._fields += [f"{self.tag}:{p}".encode() for p in range(len(self._fields), partition + 1)]
         return self._fields[partition]
+
+    def _widen(self, slots: list[partial.Slice | None], partition: int) -> None:
+        """Room for a partition beyond the count the worker started with (partitions were added)."""
+        slots += [None] * (partition + 1 - len(slots))
+        self.field(partition)
 
     async def _scripts(self) -> tuple[str, str]:
         """SHA1s of the write and max scripts, loaded once (and again after a Redis restart lost them)."""
@@ -145,18 +155,30 @@ class EngagementStore:
         if len(self._cache) > self._cache_max:  # the oldest tenth goes (insertion order)
             for key in list(self._cache)[: len(self._cache) - self._cache_max + self._cache_max // 10]:
                 del self._cache[key]
-        wanted = {e: [p for p in ps if (e, p) not in self._cache] for e, ps in employees.items()}
-        wanted = {e: ps for e, ps in wanted.items() if ps}
-        if not wanted:
+        wanted: list[tuple[list[partial.Slice | None], list[int]]] = []
+        commands: list[tuple[Arg, ...]] = []
+        cache = self._cache
+        buckets = self.buckets
+        for employee, by_partition in employees.items():
+            slots = cache.get(employee)
+            if slots is None:
+                slots = cache[employee] = [None] * buckets
+            try:
+                missing = [p for p in by_partition if slots[p] is None]
+            except IndexError:
+                self._widen(slots, max(by_partition))
+                missing = [p for p in by_partition if slots[p] is None]
+            if missing:
+                wanted.append((slots, missing))
+                commands.append(("HMGET", state_key(employee), *(self.field(p) for p in missing)))
+        if not commands:
             return
-        replies = await self.batch.execute(
-            [("HMGET", state_key(e), *(self.field(p) for p in ps)) for e, ps in wanted.items()]
-        )
-        for (employee, partitions), blobs in zip(wanted.items(), replies, strict=True):
+        replies = await self.batch.execute(commands)
+        for (slots, partitions), blobs in zip(wanted, replies, strict=True):
             if isinstance(blobs, ResponseError):
                 raise blobs
             for partition, blob in zip(partitions, blobs, strict=True):
-                self._cache[(employee, partition)] = partial.decode(blob) if blob else partial.Slice()
+                slots[partition] = partial.decode(blob) if blob else partial.Slice()
 
     async def apply(self, ops: Group, activity: Iterable[tuple[str, int, int]], watermark_ms: int) -> BatchResult:
         """Applies one batch: new slices (compare-and-set), department activity, dirty marks, the watermark."""
@@ -166,9 +188,8 @@ class EngagementStore:
             while pending:  # another writer moved a slice on (a rebalance, a zombie): re-read and redo those
                 pending = await self._write_slices(pending, result, (), 0)
         except BaseException:
-            for employee, by_partition in ops.items():  # memory may be ahead of Redis now: re-read on retry
-                for partition in by_partition:
-                    self._cache.pop((employee, partition), None)
+            for employee in ops:  # memory may be ahead of Redis now: re-read on retry
+                self._cache.pop(employee, None)
             raise
         return result
 
@@ -178,41 +199,33 @@ class EngagementStore:
         """One read and one write round trip; returns the groups whose compare-and-set lost."""
         await self._load(groups)
         write_sha, max_sha = await self._scripts()
-        commands: list[tuple[Arg, ...]] = []
-        written: list[tuple[int, list[tuple[str, int]]]] = []  # (position of the reply, slices it wrote)
+        commands: list[Command] = []
+        written: list[tuple[int, str, list[int]]] = []  # (position of the reply, employee, partitions written)
         dirty: dict[int, list[Arg]] = defaultdict(list)
         now = time.time()
         cache = self._cache
+        names = self._names
+        fields = self._fields
         rules = self.rules
+        write = partial.write
+        duplicates = late = 0
         async with self.batch.stream() as out:
             sent = 0
             for employee, by_partition in groups.items():
-                args: list[Arg] = []
-                keys: list[tuple[str, int]] = []
-                for partition, entries in by_partition.items():
-                    key = (employee, partition)
-                    part = cache[key]
-                    expected = part.mark_bytes()
-                    department = part.department
-                    applied, duplicates, late = part.apply(entries, rules)
-                    result.duplicates += duplicates
-                    result.late += late
-                    if not applied:
-                        continue
-                    if part.department != department:
-                        commands += self._move(employee, department, part.department)
-                    part.prune(rules)
-                    args += (self.field(partition), expected, part.encode())
-                    keys.append(key)
-                if args:
-                    written.append((len(commands), keys))
-                    named = self._names.get(employee)
-                    if named is None:
-                        if len(self._names) > self._cache_max:
-                            self._names.clear()
-                        named = self._names[employee] = self._naming(employee)
-                    commands.append(("EVALSHA", write_sha, 2, named[0], named[1], *args))
-                    dirty[named[2]] += (now, employee)
+                named = names.get(employee)
+                if named is None:
+                    if len(names) > self._cache_max:
+                        names.clear()
+                    named = names[employee] = self._naming(employee, write_sha)
+                command, partitions, dup, old, moved = write(named[0], cache[employee], by_partition, fields, rules)
+                duplicates += dup
+                late += old
+                if moved is not None:
+                    commands += self._move(employee, *moved)
+                if command is not None:
+                    written.append((len(commands), employee, partitions))
+                    commands.append(command)
+                    dirty[named[1]] += (now, employee)
                     if len(commands) - sent >= SEND_EVERY:  # Redis starts on these while the rest is computed
                         out.send(commands[sent:])
                         sent = len(commands)
@@ -223,19 +236,24 @@ class EngagementStore:
                 commands.append(("EVALSHA", max_sha, 1, WATERMARK, watermark_ms))
             out.send(commands[sent:])
             replies = await out.receive()
+        result.duplicates += duplicates
+        result.late += late
         for reply in replies:
             if isinstance(reply, ResponseError):
                 if str(reply).startswith("NOSCRIPT"):
                     self._shas = None  # Redis restarted without its scripts: load them and redo the batch
+                    self._names.clear()
                     raise RedisConnectionError("redis lost the scripts; reloading")
                 raise reply
         lost: Group = {}
-        for at, keys in written:
+        for at, employee, partitions in written:
             reply = replies[at]
-            outcomes = reply if isinstance(reply, list) else [reply] * len(keys)
-            for (employee, partition), ok in zip(keys, outcomes, strict=True):
+            outcomes = reply if isinstance(reply, list) else [reply] * len(partitions)
+            for partition, ok in zip(partitions, outcomes, strict=True):
                 if ok != 1:  # 0: compare-and-set lost; -1: the employee was forgotten meanwhile
-                    cache.pop((employee, partition), None)
+                    slots = cache.get(employee)
+                    if slots is not None:
+                        slots[partition] = None
                     if ok == 0:
                         lost.setdefault(employee, {})[partition] = groups[employee][partition]
         await self._prune_departments(newest, replies[first_max : first_max + len(newest)])
@@ -252,7 +270,7 @@ class EngagementStore:
         return commands
 
     def _queue_activity(
-        self, commands: list[tuple[Arg, ...]], activity: Iterable[tuple[str, int, int]], max_sha: str
+        self, commands: list[Command], activity: Iterable[tuple[str, int, int]], max_sha: str
     ) -> tuple[dict[str, int], int]:
         """Queues the department day sets, then a MAX per department; returns the newest day per department
         and the position of the first MAX's reply (the previous newest day)."""
@@ -289,8 +307,7 @@ class EngagementStore:
 
     async def forget(self, employee: str, lb_windows: Sequence[str]) -> list[str]:
         """Deletes an employee's state (idempotent) and cleans indexes; returns the departments cleaned."""
-        for partition in range(self.buckets):
-            self._cache.pop((employee, partition), None)
+        self._cache.pop(employee, None)
         state = employee_from_hash(await self.redis.hgetall(state_key(employee)))
         department = state.department if state is not None else ""
         _, depts_raw = await self._forget(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 
+import hiredis
 import pytest
 
 from services.engagement import partial
@@ -116,3 +117,38 @@ def test_pruning_drops_only_what_no_window_can_see() -> None:
     kept = [d for d in days if d > 1_000 - CFG.keep_days]
     assert sorted(partial.merge([part], False).days) == kept
     assert sorted(day for _, day in part.items(partial.RECEIVERS)) == kept
+
+
+def test_write_returns_one_resp_command_with_the_marks_redis_holds() -> None:
+    prefix = hiredis.pack_command(("EVALSHA", "f" * 40, 2, "{emp:a}:s", "{emp:a}:gone"))
+    prefix = prefix[prefix.index(b"\n") + 1 :]
+    fields = [b"t:0", b"t:1"]
+    stored = partial.Slice()
+    stored.apply([(4, Op("c", 100, "0", "1"))], RULES)
+    slots = [partial.decode(stored.encode()), partial.Slice()]
+    groups = {
+        0: [(4, Op("c", 100, "0", "1")), (5, Op("d", 100, "7", "Sales", "Ann"))],
+        1: [(9, Op("r", 100, "3", "1"))],
+    }
+    command, partitions, duplicates, late, moved = partial.write(prefix, slots, groups, fields, RULES)
+    assert (partitions, duplicates, late, moved) == ([0, 1], 1, 0, ("", "Sales"))
+    args = _resp_args(command)
+    assert args[:5] == [b"EVALSHA", b"f" * 40, b"2", b"{emp:a}:s", b"{emp:a}:gone"]
+    assert args[5:] == [b"t:0", (4).to_bytes(8, "big"), slots[0].encode(), b"t:1", b"", slots[1].encode()]
+    assert partial.decode(args[7]).department == "Sales"
+    nothing = partial.write(prefix, slots, {1: [(9, Op("r", 100, "3", "1"))]}, fields, RULES)
+    assert nothing == (None, [], 1, 0, None)
+
+
+def _resp_args(command: bytes) -> list[bytes]:
+    """The bulk strings of one RESP array (what Redis would read)."""
+    header, rest = command.split(b"\r\n", 1)
+    out = []
+    for _ in range(int(header[1:])):
+        length, rest = rest.split(b"\r\n", 1)
+        size = int(length[1:])
+        out.append(rest[:size])
+        assert rest[size : size + 2] == b"\r\n"
+        rest = rest[size + 2 :]
+    assert rest == b""
+    return out
