@@ -8,10 +8,7 @@ the consumer group `engagement_group_id` and commits offsets itself:
 * commits are periodic (`worker_commit_interval_seconds`), on partition revocation and on shutdown. The Redis
   writes are idempotent per (partition, offset), so the interval only bounds how much a crash replays;
 * a batch is never abandoned half-way while the worker keeps running: revocation waits for it, shutdown gives
-  it `shutdown_grace_seconds` and otherwise leaves its offsets uncommitted (the next owner replays it);
-* two stages: while batch N's writes are executing in Redis (on the other core), the loop fetches and plans
-  batch N+1 (pure CPU work); N+1 is applied only once N finished, so writes stay in offset order and at
-  most one batch waits behind the one in flight.
+  it `shutdown_grace_seconds` and otherwise leaves its offsets uncommitted (the next owner replays it).
 """
 
 from __future__ import annotations
@@ -25,14 +22,13 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from mode import Service
 
-from services.engagement.batch import Plan, Record
+from services.engagement.batch import Record
 from services.engagement.config import EngagementWorkerSettings
 from services.engagement.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
-Planner = Callable[[Sequence[Record]], Plan]
-Handle = Callable[[Sequence[Record], Plan], Awaitable[None]]
+Handle = Callable[[Sequence[Record]], Awaitable[None]]
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -53,7 +49,6 @@ class InteractionsConsumer(Service):
         self,
         settings: EngagementWorkerSettings,
         prepare: Callable[[], Awaitable[None]],
-        plan: Planner,
         handle: Handle,
         metrics: WorkerMetrics,
     ) -> None:
@@ -61,7 +56,6 @@ class InteractionsConsumer(Service):
         self.settings = settings
         self.topic = settings.topic_interactions
         self._prepare = prepare
-        self._plan = plan
         self._handle = handle
         self._metrics = metrics
         self._kafka: AIOKafkaConsumer | None = None
@@ -99,8 +93,6 @@ class InteractionsConsumer(Service):
         if self._loop_task is not None:
             await asyncio.wait({self._loop_task}, timeout=self.settings.shutdown_grace_seconds)
         if self._inflight is not None and not self._inflight.done():
-            await asyncio.wait({self._inflight}, timeout=max(0.0, deadline - time.monotonic()))
-        if self._inflight is not None and not self._inflight.done():
             self._inflight.cancel()  # its offsets stay uncommitted: the next owner replays it (idempotent)
             log.warning("in-flight batch did not finish within the shutdown grace; it will be replayed")
         if self._kafka is None:
@@ -129,33 +121,20 @@ class InteractionsConsumer(Service):
                 await asyncio.sleep(1.0)
                 continue
             if batch:
-                records = [
-                    Record(m.partition, m.offset, m.key, m.value, m.timestamp)
-                    for messages in batch.values()
-                    for m in messages
-                ]
-                work = self._plan(records)  # while the previous batch's writes execute in Redis
-                # No await between getmany and here, so a revocation always sees this batch as in flight
-                # (it waits for the batch, which first waits for the previous one).
-                previous = self._inflight
-                self._inflight = asyncio.ensure_future(self._apply(previous, batch, records, work))
-                if previous is not None:
-                    await asyncio.shield(previous)
-            elif self._inflight is not None:
-                await asyncio.shield(self._inflight)  # nothing new: finish the batch in flight
+                # No await between getmany and here, so a revocation always sees this batch as in flight.
+                self._inflight = asyncio.ensure_future(self._apply(batch))
+                await asyncio.shield(self._inflight)
             await self._track_positions()
             if time.monotonic() >= next_commit:
                 await self._commit()
                 next_commit = time.monotonic() + s.worker_commit_interval_seconds
 
-    async def _apply(
-        self, previous: asyncio.Future | None, batch: dict[TopicPartition, list], records: list[Record], work: Plan
-    ) -> None:
-        """Handles one batch after the previous one, then marks its offsets done (inside the task, so whoever
-        awaits it sees them)."""
-        if previous is not None:
-            await asyncio.shield(previous)
-        await self._handle(records, work)
+    async def _apply(self, batch: dict[TopicPartition, list]) -> None:
+        """Handles one batch, then marks its offsets done (inside the task, so whoever awaits it sees them)."""
+        records = [
+            Record(m.partition, m.offset, m.key, m.value, m.timestamp) for messages in batch.values() for m in messages
+        ]
+        await self._handle(records)
         for tp, messages in batch.items():
             self._done[tp] = messages[-1].offset + 1
 

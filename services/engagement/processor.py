@@ -19,7 +19,7 @@ from redis.exceptions import BusyLoadingError, ClusterDownError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.engagement.batch import Plan, Record, plan
+from services.engagement.batch import Record, plan
 from services.engagement.config import EngagementWorkerSettings, ScoringConfig
 from services.engagement.metrics import WorkerMetrics
 from services.engagement.scoring import DAY_MS, figures
@@ -104,15 +104,8 @@ class Processor:
     async def start(self) -> None:
         self.watermark_ms = await self.retrying.redis("watermark", self.store.watermark)
 
-    def plan(self, records: Sequence[Record]) -> Plan:
-        """The pure half of a batch (decode, validate, ops): the consumer runs it for the next batch while
-        Redis still executes the previous one's writes."""
-        return plan(records, int(time.time() * 1000), self.max_future_ms)
-
-    async def handle(self, records: Sequence[Record], work: Plan | None = None) -> None:
-        """Applies one batch (planned here unless the caller planned it already)."""
-        if work is None:
-            work = self.plan(records)
+    async def handle(self, records: Sequence[Record]) -> None:
+        work = plan(records, int(time.time() * 1000), self.max_future_ms)
         self.metrics.batch_size.observe(len(records))
         for name, count in work.kinds.items():
             self.metrics.events.labels(name).inc(count)
