@@ -33,3 +33,13 @@ class Slice:
     def items(self, table: int) -> list[tuple[int, int]]: ...
 
 def decode(blob: bytes) -> Slice: ...
+def write(
+    prefix: bytes,
+    slots: list[Slice | None],
+    by_partition: dict[int, list[tuple[int, Op]]],
+    fields: list[bytes],
+    rules: Rules,
+) -> tuple[bytes | None, list[int], int, int, tuple[str, str] | None]: ...
+def merge_tables(
+    slices: Sequence[Slice], width: int
+) -> tuple[dict[int, list[int]], dict[int, tuple[int, bool]], dict[int, int]]: ...

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from services.engagement._slice import SHIFT, Rules, Slice, decode, write
+from services.engagement._slice import SHIFT, Rules, Slice, decode, merge_tables, write
 from services.engagement.config import ScoringConfig
 from services.engagement.scoring import COUNTERS, EmployeeState
 
 __all__ = ["DAYS", "GIVERS", "PAIRS", "RECEIVERS", "SHIFT", "Rules", "Slice", "decode", "merge", "rules", "write"]
 
-MASK = (1 << SHIFT) - 1
 DAYS, GIVERS, RECEIVERS, PAIRS = range(4)  # Slice.items(table)
 assert len(COUNTERS) <= 1 << SHIFT
 
@@ -39,28 +38,14 @@ def rules(cfg: ScoringConfig) -> Rules:
 
 
 def merge(parts: Iterable[Slice], opt_out: bool) -> EmployeeState:
-    """The employee's whole state: counters summed, colleagues at their newest day, own facts from the slice
-    that saw the newest of them."""
+    """The employee's whole state: counters summed, colleagues at their newest day (the tables, in C), own
+    facts from the slice that saw the newest of them."""
+    parts = list(parts)
     state = EmployeeState(opt_out=opt_out)
-    width = len(COUNTERS)
-    days = state.days
-    givers: dict[int, int] = {}
+    state.days, state.givers, state.receivers = merge_tables(parts, len(COUNTERS))
     pilot = [0, 0, 0, 0]
     profile_ms = dept_ms = -1
     for part in parts:
-        base = part.base
-        for key, value in part.items(DAYS):
-            day = base + (key >> SHIFT)
-            counts = days.get(day)
-            if counts is None:
-                counts = days[day] = [0] * width
-            counts[key & MASK] += value
-        for who, value in part.items(GIVERS):
-            if givers.get(who, -1) < value:
-                givers[who] = value
-        for who, day in part.items(RECEIVERS):
-            if state.receivers.get(who, -1) < day:
-                state.receivers[who] = day
         for i, count in enumerate(part.pilot):
             pilot[i] += count
         if part.profile_ms > profile_ms:
@@ -70,6 +55,5 @@ def merge(parts: Iterable[Slice], opt_out: bool) -> EmployeeState:
         if part.top > state.as_of_day:
             state.as_of_day = part.top
         state.changes += part.count
-    state.givers = {who: (value // 2, bool(value & 1)) for who, value in givers.items()}
     state.pilot = (pilot[0], pilot[1], pilot[2], pilot[3])
     return state

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 import zlib
 from collections import defaultdict
@@ -230,7 +229,6 @@ class EngagementStore:
                     if len(commands) - sent >= SEND_EVERY:  # Redis starts on these while the rest is computed
                         out.send(commands[sent:])
                         sent = len(commands)
-                        await asyncio.sleep(0)  # lets the transport hand them to the socket
             for bucket, members in dirty.items():
                 commands.append(("ZADD", dirty_set(bucket), *members))
             newest, first_max = self._queue_activity(commands, activity, max_sha)
