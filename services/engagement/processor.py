@@ -239,7 +239,8 @@ class Emitter:
         Work per call is bounded by a time budget (a share of the emit interval) and done in small chunks
         with the event loop released in between, so that publishing never starves the consumer: under load,
         more changes simply coalesce into each published figure. A rollover's re-publication is spread over
-        the following rounds the same way.
+        the following rounds the same way. While no record is waiting (backlog 0) the round goes on past
+        its budget: idle time is free, and the next record waits for one chunk at most.
         """
         watermark_ms = self.processor.watermark_ms
         if watermark_ms <= 0 or not buckets:
@@ -256,16 +257,19 @@ class Emitter:
         published = 0
         deadline = now + self.budget
         pending = list(buckets)
-        while pending and self.clock() < deadline:
+        while pending and self._may_go_on(deadline):
             for bucket in list(pending):
                 count, full = await self._round(bucket, watermark_ms)
                 published += count
                 if not full:
                     pending.remove(bucket)
                 await asyncio.sleep(0)  # let a waiting batch run between chunks
-                if self.clock() >= deadline:
+                if not self._may_go_on(deadline):
                     break
         return published
+
+    def _may_go_on(self, deadline: float) -> bool:
+        return self.clock() < deadline or self.backlog() == 0
 
     async def _rollover(self, buckets: Sequence[int], day: int) -> None:
         """Marks dirty the employees whose windows move on `day` (once per bucket and day reached)."""

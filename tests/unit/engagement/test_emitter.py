@@ -192,7 +192,8 @@ async def test_day_rollover_waits_until_caught_up_then_runs_once_for_the_current
 
 
 async def test_rollover_republication_is_spread_over_rounds_by_the_time_budget() -> None:
-    rig = make_rig(backlog=0, read_seconds=0.1)  # each chunk of 25 costs 0.1 s; the budget is 0.2 s
+    # caught up, but records are waiting: each chunk of 25 costs 0.1 s; the budget is 0.2 s
+    rig = make_rig(backlog=100, read_seconds=0.1)
     for n in range(200):
         rig.store.active[n % 2].append(f"e{n}")
         rig.store.states[f"e{n}"] = EmployeeState(days={DAY: [0] * 14}, as_of_day=DAY)
@@ -200,6 +201,18 @@ async def test_rollover_republication_is_spread_over_rounds_by_the_time_budget()
     assert rig.store.rollovers == [(0, DAY), (1, DAY)]
     assert rounds >= 4  # 8 chunks, at most 2 to 3 per round
     assert sorted(rig.sent) == sorted(f"e{n}" for n in range(200))
+
+
+async def test_with_no_record_waiting_a_round_goes_on_past_its_budget() -> None:
+    rig = make_rig(backlog=0, read_seconds=0.1)  # nothing to consume: idle time is the emitter's
+    for n in range(200):
+        rig.store.change(n % 2, f"e{n}")
+    published = await rig.emitter.run_once([0, 1])
+    assert published == 200  # 8 chunks of 0.1 s in one round, where the budget allows 2 to 3
+    rig.backlog[0] = 100
+    for n in range(200):
+        rig.store.change(n % 2, f"e{n}")
+    assert await rig.emitter.run_once([0, 1]) <= 75  # records waiting: back to the budget
 
 
 async def test_after_a_backfill_the_final_figures_of_everyone_are_published() -> None:
