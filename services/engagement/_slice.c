@@ -417,12 +417,6 @@ static void table_keep(Table *t, Keep keep, long long bound) {
     t->n = j;
 }
 
-static int table_drops(const Table *t, Keep keep, long long bound) {
-    for (Py_ssize_t i = 0; i < t->n; i++)
-        if (!keep(t->keys[i], t->values[i], bound)) return 1;
-    return 0;
-}
-
 static int keep_day_key(uint64_t key, uint64_t value, long long first) { return (long long)key >= first; }
 static int keep_giver(uint64_t key, uint64_t value, long long lo) { return (long long)(value / 2) >= lo; }
 static int keep_receiver(uint64_t key, uint64_t value, long long lo) { return (long long)value >= lo; }
@@ -440,7 +434,7 @@ static void slice_prune(Slice *self, const Rules *rules) {
     Keep keeps[NTABLES] = {keep_day_key, keep_giver, keep_receiver, keep_pair};
     long long bounds[NTABLES] = {(lo - self->base) << SHIFT, lo, lo, self->own - rules->pair_memory_days + 1};
     for (int i = 0; i < NTABLES; i++)
-        if (table_drops(&self->t[i], keeps[i], bounds[i])) table_keep(&self->t[i], keeps[i], bounds[i]);
+        table_keep(&self->t[i], keeps[i], bounds[i]);
 }
 
 static PyObject *Slice_prune(Slice *self, PyObject *arg) {
@@ -603,40 +597,6 @@ static PyObject *Slice_encode(Slice *self, PyObject *unused) {
     return out;
 }
 
-PyDoc_STRVAR(mark_bytes_doc, "mark_bytes() -> bytes\n\n"
-                             "What compare-and-set expects to find (the slice's first 8 bytes), or b'' for a slice "
-                             "that was never written.");
-
-static PyObject *Slice_mark_bytes(Slice *self, PyObject *unused) {
-    if (self->mark < 0) return PyBytes_FromStringAndSize(NULL, 0);
-    uint8_t mark[8];
-    put_mark(mark, self->mark);
-    return PyBytes_FromStringAndSize((const char *)mark, 8);
-}
-
-PyDoc_STRVAR(items_doc, "items(table) -> list of (key, value): table 0 days, 1 givers, 2 receivers, 3 pairs.");
-
-static PyObject *Slice_items(Slice *self, PyObject *arg) {
-    long which = PyLong_AsLong(arg);
-    if (which == -1 && PyErr_Occurred()) return NULL;
-    if (which < 0 || which >= NTABLES) {
-        PyErr_SetString(PyExc_IndexError, "table index out of range");
-        return NULL;
-    }
-    const Table *t = &self->t[which];
-    PyObject *out = PyList_New(t->n);
-    if (out == NULL) return NULL;
-    for (Py_ssize_t i = 0; i < t->n; i++) {
-        PyObject *pair = Py_BuildValue("(KK)", (unsigned long long)t->keys[i], (unsigned long long)t->values[i]);
-        if (pair == NULL) {
-            Py_DECREF(out);
-            return NULL;
-        }
-        PyList_SET_ITEM(out, i, pair);
-    }
-    return out;
-}
-
 static PyObject *Slice_get_pilot(Slice *self, void *unused) {
     return Py_BuildValue("(LLLL)", self->pilot[0], self->pilot[1], self->pilot[2], self->pilot[3]);
 }
@@ -648,8 +608,6 @@ static PyMethodDef Slice_methods[] = {
     {"apply", (PyCFunction)(void (*)(void))Slice_apply, METH_FASTCALL, apply_doc},
     {"prune", (PyCFunction)Slice_prune, METH_O, prune_doc},
     {"encode", (PyCFunction)Slice_encode, METH_NOARGS, encode_doc},
-    {"mark_bytes", (PyCFunction)Slice_mark_bytes, METH_NOARGS, mark_bytes_doc},
-    {"items", (PyCFunction)Slice_items, METH_O, items_doc},
     {NULL},
 };
 

@@ -19,9 +19,8 @@ from services.engagement._slice import SHIFT, Rules, Slice, decode, merge_tables
 from services.engagement.config import ScoringConfig
 from services.engagement.scoring import COUNTERS, EmployeeState
 
-__all__ = ["DAYS", "GIVERS", "PAIRS", "RECEIVERS", "SHIFT", "Rules", "Slice", "decode", "merge", "rules", "write"]
+__all__ = ["SHIFT", "Rules", "Slice", "decode", "merge", "rules", "write"]
 
-DAYS, GIVERS, RECEIVERS, PAIRS = range(4)  # Slice.items(table)
 assert len(COUNTERS) <= 1 << SHIFT
 
 
