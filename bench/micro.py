@@ -13,6 +13,7 @@ import json
 import tempfile
 import time
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from bench import events
 from bench.redis_instance import RedisInstance
 from services.engagement.batch import Record, plan
 from services.engagement.config import load_scoring
+from services.engagement.gc_policy import collect_rarely
 from services.engagement.processor import score_changed
 from services.engagement.scoring import DAY_MS, figures
 from services.engagement.store import EngagementStore
@@ -32,17 +34,25 @@ def redis_cpu(instance: RedisInstance) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-async def measure(count: int, employees: int, batch: int, partitions: int) -> dict[str, Any]:
+def as_records(pairs: Iterable[tuple[bytes, bytes]], partitions: int, offsets: dict[int, int]) -> list[Record]:
+    """Records as the consumer hands them over: partitioned by key, offsets counting on per partition."""
+    records = []
+    for key, value in pairs:
+        p = zlib.crc32(key) % partitions
+        records.append(Record(p, offsets[p], key, value, int(time.time() * 1000)))
+        offsets[p] += 1
+    return records
+
+
+async def measure(
+    count: int, employees: int, batch: int, partitions: int, live: int, live_batch: int
+) -> dict[str, Any]:
     cfg = load_scoring()
     instance = RedisInstance(Path(tempfile.mkdtemp(prefix="catalyst-micro-")) / "redis")
     client = aioredis.Redis.from_url(instance.url)
     store = EngagementStore(client, cfg, "bench-micro", partitions, 3600)
     offsets = dict.fromkeys(range(partitions), 0)
-    records = []
-    for key, value in events.history(count, employees):
-        p = zlib.crc32(key) % partitions
-        records.append(Record(p, offsets[p], key, value, int(time.time() * 1000)))
-        offsets[p] += 1
+    records = as_records(events.history(count, employees), partitions, offsets)
     now_ms = int(time.time() * 1000)
     out: dict[str, Any] = {"events": count, "employees": employees, "batch": batch}
     try:
@@ -57,6 +67,19 @@ async def measure(count: int, employees: int, batch: int, partitions: int) -> di
         out["apply_redis_cpu_us_per_event"] = (redis_cpu(instance) - rcpu) / count * 1e6
         out["apply_wall_us_per_event"] = (time.perf_counter() - wall) / count * 1e6
 
+        # steady state: events just before the watermark, in the smaller batches a live stream arrives in
+        watermark = max(w.newest_ms for w in plans)
+        records = as_records(events.live(live, employees, 12, watermark // 1000 - 7200), partitions, offsets)
+        cpu, rcpu, wall = time.process_time(), redis_cpu(instance), time.perf_counter()
+        for i in range(0, live, live_batch):
+            work = plan(records[i : i + live_batch], now_ms, 3_600_000)
+            await store.apply(work.ops, work.activity, work.newest_ms)
+        out["live_events"] = live
+        out["live_batch"] = live_batch
+        out["live_client_cpu_us_per_event"] = (time.process_time() - cpu) / live * 1e6
+        out["live_redis_cpu_us_per_event"] = (redis_cpu(instance) - rcpu) / live * 1e6
+        out["live_wall_us_per_event"] = (time.perf_counter() - wall) / live * 1e6
+
         names = [events.employee_id(n) for n in range(employees)]
         cpu = time.process_time()
         states = {}
@@ -64,7 +87,6 @@ async def measure(count: int, employees: int, batch: int, partitions: int) -> di
             states.update(await store.read_states(names[i : i + 500]))
         read = time.process_time() - cpu
         present = {e: s for e, s in states.items() if s is not None}
-        watermark = max(w.newest_ms for w in plans)
         day = watermark // DAY_MS
         cpu = time.process_time()
         computed = {e: figures(s, max(s.as_of_day, day), cfg) for e, s in present.items()}
@@ -110,8 +132,12 @@ def main() -> None:
     p.add_argument("--employees", type=int, default=2_000)
     p.add_argument("--batch", type=int, default=2_000, help="records per batch (the worker's default)")
     p.add_argument("--partitions", type=int, default=6)
+    p.add_argument("--live", type=int, default=50_000, help="steady-state events after the history")
+    p.add_argument("--live-batch", type=int, default=600, help="records per steady-state batch")
     a = p.parse_args()
-    print(json.dumps(asyncio.run(measure(a.events, a.employees, a.batch, a.partitions)), indent=2))
+    collect_rarely()
+    result = measure(a.events, a.employees, a.batch, a.partitions, a.live, a.live_batch)
+    print(json.dumps(asyncio.run(result), indent=2))
 
 
 if __name__ == "__main__":

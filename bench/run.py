@@ -55,6 +55,7 @@ class Options:
     budget_seconds: float
     worker_env: dict[str, str]
     workers: int
+    latency_rate: float | None
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -74,6 +75,10 @@ def parse(argv: list[str] | None = None) -> Options:
         "--naive-events", type=int, default=None, help="events the naive consumer processes (default min(N, 100,000))"
     )
     p.add_argument("--latency-seconds", type=float, default=None, help="latency phase length (default 20)")
+    p.add_argument(
+        "--latency-rate", type=float, default=None,
+        help="offered events/s in the latency phase (default: half the measured rate; for experiments)",
+    )  # fmt: skip
     p.add_argument("--bootstrap", default=env("CATALYST_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     p.add_argument("--out", type=Path, default=Path(env("BENCH_OUT", str(RESULTS))))
     p.add_argument(
@@ -110,6 +115,7 @@ def parse(argv: list[str] | None = None) -> Options:
         budget_seconds=a.budget_seconds,
         worker_env=dict(item.split("=", 1) for item in a.worker_env),
         workers=a.workers,
+        latency_rate=a.latency_rate,
     )
 
 
@@ -330,7 +336,7 @@ async def latency(
 ) -> dict[str, Any]:
     """Steady state: event times in the two hours before the watermark, so no day boundary is crossed (a
     crossing makes the worker re-publish every active employee; see docs/benchmark.md)."""
-    offered = max(1.0, rate / 2)
+    offered = o.latency_rate or max(1.0, rate / 2)
     count = max(1, int(offered * o.latency_seconds))
     first_second = watermark_ms // 1000 - 7200
     records = events.live(count, o.employees, o.departments, first_second)

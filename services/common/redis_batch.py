@@ -26,6 +26,16 @@ Command = Sequence[Arg] | bytes
 READ_CHUNK = 1 << 16
 
 
+def bulk(value: bytes) -> bytes:
+    """One argument in RESP, for code that packs an argument once and reuses it in many commands."""
+    return b"$%d\r\n%b\r\n" % (len(value), value)
+
+
+def command(parts: Sequence[bytes]) -> bytes:
+    """A RESP command from arguments packed by `bulk`."""
+    return b"*%d\r\n%b" % (len(parts), b"".join(parts))
+
+
 class RedisBatch:
     """One connection; `execute` sends a whole batch and returns one reply per command, in order.
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-
 import faust
 from prometheus_client import CollectorRegistry
 
@@ -11,6 +9,7 @@ from services.common.grpc_server import serve_metrics
 from services.common.logging import configure_logging
 from services.common.settings import load
 from services.engagement.config import EngagementWorkerSettings, load_scoring
+from services.engagement.gc_policy import collect_rarely
 from services.engagement.stream import Worker
 
 
@@ -20,11 +19,7 @@ def main() -> None:
     cfg = load_scoring(settings.scoring_file)
     settings.worker_data_dir.mkdir(parents=True, exist_ok=True)
     registry = CollectorRegistry()
-    # A batch allocates hundreds of thousands of short-lived tuples; with the default threshold (700) the
-    # cyclic collector runs thousands of times per batch and rescans the long-lived slice cache each time.
-    # The cache holds no cycles, so collect rarely and leave what exists at start-up out of every scan.
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+    collect_rarely()
     worker = Worker(settings, cfg, registry)
     serve_metrics(settings.metrics_host, settings.worker_metrics_port, registry)
     log.info(

@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from services.common.redis_batch import Arg, Command, RedisBatch
+from services.common.redis_batch import Arg, Command, RedisBatch, bulk, command
 from services.engagement import lua, partial
 from services.engagement.config import ScoringConfig
 from services.engagement.scoring import EmployeeState, Op
@@ -25,6 +25,8 @@ DEPARTMENTS = "eng:depts"
 SEND_EVERY = 200  # commands per part of a batch's write: Redis works on a part while the next is computed
 OPT_OUT = b"oo"  # field of the state hash the query server writes (ranking opt-out)
 Group = dict[str, dict[int, list[tuple[int, Op]]]]  # employee -> source partition -> (offset, op), in order
+Naming = tuple[bytes, int, bytes]  # see EngagementStore._naming
+ZADD = bulk(b"ZADD")
 
 
 def state_key(employee_id: str) -> str:
@@ -119,28 +121,25 @@ class EngagementStore:
         self._max = client.register_script(lua.MAX)  # via redis-py, off the hot path
         self._undirty = client.register_script(lua.UNDIRTY)
         self._dept_newest: dict[str, int] = {}
-        # employee -> their slices by source partition (None: not read yet), at most cache_slices in all
-        self._cache: dict[str, list[partial.Slice | None]] = {}
+        # employee -> their slices by source partition (all of them, read at once), at most cache_slices in all
+        self._cache: dict[str, list[partial.Slice]] = {}
         self._cache_max = max(1, cache_slices // max(1, buckets))
-        self._fields: list[bytes] = []
-        self._names: dict[str, tuple[bytes, int]] = {}
-        self.field(buckets - 1)
+        self._fields: list[bytes] = [f"{self.tag}:{p}".encode() for p in range(buckets)]
+        self._names: dict[str, Naming] = {}
 
-    def _naming(self, employee: str, write_sha: str) -> tuple[bytes, int]:
-        """The employee's packed `EVALSHA <write> 2 <state key> <gone key>` (no array header; `_slice.write`
-        completes it) and home bucket, computed once."""
+    def _naming(self, employee: str, write_sha: str) -> Naming:
+        """What the write path packs per employee, computed once: `EVALSHA <write> 2 <state key> <gone key>`
+        without its array header (`_slice.write` completes it), the home bucket, the id as a RESP argument."""
         packed = hiredis.pack_command(("EVALSHA", write_sha, 2, state_key(employee), gone_key(employee)))
-        return packed[packed.index(b"\n") + 1 :], home_bucket(employee, self.buckets)
+        return packed[packed.index(b"\n") + 1 :], home_bucket(employee, self.buckets), bulk(employee.encode())
 
-    def field(self, partition: int) -> bytes:
-        if partition >= len(self._fields):
-            self._fields += [f"{self.tag}:{p}".encode() for p in range(len(self._fields), partition + 1)]
-        return self._fields[partition]
-
-    def _widen(self, slots: list[partial.Slice | None], partition: int) -> None:
-        """Room for a partition beyond the count the worker started with (partitions were added)."""
-        slots += [None] * (partition + 1 - len(slots))
-        self.field(partition)
+    def _cover(self, groups: Group) -> None:
+        """Room for partitions beyond the count the worker started with (partitions were added to the topic):
+        more fields, and every employee read again with them."""
+        top = max(map(max, groups.values()), default=-1)
+        if top >= len(self._fields):
+            self._fields += [f"{self.tag}:{p}".encode() for p in range(len(self._fields), top + 1)]
+            self._cache.clear()
 
     async def _scripts(self) -> tuple[str, str]:
         """SHA1s of the write and max scripts, loaded once (and again after a Redis restart lost them)."""
@@ -151,34 +150,22 @@ class EngagementStore:
         return self._shas
 
     async def _load(self, employees: Group) -> None:
-        """Reads the slices this worker does not hold in memory: one HMGET per employee, one round trip."""
-        if len(self._cache) > self._cache_max:  # the oldest tenth goes (insertion order)
-            for key in list(self._cache)[: len(self._cache) - self._cache_max + self._cache_max // 10]:
-                del self._cache[key]
-        wanted: list[tuple[list[partial.Slice | None], list[int]]] = []
-        commands: list[tuple[Arg, ...]] = []
+        """Reads every slice of the employees not held in memory: one HMGET per employee, one round trip."""
+        self._cover(employees)
         cache = self._cache
-        buckets = self.buckets
-        for employee, by_partition in employees.items():
-            slots = cache.get(employee)
-            if slots is None:
-                slots = cache[employee] = [None] * buckets
-            try:
-                missing = [p for p in by_partition if slots[p] is None]
-            except IndexError:
-                self._widen(slots, max(by_partition))
-                missing = [p for p in by_partition if slots[p] is None]
-            if missing:
-                wanted.append((slots, missing))
-                commands.append(("HMGET", state_key(employee), *(self.field(p) for p in missing)))
-        if not commands:
+        if len(cache) > self._cache_max:  # the oldest tenth goes (insertion order)
+            for key in list(cache)[: len(cache) - self._cache_max + self._cache_max // 10]:
+                del cache[key]
+        missing = [employee for employee in employees if employee not in cache]
+        if not missing:
             return
-        replies = await self.batch.execute(commands)
-        for (slots, partitions), blobs in zip(wanted, replies, strict=True):
+        fields = self._fields
+        replies = await self.batch.execute([("HMGET", state_key(employee), *fields) for employee in missing])
+        decode, empty = partial.decode, partial.Slice
+        for employee, blobs in zip(missing, replies, strict=True):
             if isinstance(blobs, ResponseError):
                 raise blobs
-            for partition, blob in zip(partitions, blobs, strict=True):
-                slots[partition] = partial.decode(blob) if blob else partial.Slice()
+            cache[employee] = [decode(blob) if blob else empty() for blob in blobs]
 
     async def apply(self, ops: Group, activity: Iterable[tuple[str, int, int]], watermark_ms: int) -> BatchResult:
         """Applies one batch: new slices (compare-and-set), department activity, dirty marks, the watermark."""
@@ -201,8 +188,8 @@ class EngagementStore:
         write_sha, max_sha = await self._scripts()
         commands: list[Command] = []
         written: list[tuple[int, str, list[int]]] = []  # (position of the reply, employee, partitions written)
-        dirty: dict[int, list[Arg]] = defaultdict(list)
-        now = time.time()
+        dirty: dict[int, list[bytes]] = defaultdict(list)
+        now = bulk(repr(time.time()).encode())
         cache = self._cache
         names = self._names
         fields = self._fields
@@ -217,20 +204,20 @@ class EngagementStore:
                     if len(names) > self._cache_max:
                         names.clear()
                     named = names[employee] = self._naming(employee, write_sha)
-                command, partitions, dup, old, moved = write(named[0], cache[employee], by_partition, fields, rules)
+                call, partitions, dup, old, moved = write(named[0], cache[employee], by_partition, fields, rules)
                 duplicates += dup
                 late += old
                 if moved is not None:
                     commands += self._move(employee, *moved)
-                if command is not None:
+                if call is not None:
                     written.append((len(commands), employee, partitions))
-                    commands.append(command)
-                    dirty[named[1]] += (now, employee)
+                    commands.append(call)
+                    dirty[named[1]] += (now, named[2])
                     if len(commands) - sent >= SEND_EVERY:  # Redis starts on these while the rest is computed
                         out.send(commands[sent:])
                         sent = len(commands)
             for bucket, members in dirty.items():
-                commands.append(("ZADD", dirty_set(bucket), *members))
+                commands.append(command([ZADD, bulk(dirty_set(bucket).encode()), *members]))
             newest, first_max = self._queue_activity(commands, activity, max_sha)
             if watermark_ms > 0:
                 commands.append(("EVALSHA", max_sha, 1, WATERMARK, watermark_ms))
@@ -251,9 +238,7 @@ class EngagementStore:
             outcomes = reply if isinstance(reply, list) else [reply] * len(partitions)
             for partition, ok in zip(partitions, outcomes, strict=True):
                 if ok != 1:  # 0: compare-and-set lost; -1: the employee was forgotten meanwhile
-                    slots = cache.get(employee)
-                    if slots is not None:
-                        slots[partition] = None
+                    cache.pop(employee, None)
                     if ok == 0:
                         lost.setdefault(employee, {})[partition] = groups[employee][partition]
         await self._prune_departments(newest, replies[first_max : first_max + len(newest)])
