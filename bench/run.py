@@ -35,6 +35,7 @@ from bench.worker import WorkerProcess
 RESULTS = Path(__file__).resolve().parent / "results"
 HISTOGRAM = "catalyst_engagement_event_to_score_seconds"
 BATCHES = "catalyst_engagement_batch_events"
+HANDLE = "catalyst_engagement_batch_seconds"
 EVENTS = "catalyst_engagement_events_total"
 SCORE_CHANGES = "catalyst_engagement_score_changes_total"
 
@@ -354,6 +355,7 @@ async def latency(
     after = stats.buckets(samples_after, HISTOGRAM)
     window = stats.delta(after, before)
     batches = stats.total(samples_after, BATCHES + "_count") - stats.total(samples_before, BATCHES + "_count")
+    handling = stats.total(samples_after, HANDLE + "_sum") - stats.total(samples_before, HANDLE + "_sum")
     p50, p99 = stats.quantile(window, 0.5), stats.quantile(window, 0.99)
     return {
         "offered_rate": offered,
@@ -366,6 +368,8 @@ async def latency(
         # steady state, for comparison with the backfill: CPU per event and how many records a batch carried
         "worker_cpu_us_per_event": cpu / sent * 1e6 if sent else 0.0,
         "mean_batch_events": sent / batches if batches else 0.0,
+        "mean_batch_ms": handling / batches * 1000 if batches else 0.0,
+        "handling_share": handling / seconds if seconds else 0.0,
         "buckets": {("+Inf" if math.isinf(le) else f"{le:g}"): n for le, n in sorted(window.items())},
     }
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 # KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: triples of slice field, the mark the writer read (the slice's first
-# 8 bytes; empty for a new slice), the new slice. Returns -1 (and writes nothing) for a forgotten employee, else
-# per triple 1 (written) or 0 (someone wrote the slice since it was read: a worker holding a stale copy after a
-# rebalance never overwrites newer state).
+# 8 bytes; empty for a new slice), the new slice. Returns -1 (and writes nothing) for a forgotten employee, 1 when
+# every slice was written, else per triple 1 (written) or 0 (someone wrote the slice since it was read: a worker
+# holding a stale copy after a rebalance never overwrites newer state). The plain 1 lets the writer check a whole
+# batch's replies at once.
 WRITE_SLICES = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local out = {}
+local all = 1
 for i = 1, #ARGV, 3 do
   local cur = redis.call('HGET', KEYS[1], ARGV[i])
   local mark = ''
@@ -18,8 +20,10 @@ for i = 1, #ARGV, 3 do
     out[#out + 1] = 1
   else
     out[#out + 1] = 0
+    all = 0
   end
 end
+if all == 1 then return 1 end
 return out
 """
 

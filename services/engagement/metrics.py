@@ -43,6 +43,12 @@ class WorkerMetrics:
             buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
             registry=registry,
         )
+        self.batch_seconds = Histogram(
+            p + "batch_seconds",
+            "Time to handle one batch (plan, Redis writes, dead letters): the worker's cycle without the poll",
+            buckets=REDIS_BUCKETS,
+            registry=registry,
+        )
         self.score_changes = Counter(p + "score_changes", "ScoreChanged events published", registry=registry)
         self.tombstones = Counter(p + "tombstones", "Tombstones published for forgotten employees", registry=registry)
         self.rollover_marked = Counter(

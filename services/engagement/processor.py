@@ -105,6 +105,7 @@ class Processor:
         self.watermark_ms = await self.retrying.redis("watermark", self.store.watermark)
 
     async def handle(self, records: Sequence[Record]) -> None:
+        started = time.perf_counter()
         work = plan(records, int(time.time() * 1000), self.max_future_ms)
         self.metrics.batch_size.observe(len(records))
         for name, count in work.kinds.items():
@@ -123,6 +124,7 @@ class Processor:
             self.metrics.duplicates.inc(result.duplicates)
             self.metrics.late_ignored.inc(result.late)
         now = time.time()
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
         step = max(1, len(records) // LATENCY_SAMPLES)
         for record in records[::step]:
             self.metrics.event_to_score.observe(max(0.0, now - record.timestamp_ms / 1000))

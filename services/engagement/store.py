@@ -156,6 +156,8 @@ class EngagementStore:
         if len(cache) > self._cache_max:  # the oldest tenth goes (insertion order)
             for key in list(cache)[: len(cache) - self._cache_max + self._cache_max // 10]:
                 del cache[key]
+        if len(self._names) > self._cache_max:
+            self._names.clear()
         missing = [employee for employee in employees if employee not in cache]
         if not missing:
             return
@@ -186,8 +188,9 @@ class EngagementStore:
         """One read and one write round trip; returns the groups whose compare-and-set lost."""
         await self._load(groups)
         write_sha, max_sha = await self._scripts()
-        commands: list[Command] = []
-        written: list[tuple[int, str, list[int]]] = []  # (position of the reply, employee, partitions written)
+        commands: list[Command] = []  # the writes first, one per employee, in the order of `written`
+        written: list[tuple[str, list[int]]] = []  # (employee, partitions written)
+        moves: list[tuple[Arg, ...]] = []
         dirty: dict[int, list[bytes]] = defaultdict(list)
         now = bulk(repr(time.time()).encode())
         cache = self._cache
@@ -201,21 +204,20 @@ class EngagementStore:
             for employee, by_partition in groups.items():
                 named = names.get(employee)
                 if named is None:
-                    if len(names) > self._cache_max:
-                        names.clear()
                     named = names[employee] = self._naming(employee, write_sha)
                 call, partitions, dup, old, moved = write(named[0], cache[employee], by_partition, fields, rules)
                 duplicates += dup
                 late += old
                 if moved is not None:
-                    commands += self._move(employee, *moved)
+                    moves += self._move(employee, *moved)
                 if call is not None:
-                    written.append((len(commands), employee, partitions))
+                    written.append((employee, partitions))
                     commands.append(call)
                     dirty[named[1]] += (now, named[2])
                     if len(commands) - sent >= SEND_EVERY:  # Redis starts on these while the rest is computed
                         out.send(commands[sent:])
                         sent = len(commands)
+            commands += moves
             for bucket, members in dirty.items():
                 commands.append(command([ZADD, bulk(dirty_set(bucket).encode()), *members]))
             newest, first_max = self._queue_activity(commands, activity, max_sha)
@@ -233,14 +235,14 @@ class EngagementStore:
                     raise RedisConnectionError("redis lost the scripts; reloading")
                 raise reply
         lost: Group = {}
-        for at, employee, partitions in written:
-            reply = replies[at]
-            outcomes = reply if isinstance(reply, list) else [reply] * len(partitions)
-            for partition, ok in zip(partitions, outcomes, strict=True):
-                if ok != 1:  # 0: compare-and-set lost; -1: the employee was forgotten meanwhile
-                    cache.pop(employee, None)
-                    if ok == 0:
-                        lost.setdefault(employee, {})[partition] = groups[employee][partition]
+        if replies[: len(written)].count(1) != len(written):  # some slice was not written: which, and why
+            for (employee, partitions), reply in zip(written, replies, strict=False):
+                outcomes = reply if isinstance(reply, list) else [reply] * len(partitions)
+                for partition, ok in zip(partitions, outcomes, strict=True):
+                    if ok != 1:  # 0: compare-and-set lost; -1: the employee was forgotten meanwhile
+                        cache.pop(employee, None)
+                        if ok == 0:
+                            lost.setdefault(employee, {})[partition] = groups[employee][partition]
         await self._prune_departments(newest, replies[first_max : first_max + len(newest)])
         return lost
 
