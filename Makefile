@@ -30,14 +30,18 @@ $(VENV)/.installed: pyproject.toml
 	@$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
 
-# The compiled slice code of the engagement worker (setup.py, docs/decisions/0006), rebuilt when its source changes.
-SLICE_EXT := services/engagement/_slice$(shell python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-ext: $(SLICE_EXT) ## Build the engagement worker's C extension in place
+# The compiled parts of the engagement worker (setup.py): the slice code in C (docs/decisions/0006) and the
+# batch planner compiled by mypyc (docs/decisions/0007), rebuilt when a source changes: Python imports a
+# compiled module in preference to its source.
+EXT_SUFFIX := $(shell python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
+COMPILED_SOURCES := services/engagement/_slice.c services/engagement/events.py services/engagement/batch.py
+ext: .cache/ext.stamp ## Build the engagement worker's compiled modules in place
 
-$(SLICE_EXT): services/engagement/_slice.c setup.py $(VENV)/.installed
-	@echo "[setup] building services/engagement/_slice.c"
+.cache/ext.stamp: $(COMPILED_SOURCES) setup.py $(VENV)/.installed
+	@echo "[setup] building the engagement worker's compiled modules (C slice code, mypyc planner)"
 	@$(PY) setup.py -q build_ext --inplace --build-temp .cache/build
-	@test -f $@
+	@for module in _slice events batch planner__mypyc; do test -f services/engagement/$$module$(EXT_SUFFIX); done
+	@touch $@
 
 proto: gen/.stamp ## Generate Python stubs from proto/ into gen/ (not committed)
 

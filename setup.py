@@ -1,9 +1,17 @@
-"""The C extension of the engagement worker's hot path (docs/decisions/0006); the rest is in pyproject.toml.
+"""Compiled parts of the engagement worker's hot path; the rest of the packaging is in pyproject.toml.
 
-Building it needs a C compiler and the Python headers (`make setup` installs them on Debian).
+* `services/engagement/_slice.c`, the state slices in C (docs/decisions/0006);
+* the batch planner (`events.py`, `batch.py`) compiled by mypyc from its plain, type-checked Python
+  (docs/decisions/0007). Python imports the compiled module in preference to the source next to it, so
+  `make ext` rebuilds both whenever a source changes.
+
+Building needs a C compiler and the Python headers (`make setup` installs them on Debian) and mypy.
 """
 
+from mypyc.build import mypycify
 from setuptools import Extension, setup
+
+PLANNER = ["services/engagement/events.py", "services/engagement/batch.py"]
 
 setup(
     ext_modules=[
@@ -11,6 +19,7 @@ setup(
             "services.engagement._slice",
             ["services/engagement/_slice.c"],
             extra_compile_args=["-O2", "-Wall", "-Werror"],
-        )
+        ),
+        *mypycify(PLANNER, opt_level="3", group_name="services.engagement.planner", target_dir=".cache/mypyc"),
     ]
 )

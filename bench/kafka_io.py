@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 
 from services.common.kafka_admin import delete_topics, ensure_topics
 from services.common.topics import TopicSpec, load_topics
@@ -64,20 +66,36 @@ async def produce_at_rate(
 ) -> tuple[int, float]:
     """Offers `records` at a fixed `rate` per second (ticks of 10 ms); returns (sent, seconds taken).
 
-    The record timestamp (CreateTime) is taken at send, so the worker's event-to-score histogram measures
-    from the moment the event was offered."""
-    producer = _producer(bootstrap, linger_ms=1)
+    Each tick's records go out as one batch per partition, built directly (`send_batch`), keyed to the
+    partitions the default partitioner picks, like every other producer. Sending record by record cost the
+    load generator ~33 CPU-µs per record, a third of a core at 10,000/s taken from the machine under test.
+    The record timestamp (CreateTime) is taken as the record is added to its batch, so the worker's
+    event-to-score histogram measures from the moment the event was offered."""
+    producer = _producer(bootstrap, linger_ms=1)  # a tick's batches in one request
     await producer.start()
+    available = sorted(await producer.partitions_for(topic))
+    partitioner = DefaultPartitioner()
+    partitions = [partitioner(key, available, available) for key, _ in records]
     pending: list[asyncio.Future] = []
     sent = 0
     started = time.perf_counter()
     try:
         while sent < len(records):
             due = min(len(records), int((time.perf_counter() - started) * rate) + 1)
+            batches: dict[int, BatchBuilder] = {}
             while sent < due:
                 key, value = records[sent]
-                pending.append(await producer.send(topic, value, key=key))
+                partition = partitions[sent]
+                batch = batches.get(partition)
+                if batch is None:
+                    batch = batches[partition] = producer.create_batch()
+                if batch.append(timestamp=None, key=key, value=value) is None:  # full: send it, start another
+                    pending.append(await producer.send_batch(batch, topic, partition=partition))
+                    batch = batches[partition] = producer.create_batch()
+                    batch.append(timestamp=None, key=key, value=value)
                 sent += 1
+            for partition, batch in batches.items():
+                pending.append(await producer.send_batch(batch, topic, partition=partition))
             await asyncio.sleep(0.01)
         await asyncio.gather(*pending)
     finally:
