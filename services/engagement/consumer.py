@@ -190,6 +190,10 @@ class InteractionsConsumer(Service):
         self.serving = True
         log.info("partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})
 
+    def handling(self) -> bool:
+        """True while a batch is being handled (between getmany and its offsets marked done)."""
+        return self._inflight is not None and not self._inflight.done()
+
     def partitions(self) -> list[int]:
         """The interactions partitions this worker holds now (its home buckets)."""
         if self._kafka is None:

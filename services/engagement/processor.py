@@ -215,6 +215,7 @@ class Emitter:
         processor: Processor,
         *,
         backlog: Callable[[], int] = lambda: 0,
+        handling: Callable[[], bool] = lambda: False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -225,6 +226,7 @@ class Emitter:
         self.retrying = retrying
         self.processor = processor
         self.backlog = backlog  # records behind the partitions' ends: 0 caught up, -1 not known yet
+        self.handling = handling  # True while the consumer has a batch in flight (awaiting Redis is not idle)
         self.clock = clock  # monotonic seconds; the unit tests drive their own
         self.budget = settings.worker_emit_interval_seconds * settings.worker_emit_budget_share
         self._rolled: dict[int, int] = {}
@@ -241,8 +243,9 @@ class Emitter:
         Work per call is bounded by a time budget (a share of the emit interval) and done in small chunks
         with the event loop released in between, so that publishing never starves the consumer: under load,
         more changes simply coalesce into each published figure. A rollover's re-publication is spread over
-        the following rounds the same way. While no record is waiting (backlog 0) the round goes on past
-        its budget: idle time is free, and the next record waits for one chunk at most.
+        the following rounds the same way. While the consumer is idle (no record waiting, no batch in flight:
+        a batch awaiting Redis would wait for every chunk run meanwhile) the round goes on past its budget:
+        idle time is free, and the next record waits for one chunk at most.
         """
         watermark_ms = self.processor.watermark_ms
         if watermark_ms <= 0 or not buckets:
@@ -271,7 +274,7 @@ class Emitter:
         return published
 
     def _may_go_on(self, deadline: float) -> bool:
-        return self.clock() < deadline or self.backlog() == 0
+        return self.clock() < deadline or (self.backlog() == 0 and not self.handling())
 
     async def _rollover(self, buckets: Sequence[int], day: int) -> None:
         """Marks dirty the employees whose windows move on `day` (once per bucket and day reached)."""

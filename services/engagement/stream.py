@@ -62,6 +62,7 @@ class Worker:
             self.retrying,
             self.processor,
             backlog=self.consumer.backlog,
+            handling=self.consumer.handling,
         )
         self._started = asyncio.Event()
         self._register()
