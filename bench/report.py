@@ -129,7 +129,8 @@ def markdown(report: dict[str, Any]) -> str:
             "",
         ]
     lines += [
-        f"Offered {_num(lat['offered_rate'])} events/s (half the sustained rate) for {lat['seconds']:.1f} s "
+        f"Offered {_num(lat['offered_rate'])} events/s ({lat.get('offered_by', 'half the sustained rate')}) "
+        f"for {lat['seconds']:.1f} s "
         f"({lat['events']:,} events); {lat['samples']:,.0f} samples of the worker's "
         "`catalyst_engagement_event_to_score_seconds` histogram (record timestamp at send -> state written in "
         "Redis, which is when the EngagementService answers with the new score).",

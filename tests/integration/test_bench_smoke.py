@@ -47,6 +47,8 @@ def test_quick_bench_writes_a_complete_report(kafka_bootstrap: str, tmp_path: Pa
     assert latency["events"] > 0 and latency["samples"] > 0
     assert latency["p50_ms"] is not None and latency["p99_ms"] >= latency["p50_ms"]
     assert latency["worker_cpu_us_per_event"] > 0 and latency["mean_batch_events"] >= 1
+    assert latency["mean_batch_ms"] > 0 and 0 < latency["handling_share"]
+    assert latency["offered_by"] == "half the sustained rate"
     memory = report["memory"]
     assert memory["employees_with_state"] > 0 and memory["bytes_per_employee"] > 0
     assert [t["name"] for t in report["targets"]] == [
