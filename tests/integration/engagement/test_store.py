@@ -125,3 +125,21 @@ async def test_boards_keep_only_their_top(redis_url: str) -> None:
         assert await client.zrevrange(leaderboard(window), 0, -1) == [b"e0", b"e5", b"e4"]
         assert await client.zrevrange(leaderboard(window, "ops"), 0, -1) == [b"e0", b"e5"]
     await client.aclose()
+
+
+async def test_partitions_added_to_the_topic_widen_the_store_without_losing_state(redis_url: str) -> None:
+    # a worker configured for 2 partitions meets records of all 6 (partitions were added to the topic)
+    events = list(mixed_history(employees=25, days=40, per_day=30, end_seconds=END, seed=9))
+    ref = Reference(CFG)
+    ref.feed(events)
+    logs = partitioned(events)
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    store = EngagementStore(client, CFG, "topic-grown", 2, 3600)
+    narrow = {p: logs[p] for p in (0, 1)}
+    await consume(store, narrow, {p: 0 for p in narrow}, random.Random(3))
+    await consume(store, logs, {p: 0 for p in logs}, random.Random(4))  # replays 0-1, then the new ones
+    employees = sorted({e.employee_id for e in events})
+    as_of = END // DAY
+    assert await stored_figures(store, employees, as_of) == ref.figures(as_of)
+    await client.aclose()
