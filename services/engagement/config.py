@@ -164,7 +164,7 @@ class EngagementWorkerSettings(CommonSettings):
     worker_data_dir: Path = Field(ROOT / ".run" / "engagement", description="faust data directory (per worker)")
     interactions_partitions: int = Field(default_factory=_interactions_partitions, ge=1)
     worker_batch_size: int = Field(
-        5000, ge=1, description="most records per getmany() and processing batch (bigger batches coalesce more)"
+        10_000, ge=1, description="most records per getmany() and processing batch (bigger batches coalesce more)"
     )
     worker_poll_seconds: float = Field(
         0.5, gt=0, le=10, description="longest getmany() wait when nothing is buffered (a batch never waits to fill)"

@@ -40,7 +40,7 @@ class WorkerMetrics:
         self.batch_size = Histogram(
             p + "batch_events",
             "Records per processing batch",
-            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000),
+            buckets=(1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 10_000),
             registry=registry,
         )
         self.batch_seconds = Histogram(
