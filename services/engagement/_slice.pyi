@@ -33,7 +33,7 @@ class Slice:
 def decode(blob: bytes) -> Slice: ...
 def write(
     prefix: bytes,
-    slots: list[Slice | None],
+    slots: list[Slice],
     by_partition: dict[int, list[tuple[int, Op]]],
     fields: list[bytes],
     rules: Rules,
