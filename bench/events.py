@@ -140,9 +140,11 @@ def history(
         yield env.employee_id.encode(), env.SerializeToString()
 
 
-def live(count: int, employees: int, departments: int, first_second: int, seed: int = 11) -> list[tuple[bytes, bytes]]:
-    """Records for the latency phase: event times within one day after the history."""
+def live(
+    count: int, employees: int, departments: int, first_second: int, seed: int = 11, tag: str = "live"
+) -> list[tuple[bytes, bytes]]:
+    """Records for the latency phase (and its warm-up, another tag): event times within one hour."""
     return [
         (env.employee_id.encode(), env.SerializeToString())
-        for env in interactions(count, employees, departments, first_second, 3600, seed, "live")
+        for env in interactions(count, employees, departments, first_second, 3600, seed, tag)
     ]

@@ -63,6 +63,21 @@ def targets(worker_rate: float, naive_rate: float, p99: float, bytes_per_employe
     ]
 
 
+def _warm_up(lat: dict) -> str:
+    seconds = lat.get("warmup_seconds", 0.0)
+    return f", after {seconds:g} s of the same load that were not measured (warm-up)" if seconds else ""
+
+
+def _machine_share(lat: dict) -> str:
+    """The rest of the machine's work per event in the phase (Redis, and the broker when it runs here)."""
+    parts = [
+        f"{name} {_num(lat[key])} CPU-µs"
+        for name, key in (("Redis", "redis_cpu_us_per_event"), ("the broker", "broker_cpu_us_per_event"))
+        if lat.get(key) is not None
+    ]
+    return f" Per event the phase also cost {' and '.join(parts)}." if parts else ""
+
+
 def _num(value: float, digits: int = 0) -> str:
     return "n/a" if math.isnan(value) else f"{value:,.{digits}f}"
 
@@ -130,7 +145,7 @@ def markdown(report: dict[str, Any]) -> str:
         ]
     lines += [
         f"Offered {_num(lat['offered_rate'])} events/s ({lat.get('offered_by', 'half the sustained rate')}) "
-        f"for {lat['seconds']:.1f} s "
+        f"for {lat['seconds']:.1f} s{_warm_up(lat)} "
         f"({lat['events']:,} events); {lat['samples']:,.0f} samples of the worker's "
         "`catalyst_engagement_event_to_score_seconds` histogram (record timestamp at send -> state written in "
         "Redis, which is when the EngagementService answers with the new score).",
@@ -141,7 +156,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"Steady state: the worker used {_num(lat['worker_cpu_us_per_event'])} CPU-µs per event (emitter "
         f"included) in batches of {_num(lat['mean_batch_events'])} records on average, each handled (planned and "
         f"written to Redis) in {_num(lat.get('mean_batch_ms', 0.0), 1)} ms; handling batches took "
-        f"{lat.get('handling_share', 0.0):.0%} of the phase's wall time.",
+        f"{lat.get('handling_share', 0.0):.0%} of the phase's wall time; it published "
+        f"{lat.get('score_changes', 0.0):,.0f} ScoreChanged events.{_machine_share(lat)}",
         "",
         "## Redis memory",
         "",

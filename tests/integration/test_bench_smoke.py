@@ -48,7 +48,9 @@ def test_quick_bench_writes_a_complete_report(kafka_bootstrap: str, tmp_path: Pa
     assert latency["p50_ms"] is not None and latency["p99_ms"] >= latency["p50_ms"]
     assert latency["worker_cpu_us_per_event"] > 0 and latency["mean_batch_events"] >= 1
     assert latency["mean_batch_ms"] > 0 and 0 < latency["handling_share"]
-    assert latency["offered_by"] == "half the sustained rate"
+    assert latency["offered_by"] == "half the sustained rate" and latency["warmup_seconds"] == 1.0
+    assert latency["score_changes"] >= 0 and latency["redis_cpu_us_per_event"] > 0
+    assert latency["broker_cpu_us_per_event"] is None or latency["broker_cpu_us_per_event"] > 0  # broker elsewhere
     memory = report["memory"]
     assert memory["employees_with_state"] > 0 and memory["bytes_per_employee"] > 0
     assert [t["name"] for t in report["targets"]] == [
@@ -63,3 +65,4 @@ def test_quick_bench_writes_a_complete_report(kafka_bootstrap: str, tmp_path: Pa
     for heading in ("## Throughput", "## Latency", "## Redis memory", "## Targets"):
         assert heading in markdown
     assert "PASS" in markdown or "FAIL" in markdown
+    assert "(warm-up)" in markdown and "Per event the phase also cost Redis" in markdown
