@@ -34,13 +34,13 @@ $(VENV)/.installed: pyproject.toml
 # batch planner compiled by mypyc (docs/decisions/0007), rebuilt when a source changes: Python imports a
 # compiled module in preference to its source.
 EXT_SUFFIX := $(shell python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-COMPILED_SOURCES := services/engagement/_slice.c services/engagement/events.py services/engagement/batch.py
+COMPILED_SOURCES := services/engagement/_slice.c $(addprefix services/engagement/,events.py batch.py scoring.py)
 ext: .cache/ext.stamp ## Build the engagement worker's compiled modules in place
 
 .cache/ext.stamp: $(COMPILED_SOURCES) setup.py $(VENV)/.installed
 	@echo "[setup] building the engagement worker's compiled modules (C slice code, mypyc planner)"
 	@$(PY) setup.py -q build_ext --inplace --build-temp .cache/build
-	@for module in _slice events batch planner__mypyc; do test -f services/engagement/$$module$(EXT_SUFFIX); done
+	@for module in _slice events batch scoring planner__mypyc; do test -f services/engagement/$$module$(EXT_SUFFIX); done
 	@touch $@
 
 proto: gen/.stamp ## Generate Python stubs from proto/ into gen/ (not committed)

@@ -291,10 +291,11 @@ class _DayRows(dict[tuple[int, ...], Row]):
             content = conversation = helpfulness = innovation = 0.0
         active = bool(c[0] or c[1] or c[2] or c[3] or c[7] or c[8] or c[9] or c[10] or c[11] or c[13])
         packed = sum(c[index] << (FIELD * i) for i, index in enumerate(_RAW))
-        row = (content, conversation, helpfulness, innovation, min(c[12], self.burst), 1.0 if c[11] else 0.0)
         if len(self) >= DAY_PATTERNS:
             self.clear()
-        self[c] = row = (*row, c[0], active, packed)
+        burst = min(c[12], self.burst)
+        row: Row = (content, conversation, helpfulness, innovation, burst, 1.0 if c[11] else 0.0, c[0], active, packed)
+        self[c] = row
         return row
 
 

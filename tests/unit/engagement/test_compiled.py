@@ -8,17 +8,17 @@ import sysconfig
 from pathlib import Path
 
 import services.engagement
-from services.engagement import _slice, batch, events
+from services.engagement import _slice, batch, events, scoring
 
 SUFFIX = sysconfig.get_config_var("EXT_SUFFIX")
 PACKAGE = Path(services.engagement.__file__).resolve().parent
 # source -> the library its code is compiled into (mypyc's modules are thin shims around the group library
 # `planner__mypyc`, the only file a rebuild replaces when their source changed)
-BUILDS = {"_slice.c": "_slice", "events.py": "planner__mypyc", "batch.py": "planner__mypyc"}
+BUILDS = {"_slice.c": "_slice", **{f"{name}.py": "planner__mypyc" for name in ("events", "batch", "scoring")}}
 
 
 def test_the_compiled_modules_are_what_runs() -> None:
-    assert inspect.isbuiltin(events.check) and inspect.isbuiltin(batch.plan), (
+    assert all(inspect.isbuiltin(f) for f in (events.check, batch.plan, scoring.figures)), (
         "the planner runs from source: run `make ext`"
     )
     assert inspect.isbuiltin(_slice.write)

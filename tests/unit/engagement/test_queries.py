@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from services.common.auth import Principal, Role
@@ -163,7 +165,7 @@ def test_competition_ranks_continue_across_pages() -> None:
 def test_component_board_leaves_out_opted_out_and_sorts() -> None:
     states = dict(list(STATES.items())[:8])
     hidden = next(iter(states))
-    states[hidden] = EmployeeState(**{**states[hidden].__dict__, "opt_out": True})
+    states[hidden] = dataclasses.replace(states[hidden], opt_out=True)
     rows = queries.component_board(states, END * 1000, CFG, "30d", "reach")
     assert hidden not in [e for e, _ in rows]
     scores = [s for _, s in rows]
