@@ -155,8 +155,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Steady state: the worker used {_num(lat['worker_cpu_us_per_event'])} CPU-µs per event (emitter "
         f"included) in batches of {_num(lat['mean_batch_events'])} records on average, each handled (planned and "
-        f"written to Redis) in {_num(lat.get('mean_batch_ms', 0.0), 1)} ms; handling batches took "
-        f"{lat.get('handling_share', 0.0):.0%} of the phase's wall time; it published "
+        f"written to Redis) in {_num(lat.get('mean_batch_ms', 0.0), 1)} ms; planning and writing "
+        f"batches added up to {lat.get('handling_share', 0.0):.0%} of the phase's wall time (a batch is planned while "
+        "Redis writes the one before, so the two overlap); it published "
         f"{lat.get('score_changes', 0.0):,.0f} ScoreChanged events.{_machine_share(lat)}",
         "",
         "## Redis memory",

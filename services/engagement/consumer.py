@@ -1,10 +1,12 @@
-"""The engagement worker's hot path: a plain aiokafka consumer feeding `Processor.handle` in batches.
+"""The engagement worker's hot path: a plain aiokafka consumer feeding the processor in batches.
 
 faust stays the worker's framework (lifecycle, signals, web, timers, producer), but its per-record consumer
 path cost ~40-60 CPU-us per record against ~4 for a `getmany` loop (docs/decisions/0004). This service owns
 the consumer group `engagement_group_id` and commits offsets itself:
 
-* an offset is committed only after its batch returned from `handle` (Redis written, dead letters sent);
+* batches are written one after the other, in order; the next one is planned (pure: decode, validate, map)
+  while Redis still executes the writes of the one before, which would otherwise leave the worker idle;
+* an offset is committed only after its batch was applied (Redis written, dead letters sent);
 * commits are periodic (`worker_commit_interval_seconds`), on partition revocation and on shutdown. The Redis
   writes are idempotent per (partition, offset), so the interval only bounds how much a crash replays;
 * a batch is never abandoned half-way while the worker keeps running: revocation waits for it, shutdown gives
@@ -17,6 +19,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -28,7 +31,15 @@ from services.engagement.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 
-Handle = Callable[[Sequence[Record]], Awaitable[None]]
+P = TypeVar("P")
+
+
+class BatchHandler(Protocol[P]):
+    """What the consumer drives: a pure, synchronous `plan` and the `apply` that writes a planned batch."""
+
+    def plan(self, records: Sequence[Record]) -> P: ...
+
+    async def apply(self, planned: P) -> None: ...
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -42,21 +53,22 @@ class _Listener(ConsumerRebalanceListener):
         self.owner.assigned(assigned)
 
 
-class InteractionsConsumer(Service):
-    """Consumes the interactions topic with `getmany` and hands each batch to `handle`, one at a time."""
+class InteractionsConsumer(Service, Generic[P]):
+    """Consumes the interactions topic with `getmany`; each batch is planned, then applied once the batch
+    before it is applied."""
 
     def __init__(
         self,
         settings: EngagementWorkerSettings,
         prepare: Callable[[], Awaitable[None]],
-        handle: Handle,
+        handler: BatchHandler[P],
         metrics: WorkerMetrics,
     ) -> None:
         super().__init__()
         self.settings = settings
         self.topic = settings.topic_interactions
         self._prepare = prepare
-        self._handle = handle
+        self._handler = handler
         self._metrics = metrics
         self._kafka: AIOKafkaConsumer | None = None
         self._loop_task: asyncio.Future | None = None
@@ -121,22 +133,33 @@ class InteractionsConsumer(Service):
                 await asyncio.sleep(1.0)
                 continue
             if batch:
-                # No await between getmany and here, so a revocation always sees this batch as in flight.
-                self._inflight = asyncio.ensure_future(self._apply(batch))
-                await asyncio.shield(self._inflight)
+                await asyncio.sleep(0)  # replies that arrived for the batch in flight complete it first
+                records = [
+                    Record(m.partition, m.offset, m.key, m.value, m.timestamp)
+                    for messages in batch.values()
+                    for m in messages
+                ]
+                planned = self._handler.plan(records)  # meanwhile Redis executes the batch in flight
+                if self._inflight is not None:
+                    await asyncio.shield(self._inflight)  # batches apply in order, each on the state of the last
+                self._inflight = asyncio.ensure_future(self._apply(batch, planned))
+                await asyncio.sleep(0)  # its writes go out before the next batch is planned
             await self._track_positions()
             if time.monotonic() >= next_commit:
                 await self._commit()
                 next_commit = time.monotonic() + s.worker_commit_interval_seconds
+        if self._inflight is not None:
+            await asyncio.shield(self._inflight)
 
-    async def _apply(self, batch: dict[TopicPartition, list]) -> None:
-        """Handles one batch, then marks its offsets done (inside the task, so whoever awaits it sees them)."""
-        records = [
-            Record(m.partition, m.offset, m.key, m.value, m.timestamp) for messages in batch.values() for m in messages
-        ]
-        await self._handle(records)
+    async def _apply(self, batch: dict[TopicPartition, list], planned: P) -> None:
+        """Applies one batch, then marks its offsets done (inside the task, so whoever awaits it sees them).
+        Partitions revoked while it waited for its turn are written all the same (the writes are idempotent
+        and compare-and-set) but not marked: their new owner replays them from its own position."""
+        await self._handler.apply(planned)
+        assignment = self._kafka.assignment() if self._kafka is not None else set()
         for tp, messages in batch.items():
-            self._done[tp] = messages[-1].offset + 1
+            if tp in assignment:
+                self._done[tp] = messages[-1].offset + 1
 
     async def _track_positions(self) -> None:
         """Positions for backlog(): only partitions already fetched from, whose position is known (no wait)."""

@@ -45,7 +45,8 @@ class WorkerMetrics:
         )
         self.batch_seconds = Histogram(
             p + "batch_seconds",
-            "Time to handle one batch (plan, Redis writes, dead letters): the worker's cycle without the poll",
+            "Time to handle one batch (plan, Redis writes, dead letters; a batch is planned while the one before is "
+            "written, so batches overlap)",
             buckets=REDIS_BUCKETS,
             registry=registry,
         )

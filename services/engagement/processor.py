@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar
 
 from aiokafka.errors import KafkaError
@@ -19,7 +20,7 @@ from redis.exceptions import BusyLoadingError, ClusterDownError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from services.engagement.batch import Record, plan
+from services.engagement.batch import Plan, Record, plan
 from services.engagement.config import EngagementWorkerSettings, ScoringConfig
 from services.engagement.metrics import WorkerMetrics
 from services.engagement.scoring import DAY_MS, figures
@@ -80,6 +81,15 @@ class Retrying:
             delay = min(delay * 2, self.max_backoff)
 
 
+@dataclass(frozen=True)
+class Planned:
+    """A planned batch waiting for its turn to be written."""
+
+    records: Sequence[Record]
+    work: Plan
+    seconds: float  # planning took
+
+
 class Processor:
     """Applies one batch of records: dead letters, forgets, one store round trip."""
 
@@ -105,8 +115,19 @@ class Processor:
         self.watermark_ms = await self.retrying.redis("watermark", self.store.watermark)
 
     async def handle(self, records: Sequence[Record]) -> None:
+        await self.apply(self.plan(records))
+
+    def plan(self, records: Sequence[Record]) -> Planned:
+        """The batch's pure part (decode, validate, map to ops): the consumer runs it for the next batch while
+        Redis still executes the writes of the one before."""
         started = time.perf_counter()
         work = plan(records, int(time.time() * 1000), self.max_future_ms)
+        return Planned(records, work, time.perf_counter() - started)
+
+    async def apply(self, planned: Planned) -> None:
+        """Dead letters, forgets and the store's write, in that order; returns once Redis confirmed."""
+        started = time.perf_counter()
+        records, work = planned.records, planned.work
         self.metrics.batch_size.observe(len(records))
         for name, count in work.kinds.items():
             self.metrics.events.labels(name).inc(count)
@@ -124,7 +145,7 @@ class Processor:
             self.metrics.duplicates.inc(result.duplicates)
             self.metrics.late_ignored.inc(result.late)
         now = time.time()
-        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.batch_seconds.observe(planned.seconds + time.perf_counter() - started)
         step = max(1, len(records) // LATENCY_SAMPLES)
         for record in records[::step]:
             self.metrics.event_to_score.observe(max(0.0, now - record.timestamp_ms / 1000))

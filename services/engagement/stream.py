@@ -52,7 +52,7 @@ class Worker:
         )
         self.app = self._build_app()
         self.processor = Processor(self.store, self._publish, settings, cfg, self.metrics, self.retrying)
-        self.consumer = InteractionsConsumer(settings, self._start_processing, self.processor.handle, self.metrics)
+        self.consumer = InteractionsConsumer(settings, self._start_processing, self.processor, self.metrics)
         self.emitter = Emitter(
             self.store,
             self._publish,
