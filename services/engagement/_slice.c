@@ -685,27 +685,24 @@ typedef struct {
     Py_ssize_t size;
 } Written;
 
-PyDoc_STRVAR(write_doc,
-             "write(prefix, slots, by_partition, fields, rules) -> (command, partitions, duplicates, late, moved)\n\n"
-             "One employee's part of a batch: applies each partition's (offset, op) entries to its slice "
-             "(slots[partition], loaded), prunes, and returns the WRITE_SLICES call as one RESP command (None "
-             "when nothing applied): `prefix` is the packed `EVALSHA <sha> 2 <state key> <gone key>` without "
-             "the array header, then per written slice its field (fields[partition]), the mark Redis holds and "
-             "the new slice. `partitions` are the written ones, in argument order; `moved` is (before, after) "
-             "when the department changed, else None. One call per employee: the Python around each slice "
-             "cost more than the slice code itself (docs/decisions/0006).");
-
-static PyObject *write_command(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 5 || !PyBytes_Check(args[0]) || !PyList_Check(args[1]) || !PyDict_Check(args[2]) ||
-        !PyList_Check(args[3]) || !PyObject_TypeCheck(args[4], &RulesType)) {
-        PyErr_SetString(PyExc_TypeError, "write(prefix: bytes, slots: list, by_partition: dict, fields: list, rules)");
-        return NULL;
+/* One employee's part of a batch: applies each partition's (offset, op) entries to its slice (slots[partition],
+ * loaded), prunes, and sets *command to the WRITE_SLICES call as one RESP command (NULL when nothing applied):
+ * `prefix` is the packed `EVALSHA <sha> 2 <state key> <gone key>` without the array header, then per written
+ * slice its field (fields[partition]), the mark Redis holds and the new slice. *partitions lists the written
+ * ones in argument order (NULL when none); *moved is (before, after) when the department changed, else NULL. */
+static int write_one(PyObject *prefix, PyObject *slots, PyObject *groups, PyObject *fields, const Rules *rules,
+                     PyObject **command_out, PyObject **partitions_out, PyObject **moved_out, Py_ssize_t *duplicates,
+                     Py_ssize_t *late) {
+    if (!PyBytes_Check(prefix) || !PyList_Check(slots) || !PyDict_Check(groups)) {
+        PyErr_SetString(PyExc_TypeError, "an entry needs (slots: list, prefix: bytes, ...) and ops by partition: dict");
+        return -1;
     }
-    PyObject *prefix = args[0], *slots = args[1], *groups = args[2], *fields = args[3];
-    const Rules *rules = (const Rules *)args[4];
-    Py_ssize_t groups_n = PyDict_GET_SIZE(groups), k = 0, duplicates = 0, late = 0, pos = 0;
+    Py_ssize_t groups_n = PyDict_GET_SIZE(groups), k = 0, pos = 0;
     Written *written = PyMem_Calloc((size_t)(groups_n ? groups_n : 1), sizeof(Written));
-    if (written == NULL) return PyErr_NoMemory();
+    if (written == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
     PyObject *moved = NULL, *partitions = NULL, *command = NULL, *key, *entries;
     while (PyDict_Next(groups, &pos, &key, &entries)) {
         Py_ssize_t partition = PyLong_AsSsize_t(key);
@@ -720,7 +717,7 @@ static PyObject *write_command(PyObject *module, PyObject *const *args, Py_ssize
         long long expected = slice->mark;
         PyObject *department = Py_NewRef(slice->department);
         Py_ssize_t applied = 0;
-        if (slice_apply(slice, entries, rules, &applied, &duplicates, &late) < 0) {
+        if (slice_apply(slice, entries, rules, &applied, duplicates, late) < 0) {
             Py_DECREF(department);
             goto error;
         }
@@ -775,15 +772,98 @@ static PyObject *write_command(PyObject *module, PyObject *const *args, Py_ssize
         }
     }
     PyMem_Free(written);
-    return Py_BuildValue("(NNnnN)", command ? command : Py_NewRef(Py_None),
-                         partitions ? partitions : PyList_New(0), duplicates, late,
-                         moved ? moved : Py_NewRef(Py_None));
+    *command_out = command;
+    *partitions_out = partitions;
+    *moved_out = moved;
+    return 0;
 error:
     PyMem_Free(written);
     Py_XDECREF(moved);
     Py_XDECREF(partitions);
     Py_XDECREF(command);
-    return NULL;
+    return -1;
+}
+
+/* dirty[bucket] += [now, member] */
+static int mark_dirty(PyObject *dirty, PyObject *bucket, PyObject *now, PyObject *member) {
+    PyObject *members = PyDict_GetItemWithError(dirty, bucket);
+    if (members == NULL) {
+        if (PyErr_Occurred()) return -1;
+        members = PyList_New(0);
+        if (members == NULL) return -1;
+        int rc = PyDict_SetItem(dirty, bucket, members);
+        Py_DECREF(members); /* the dict holds it */
+        if (rc < 0) return -1;
+    }
+    if (!PyList_Check(members)) {
+        PyErr_SetString(PyExc_TypeError, "dirty values must be lists");
+        return -1;
+    }
+    return PyList_Append(members, now) < 0 || PyList_Append(members, member) < 0 ? -1 : 0;
+}
+
+PyDoc_STRVAR(write_doc,
+             "write(items, entries, fields, rules, now, commands, written, dirty, moved) -> (duplicates, late)\n\n"
+             "A part of a batch, one employee after the other: `items` are (employee, ops by source partition) "
+             "and `entries` the store's entries of the same employees, (slices by partition, packed "
+             "`EVALSHA <sha> 2 <state key> <gone key>` without the array header, home bucket, the id as a RESP "
+             "argument). Each employee's ops are applied to their slices, which are pruned; for each employee "
+             "with a change the WRITE_SLICES call (the prefix, then per written slice its field from `fields`, "
+             "the mark Redis holds and the new slice) is appended to `commands`, (employee, partitions "
+             "written, in argument order) to `written`, and `now` and the id to `dirty[bucket]`; "
+             "(employee, department before, after) goes to `moved` when the department changed. One call per "
+             "part of a batch: the Python around each employee cost more than the slice code itself "
+             "(docs/decisions/0006).");
+
+static PyObject *write_command(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    if (nargs != 9 || !PyList_Check(args[0]) || !PyList_Check(args[1]) || !PyList_Check(args[2]) ||
+        !PyObject_TypeCheck(args[3], &RulesType) || !PyBytes_Check(args[4]) || !PyList_Check(args[5]) ||
+        !PyList_Check(args[6]) || !PyDict_Check(args[7]) || !PyList_Check(args[8])) {
+        PyErr_SetString(PyExc_TypeError,
+                        "write(items: list, entries: list, fields: list, rules, now: bytes, commands: list, "
+                        "written: list, dirty: dict, moved: list)");
+        return NULL;
+    }
+    PyObject *items = args[0], *entries = args[1], *fields = args[2], *now = args[4];
+    PyObject *commands = args[5], *written = args[6], *dirty = args[7], *moves = args[8];
+    const Rules *rules = (const Rules *)args[3];
+    Py_ssize_t n = PyList_GET_SIZE(items), duplicates = 0, late = 0;
+    if (PyList_GET_SIZE(entries) != n) {
+        PyErr_SetString(PyExc_ValueError, "items and entries differ in length");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i), *entry = PyList_GET_ITEM(entries, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 || !PyTuple_Check(entry) ||
+            PyTuple_GET_SIZE(entry) != 4) {
+            PyErr_SetString(PyExc_TypeError, "items are (employee, ops by partition), entries 4-tuples");
+            return NULL;
+        }
+        PyObject *employee = PyTuple_GET_ITEM(item, 0);
+        PyObject *command = NULL, *partitions = NULL, *moved = NULL;
+        if (write_one(PyTuple_GET_ITEM(entry, 1), PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(item, 1), fields, rules,
+                      &command, &partitions, &moved, &duplicates, &late) < 0)
+            return NULL;
+        int rc = 0;
+        if (moved != NULL) {
+            PyObject *row = PyTuple_Pack(3, employee, PyTuple_GET_ITEM(moved, 0), PyTuple_GET_ITEM(moved, 1));
+            rc = row == NULL || PyList_Append(moves, row) < 0 ? -1 : 0;
+            Py_XDECREF(row);
+        }
+        if (rc == 0 && command != NULL) {
+            PyObject *row = PyTuple_Pack(2, employee, partitions);
+            rc = row == NULL || PyList_Append(written, row) < 0 || PyList_Append(commands, command) < 0 ||
+                         mark_dirty(dirty, PyTuple_GET_ITEM(entry, 2), now, PyTuple_GET_ITEM(entry, 3)) < 0
+                     ? -1
+                     : 0;
+            Py_XDECREF(row);
+        }
+        Py_XDECREF(command);
+        Py_XDECREF(partitions);
+        Py_XDECREF(moved);
+        if (rc < 0) return NULL;
+    }
+    return Py_BuildValue("(nn)", duplicates, late);
 }
 
 /* ---------------------------------------------------------------- readers */

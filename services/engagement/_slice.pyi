@@ -2,6 +2,7 @@
 
 from collections.abc import Sequence
 
+from services.common.redis_batch import Command
 from services.engagement.scoring import Op
 
 SHIFT: int
@@ -32,12 +33,16 @@ class Slice:
 
 def decode(blob: bytes) -> Slice: ...
 def write(
-    prefix: bytes,
-    slots: list[Slice],
-    by_partition: dict[int, list[tuple[int, Op]]],
+    items: list[tuple[str, dict[int, list[tuple[int, Op]]]]],
+    entries: list[tuple[list[Slice], bytes, int, bytes]],
     fields: list[bytes],
     rules: Rules,
-) -> tuple[bytes | None, list[int], int, int, tuple[str, str] | None]: ...
+    now: bytes,
+    commands: list[Command],
+    written: list[tuple[str, list[int]]],
+    dirty: dict[int, list[bytes]],
+    moved: list[tuple[str, str, str]],
+) -> tuple[int, int]: ...
 def merge_tables(
     slices: Sequence[Slice], width: int
 ) -> tuple[dict[int, list[int]], dict[int, tuple[int, bool]], dict[int, int]]: ...

@@ -23,7 +23,9 @@ DEPT_DAYS = 30  # department activity day sets kept (the longest adoption figure
 DEPT_DAY_TTL = 40 * 86_400  # wall-clock safety net for day sets a restarted worker could recreate
 WATERMARK = "eng:wm"
 DEPARTMENTS = "eng:depts"
-SEND_EVERY = 50  # commands per part of a batch's write: Redis works on a part while the next is computed
+SEND_EVERY = (
+    50  # employees (one command each) per part of a batch's write: Redis works on a part while the next is computed
+)
 OPT_OUT = b"oo"  # field of the state hash the query server writes (ranking opt-out)
 Group = dict[str, dict[int, list[tuple[int, Op]]]]  # employee -> source partition -> (offset, op), in order
 Entry = tuple[list[partial.Slice], bytes, int, bytes]  # see EngagementStore._entry
@@ -194,30 +196,28 @@ class EngagementStore:
         entries = await self._entries(groups, write_sha)
         commands: list[Command] = []  # the writes first, one per employee, in the order of `written`
         written: list[tuple[str, list[int]]] = []  # (employee, partitions written)
-        moves: list[tuple[Arg, ...]] = []
-        dirty: dict[int, list[bytes]] = defaultdict(list)
+        moved: list[tuple[str, str, str]] = []  # (employee, department before, after)
+        dirty: dict[int, list[bytes]] = {}
         now = bulk(repr(time.time()).encode())
         cache = self._cache
         fields = self._fields
         rules = self.rules
         write = partial.write
+        items = list(groups.items())
         duplicates = late = 0
         async with self.batch.stream() as out:
             sent = 0
-            for (employee, by_partition), (slices, prefix, bucket, member) in zip(groups.items(), entries, strict=True):
-                call, partitions, dup, old, moved = write(prefix, slices, by_partition, fields, rules)
+            for start in range(0, len(items), SEND_EVERY):
+                end = start + SEND_EVERY
+                dup, old = write(
+                    items[start:end], entries[start:end], fields, rules, now, commands, written, dirty, moved
+                )
                 duplicates += dup
                 late += old
-                if moved is not None:
-                    moves += self._move(employee, *moved)
-                if call is not None:
-                    written.append((employee, partitions))
-                    commands.append(call)
-                    dirty[bucket] += (now, member)
-                    if len(commands) - sent >= SEND_EVERY:  # Redis starts on these while the rest is computed
-                        out.send(commands[sent:])
-                        sent = len(commands)
-            commands += moves
+                out.send(commands[sent:])  # Redis starts on these while the rest is computed
+                sent = len(commands)
+            for employee, before, after in moved:
+                commands += self._move(employee, before, after)
             for bucket, members in dirty.items():
                 commands.append(command([ZADD, bulk(dirty_set(bucket).encode()), *members]))
             newest, first_max = self._queue_activity(commands, activity, max_sha)

@@ -118,7 +118,7 @@ def test_pruning_drops_only_what_no_window_can_see() -> None:
     assert sorted(partial.merge([part], False).receivers.values()) == kept
 
 
-def test_write_returns_one_resp_command_with_the_marks_redis_holds() -> None:
+def test_write_returns_one_resp_command_per_employee_with_the_marks_redis_holds() -> None:
     prefix = hiredis.pack_command(("EVALSHA", "f" * 40, 2, "{emp:a}:s", "{emp:a}:gone"))
     prefix = prefix[prefix.index(b"\n") + 1 :]
     fields = [b"t:0", b"t:1"]
@@ -129,14 +129,28 @@ def test_write_returns_one_resp_command_with_the_marks_redis_holds() -> None:
         0: [(4, Op("c", 100, "0", "1")), (5, Op("d", 100, "7", "Sales", "Ann"))],
         1: [(9, Op("r", 100, "3", "1"))],
     }
-    command, partitions, duplicates, late, moved = partial.write(prefix, slots, groups, fields, RULES)
-    assert (partitions, duplicates, late, moved) == ([0, 1], 1, 0, ("", "Sales"))
+    unchanged = [partial.Slice()]  # b: only a duplicate of what their slice holds already
+    unchanged[0].apply([(3, Op("c", 100, "0", "1"))], RULES)
+    items = [("a", groups), ("b", {0: [(3, Op("c", 100, "0", "1"))]})]
+    entries = [(slots, prefix, 4, b"$1\r\na\r\n"), (unchanged, prefix, 5, b"$1\r\nb\r\n")]
+    commands: list = []
+    written: list = []
+    dirty: dict = {4: [b"old"]}
+    moved: list = []
+    counts = partial.write(items, entries, fields, RULES, b"now", commands, written, dirty, moved)
+    assert counts == (2, 0)  # a's offset 4 and b's offset 3 were applied before
+    assert written == [("a", [0, 1])] and moved == [("a", "", "Sales")]
+    assert dirty == {4: [b"old", b"now", b"$1\r\na\r\n"]}
+    [command] = commands
     args = _resp_args(command)
     assert args[:5] == [b"EVALSHA", b"f" * 40, b"2", b"{emp:a}:s", b"{emp:a}:gone"]
     assert args[5:] == [b"t:0", (4).to_bytes(8, "big"), slots[0].encode(), b"t:1", b"", slots[1].encode()]
     assert partial.decode(args[7]).department == "Sales"
-    nothing = partial.write(prefix, slots, {1: [(9, Op("r", 100, "3", "1"))]}, fields, RULES)
-    assert nothing == (None, [], 1, 0, None)
+
+
+def test_write_refuses_mismatched_parts() -> None:
+    with pytest.raises(ValueError, match="differ in length"):
+        partial.write([("a", {})], [], [b"t:0"], RULES, b"now", [], [], {}, [])
 
 
 def _resp_args(command: bytes) -> list[bytes]:
