@@ -23,9 +23,7 @@ DEPT_DAYS = 30  # department activity day sets kept (the longest adoption figure
 DEPT_DAY_TTL = 40 * 86_400  # wall-clock safety net for day sets a restarted worker could recreate
 WATERMARK = "eng:wm"
 DEPARTMENTS = "eng:depts"
-SEND_EVERY = (
-    50  # employees (one command each) per part of a batch's write: Redis works on a part while the next is computed
-)
+SEND_EVERY = 50  # employees per part of a batch's write: Redis works on a part while the next is computed
 OPT_OUT = b"oo"  # field of the state hash the query server writes (ranking opt-out)
 Group = dict[str, dict[int, list[tuple[int, Op]]]]  # employee -> source partition -> (offset, op), in order
 Entry = tuple[list[partial.Slice], bytes, int, bytes]  # see EngagementStore._entry
