@@ -87,7 +87,7 @@ def parse(argv: list[str] | None = None) -> Options:
     )  # fmt: skip
     p.add_argument(
         "--warmup-seconds", type=float, default=None,
-        help="the same load offered this long before the latency phase, not measured (default 15; --quick 1)",
+        help="the same load offered this long before the latency phase, not measured (default 30; --quick 1)",
     )  # fmt: skip
     p.add_argument("--bootstrap", default=env("CATALYST_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     p.add_argument("--out", type=Path, default=Path(env("BENCH_OUT", str(RESULTS))))
@@ -126,7 +126,7 @@ def parse(argv: list[str] | None = None) -> Options:
         worker_env=dict(item.split("=", 1) for item in a.worker_env),
         workers=a.workers,
         latency_rate=a.latency_rate,
-        warmup_seconds=a.warmup_seconds if a.warmup_seconds is not None else (1.0 if quick else 15.0),
+        warmup_seconds=a.warmup_seconds if a.warmup_seconds is not None else (1.0 if quick else 30.0),
     )
 
 
