@@ -114,9 +114,6 @@ class Processor:
     async def start(self) -> None:
         self.watermark_ms = await self.retrying.redis("watermark", self.store.watermark)
 
-    async def handle(self, records: Sequence[Record]) -> None:
-        await self.apply(self.plan(records))
-
     def plan(self, records: Sequence[Record]) -> Planned:
         """The batch's pure part (decode, validate, map to ops): the consumer runs it for the next batch while
         Redis still executes the writes of the one before."""

@@ -83,7 +83,7 @@ class Worker:
             records.append(Record(p, self.offsets[p], env.employee_id.encode(), env.SerializeToString(), NOW_MS))
             self.offsets[p] += 1
         for start in range(0, len(records), 200):
-            await self.processor.handle(records[start : start + 200])
+            await self.processor.apply(self.processor.plan(records[start : start + 200]))
         await self.emitter.run_once(list(range(PARTITIONS)))
 
 
