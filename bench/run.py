@@ -354,9 +354,9 @@ def broker_pid() -> int | None:
 
 async def warm_up(o: Options, topics: dict[str, str], worker: WorkerProcess, rate: float, first_second: int) -> None:
     """The latency phase's load, unmeasured, until the worker has handled it: a broker started for the run
-    still compiles its small-request paths when this load begins (its JIT compiler took ~20 % of a core in
-    the first seconds, and the broker's CPU per event halved once it was done), and a steady state is what
-    the latency figure describes."""
+    still compiles its small-request paths when this load begins (its JIT compiler threads took ~1.9 CPU-s in
+    the first 10 s, and the broker's CPU per event fell from ~61 to ~11 µs once warm; docs/benchmark.md), and
+    a steady state is what the latency figure describes."""
     count = max(1, int(rate * o.warmup_seconds))
     records = events.live(count, o.employees, o.departments, first_second, seed=12, tag="warm")
     log(f"warm-up: offering {rate:,.0f} events/s for {o.warmup_seconds:g} s (not measured)")
