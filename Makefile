@@ -30,17 +30,18 @@ $(VENV)/.installed: pyproject.toml
 	@$(PY) -m pip install -q -e ".[dev]"
 	@touch $@
 
-# The compiled parts of the engagement worker (setup.py): the slice code in C (docs/decisions/0006) and the
-# batch planner compiled by mypyc (docs/decisions/0007), rebuilt when a source changes: Python imports a
-# compiled module in preference to its source.
+# The compiled parts of the engagement worker (setup.py): the slice code and the record planner in C
+# (docs/decisions/0006, 0008) and scoring.py compiled by mypyc (0007), rebuilt when a source changes: Python
+# imports a compiled module in preference to its source, so every one is removed first (none outlives its source).
 EXT_SUFFIX := $(shell python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-COMPILED_SOURCES := services/engagement/_slice.c $(addprefix services/engagement/,events.py batch.py scoring.py)
+COMPILED_SOURCES := $(addprefix services/engagement/,_slice.c _plan.c scoring.py) $(wildcard proto/catalyst/events/v1/*.proto)
 ext: .cache/ext.stamp ## Build the engagement worker's compiled modules in place
 
 .cache/ext.stamp: $(COMPILED_SOURCES) setup.py $(VENV)/.installed
-	@echo "[setup] building the engagement worker's compiled modules (C slice code, mypyc planner)"
+	@echo "[setup] building the engagement worker's compiled modules (C slice code and planner, mypyc scoring)"
+	@rm -f services/engagement/*$(EXT_SUFFIX)
 	@$(PY) setup.py -q build_ext --inplace --build-temp .cache/build
-	@for module in _slice events batch scoring planner__mypyc; do test -f services/engagement/$$module$(EXT_SUFFIX); done
+	@for module in _slice _plan scoring scoring__mypyc; do test -f services/engagement/$$module$(EXT_SUFFIX); done
 	@touch $@
 
 proto: gen/.stamp ## Generate Python stubs from proto/ into gen/ (not committed)

@@ -9,8 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from services.engagement.events import PAYLOAD_FIELD, Poison, check, kind
-from services.engagement.scoring import DIRECTORY_FACTS, Op, payload_effects
+from services.engagement._plan import Planner
+from services.engagement.events import KIND, MAX_ID, PAYLOAD_FIELD
+from services.engagement.scoring import PSEUDONYMS, C, Op, pseudonym_entry
 
 
 class Record(NamedTuple):
@@ -34,53 +35,14 @@ class Plan:
     newest_ms: int = 0
 
 
-# payload field -> its event kind for metrics
-KIND = {payload: kind(type_name) for type_name, payload in PAYLOAD_FIELD.items()}
+# Decoding, validation and the mapping to ops run in C (docs/decisions/0008), with the rules of scoring.py.
+_PLANNER = Planner(PAYLOAD_FIELD, C, PSEUDONYMS, pseudonym_entry, Op, MAX_ID)
 
 
 def plan(records: Sequence[Record], now_ms: int, max_future_ms: int) -> Plan:
-    """Decodes, validates and maps every record; poison records become dead letters with their reason.
-
-    The worker's hot path: everything per record is read once into locals, and kinds are counted per payload
-    field and named at the end.
-    """
-    out = Plan()
-    ops = out.ops
-    dead = out.dead
-    activity = out.activity
-    newest = 0
-    counts: dict[str, int] = {}
-    forgotten: set[str] = set()
-    for record in records:
-        partition, offset, key, value, _ = record
-        try:
-            _, field_name, payload, occurred, actor, dept = check(value, key, now_ms, max_future_ms)
-        except Poison as exc:
-            dead.append((record, str(exc)))
-            continue
-        counts[field_name] = counts.get(field_name, 0) + 1
-        if occurred > newest and field_name not in DIRECTORY_FACTS:
-            newest = occurred
-        employee_ops, dept_activity, forget = payload_effects(field_name, payload, actor, dept, occurred)
-        if forget is not None:
-            if forget not in forgotten:
-                forgotten.add(forget)
-                out.forget.append(forget)
-            ops.pop(forget, None)
-            continue
-        for employee, op in employee_ops:
-            if employee not in forgotten:
-                by_partition = ops.get(employee)
-                if by_partition is None:
-                    by_partition = ops[employee] = {}
-                entries = by_partition.get(partition)
-                if entries is None:
-                    entries = by_partition[partition] = []
-                entries.append((offset, op))
-        if dept_activity is not None:
-            activity.add(dept_activity)
-    out.newest_ms = newest
-    out.kinds.update({KIND[payload]: n for payload, n in counts.items()})
+    """Decodes, validates and maps every record; poison records become dead letters with their reason."""
+    ops, activity, forget, dead, counts, newest_ms = _PLANNER.plan(records, now_ms, max_future_ms)
+    kinds = Counter({KIND[payload]: n for payload, n in counts.items()})
     if dead:
-        out.kinds["dead_letter"] = len(dead)
-    return out
+        kinds["dead_letter"] = len(dead)
+    return Plan(ops, activity, forget, dead, kinds, newest_ms)

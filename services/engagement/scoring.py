@@ -91,30 +91,27 @@ class Effects(NamedTuple):
 
 
 NO_EFFECTS = Effects([], None, None)
-# `_new(Op, (kind, day, x, y, z))` builds the same Op as `Op(...)` without the Python-level __new__ of a
-# NamedTuple: effects() runs once per event on the worker's hot path.
-_new = tuple.__new__
 
-# Pseudonyms of recently seen employees as (number, its text in ops). A plain dict read inline is cheaper
-# than an lru_cache call; it is cleared when full, which a company of any size only pays once in a while.
+# Pseudonyms of recently seen employees as (number, its text in ops), shared with the C planner (`_plan.c`),
+# which reads the dict directly; it is cleared when full, which a company of any size only pays once in a while.
 PSEUDONYM_CACHE = 1 << 18
-_PSEUDONYMS: dict[str, tuple[int, str]] = {}
+PSEUDONYMS: dict[str, tuple[int, str]] = {}
 
 
-def _pseudonyms(employee_id: str) -> tuple[int, str]:
+def pseudonym_entry(employee_id: str) -> tuple[int, str]:
     """(pseudonym, its decimal text), cached."""
-    hit = _PSEUDONYMS.get(employee_id)
+    hit = PSEUDONYMS.get(employee_id)
     if hit is None:
-        if len(_PSEUDONYMS) >= PSEUDONYM_CACHE:
-            _PSEUDONYMS.clear()
+        if len(PSEUDONYMS) >= PSEUDONYM_CACHE:
+            PSEUDONYMS.clear()
         value = int.from_bytes(blake2b(employee_id.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF or 1
-        hit = _PSEUDONYMS[employee_id] = (value, str(value))
+        hit = PSEUDONYMS[employee_id] = (value, str(value))
     return hit
 
 
 def pseudonym(employee_id: str) -> int:
     """A stable 31-bit pseudonym (never 0): small in Redis, and no colleague's id in another's state."""
-    return _pseudonyms(employee_id)[0]
+    return pseudonym_entry(employee_id)[0]
 
 
 def day_of_ms(ms: int) -> int:
@@ -149,19 +146,16 @@ _INTERVIEW = interactions_pb2.SESSION_KIND_INTERVIEW
 
 
 def effects(env: envelope_pb2.Envelope) -> Effects:
-    """Turns one validated Envelope into ops. Self-interactions give nothing to anyone."""
+    """Turns one validated Envelope into ops. Self-interactions give nothing to anyone.
+
+    The worker applies the same rules in C (`_plan.c`); this is the plain-Python statement of them that
+    `reference.py` and the tests hold the worker to. Branches are ordered by how common the event is.
+    """
     field_name = env.WhichOneof("payload")
     if field_name is None:
         return NO_EFFECTS
-    return payload_effects(field_name, getattr(env, field_name), env.employee_id, env.department_id, occurred_ms(env))
-
-
-def payload_effects(field_name: str, p: Message, actor: str, dept: str, ms: int) -> Effects:
-    """`effects` of an Envelope whose fields the caller has read already (the planner's validation does):
-    each read of a protobuf field builds a new Python object, and this runs once per event.
-
-    Branches are ordered by how common the event is: reactions and comments are most of the traffic.
-    """
+    p: Message = getattr(env, field_name)
+    actor, dept, ms = env.employee_id, env.department_id, occurred_ms(env)
     day = ms // DAY_MS
     ops: list[tuple[str, Op]]
     if field_name == "reaction_added" or field_name == "comment_added":
@@ -171,14 +165,14 @@ def payload_effects(field_name: str, p: Message, actor: str, dept: str, ms: int)
         author_dept = p.post_author_department_id
         other = "1" if dept and author_dept and dept != author_dept else "0"
         counter = _C_REACTIONS if field_name == "reaction_added" else _C_COMMENTS
-        who, who_text = _PSEUDONYMS.get(actor) or _pseudonyms(actor)
+        who, who_text = pseudonym_entry(actor)
         ops = [
-            (actor, _new(Op, ("g", day, counter, (_PSEUDONYMS.get(author) or _pseudonyms(author))[1], ""))),
-            (author, _new(Op, ("r", day, who_text, other, ""))),
+            (actor, Op("g", day, counter, pseudonym_entry(author)[1], "")),
+            (author, Op("r", day, who_text, other, "")),
         ]
-        return _new(Effects, (ops, (dept, day, who) if dept else None, None))
+        return Effects(ops, (dept, day, who) if dept else None, None)
     if field_name == "post_created" or field_name == "question_asked":
-        ops = [(actor, _new(Op, ("c", day, _C_POSTS, "1", "")))]
+        ops = [(actor, Op("c", day, _C_POSTS, "1", ""))]
     elif field_name == "answer_posted":
         asker = p.question_author_id
         if asker == actor:
@@ -186,41 +180,41 @@ def payload_effects(field_name: str, p: Message, actor: str, dept: str, ms: int)
         asker_dept = p.question_author_department_id
         same = bool(dept) and dept == asker_dept
         other = "1" if dept and asker_dept and not same else "0"
-        given = _new(Op, ("g", day, _C_ANSWERS, _pseudonyms(asker)[1], _C_ANSWERS_OWN if same else ""))
-        ops = [(actor, given), (asker, _new(Op, ("r", day, _pseudonyms(actor)[1], other, "")))]
+        given = Op("g", day, _C_ANSWERS, pseudonym_entry(asker)[1], _C_ANSWERS_OWN if same else "")
+        ops = [(actor, given), (asker, Op("r", day, pseudonym_entry(actor)[1], other, ""))]
     elif field_name == "answer_accepted":
         author = p.answer_author_id
         if author == actor:
             return NO_EFFECTS
         same = bool(dept) and dept == p.answer_author_department_id
-        ops = [(author, _new(Op, ("c", day, _C_ACCEPTED, "0", _C_ACCEPTED_OWN if same else "")))]
-        return _new(Effects, (ops, None, None))
+        ops = [(author, Op("c", day, _C_ACCEPTED, "0", _C_ACCEPTED_OWN if same else ""))]
+        return Effects(ops, None, None)
     elif field_name == "profile_updated":
-        ops = [(actor, _new(Op, ("f", day, str(ms), repr(p.completeness), "")))]
+        ops = [(actor, Op("f", day, str(ms), repr(p.completeness), ""))]
     elif field_name == "feature_tried":
-        ops = [(actor, _new(Op, ("c", day, _C_TRIALS, "1", "")))]
+        ops = [(actor, Op("c", day, _C_TRIALS, "1", ""))]
     elif field_name == "feedback_submitted":
         counter = _C_SUGGESTIONS if p.kind == _SUGGESTION else _C_FEEDBACK
-        ops = [(actor, _new(Op, ("c", day, counter, "1", "")))]
+        ops = [(actor, Op("c", day, counter, "1", ""))]
     elif field_name == "survey_answered":
         if p.pre_launch:
-            ops = [(actor, _new(Op, ("l", day, "0", "", "")))]
+            ops = [(actor, Op("l", day, "0", "", ""))]
         else:
-            ops = [(actor, _new(Op, ("c", day, _C_PARTICIPATION, "1", "")))]
+            ops = [(actor, Op("c", day, _C_PARTICIPATION, "1", ""))]
     elif field_name == "workshop_attended":
         if p.pre_launch:
             index = "2" if p.kind == _INTERVIEW else "1"
-            ops = [(actor, _new(Op, ("l", day, index, "", "1" if p.contributed else "")))]
+            ops = [(actor, Op("l", day, index, "", "1" if p.contributed else ""))]
         else:
-            ops = [(actor, _new(Op, ("c", day, _C_PARTICIPATION, "1", "")))]
+            ops = [(actor, Op("c", day, _C_PARTICIPATION, "1", ""))]
     elif field_name == "employee_registered":
-        return _new(Effects, ([(actor, _new(Op, ("d", day, str(ms), dept, p.display_name)))], None, None))
+        return Effects([(actor, Op("d", day, str(ms), dept, p.display_name))], None, None)
     elif field_name == "employee_forgotten":
-        return _new(Effects, ([], None, actor))
+        return Effects([], None, actor)
     else:  # post_edited, post_deleted, reaction_removed: valid, but they carry no score
         return NO_EFFECTS
-    activity = (dept, day, (_PSEUDONYMS.get(actor) or _pseudonyms(actor))[0]) if dept else None
-    return _new(Effects, (ops, activity, None))
+    activity = (dept, day, (pseudonym_entry(actor))[0]) if dept else None
+    return Effects(ops, activity, None)
 
 
 @dataclass

@@ -8,7 +8,6 @@ import pytest
 
 from services.engagement.batch import Record, plan
 from services.engagement.config import EngagementWorkerSettings, load_scoring
-from services.engagement.events import Poison, check
 from tests.unit.engagement.builders import DAY, event, react
 
 NOW_MS = 20_000 * DAY * 1000
@@ -47,25 +46,29 @@ def test_settings_reject_a_heartbeat_longer_than_a_third_of_the_session(monkeypa
 
 
 def _poison(value: bytes | None, key: bytes | None = None) -> str:
-    with pytest.raises(Poison) as info:
-        check(value, key, NOW_MS, SKEW)
-    return str(info.value)
+    work = plan([Record(0, 0, key, value, 0)], NOW_MS, SKEW)
+    assert not work.ops and len(work.dead) == 1, work
+    return work.dead[0][1]
 
 
-def test_valid_records_decode() -> None:
+def test_valid_records_are_planned() -> None:
     env = react("a", "b", 20_000 * DAY - 5)
-    assert check(env.SerializeToString(), b"a", NOW_MS, SKEW)[0] == env
+    work = plan([Record(0, 0, b"a", env.SerializeToString(), 0)], NOW_MS, SKEW)
+    assert not work.dead and set(work.ops) == {"a", "b"}
 
 
 def test_poison_records_are_rejected_with_a_reason() -> None:
     assert "empty" in _poison(b"")
+    assert "empty" in _poison(None)
     assert "undecodable" in _poison(b"\xff\xff\xff")
     wrong = react("a", "b", 20_000 * DAY)
     wrong.type = "catalyst.events.v1.ScoreChanged"
-    assert "unknown event type" in _poison(wrong.SerializeToString())
+    assert _poison(wrong.SerializeToString()) == "unknown event type 'catalyst.events.v1.ScoreChanged'"
     mismatch = react("a", "b", 20_000 * DAY)
     mismatch.type = "catalyst.events.v1.PostCreated"
-    assert "payload" in _poison(mismatch.SerializeToString())
+    assert _poison(mismatch.SerializeToString()) == "type catalyst.events.v1.PostCreated but payload 'reaction_added'"
+    mismatch.ClearField("reaction_added")
+    assert _poison(mismatch.SerializeToString()) == "type catalyst.events.v1.PostCreated but payload None"
     assert "post_author_id" in _poison(react("a", "", 20_000 * DAY).SerializeToString())
     assert "key" in _poison(react("a", "b", 20_000 * DAY).SerializeToString(), b"other")
     assert "future" in _poison(react("a", "b", 20_001 * DAY).SerializeToString())
@@ -77,14 +80,8 @@ def test_poison_records_are_rejected_with_a_reason() -> None:
     no_id = react("a", "b", 20_000 * DAY - 5)
     no_id.event_id = ""
     assert "event_id" in _poison(no_id.SerializeToString())
-
-
-def test_check_hands_the_planner_the_fields_decode_validated() -> None:
-    env = react("a", "b", 20_000 * DAY - 5, "d1", "d2")
-    env.occurred_at.nanos = 987_654_321
-    parsed, field, payload, ms, employee, department = check(env.SerializeToString(), b"a", NOW_MS, SKEW)
-    assert parsed == env and field == "reaction_added" and payload == env.reaction_added
-    assert ms == env.occurred_at.ToMilliseconds() and (employee, department) == ("a", "d1")
+    assert "too long" in _poison(react("a" * 129, "b", 20_000 * DAY - 5).SerializeToString())
+    assert "control" in _poison(react("a\x00b", "b", 20_000 * DAY - 5).SerializeToString())
 
 
 def test_a_bad_display_name_is_reported_before_a_key_mismatch() -> None:
