@@ -233,7 +233,7 @@ class Emitter:
         processor: Processor,
         *,
         backlog: Callable[[], int] = lambda: 0,
-        handling: Callable[[], bool] = lambda: False,
+        idle: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.store = store
@@ -244,7 +244,7 @@ class Emitter:
         self.retrying = retrying
         self.processor = processor
         self.backlog = backlog  # records behind the partitions' ends: 0 caught up, -1 not known yet
-        self.handling = handling  # True while the consumer has a batch in flight (awaiting Redis is not idle)
+        self.idle = idle  # True while the consumer has nothing to do (its last poll was empty, no batch in flight)
         self.clock = clock  # monotonic seconds; the unit tests drive their own
         self.budget = settings.worker_emit_interval_seconds * settings.worker_emit_budget_share
         self._rolled: dict[int, int] = {}
@@ -261,9 +261,9 @@ class Emitter:
         Work per call is bounded by a time budget (a share of the emit interval) and done in small chunks
         with the event loop released in between, so that publishing never starves the consumer: under load,
         more changes simply coalesce into each published figure. A rollover's re-publication is spread over
-        the following rounds the same way. While the consumer is idle (no record waiting, no batch in flight:
-        a batch awaiting Redis would wait for every chunk run meanwhile) the round goes on past its budget:
-        idle time is free, and the next record waits for one chunk at most.
+        the following rounds the same way. While the consumer is idle (its last poll found no record and no
+        batch is in flight: a batch awaiting Redis would wait for every chunk run meanwhile) the round goes on
+        past its budget: idle time is free, and the next record waits for one chunk at most.
         """
         watermark_ms = self.processor.watermark_ms
         if watermark_ms <= 0 or not buckets:
@@ -292,7 +292,7 @@ class Emitter:
         return published
 
     def _may_go_on(self, deadline: float) -> bool:
-        return self.clock() < deadline or (self.backlog() == 0 and not self.handling())
+        return self.clock() < deadline or self.idle()
 
     async def _rollover(self, buckets: Sequence[int], day: int) -> None:
         """Marks dirty the employees whose windows move on `day` (once per bucket and day reached)."""

@@ -62,7 +62,7 @@ class Worker:
             self.retrying,
             self.processor,
             backlog=self.consumer.backlog,
-            handling=self.consumer.handling,
+            idle=self.consumer.idle,
         )
         self._started = asyncio.Event()
         self._register()

@@ -136,7 +136,7 @@ def make_rig(backlog: int = 0, read_seconds: float = 0.0) -> Rig:
         Retrying(metrics, 1.0),
         cast(Processor, processor),
         backlog=lambda: level[0],
-        handling=lambda: handling[0],
+        idle=lambda: level[0] == 0 and not handling[0],
         clock=clock,
     )
     return Rig(emitter, store, clock, processor, level, handling, sent)
