@@ -693,8 +693,8 @@ typedef struct {
 static int write_one(PyObject *prefix, PyObject *slots, PyObject *groups, PyObject *fields, const Rules *rules,
                      PyObject **command_out, PyObject **partitions_out, PyObject **moved_out, Py_ssize_t *duplicates,
                      Py_ssize_t *late) {
-    if (!PyBytes_Check(prefix) || !PyList_Check(slots) || !PyDict_Check(groups)) {
-        PyErr_SetString(PyExc_TypeError, "an entry needs (slots: list, prefix: bytes, ...) and ops by partition: dict");
+    if (!PyBytes_Check(prefix) || !PyTuple_Check(slots) || !PyDict_Check(groups)) {
+        PyErr_SetString(PyExc_TypeError, "an entry needs (slots: tuple, prefix: bytes, ...) and ops by partition: dict");
         return -1;
     }
     Py_ssize_t groups_n = PyDict_GET_SIZE(groups), k = 0, pos = 0;
@@ -707,13 +707,13 @@ static int write_one(PyObject *prefix, PyObject *slots, PyObject *groups, PyObje
     while (PyDict_Next(groups, &pos, &key, &entries)) {
         Py_ssize_t partition = PyLong_AsSsize_t(key);
         if (partition == -1 && PyErr_Occurred()) goto error;
-        if (partition < 0 || partition >= PyList_GET_SIZE(slots) || partition >= PyList_GET_SIZE(fields) ||
-            !PyObject_TypeCheck(PyList_GET_ITEM(slots, partition), &SliceType) ||
+        if (partition < 0 || partition >= PyTuple_GET_SIZE(slots) || partition >= PyList_GET_SIZE(fields) ||
+            !PyObject_TypeCheck(PyTuple_GET_ITEM(slots, partition), &SliceType) ||
             !PyBytes_Check(PyList_GET_ITEM(fields, partition))) {
             PyErr_Format(PyExc_ValueError, "partition %zd has no loaded slice or no field name", partition);
             goto error;
         }
-        Slice *slice = (Slice *)PyList_GET_ITEM(slots, partition);
+        Slice *slice = (Slice *)PyTuple_GET_ITEM(slots, partition);
         long long expected = slice->mark;
         PyObject *department = Py_NewRef(slice->department);
         Py_ssize_t applied = 0;

@@ -34,7 +34,7 @@ class Slice:
 def decode(blob: bytes) -> Slice: ...
 def write(
     items: list[tuple[str, dict[int, list[tuple[int, Op]]]]],
-    entries: list[tuple[list[Slice], bytes, int, bytes]],
+    entries: list[tuple[tuple[Slice, ...], bytes, int, bytes]],
     fields: list[bytes],
     rules: Rules,
     now: bytes,

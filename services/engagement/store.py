@@ -26,7 +26,8 @@ DEPARTMENTS = "eng:depts"
 SEND_EVERY = 50  # employees per part of a batch's write: Redis works on a part while the next is computed
 OPT_OUT = b"oo"  # field of the state hash the query server writes (ranking opt-out)
 Group = dict[str, dict[int, list[tuple[int, Op]]]]  # employee -> source partition -> (offset, op), in order
-Entry = tuple[list[partial.Slice], bytes, int, bytes]  # see EngagementStore._entry
+# see EngagementStore._entry; tuples of non-container values only, so the cyclic collector stops scanning them
+Entry = tuple[tuple[partial.Slice, ...], bytes, int, bytes]
 ZADD = bulk(b"ZADD")
 
 
@@ -127,7 +128,7 @@ class EngagementStore:
         self._cache_max = max(1, cache_slices // max(1, buckets))
         self._fields: list[bytes] = [f"{self.tag}:{p}".encode() for p in range(buckets)]
 
-    def _entry(self, employee: str, slices: list[partial.Slice], write_sha: str) -> Entry:
+    def _entry(self, employee: str, slices: tuple[partial.Slice, ...], write_sha: str) -> Entry:
         """All the write path needs of an employee, kept together so that a batch looks each employee up
         once (a lookup in a dict of every employee costs ~0.5 µs here, memory-bound): their slices by source
         partition, `EVALSHA <write> 2 <state key> <gone key>` packed without its array header (`_slice.write`
@@ -170,7 +171,8 @@ class EngagementStore:
         for employee, blobs in zip(missing, replies, strict=True):
             if isinstance(blobs, ResponseError):
                 raise blobs
-            cache[employee] = self._entry(employee, [decode(blob) if blob else empty() for blob in blobs], write_sha)
+            slices = tuple([decode(blob) if blob else empty() for blob in blobs])
+            cache[employee] = self._entry(employee, slices, write_sha)
         return [cache[employee] if entry is None else entry for employee, entry in zip(groups, entries, strict=True)]
 
     async def apply(self, ops: Group, activity: Iterable[tuple[str, int, int]], watermark_ms: int) -> BatchResult:

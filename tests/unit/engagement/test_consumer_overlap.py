@@ -7,9 +7,11 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
+from services.engagement import consumer as consumer_module
 from services.engagement.batch import Record
 from services.engagement.config import EngagementWorkerSettings
 from services.engagement.consumer import InteractionsConsumer
@@ -130,3 +132,21 @@ def test_the_consumer_is_idle_only_after_an_empty_poll_with_no_batch_in_flight()
     asyncio.run(consumer._run())
     assert seen == [False] * 4
     assert consumer.idle()  # the last poll was empty and every batch is applied
+
+
+def test_the_heap_is_settled_once_per_catch_up(monkeypatch: pytest.MonkeyPatch) -> None:
+    settled: list[int] = []
+    monkeypatch.setattr(consumer_module, "settle", lambda: settled.append(1))
+    settings = EngagementWorkerSettings(interactions_partitions=2, worker_emit_catchup_backlog=1_000)
+
+    async def prepare() -> None:
+        pass
+
+    consumer = InteractionsConsumer(settings, prepare, Handler(), WorkerMetrics(CollectorRegistry()))
+    levels = iter([-1, 50_000, 10, 0, 0, 500, 0, 80_000, 0])
+    consumer.backlog = lambda: next(levels)  # type: ignore[method-assign]
+    counts = []
+    for _ in range(9):
+        consumer._settle_when_caught_up()
+        counts.append(len(settled))
+    assert counts == [0, 0, 0, 1, 1, 1, 1, 1, 2]  # a small backlog in between is no new catch-up

@@ -124,12 +124,12 @@ def test_write_returns_one_resp_command_per_employee_with_the_marks_redis_holds(
     fields = [b"t:0", b"t:1"]
     stored = partial.Slice()
     stored.apply([(4, Op("c", 100, "0", "1"))], RULES)
-    slots = [partial.decode(stored.encode()), partial.Slice()]
+    slots = (partial.decode(stored.encode()), partial.Slice())
     groups = {
         0: [(4, Op("c", 100, "0", "1")), (5, Op("d", 100, "7", "Sales", "Ann"))],
         1: [(9, Op("r", 100, "3", "1"))],
     }
-    unchanged = [partial.Slice()]  # b: only a duplicate of what their slice holds already
+    unchanged = (partial.Slice(),)  # b: only a duplicate of what their slice holds already
     unchanged[0].apply([(3, Op("c", 100, "0", "1"))], RULES)
     items = [("a", groups), ("b", {0: [(3, Op("c", 100, "0", "1"))]})]
     entries = [(slots, prefix, 4, b"$1\r\na\r\n"), (unchanged, prefix, 5, b"$1\r\nb\r\n")]
