@@ -549,27 +549,18 @@ static PyObject *invalid(Planner *self, const Envelope *env, PyObject *key, long
             return PyUnicode_FromString("occurred_at is in the future");
     const char *required = NULL, *field = NULL;
     switch (payload) {
-    case CASE(COMMENT_ADDED):
-        required = env->comment_added->post_author_id, field = "comment_added.post_author_id";
+#define REQUIRED(CASE_NAME, payload_name, member)                                                         \
+    case CASE(CASE_NAME):                                                                                     \
+        required = env->payload_name->member, field = #payload_name "." #member;                             \
         break;
-    case CASE(REACTION_ADDED):
-        required = env->reaction_added->post_author_id, field = "reaction_added.post_author_id";
-        break;
-    case CASE(ANSWER_POSTED):
-        required = env->answer_posted->question_author_id, field = "answer_posted.question_author_id";
-        break;
-    case CASE(ANSWER_ACCEPTED):
-        required = env->answer_accepted->answer_author_id, field = "answer_accepted.answer_author_id";
-        break;
-    case CASE(FEATURE_TRIED):
-        required = env->feature_tried->feature_id, field = "feature_tried.feature_id";
-        break;
-    case CASE(SURVEY_ANSWERED):
-        required = env->survey_answered->survey_id, field = "survey_answered.survey_id";
-        break;
-    case CASE(WORKSHOP_ATTENDED):
-        required = env->workshop_attended->session_id, field = "workshop_attended.session_id";
-        break;
+        REQUIRED(COMMENT_ADDED, comment_added, post_author_id)
+        REQUIRED(REACTION_ADDED, reaction_added, post_author_id)
+        REQUIRED(ANSWER_POSTED, answer_posted, question_author_id)
+        REQUIRED(ANSWER_ACCEPTED, answer_accepted, answer_author_id)
+        REQUIRED(FEATURE_TRIED, feature_tried, feature_id)
+        REQUIRED(SURVEY_ANSWERED, survey_answered, survey_id)
+        REQUIRED(WORKSHOP_ATTENDED, workshop_attended, session_id)
+#undef REQUIRED
     case CASE(PROFILE_UPDATED): {
         double c = env->profile_updated->completeness;
         if (!(c >= 0.0 && c <= 1.0)) return PyUnicode_FromString("profile_updated.completeness must be between 0 and 1");
