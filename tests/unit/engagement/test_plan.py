@@ -137,3 +137,10 @@ def test_no_record_the_protobuf_runtime_rejects_is_scored() -> None:
             checked += 1
             assert work.ops == expected([env], 1).ops
     assert checked > 100
+
+
+def test_a_record_larger_than_the_arena_block_is_decoded_whole() -> None:
+    name = "N" * 300_000 + "é"  # the arena grows past its 64 KB block for this record, then shrinks back
+    envs = [event("EmployeeRegistered", "a", T0 - 5, "d1", display_name=name), react("a", "b", T0 - 4)]
+    assert_same(envs)
+    assert planned(envs, 1).ops["a"][0][0][1].z == name
