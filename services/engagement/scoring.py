@@ -130,7 +130,7 @@ def moves_clock(env: envelope_pb2.Envelope) -> bool:
 
 
 def occurred_ms(env: envelope_pb2.Envelope) -> int:
-    """occurred_at in milliseconds (Timestamp.ToMilliseconds without its validity checks: events.check did them)."""
+    """occurred_at in milliseconds (Timestamp.ToMilliseconds without its validity checks: the planner made them)."""
     ts = env.occurred_at
     return ts.seconds * 1000 + ts.nanos // 1_000_000
 
@@ -213,7 +213,7 @@ def effects(env: envelope_pb2.Envelope) -> Effects:
         return Effects([], None, actor)
     else:  # post_edited, post_deleted, reaction_removed: valid, but they carry no score
         return NO_EFFECTS
-    activity = (dept, day, (pseudonym_entry(actor))[0]) if dept else None
+    activity = (dept, day, pseudonym(actor)) if dept else None
     return Effects(ops, activity, None)
 
 
