@@ -63,8 +63,9 @@ async def load(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]
 
 async def produce_at_rate(
     bootstrap: str, topic: str, records: Sequence[tuple[bytes, bytes]], rate: float
-) -> tuple[int, float]:
-    """Offers `records` at a fixed `rate` per second (ticks of 10 ms); returns (sent, seconds taken).
+) -> tuple[int, float, float]:
+    """Offers `records` at a fixed `rate` per second (ticks of 10 ms); returns (sent, seconds taken, CPU seconds
+    this process spent while offering them: the load generator's share of the machine under test).
 
     Each tick's records go out as one batch per partition, built directly (`send_batch`), keyed to the
     partitions the default partitioner picks, like every other producer. Sending record by record cost the
@@ -78,7 +79,7 @@ async def produce_at_rate(
     partitions = [partitioner(key, available, available) for key, _ in records]
     pending: list[asyncio.Future] = []
     sent = 0
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()  # the partitions above are computed before
     try:
         while sent < len(records):
             due = min(len(records), int((time.perf_counter() - started) * rate) + 1)
@@ -98,9 +99,10 @@ async def produce_at_rate(
                 pending.append(await producer.send_batch(batch, topic, partition=partition))
             await asyncio.sleep(0.01)
         await asyncio.gather(*pending)
+        cpu = time.process_time() - cpu_started
     finally:
         await producer.stop()
-    return sent, time.perf_counter() - started
+    return sent, time.perf_counter() - started, cpu
 
 
 async def end_offsets(bootstrap: str, topic: str) -> dict[int, int]:

@@ -47,6 +47,11 @@ class RedisInstance:
     def used_memory(self) -> int:
         return int(self.client.info("memory")["used_memory"])
 
+    def command_stats(self) -> dict[str, tuple[int, int]]:
+        """(calls, µs) per command so far; commands a script runs count under their own name as well."""
+        rows = self.client.info("commandstats").items()
+        return {name.removeprefix("cmdstat_"): (int(row["calls"]), int(row["usec"])) for name, row in rows}
+
     def count(self, pattern: str) -> int:
         return sum(1 for _ in self.client.scan_iter(match=pattern, count=5000))
 

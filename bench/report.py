@@ -69,13 +69,31 @@ def _warm_up(lat: dict) -> str:
 
 
 def _machine_share(lat: dict) -> str:
-    """The rest of the machine's work per event in the phase (Redis, and the broker when it runs here)."""
+    """The rest of the machine's work per event in the phase: Redis, the broker (when it runs here), the load
+    generator."""
     parts = [
         f"{name} {_num(lat[key])} CPU-µs"
-        for name, key in (("Redis", "redis_cpu_us_per_event"), ("the broker", "broker_cpu_us_per_event"))
+        for name, key in (
+            ("Redis", "redis_cpu_us_per_event"),
+            ("the broker", "broker_cpu_us_per_event"),
+            ("the load generator (this process)", "generator_cpu_us_per_event"),
+        )
         if lat.get(key) is not None
     ]
-    return f" Per event the phase also cost {' and '.join(parts)}." if parts else ""
+    return f" Per event the phase also cost {', '.join(parts)}." if parts else ""
+
+
+def _redis_commands(lat: dict) -> list[str]:
+    """Where Redis' time went in the phase, by its own accounting (INFO commandstats)."""
+    rows = lat.get("redis_commands") or {}
+    if not rows:
+        return []
+    return [
+        "",
+        "| Redis command (INFO commandstats) | calls per event | µs per event |",
+        "|---|---:|---:|",
+        *(f"| {name} | {row['calls_per_event']:.2f} | {row['us_per_event']:.1f} |" for name, row in rows.items()),
+    ]
 
 
 def _num(value: float, digits: int = 0) -> str:
@@ -159,6 +177,7 @@ def markdown(report: dict[str, Any]) -> str:
         f"batches added up to {lat.get('handling_share', 0.0):.0%} of the phase's wall time (a batch is planned while "
         "Redis writes the one before, so the two overlap); it published "
         f"{lat.get('score_changes', 0.0):,.0f} ScoreChanged events.{_machine_share(lat)}",
+        *_redis_commands(lat),
         "",
         "## Redis memory",
         "",

@@ -381,8 +381,9 @@ async def latency(
     cpu_before = worker.cpu()
     broker = broker_pid()
     others_before = [cpu_seconds(pid) if pid else 0.0 for pid in (redis.process.pid, broker)]
+    commands_before = redis.command_stats()
     log(f"latency phase: offering {offered:,.0f} events/s for {o.latency_seconds:g} s")
-    sent, seconds = await kafka_io.produce_at_rate(o.bootstrap, topics["interactions"], records, offered)
+    sent, seconds, generator_cpu = await kafka_io.produce_at_rate(o.bootstrap, topics["interactions"], records, offered)
     ends = await kafka_io.end_offsets(o.bootstrap, topics["interactions"])
     progress = await wait_committed(o.bootstrap, worker.group, topics["interactions"], ends, worker, o.budget_seconds)
     if not progress.complete:
@@ -392,6 +393,7 @@ async def latency(
         cpu_seconds(pid) - before if pid else None
         for pid, before in zip((redis.process.pid, broker), others_before, strict=True)
     )
+    commands = stats.command_costs(commands_before, redis.command_stats(), sent)
     samples_after = await asyncio.to_thread(metrics, worker)
     after = stats.buckets(samples_after, HISTOGRAM)
     window = stats.delta(after, before)
@@ -417,6 +419,8 @@ async def latency(
         "score_changes": stats.total(samples_after, SCORE_CHANGES) - stats.total(samples_before, SCORE_CHANGES),
         "redis_cpu_us_per_event": redis_cpu / sent * 1e6 if sent and redis_cpu is not None else None,
         "broker_cpu_us_per_event": broker_cpu / sent * 1e6 if sent and broker_cpu is not None else None,
+        "generator_cpu_us_per_event": generator_cpu / sent * 1e6 if sent else 0.0,
+        "redis_commands": commands,
         "buckets": {("+Inf" if math.isinf(le) else f"{le:g}"): n for le, n in sorted(window.items())},
     }
 

@@ -69,3 +69,17 @@ def quantile(cumulative: Mapping[float, float], q: float) -> float:
             return lower + (le - lower) * ((rank - below) / inside if inside else 1.0)
         lower, below = le, cum
     return bounds[-1]
+
+
+def command_costs(
+    before: Mapping[str, tuple[int, int]], after: Mapping[str, tuple[int, int]], events: int, top: int = 8
+) -> dict[str, dict[str, float]]:
+    """Redis' own accounting of a phase, per event: calls and µs by command, the costliest first (a script's
+    time includes the commands it runs, which are listed under their own names too)."""
+    rows = {}
+    for name, (calls, usec) in after.items():
+        calls0, usec0 = before.get(name, (0, 0))
+        if calls > calls0 and events:
+            rows[name] = {"calls_per_event": (calls - calls0) / events, "us_per_event": (usec - usec0) / events}
+    ranked = sorted(rows.items(), key=lambda item: -item[1]["us_per_event"])
+    return dict(ranked[:top])

@@ -24,6 +24,14 @@ def test_histogram_quantiles_interpolate_within_buckets() -> None:
     assert stats.delta({0.1: 5.0, math.inf: 7.0}, {0.1: 2.0, math.inf: 3.0}) == {0.1: 3.0, math.inf: 4.0}
 
 
+def test_command_costs_are_per_event_and_costliest_first() -> None:
+    before = {"evalsha": (10, 100), "zadd": (5, 50), "ping": (1, 1)}
+    after = {"evalsha": (30, 500), "zadd": (15, 70), "ping": (1, 1), "hset": (20, 60)}
+    costs = stats.command_costs(before, after, events=10, top=2)
+    assert list(costs) == ["evalsha", "hset"]
+    assert costs["evalsha"] == {"calls_per_event": 2.0, "us_per_event": 40.0}
+
+
 def test_quick_bench_writes_a_complete_report(kafka_bootstrap: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}", "CATALYST_KAFKA_BOOTSTRAP": kafka_bootstrap}
     args = [sys.executable, "-m", "bench.run", "--quick", "--events", "3000", "--naive-events", "500"]
@@ -50,6 +58,9 @@ def test_quick_bench_writes_a_complete_report(kafka_bootstrap: str, tmp_path: Pa
     assert latency["mean_batch_ms"] > 0 and 0 < latency["handling_share"]
     assert latency["offered_by"] == "half the sustained rate" and latency["warmup_seconds"] == 1.0
     assert latency["score_changes"] >= 0 and latency["redis_cpu_us_per_event"] > 0
+    assert latency["generator_cpu_us_per_event"] > 0
+    assert "evalsha" in latency["redis_commands"]  # the slice writes, by Redis' own accounting
+    assert all(row["us_per_event"] >= 0 for row in latency["redis_commands"].values())
     assert latency["broker_cpu_us_per_event"] is None or latency["broker_cpu_us_per_event"] > 0  # broker elsewhere
     memory = report["memory"]
     assert memory["employees_with_state"] > 0 and memory["bytes_per_employee"] > 0

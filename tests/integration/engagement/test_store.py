@@ -8,12 +8,12 @@ import zlib
 
 import redis.asyncio as aioredis
 
-from services.engagement.batch import Record, plan
+from services.engagement.batch import Plan, Record, plan
 from services.engagement.config import load_scoring
 from services.engagement.reference import Reference
 from services.engagement.scoring import figures
 from services.engagement.store import EngagementStore, gone_key, leaderboard, state_key
-from tests.unit.engagement.builders import DAY, event, mixed_history
+from tests.unit.engagement.builders import DAY, event, mixed_history, post
 
 CFG = load_scoring()
 END = 20_100 * DAY
@@ -142,4 +142,24 @@ async def test_partitions_added_to_the_topic_widen_the_store_without_losing_stat
     employees = sorted({e.employee_id for e in events})
     as_of = END // DAY
     assert await stored_figures(store, employees, as_of) == ref.figures(as_of)
+    await client.aclose()
+
+
+async def test_a_worker_holding_a_forgotten_employee_in_memory_never_writes_them_back(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    holder = EngagementStore(client, CFG, "topic-forgotten", PARTITIONS, 3600)
+    other = EngagementStore(client, CFG, "topic-forgotten", PARTITIONS, 3600)
+
+    def batch(partition: int, offset: int, seconds: int) -> Plan:
+        record = Record(partition, offset, b"a", post("a", seconds).SerializeToString(), NOW_MS)
+        return plan([record], NOW_MS, 3_600_000)
+
+    first = batch(0, 0, END - 100)
+    await holder.apply(first.ops, first.activity, first.newest_ms)  # the holder keeps a's slice in memory
+    assert await client.exists(state_key("a"))
+    await other.forget("a", CFG.leaderboards.windows)  # another worker handles the erasure
+    for partition, offset in ((0, 1), (1, 0)):  # an update of the held slice, and a new slice
+        later = batch(partition, offset, END - 50)
+        await holder.apply(later.ops, later.activity, later.newest_ms)
+        assert not await client.exists(state_key("a")) and await client.exists(gone_key("a"))
     await client.aclose()
