@@ -163,3 +163,36 @@ async def test_a_worker_holding_a_forgotten_employee_in_memory_never_writes_them
         await holder.apply(later.ops, later.activity, later.newest_ms)
         assert not await client.exists(state_key("a")) and await client.exists(gone_key("a"))
     await client.aclose()
+
+
+async def test_a_batch_settles_each_employee_on_its_own(redis_url: str) -> None:
+    """A stale copy loses its compare-and-set and a forgotten employee stays forgotten, while the others in the
+    same batch are written."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    stale, forgotten, fresh = "s1", "f1", "n1"
+    holder = EngagementStore(client, CFG, "topic-settle", PARTITIONS, 3600)
+    other = EngagementStore(client, CFG, "topic-settle", PARTITIONS, 3600)
+
+    def batch(*rows: tuple[str, int, int]) -> Plan:
+        records = [
+            Record(0, offset, e.encode(), post(e, seconds).SerializeToString(), NOW_MS) for e, offset, seconds in rows
+        ]
+        return plan(records, NOW_MS, 3_600_000)
+
+    first = batch((stale, 0, END - 300), (forgotten, 1, END - 300))
+    await holder.apply(first.ops, first.activity, first.newest_ms)  # the holder keeps both in memory
+    moved_on = batch((stale, 2, END - 200))
+    await other.apply(moved_on.ops, moved_on.activity, moved_on.newest_ms)  # another writer moves stale's slice on
+    await other.forget(forgotten, CFG.leaderboards.windows)
+    before = await client.hgetall(state_key(stale))
+
+    later = batch((stale, 2, END - 200), (forgotten, 3, END - 100), (fresh, 4, END - 100))
+    await holder.apply(later.ops, later.activity, later.newest_ms)
+    assert await client.hgetall(state_key(stale)) == before  # re-read after losing; offset 2 was there already
+    assert not await client.exists(state_key(forgotten)) and await client.exists(gone_key(forgotten))
+    assert await client.exists(state_key(fresh))
+    states = await holder.read_states([stale, fresh])
+    assert states[stale] is not None and states[stale].changes == 2
+    assert states[fresh] is not None and states[fresh].changes == 1
+    await client.aclose()
