@@ -65,7 +65,17 @@ def targets(worker_rate: float, naive_rate: float, p99: float, bytes_per_employe
 
 def _warm_up(lat: dict) -> str:
     seconds = lat.get("warmup_seconds", 0.0)
-    return f", after {seconds:g} s of the same load that were not measured (warm-up)" if seconds else ""
+    if not seconds:
+        return ""
+    costs = lat.get("warmup_broker_cpu_us_per_event") or []
+    rounds = (
+        f" in {len(costs)} rounds, until the broker's CPU per event had settled ("
+        + ", ".join(f"{c:,.0f}" for c in costs)
+        + " µs per round)"
+        if costs
+        else ""
+    )
+    return f", after at least {seconds:g} s of the same load that were not measured (warm-up{rounds})"
 
 
 def _machine_share(lat: dict) -> str:
