@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable
 
 from kafka import KafkaAdminClient
@@ -12,11 +13,31 @@ from services.common.topics import TopicSpec
 
 
 def admin(bootstrap: str, timeout_ms: int = 10_000) -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=bootstrap, client_id="catalyst-admin", request_timeout_ms=timeout_ms)
+    return KafkaAdminClient(
+        bootstrap_servers=bootstrap,
+        client_id="catalyst-admin",
+        request_timeout_ms=timeout_ms,
+        bootstrap_timeout_ms=timeout_ms,
+    )
+
+
+def listening(bootstrap: str, timeout_s: float = 1.0) -> bool:
+    """True when some bootstrap address accepts a TCP connection. Checked first because kafka-python 3.0.12's
+    admin client, pointed at a closed port, was seen retrying for minutes past its bootstrap timeout."""
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            with socket.create_connection((host.strip("[]") or "localhost", int(port)), timeout=timeout_s):
+                return True
+        except (OSError, ValueError):
+            continue
+    return False
 
 
 def broker_ready(bootstrap: str) -> bool:
     """True once the broker answers metadata requests."""
+    if not listening(bootstrap):
+        return False
     try:
         client = admin(bootstrap, timeout_ms=3000)
     except Exception:
