@@ -169,6 +169,12 @@ class EngagementWorkerSettings(CommonSettings):
     worker_poll_seconds: float = Field(
         0.5, gt=0, le=10, description="longest getmany() wait when nothing is buffered (a batch never waits to fill)"
     )
+    worker_fetch_min_bytes: int = Field(
+        1, ge=1, description="bytes the broker gathers before it answers a fetch (bigger batches, fewer requests)"
+    )
+    worker_fetch_max_wait_ms: int = Field(
+        500, ge=0, le=10_000, description="longest the broker holds a fetch that has not reached its minimum bytes"
+    )
     worker_commit_interval_seconds: float = Field(
         1.0, gt=0, le=60, description="offset commit period; bounds the replay after a crash (writes are idempotent)"
     )

@@ -93,6 +93,8 @@ class InteractionsConsumer(Service, Generic[P]):
             client_id=f"{s.engagement_group_id}-worker",
             enable_auto_commit=False,
             auto_offset_reset=s.worker_offset_reset,
+            fetch_min_bytes=s.worker_fetch_min_bytes,
+            fetch_max_wait_ms=s.worker_fetch_max_wait_ms,
             session_timeout_ms=int(s.worker_session_timeout_seconds * 1000),
             heartbeat_interval_ms=int(s.worker_heartbeat_seconds * 1000),
             rebalance_timeout_ms=int(s.worker_rebalance_timeout_seconds * 1000),

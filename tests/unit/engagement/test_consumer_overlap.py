@@ -150,3 +150,18 @@ def test_the_heap_is_settled_once_per_catch_up(monkeypatch: pytest.MonkeyPatch) 
         consumer._settle_when_caught_up()
         counts.append(len(settled))
     assert counts == [0, 0, 0, 1, 1, 1, 1, 1, 2]  # a small backlog in between is no new catch-up
+
+
+def test_the_fetch_settings_reach_the_kafka_consumer() -> None:
+    async def prepare() -> None:
+        pass
+
+    async def build() -> Any:
+        settings = EngagementWorkerSettings(
+            interactions_partitions=2, worker_fetch_min_bytes=262_144, worker_fetch_max_wait_ms=20
+        )
+        consumer = InteractionsConsumer(settings, prepare, Handler(), WorkerMetrics(CollectorRegistry()))
+        return consumer._new_consumer()
+
+    kafka = asyncio.run(build())
+    assert kafka._fetch_min_bytes == 262_144 and kafka._fetch_max_wait_ms == 20
