@@ -7,12 +7,11 @@ import socket
 import time
 
 from services.common.kafka_admin import broker_ready, listening
+from tests.conftest import free_port
 
 
 def test_a_closed_port_is_not_ready_and_the_answer_comes_at_once() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # free once closed: nothing listens there
+    port = free_port()  # nothing listens there
     started = time.monotonic()
     assert not broker_ready(f"127.0.0.1:{port}")
     assert time.monotonic() - started < 5

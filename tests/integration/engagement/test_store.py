@@ -145,21 +145,26 @@ async def test_partitions_added_to_the_topic_widen_the_store_without_losing_stat
     await client.aclose()
 
 
+def posts(*rows: tuple[str, int, int, int]) -> Plan:
+    """The plan of a batch of posts, one per (author, partition, offset, event second)."""
+    records = [
+        Record(partition, offset, e.encode(), post(e, seconds).SerializeToString(), NOW_MS)
+        for e, partition, offset, seconds in rows
+    ]
+    return plan(records, NOW_MS, 3_600_000)
+
+
 async def test_a_worker_holding_a_forgotten_employee_in_memory_never_writes_them_back(redis_url: str) -> None:
     client = aioredis.Redis.from_url(redis_url)
     holder = EngagementStore(client, CFG, "topic-forgotten", PARTITIONS, 3600)
     other = EngagementStore(client, CFG, "topic-forgotten", PARTITIONS, 3600)
 
-    def batch(partition: int, offset: int, seconds: int) -> Plan:
-        record = Record(partition, offset, b"a", post("a", seconds).SerializeToString(), NOW_MS)
-        return plan([record], NOW_MS, 3_600_000)
-
-    first = batch(0, 0, END - 100)
+    first = posts(("a", 0, 0, END - 100))
     await holder.apply(first.ops, first.activity, first.newest_ms)  # the holder keeps a's slice in memory
     assert await client.exists(state_key("a"))
     await other.forget("a", CFG.leaderboards.windows)  # another worker handles the erasure
     for partition, offset in ((0, 1), (1, 0)):  # an update of the held slice, and a new slice
-        later = batch(partition, offset, END - 50)
+        later = posts(("a", partition, offset, END - 50))
         await holder.apply(later.ops, later.activity, later.newest_ms)
         assert not await client.exists(state_key("a")) and await client.exists(gone_key("a"))
     await client.aclose()
@@ -174,20 +179,14 @@ async def test_a_batch_settles_each_employee_on_its_own(redis_url: str) -> None:
     holder = EngagementStore(client, CFG, "topic-settle", PARTITIONS, 3600)
     other = EngagementStore(client, CFG, "topic-settle", PARTITIONS, 3600)
 
-    def batch(*rows: tuple[str, int, int]) -> Plan:
-        records = [
-            Record(0, offset, e.encode(), post(e, seconds).SerializeToString(), NOW_MS) for e, offset, seconds in rows
-        ]
-        return plan(records, NOW_MS, 3_600_000)
-
-    first = batch((stale, 0, END - 300), (forgotten, 1, END - 300))
+    first = posts((stale, 0, 0, END - 300), (forgotten, 0, 1, END - 300))
     await holder.apply(first.ops, first.activity, first.newest_ms)  # the holder keeps both in memory
-    moved_on = batch((stale, 2, END - 200))
+    moved_on = posts((stale, 0, 2, END - 200))
     await other.apply(moved_on.ops, moved_on.activity, moved_on.newest_ms)  # another writer moves stale's slice on
     await other.forget(forgotten, CFG.leaderboards.windows)
     before = await client.hgetall(state_key(stale))
 
-    later = batch((stale, 2, END - 200), (forgotten, 3, END - 100), (fresh, 4, END - 100))
+    later = posts((stale, 0, 2, END - 200), (forgotten, 0, 3, END - 100), (fresh, 0, 4, END - 100))
     await holder.apply(later.ops, later.activity, later.newest_ms)
     assert await client.hgetall(state_key(stale)) == before  # re-read after losing; offset 2 was there already
     assert not await client.exists(state_key(forgotten)) and await client.exists(gone_key(forgotten))
