@@ -5,8 +5,8 @@
  * code reaches it through partial.py. It is C because applying ops and encoding slices in Python cost ~50 us
  * per event, most of the worker's budget (docs/decisions/0006).
  *
- * Binary layout (little-endian except the mark, which is big-endian so that compare-and-set can compare the
- * first 8 bytes as text): mark Q, count I, top i, base i, flags B; [own i, profile_ms q, completeness d,
+ * Binary layout (little-endian except the mark, which is big-endian: its first 8 bytes compare as text, which the
+ * compare-and-set of decision 0005 used and tools reading a slice still may): mark Q, count I, top i, base i, flags B; [own i, profile_ms q, completeness d,
  * pilot 4I, dept_ms q, len H + department, len H + name] when flags & 1; then four tables, each present when
  * its flag (2, 4, 8, 16) is set: days ((day - base) * 16 + counter -> count), givers (pseudonym -> day * 2 +
  * other department), receivers (pseudonym -> day), pairs (day << 32 | pseudonym -> count). A table is its
@@ -176,6 +176,7 @@ typedef struct {
     long long pilot[4];
     PyObject *department, *name; /* str */
     long long pruned;            /* oldest day kept at the last prune (not stored) */
+    char owned; /* stored in this worker's own field of its partition, so a plain HSET updates it (not stored) */
     Table t[NTABLES];
 } Slice;
 
@@ -620,6 +621,9 @@ static PyMemberDef Slice_members[] = {
     {"profile_ms", T_LONGLONG, offsetof(Slice, profile_ms), READONLY, NULL},
     {"dept_ms", T_LONGLONG, offsetof(Slice, dept_ms), READONLY, NULL},
     {"completeness", T_DOUBLE, offsetof(Slice, completeness), READONLY, NULL},
+    {"owned", T_BOOL, offsetof(Slice, owned), 0,
+     "True when Redis holds this slice in the writer's own field (docs/decisions/0009); the write then is a plain "
+     "HSET, else CREATE_SLICES"},
     {NULL},
 };
 
@@ -680,21 +684,22 @@ static uint8_t *put_bulk(uint8_t *p, const void *data, Py_ssize_t len) {
 
 typedef struct {
     Slice *slice;
-    long long expected; /* the mark Redis holds (what compare-and-set checks), -1 for a new slice */
     PyObject *field;
     Py_ssize_t size;
 } Written;
 
 /* One employee's part of a batch: applies each partition's (offset, op) entries to its slice (slots[partition],
- * loaded), prunes, and sets *command to the WRITE_SLICES call as one RESP command (NULL when nothing applied):
- * `prefix` is the packed `EVALSHA <sha> 2 <state key> <gone key>` without the array header, then per written
- * slice its field (fields[partition]), the mark Redis holds and the new slice. *partitions lists the written
- * ones in argument order (NULL when none); *moved is (before, after) when the department changed, else NULL. */
-static int write_one(PyObject *prefix, PyObject *slots, PyObject *groups, PyObject *fields, const Rules *rules,
-                     PyObject **command_out, PyObject **partitions_out, PyObject **moved_out, Py_ssize_t *duplicates,
-                     Py_ssize_t *late) {
-    if (!PyBytes_Check(prefix) || !PyTuple_Check(slots) || !PyDict_Check(groups)) {
-        PyErr_SetString(PyExc_TypeError, "an entry needs (slots: tuple, prefix: bytes, ...) and ops by partition: dict");
+ * loaded), prunes, and sets *command to the write as one RESP command (NULL when nothing applied): when every
+ * written slice is `owned`, `update` (the packed `HSET <state key>` without the array header), else `create`
+ * (`EVALSHA <CREATE_SLICES> 2 <state key> <gone key>`, likewise), then per written slice its field
+ * (fields[partition], the worker's own) and the new slice, which is owned from then on. *partitions lists the
+ * written ones in argument order (NULL when none); *moved is (before, after) when the department changed. */
+static int write_one(PyObject *update, PyObject *create, PyObject *slots, PyObject *groups, PyObject *fields,
+                     const Rules *rules, PyObject **command_out, PyObject **partitions_out, PyObject **moved_out,
+                     Py_ssize_t *duplicates, Py_ssize_t *late) {
+    if (!PyBytes_Check(update) || !PyBytes_Check(create) || !PyTuple_Check(slots) || !PyDict_Check(groups)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "an entry needs (slots: tuple, update: bytes, create: bytes, ...) and ops by partition: dict");
         return -1;
     }
     Py_ssize_t groups_n = PyDict_GET_SIZE(groups), k = 0, pos = 0;
@@ -714,7 +719,6 @@ static int write_one(PyObject *prefix, PyObject *slots, PyObject *groups, PyObje
             goto error;
         }
         Slice *slice = (Slice *)PyTuple_GET_ITEM(slots, partition);
-        long long expected = slice->mark;
         PyObject *department = Py_NewRef(slice->department);
         Py_ssize_t applied = 0;
         if (slice_apply(slice, entries, rules, &applied, duplicates, late) < 0) {
@@ -738,7 +742,6 @@ static int write_one(PyObject *prefix, PyObject *slots, PyObject *groups, PyObje
         Py_ssize_t size = slice_size(slice);
         if (size < 0) goto error;
         written[k].slice = slice;
-        written[k].expected = expected;
         written[k].field = PyList_GET_ITEM(fields, partition);
         written[k].size = size;
         if ((partitions == NULL && (partitions = PyList_New(0)) == NULL) || PyList_Append(partitions, key) < 0)
@@ -746,24 +749,25 @@ static int write_one(PyObject *prefix, PyObject *slots, PyObject *groups, PyObje
         k++;
     }
     if (k) {
-        Py_ssize_t total = 1 + decimal_len(5 + 3 * k) + 2 + PyBytes_GET_SIZE(prefix);
+        int owned = 1;
+        for (Py_ssize_t i = 0; i < k; i++) owned &= written[i].slice->owned;
+        PyObject *prefix = owned ? update : create;
+        Py_ssize_t args = (owned ? 2 : 5) + 2 * k;
+        Py_ssize_t total = 1 + decimal_len(args) + 2 + PyBytes_GET_SIZE(prefix);
         for (Py_ssize_t i = 0; i < k; i++)
-            total += bulk_size(PyBytes_GET_SIZE(written[i].field)) + bulk_size(written[i].expected < 0 ? 0 : 8) +
-                     bulk_size(written[i].size);
+            total += bulk_size(PyBytes_GET_SIZE(written[i].field)) + bulk_size(written[i].size);
         command = PyBytes_FromStringAndSize(NULL, total);
         if (command == NULL) goto error;
         uint8_t *p = (uint8_t *)PyBytes_AS_STRING(command);
         *p++ = '*';
-        p = put_decimal(p, 5 + 3 * k);
+        p = put_decimal(p, args);
         *p++ = '\r';
         *p++ = '\n';
         memcpy(p, PyBytes_AS_STRING(prefix), (size_t)PyBytes_GET_SIZE(prefix));
         p += PyBytes_GET_SIZE(prefix);
         for (Py_ssize_t i = 0; i < k; i++) {
-            uint8_t mark[8];
+            written[i].slice->owned = 1;
             p = put_bulk(p, PyBytes_AS_STRING(written[i].field), PyBytes_GET_SIZE(written[i].field));
-            put_mark(mark, written[i].expected);
-            p = put_bulk(p, mark, written[i].expected < 0 ? 0 : 8);
             p = put_bulk_head(p, written[i].size);
             p = slice_write(written[i].slice, p);
             p[0] = '\r';
@@ -806,11 +810,12 @@ PyDoc_STRVAR(write_doc,
              "write(items, entries, fields, rules, now, commands, written, dirty, moved) -> (duplicates, late)\n\n"
              "A part of a batch, one employee after the other: `items` are (employee, ops by source partition) "
              "and `entries` the store's entries of the same employees, (slices by partition, packed "
-             "`EVALSHA <sha> 2 <state key> <gone key>` without the array header, home bucket, the id as a RESP "
-             "argument). Each employee's ops are applied to their slices, which are pruned; for each employee "
-             "with a change the WRITE_SLICES call (the prefix, then per written slice its field from `fields`, "
-             "the mark Redis holds and the new slice) is appended to `commands`, (employee, partitions "
-             "written, in argument order) to `written`, and `now` and the id to `dirty[bucket]`; "
+             "`HSET <state key>` and `EVALSHA <create> 2 <state key> <gone key>` without their array headers, "
+             "home bucket, the id as a RESP argument). Each employee's ops are applied to their slices, which "
+             "are pruned; for each employee with a change the write (a plain HSET when every written slice is "
+             "owned, else the create script; then per written slice its field from `fields` and the new slice) "
+             "is appended to `commands`, (employee, partitions written, in argument order) to `written`, and "
+             "`now` and the id to `dirty[bucket]`; "
              "(employee, department before, after) goes to `moved` when the department changed. One call per "
              "part of a batch: the Python around each employee cost more than the slice code itself "
              "(docs/decisions/0006).");
@@ -835,14 +840,14 @@ static PyObject *write_command(PyObject *module, PyObject *const *args, Py_ssize
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(items, i), *entry = PyList_GET_ITEM(entries, i);
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 || !PyTuple_Check(entry) ||
-            PyTuple_GET_SIZE(entry) != 4) {
-            PyErr_SetString(PyExc_TypeError, "items are (employee, ops by partition), entries 4-tuples");
+            PyTuple_GET_SIZE(entry) != 5) {
+            PyErr_SetString(PyExc_TypeError, "items are (employee, ops by partition), entries 5-tuples");
             return NULL;
         }
         PyObject *employee = PyTuple_GET_ITEM(item, 0);
         PyObject *command = NULL, *partitions = NULL, *moved = NULL;
-        if (write_one(PyTuple_GET_ITEM(entry, 1), PyTuple_GET_ITEM(entry, 0), PyTuple_GET_ITEM(item, 1), fields, rules,
-                      &command, &partitions, &moved, &duplicates, &late) < 0)
+        if (write_one(PyTuple_GET_ITEM(entry, 1), PyTuple_GET_ITEM(entry, 2), PyTuple_GET_ITEM(entry, 0),
+                      PyTuple_GET_ITEM(item, 1), fields, rules, &command, &partitions, &moved, &duplicates, &late) < 0)
             return NULL;
         int rc = 0;
         if (moved != NULL) {
@@ -853,7 +858,7 @@ static PyObject *write_command(PyObject *module, PyObject *const *args, Py_ssize
         if (rc == 0 && command != NULL) {
             PyObject *row = PyTuple_Pack(2, employee, partitions);
             rc = row == NULL || PyList_Append(written, row) < 0 || PyList_Append(commands, command) < 0 ||
-                         mark_dirty(dirty, PyTuple_GET_ITEM(entry, 2), now, PyTuple_GET_ITEM(entry, 3)) < 0
+                         mark_dirty(dirty, PyTuple_GET_ITEM(entry, 3), now, PyTuple_GET_ITEM(entry, 4)) < 0
                      ? -1
                      : 0;
             Py_XDECREF(row);

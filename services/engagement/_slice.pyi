@@ -24,6 +24,7 @@ class Slice:
     profile_ms: int
     dept_ms: int
     completeness: float
+    owned: bool
     pilot: tuple[int, int, int, int]
     department: str
     name: str
@@ -34,8 +35,8 @@ class Slice:
 def decode(blob: bytes) -> Slice: ...
 def write(
     items: list[tuple[str, dict[int, list[tuple[int, Op]]]]],
-    entries: list[tuple[tuple[Slice, ...], bytes, int, bytes]],
-    fields: list[bytes],
+    entries: list[tuple[tuple[Slice, ...], bytes, bytes, int, bytes]],
+    fields: list[bytes | None],
     rules: Rules,
     now: bytes,
     commands: list[Command],

@@ -45,6 +45,9 @@ class BatchHandler(Protocol[P]):
 
     async def apply(self, planned: P) -> None: ...
 
+    def revoked(self, partitions: Sequence[int]) -> None:
+        """The partitions went to the group, after their last batch was applied and committed."""
+
 
 class _Listener(ConsumerRebalanceListener):
     def __init__(self, owner: InteractionsConsumer) -> None:
@@ -219,6 +222,7 @@ class InteractionsConsumer(Service, Generic[P]):
             log.info("partitions revoked; finishing the in-flight batch before handing them over")
             await asyncio.shield(self._inflight)
         await self._commit(revoked)
+        self._handler.revoked([tp.partition for tp in revoked if tp.topic == self.topic])
         for tp in revoked:
             self._done.pop(tp, None)
             self._committed.pop(tp, None)

@@ -2,36 +2,71 @@
 
 from __future__ import annotations
 
-# KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: triples of slice field, the mark the writer read (the slice's first
-# 8 bytes; empty for a new slice), the new slice. Returns -1 (and writes nothing) for a forgotten employee, 1 when
-# every slice was written, else per triple 1 (written) or 0 (someone wrote the slice since it was read: a worker
-# holding a stale copy after a rebalance never overwrites newer state). The plain 1 lets the writer check a whole
-# batch's replies at once.
-# The forgotten marker is looked at only before a slice is created: FORGET deletes every slice as it sets the
-# marker, so a slice that exists (the compare-and-set matched a mark) proves the employee is not forgotten, and a
-# stale mark of a forgotten employee loses the compare-and-set. In the steady state nearly every write updates a
-# slice, and the EXISTS cost Redis ~1 µs per event.
-WRITE_SLICES = """
+# A slice field is `<topic tag>:<partition>:<owner token>` (docs/decisions/0009); a field without a token (the
+# layout before tokens) counts as token 0. Returns the field's partition key `<tag>:<partition>` and its token.
+_OWNER = """
+local function owner(name)
+  local tag, partition, token = string.match(name, '^(%x+):(%d+):?(%d*)$')
+  if not tag then return nil, 0 end
+  return tag .. ':' .. partition, tonumber(token) or 0
+end
+"""
+
+# KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: pairs of the writer's own slice field and the new slice.
+# The write of a slice not yet in the writer's own field (its first write since the writer claimed the partition):
+# refused for a forgotten employee (-1, nothing written); a slice whose partition has a field of a newer owner is
+# not written (that owner has its events); otherwise the slice is written and fields of older owners of its
+# partition are deleted. Returns 0 when every slice was written (as a plain HSET of existing fields does, so the
+# writer checks a batch's replies at once), -1, or per pair 1 (written) / 0 (a newer owner holds it).
+CREATE_SLICES = _OWNER + """
+if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local names = redis.call('HKEYS', KEYS[1])
 local out = {}
-local all = 1
-local checked = false
-for i = 1, #ARGV, 3 do
-  local cur = redis.call('HGET', KEYS[1], ARGV[i])
-  local mark = ''
-  if cur then mark = string.sub(cur, 1, 8) end
-  if mark == ARGV[i + 1] then
-    if mark == '' and not checked then
-      if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
-      checked = true
+local fenced = false
+for i = 1, #ARGV, 2 do
+  local part, token = owner(ARGV[i])
+  local newer = false
+  local older = {}
+  for _, name in ipairs(names) do
+    local p, t = owner(name)
+    if p == part then
+      if t > token then newer = true elseif t < token then older[#older + 1] = name end
     end
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
-    out[#out + 1] = 1
-  else
+  end
+  if newer then
     out[#out + 1] = 0
-    all = 0
+    fenced = true
+  else
+    if #older > 0 then redis.call('HDEL', KEYS[1], unpack(older)) end
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+    out[#out + 1] = 1
   end
 end
-if all == 1 then return 1 end
+if fenced then return out end
+return 0
+"""
+
+# KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: the own fields a plain HSET wrote, when it created some (it meant to
+# update them): they had been deleted since the writer last wrote them, by FORGET or by a newer owner of their
+# partition. Undoes what must not stay: everything of a forgotten employee (-1), or each field a newer owner
+# holds (0 for it; 1 for a field that stays).
+REPAIR = _OWNER + """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('DEL', KEYS[1])
+  return -1
+end
+local names = redis.call('HKEYS', KEYS[1])
+local out = {}
+for i = 1, #ARGV do
+  local part, token = owner(ARGV[i])
+  local keep = 1
+  for _, name in ipairs(names) do
+    local p, t = owner(name)
+    if p == part and t > token then keep = 0 end
+  end
+  if keep == 0 then redis.call('HDEL', KEYS[1], ARGV[i]) end
+  out[#out + 1] = keep
+end
 return out
 """
 

@@ -121,6 +121,9 @@ class Processor:
         work = plan(records, int(time.time() * 1000), self.max_future_ms)
         return Planned(records, work, time.perf_counter() - started)
 
+    def revoked(self, partitions: Sequence[int]) -> None:
+        self.store.release(partitions)
+
     async def apply(self, planned: Planned) -> None:
         """Dead letters, forgets and the store's write, in that order; returns once Redis confirmed."""
         started = time.perf_counter()

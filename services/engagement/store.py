@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import cast
 
@@ -27,13 +28,41 @@ SEND_EVERY = 50  # employees per part of a batch's write: Redis works on a part 
 OPT_OUT = b"oo"  # field of the state hash the query server writes (ranking opt-out)
 Group = dict[str, dict[int, list[tuple[int, Op]]]]  # employee -> source partition -> (offset, op), in order
 # see EngagementStore._entry; tuples of non-container values only, so the cyclic collector stops scanning them
-Entry = tuple[tuple[partial.Slice, ...], bytes, int, bytes]
+Entry = tuple[tuple[partial.Slice, ...], bytes, bytes, int, bytes]
 ZADD = bulk(b"ZADD")
 
 
 def state_key(employee_id: str) -> str:
-    """One hash per employee: a slice per source partition (`<topic tag>:<partition>`) and `oo`."""
+    """One hash per employee: a slice per source partition (`<topic tag>:<partition>:<owner token>`) and `oo`."""
     return f"{{emp:{employee_id}}}:s"
+
+
+def owner_key(tag: str, partition: int) -> str:
+    """The counter a worker claims its owner token of a partition from (docs/decisions/0009)."""
+    return f"eng:owner:{tag}:{partition}"
+
+
+def slice_field(name: bytes) -> tuple[bytes, int, int] | None:
+    """(topic tag, partition, owner token) of a slice field; None for other fields. A field without a token
+    (the layout before decision 0009) counts as token 0."""
+    parts = name.split(b":")
+    if len(parts) not in (2, 3) or not all(part.isdigit() for part in parts[1:]):
+        return None
+    return parts[0], int(parts[1]), int(parts[2]) if len(parts) == 3 else 0
+
+
+def newest_slices(fields: Mapping[bytes, bytes]) -> dict[tuple[bytes, int], tuple[int, bytes]]:
+    """The slice of each (topic tag, partition) from its newest owner: a field of an older owner (a zombie's
+    write, or one its successor has not replaced yet) holds an earlier state of the same events."""
+    out: dict[tuple[bytes, int], tuple[int, bytes]] = {}
+    for name, value in fields.items():
+        parsed = slice_field(name)
+        if parsed is not None:
+            tag, partition, token = parsed
+            held = out.get((tag, partition))
+            if held is None or token > held[0]:
+                out[(tag, partition)] = (token, value)
+    return out
 
 
 def gone_key(employee_id: str) -> str:
@@ -89,9 +118,9 @@ def _s(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else (value or "")
 
 
-def employee_from_hash(fields: dict[bytes, bytes]) -> EmployeeState | None:
+def employee_from_hash(fields: Mapping[bytes, bytes]) -> EmployeeState | None:
     """Merges the slices of one employee's state hash; None when no event was ever applied (or forgotten)."""
-    parts = [partial.decode(value) for name, value in fields.items() if b":" in name]
+    parts = [partial.decode(value) for _, value in newest_slices(fields).values()]
     if not parts:
         return None
     return partial.merge(parts, fields.get(OPT_OUT) == b"1")
@@ -99,7 +128,8 @@ def employee_from_hash(fields: dict[bytes, bytes]) -> EmployeeState | None:
 
 class EngagementStore:
     """All Redis I/O of the worker. Per batch: one read of the slices not yet in memory and one write round
-    trip. Slices it wrote stay in memory (bounded); compare-and-set on their mark catches a stale copy."""
+    trip. Slices it wrote stay in memory (bounded). Each partition's slices are written under the owner token the
+    worker claimed for it, so a plain HSET cannot overwrite a newer owner's state (docs/decisions/0009)."""
 
     def __init__(
         self,
@@ -120,43 +150,70 @@ class EngagementStore:
         self.reads = RedisBatch.like(client)  # the emitter's, so it never waits for a batch being written
         self._shas: tuple[str, str] | None = None
         self._forget = client.register_script(lua.FORGET)
+        self._repair = client.register_script(lua.REPAIR)  # rare: off the hot path
         self._max = client.register_script(lua.MAX)  # via redis-py, off the hot path
         self._undirty = client.register_script(lua.UNDIRTY)
         self._dept_newest: dict[str, int] = {}
         # employee -> their entry (slices of every source partition, read at once), at most cache_slices in all
         self._cache: dict[str, Entry] = {}
         self._cache_max = max(1, cache_slices // max(1, buckets))
-        self._fields: list[bytes] = [f"{self.tag}:{p}".encode() for p in range(buckets)]
+        self._tokens: dict[int, int] = {}  # partition -> the owner token claimed for it
+        self._fields: list[bytes | None] = []  # partition -> its own slice field while claimed
 
-    def _entry(self, employee: str, slices: tuple[partial.Slice, ...], write_sha: str) -> Entry:
+    def _entry(self, employee: str, slices: tuple[partial.Slice, ...], create_sha: str) -> Entry:
         """All the write path needs of an employee, kept together so that a batch looks each employee up
         once (a lookup in a dict of every employee costs ~0.5 µs here, memory-bound): their slices by source
-        partition, `EVALSHA <write> 2 <state key> <gone key>` packed without its array header (`_slice.write`
-        completes it), the home bucket, the id as a RESP argument."""
-        packed = hiredis.pack_command(("EVALSHA", write_sha, 2, state_key(employee), gone_key(employee)))
-        prefix = packed[packed.index(b"\n") + 1 :]
-        return slices, prefix, home_bucket(employee, self.buckets), bulk(employee.encode())
+        partition, `HSET <state key>` and `EVALSHA <create> 2 <state key> <gone key>` packed without their
+        array headers (`_slice.write` completes the one it uses), the home bucket, the id as a RESP argument."""
+        key = state_key(employee)
+        update = hiredis.pack_command(("HSET", key))
+        create = hiredis.pack_command(("EVALSHA", create_sha, 2, key, gone_key(employee)))
+        return (
+            slices,
+            update[update.index(b"\n") + 1 :],
+            create[create.index(b"\n") + 1 :],
+            home_bucket(employee, self.buckets),
+            bulk(employee.encode()),
+        )
 
-    def _cover(self, groups: Group) -> None:
-        """Room for partitions beyond the count the worker started with (partitions were added to the topic):
-        more fields, and every employee read again with them."""
-        top = max(map(max, groups.values()), default=-1)
-        if top >= len(self._fields):
-            self._fields += [f"{self.tag}:{p}".encode() for p in range(len(self._fields), top + 1)]
-            self._cache.clear()
+    async def _claim(self, groups: Group) -> None:
+        """Claims an owner token for each partition of the batch not claimed since it was assigned: a number
+        no earlier owner had, so the slices written under it are this worker's alone. Slices held in memory
+        name the owners of before: every employee is read again."""
+        tokens = self._tokens
+        new = sorted({p for p in itertools.chain.from_iterable(groups.values()) if p not in tokens})
+        if not new:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for partition in new:
+            pipe.incr(owner_key(self.tag, partition))
+        for partition, token in zip(new, await pipe.execute(), strict=True):
+            tokens[partition] = int(token)
+        self._fields = [
+            f"{self.tag}:{p}:{tokens[p]}".encode() if p in tokens else None
+            for p in range(max(self.buckets, max(tokens) + 1))
+        ]
+        self._cache.clear()
+
+    def release(self, partitions: Iterable[int]) -> None:
+        """The partitions were revoked: if they come back, a new token is claimed (another worker may have
+        owned them meanwhile)."""
+        for partition in partitions:
+            self._tokens.pop(partition, None)
+            if partition < len(self._fields):
+                self._fields[partition] = None
 
     async def _scripts(self) -> tuple[str, str]:
-        """SHA1s of the write and max scripts, loaded once (and again after a Redis restart lost them)."""
+        """SHA1s of the create and max scripts, loaded once (and again after a Redis restart lost them)."""
         if self._shas is None:
-            write = await self.redis.script_load(lua.WRITE_SLICES)
+            create = await self.redis.script_load(lua.CREATE_SLICES)
             high = await self.redis.script_load(lua.MAX)
-            self._shas = (write, high)
+            self._shas = (create, high)
         return self._shas
 
-    async def _entries(self, groups: Group, write_sha: str) -> list[Entry]:
+    async def _entries(self, groups: Group, create_sha: str) -> list[Entry]:
         """The entry of every employee of the batch, in its order; the ones not held in memory are read: one
-        HMGET per employee, one round trip."""
-        self._cover(groups)
+        HGETALL per employee, one round trip."""
         cache = self._cache
         if len(cache) > self._cache_max:  # the oldest tenth goes (insertion order)
             for key in list(cache)[: len(cache) - self._cache_max + self._cache_max // 10]:
@@ -165,23 +222,25 @@ class EngagementStore:
         missing = [employee for employee, entry in zip(groups, entries, strict=True) if entry is None]
         if not missing:
             return cast(list[Entry], entries)
-        fields = self._fields
-        replies = await self.batch.execute([("HMGET", state_key(employee), *fields) for employee in missing])
-        decode, empty = partial.decode, partial.Slice
-        for employee, blobs in zip(missing, replies, strict=True):
-            if isinstance(blobs, ResponseError):
-                raise blobs
-            slices = tuple([decode(blob) if blob else empty() for blob in blobs])
-            cache[employee] = self._entry(employee, slices, write_sha)
+        replies = await self.batch.execute([("HGETALL", state_key(employee)) for employee in missing])
+        decode, empty, tag, tokens = partial.decode, partial.Slice, self.tag.encode(), self._tokens
+        for employee, flat in zip(missing, replies, strict=True):
+            if isinstance(flat, ResponseError):
+                raise flat
+            slices = [empty() for _ in self._fields]
+            held = newest_slices(dict(zip(flat[::2], flat[1::2], strict=True)))
+            for (of_topic, partition), (token, blob) in held.items():
+                if of_topic == tag and partition < len(slices):
+                    slices[partition] = decode(blob)
+                    slices[partition].owned = token == tokens.get(partition)
+            cache[employee] = self._entry(employee, tuple(slices), create_sha)
         return [cache[employee] if entry is None else entry for employee, entry in zip(groups, entries, strict=True)]
 
     async def apply(self, ops: Group, activity: Iterable[tuple[str, int, int]], watermark_ms: int) -> BatchResult:
-        """Applies one batch: new slices (compare-and-set), department activity, dirty marks, the watermark."""
+        """Applies one batch: new slices, department activity, dirty marks, the watermark."""
         result = BatchResult()
         try:
-            pending = await self._write_slices(ops, result, activity, watermark_ms)
-            while pending:  # another writer moved a slice on (a rebalance, a zombie): re-read and redo those
-                pending = await self._write_slices(pending, result, (), 0)
+            await self._write_slices(ops, result, activity, watermark_ms)
         except BaseException:
             for employee in ops:  # memory may be ahead of Redis now: re-read on retry
                 self._cache.pop(employee, None)
@@ -190,16 +249,16 @@ class EngagementStore:
 
     async def _write_slices(
         self, groups: Group, result: BatchResult, activity: Iterable[tuple[str, int, int]], watermark_ms: int
-    ) -> Group:
-        """One read and one write round trip; returns the groups whose compare-and-set lost."""
-        write_sha, max_sha = await self._scripts()
-        entries = await self._entries(groups, write_sha)
+    ) -> None:
+        """One read and one write round trip."""
+        create_sha, max_sha = await self._scripts()
+        await self._claim(groups)
+        entries = await self._entries(groups, create_sha)
         commands: list[Command] = []  # the writes first, one per employee, in the order of `written`
         written: list[tuple[str, list[int]]] = []  # (employee, partitions written)
         moved: list[tuple[str, str, str]] = []  # (employee, department before, after)
         dirty: dict[int, list[bytes]] = {}
         now = bulk(repr(time.time()).encode())
-        cache = self._cache
         fields = self._fields
         rules = self.rules
         write = partial.write
@@ -234,17 +293,23 @@ class EngagementStore:
                     self._cache.clear()  # with entries naming the new script (and the state Redis has now)
                     raise RedisConnectionError("redis lost the scripts; reloading")
                 raise reply
-        lost: Group = {}
-        if replies[: len(written)].count(1) != len(written):  # some slice was not written: which, and why
-            for (employee, partitions), reply in zip(written, replies, strict=False):
-                outcomes = reply if isinstance(reply, list) else [reply] * len(partitions)
-                for partition, ok in zip(partitions, outcomes, strict=True):
-                    if ok != 1:  # 0: compare-and-set lost; -1: the employee was forgotten meanwhile
-                        cache.pop(employee, None)
-                        if ok == 0:
-                            lost.setdefault(employee, {})[partition] = groups[employee][partition]
+        if replies[: len(written)].count(0) != len(written):  # some write met a newer owner or an erasure
+            await self._settle(written, replies)
         await self._prune_departments(newest, replies[first_max : first_max + len(newest)])
-        return lost
+
+    async def _settle(self, written: Sequence[tuple[str, list[int]]], replies: Sequence[object]) -> None:
+        """After writes that did not simply land. Memory no longer matches Redis for those employees, so they
+        are read again next time. Their ops need no redo: what was refused belongs to a newer owner of the
+        partition, who has the events, or to a forgotten employee. A plain HSET that created fields it meant to
+        update (the reply counts them) wrote where it must not: the fields had been deleted by an erasure or a
+        newer owner, and REPAIR removes what it wrote."""
+        for (employee, partitions), reply in zip(written, replies, strict=False):
+            if reply == 0:
+                continue
+            self._cache.pop(employee, None)
+            if isinstance(reply, int) and reply > 0:
+                fields = [cast(bytes, self._fields[p]) for p in partitions]
+                await self._repair(keys=[state_key(employee), gone_key(employee)], args=fields)
 
     def _move(self, employee: str, before: str, after: str) -> list[tuple[Arg, ...]]:
         """Department membership follows the newest directory fact."""
@@ -323,13 +388,20 @@ class EngagementStore:
         return int(value) if value else 0
 
     async def read_states(self, employees: Sequence[str]) -> dict[str, EmployeeState | None]:
-        """States of several employees in one round trip; None for forgotten or unknown ones."""
-        replies = await self.reads.execute([("HGETALL", state_key(e)) for e in employees])
+        """States of several employees in one round trip; None for forgotten or unknown ones (a worker holding a
+        forgotten employee in memory may write them back for a moment before it repairs that)."""
+        commands: list[Command] = []
+        for employee in employees:
+            commands += [("HGETALL", state_key(employee)), ("EXISTS", gone_key(employee))]
+        replies = await self.reads.execute(commands)
         out: dict[str, EmployeeState | None] = {}
-        for employee, flat in zip(employees, replies, strict=True):
-            if isinstance(flat, ResponseError):
-                raise flat
-            out[employee] = employee_from_hash(dict(zip(flat[::2], flat[1::2], strict=True)))
+        for i, employee in enumerate(employees):
+            flat, gone = replies[2 * i], replies[2 * i + 1]
+            for reply in (flat, gone):
+                if isinstance(reply, ResponseError):
+                    raise reply
+            fields = dict(zip(flat[::2], flat[1::2], strict=True))  # type: ignore[index]
+            out[employee] = None if gone else employee_from_hash(fields)
         return out
 
     async def dirty(self, bucket: int, limit: int) -> list[tuple[str, float]]:

@@ -12,7 +12,7 @@ from services.engagement.batch import Plan, Record, plan
 from services.engagement.config import load_scoring
 from services.engagement.reference import Reference
 from services.engagement.scoring import figures
-from services.engagement.store import EngagementStore, gone_key, leaderboard, state_key
+from services.engagement.store import EngagementStore, gone_key, leaderboard, slice_field, state_key, topic_tag
 from tests.unit.engagement.builders import DAY, event, mixed_history, post
 
 CFG = load_scoring()
@@ -171,8 +171,8 @@ async def test_a_worker_holding_a_forgotten_employee_in_memory_never_writes_them
 
 
 async def test_a_batch_settles_each_employee_on_its_own(redis_url: str) -> None:
-    """A stale copy loses its compare-and-set and a forgotten employee stays forgotten, while the others in the
-    same batch are written."""
+    """A zombie's write of a slice a newer owner holds is undone and a forgotten employee stays forgotten, while
+    the others in the same batch are written."""
     client = aioredis.Redis.from_url(redis_url)
     await client.flushdb()
     stale, forgotten, fresh = "s1", "f1", "n1"
@@ -188,10 +188,60 @@ async def test_a_batch_settles_each_employee_on_its_own(redis_url: str) -> None:
 
     later = posts((stale, 0, 2, END - 200), (forgotten, 0, 3, END - 100), (fresh, 0, 4, END - 100))
     await holder.apply(later.ops, later.activity, later.newest_ms)
-    assert await client.hgetall(state_key(stale)) == before  # re-read after losing; offset 2 was there already
+    assert await client.hgetall(state_key(stale)) == before  # the zombie's plain HSET was repaired
     assert not await client.exists(state_key(forgotten)) and await client.exists(gone_key(forgotten))
     assert await client.exists(state_key(fresh))
     states = await holder.read_states([stale, fresh])
     assert states[stale] is not None and states[stale].changes == 2
     assert states[fresh] is not None and states[fresh].changes == 1
+    await client.aclose()
+
+
+async def test_each_owner_writes_under_its_own_token_and_the_newest_replaces_the_older(redis_url: str) -> None:
+    """A zombie keeps writing its own field, which readers ignore once a newer owner wrote the partition; the
+    newer owner's first write deletes the older fields (and one of the layout before tokens)."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    topic = "topic-owners"
+    tag = topic_tag(topic).encode()
+    zombie = EngagementStore(client, CFG, topic, PARTITIONS, 3600)
+    successor = EngagementStore(client, CFG, topic, PARTITIONS, 3600)
+
+    async def fields() -> dict[tuple[int, int], bytes]:
+        out = {}
+        for name, value in (await client.hgetall(state_key("z"))).items():
+            parsed = slice_field(name)
+            assert parsed is not None and parsed[0] == tag, name
+            out[(parsed[1], parsed[2])] = value
+        return out
+
+    first = posts(("z", 0, 0, END - 300))
+    await zombie.apply(first.ops, first.activity, first.newest_ms)
+    assert list(await fields()) == [(0, 1)]  # partition 0, token 1
+    scratch = EngagementStore(client, CFG, topic, PARTITIONS, 3600)
+    legacy = posts(("x", 1, 0, END - 150))  # z's partition-1 slice up to offset 0, in the layout before tokens
+    await scratch.apply(legacy.ops, legacy.activity, legacy.newest_ms)
+    [blob] = (await client.hgetall(state_key("x"))).values()
+    await client.delete(state_key("x"))
+    await client.hset(state_key("z"), f"{tag.decode()}:1", blob)
+
+    ahead = posts(("z", 0, 0, END - 300), ("z", 0, 1, END - 200))
+    await successor.apply(ahead.ops, ahead.activity, ahead.newest_ms)  # replays 0, adds 1
+    assert sorted(await fields()) == [(0, 2), (1, 0)]
+    on = posts(("z", 1, 0, END - 150), ("z", 1, 1, END - 100))
+    await successor.apply(on.ops, on.activity, on.newest_ms)  # offset 0 was in the old field, which goes
+    assert sorted(await fields()) == [(0, 2), (1, 2)]  # tokens count per partition
+
+    late = posts(("z", 0, 1, END - 200), ("z", 0, 2, END - 50))
+    await zombie.apply(late.ops, late.activity, late.newest_ms)  # its field is gone: the write is undone
+    assert sorted(await fields()) == [(0, 2), (1, 2)]
+    state = (await successor.read_states(["z"]))["z"]
+    assert state is not None and state.changes == 4
+
+    zombie.release([0])  # revoked; assigned again later: a new token, and the successor's field goes
+    again = posts(("z", 0, 2, END - 50))
+    await zombie.apply(again.ops, again.activity, again.newest_ms)
+    assert sorted(await fields()) == [(0, 3), (1, 2)]
+    state = (await zombie.read_states(["z"]))["z"]
+    assert state is not None and state.changes == 5
     await client.aclose()

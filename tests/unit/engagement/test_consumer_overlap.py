@@ -75,6 +75,9 @@ class Handler:
             await asyncio.sleep(0)
         self.log.append(f"applied {planned}")
 
+    def revoked(self, partitions: Sequence[int]) -> None:
+        self.log.append(f"revoked {sorted(partitions)}")
+
 
 def consume(batches: list[dict[int, range]], revoke_after: int = -1) -> tuple[Handler, InteractionsConsumer]:
     handler = Handler()

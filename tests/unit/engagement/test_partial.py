@@ -93,7 +93,7 @@ def test_tables_widen_instead_of_overflowing_and_round_trip() -> None:
     assert state.days[30_000][received] == 1
     assert state.givers == {0x7FFF_FFFF: (30_000, False)}
     assert state.completeness == 0.75
-    assert copy.encode()[:8] == (303).to_bytes(8, "big")  # the mark compare-and-set reads
+    assert copy.encode()[:8] == (303).to_bytes(8, "big")  # the mark leads, big-endian (docs/engagement.md)
 
 
 def test_malformed_slices_and_ops_raise_instead_of_guessing() -> None:
@@ -118,34 +118,46 @@ def test_pruning_drops_only_what_no_window_can_see() -> None:
     assert sorted(partial.merge([part], False).receivers.values()) == kept
 
 
-def test_write_returns_one_resp_command_per_employee_with_the_marks_redis_holds() -> None:
-    prefix = hiredis.pack_command(("EVALSHA", "f" * 40, 2, "{emp:a}:s", "{emp:a}:gone"))
-    prefix = prefix[prefix.index(b"\n") + 1 :]
-    fields = [b"t:0", b"t:1"]
+def _without_header(command: tuple) -> bytes:
+    packed = hiredis.pack_command(command)
+    return packed[packed.index(b"\n") + 1 :]
+
+
+def test_write_updates_owned_slices_with_hset_and_creates_the_others_through_the_script() -> None:
+    update_a, update_b = _without_header(("HSET", "{emp:a}:s")), _without_header(("HSET", "{emp:b}:s"))
+    create_a = _without_header(("EVALSHA", "f" * 40, 2, "{emp:a}:s", "{emp:a}:gone"))
+    create_b = _without_header(("EVALSHA", "f" * 40, 2, "{emp:b}:s", "{emp:b}:gone"))
+    fields = [b"t:0:7", b"t:1:3"]
     stored = partial.Slice()
     stored.apply([(4, Op("c", 100, "0", "1"))], RULES)
     slots = (partial.decode(stored.encode()), partial.Slice())
+    slots[0].owned = True  # in the worker's own field already; partition 1's slice is new
     groups = {
         0: [(4, Op("c", 100, "0", "1")), (5, Op("d", 100, "7", "Sales", "Ann"))],
         1: [(9, Op("r", 100, "3", "1"))],
     }
-    unchanged = (partial.Slice(),)  # b: only a duplicate of what their slice holds already
-    unchanged[0].apply([(3, Op("c", 100, "0", "1"))], RULES)
-    items = [("a", groups), ("b", {0: [(3, Op("c", 100, "0", "1"))]})]
-    entries = [(slots, prefix, 4, b"$1\r\na\r\n"), (unchanged, prefix, 5, b"$1\r\nb\r\n")]
+    b_slots = (partial.Slice(),)
+    b_slots[0].apply([(3, Op("c", 100, "0", "1"))], RULES)
+    b_slots[0].owned = True
+    items = [("a", groups), ("b", {0: [(3, Op("c", 100, "0", "1")), (6, Op("c", 100, "1", "1"))]})]
+    entries = [
+        (slots, update_a, create_a, 4, b"$1\r\na\r\n"),
+        (b_slots, update_b, create_b, 5, b"$1\r\nb\r\n"),
+    ]
     commands: list = []
     written: list = []
     dirty: dict = {4: [b"old"]}
     moved: list = []
     counts = partial.write(items, entries, fields, RULES, b"now", commands, written, dirty, moved)
     assert counts == (2, 0)  # a's offset 4 and b's offset 3 were applied before
-    assert written == [("a", [0, 1])] and moved == [("a", "", "Sales")]
-    assert dirty == {4: [b"old", b"now", b"$1\r\na\r\n"]}
-    [command] = commands
-    args = _resp_args(command)
-    assert args[:5] == [b"EVALSHA", b"f" * 40, b"2", b"{emp:a}:s", b"{emp:a}:gone"]
-    assert args[5:] == [b"t:0", (4).to_bytes(8, "big"), slots[0].encode(), b"t:1", b"", slots[1].encode()]
-    assert partial.decode(args[7]).department == "Sales"
+    assert written == [("a", [0, 1]), ("b", [0])] and moved == [("a", "", "Sales")]
+    assert dirty == {4: [b"old", b"now", b"$1\r\na\r\n"], 5: [b"now", b"$1\r\nb\r\n"]}
+    create, update = (_resp_args(command) for command in commands)
+    assert create[:5] == [b"EVALSHA", b"f" * 40, b"2", b"{emp:a}:s", b"{emp:a}:gone"]  # one new slice: the script
+    assert create[5:] == [b"t:0:7", slots[0].encode(), b"t:1:3", slots[1].encode()]
+    assert partial.decode(create[6]).department == "Sales"
+    assert update == [b"HSET", b"{emp:b}:s", b"t:0:7", b_slots[0].encode()]  # all owned: a plain HSET
+    assert slots[1].owned  # written to the worker's own field: the next write is an update
 
 
 def test_write_refuses_mismatched_parts() -> None:
