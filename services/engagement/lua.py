@@ -18,7 +18,9 @@ end
 # not written (that owner has its events); otherwise the slice is written and fields of older owners of its
 # partition are deleted. Returns 0 when every slice was written (as a plain HSET of existing fields does, so the
 # writer checks a batch's replies at once), -1, or per pair 1 (written) / 0 (a newer owner holds it).
-CREATE_SLICES = _OWNER + """
+CREATE_SLICES = (
+    _OWNER
+    + """
 if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
 local names = redis.call('HKEYS', KEYS[1])
 local out = {}
@@ -45,12 +47,15 @@ end
 if fenced then return out end
 return 0
 """
+)
 
 # KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: the own fields a plain HSET wrote, when it created some (it meant to
 # update them): they had been deleted since the writer last wrote them, by FORGET or by a newer owner of their
 # partition. Undoes what must not stay: everything of a forgotten employee (-1), or each field a newer owner
 # holds (0 for it; 1 for a field that stays).
-REPAIR = _OWNER + """
+REPAIR = (
+    _OWNER
+    + """
 if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('DEL', KEYS[1])
   return -1
@@ -69,6 +74,7 @@ for i = 1, #ARGV do
 end
 return out
 """
+)
 
 # KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: ttl seconds, the department to clean.
 # Marks the employee forgotten (remembering the department still to clean) and deletes the state.
