@@ -21,6 +21,12 @@ class WorkerMetrics:
         self.duplicates = Counter(
             p + "duplicates", "Ops skipped because their offset was already applied (replays)", registry=registry
         )
+        self.superseded = Counter(
+            p + "superseded_writes",
+            "Employees whose slice write was refused or undone: a newer owner of the partition holds it (a zombie "
+            "or a stale worker after a rebalance) or the employee was forgotten (docs/decisions/0009)",
+            registry=registry,
+        )
         self.event_to_score = Histogram(
             p + "event_to_score_seconds",
             "Record timestamp to Redis state updated (sampled per batch)",

@@ -112,6 +112,7 @@ def topic_tag(topic: str) -> str:
 class BatchResult:
     duplicates: int = 0
     late: int = 0
+    superseded: int = 0  # employees whose write was refused or undone (a newer owner, an erasure)
 
 
 def _s(value: bytes | str | None) -> str:
@@ -294,22 +295,28 @@ class EngagementStore:
                     raise RedisConnectionError("redis lost the scripts; reloading")
                 raise reply
         if replies[: len(written)].count(0) != len(written):  # some write met a newer owner or an erasure
-            await self._settle(written, replies)
+            result.superseded += await self._settle(written, replies)
         await self._prune_departments(newest, replies[first_max : first_max + len(newest)])
 
-    async def _settle(self, written: Sequence[tuple[str, list[int]]], replies: Sequence[object]) -> None:
+    async def _settle(self, written: Sequence[tuple[str, list[int]]], replies: Sequence[object]) -> int:
         """After writes that did not simply land. Memory no longer matches Redis for those employees, so they
         are read again next time. Their ops need no redo: what was refused belongs to a newer owner of the
         partition, who has the events, or to a forgotten employee. A plain HSET that created fields it meant to
         update (the reply counts them) wrote where it must not: the fields had been deleted by an erasure or a
-        newer owner, and REPAIR removes what it wrote."""
+        newer owner, and REPAIR removes what it wrote. Returns how many employees' writes were refused or
+        undone, in part or whole."""
+        superseded = 0
         for (employee, partitions), reply in zip(written, replies, strict=False):
             if reply == 0:
                 continue
             self._cache.pop(employee, None)
+            undone: object = reply
             if isinstance(reply, int) and reply > 0:
                 fields = [cast(bytes, self._fields[p]) for p in partitions]
-                await self._repair(keys=[state_key(employee), gone_key(employee)], args=fields)
+                undone = await self._repair(keys=[state_key(employee), gone_key(employee)], args=fields)
+            if not isinstance(undone, list) or 0 in undone:  # -1: forgotten; a 0 in the list: a newer owner's
+                superseded += 1
+        return superseded
 
     def _move(self, employee: str, before: str, after: str) -> list[tuple[Arg, ...]]:
         """Department membership follows the newest directory fact."""

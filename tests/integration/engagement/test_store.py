@@ -187,7 +187,7 @@ async def test_a_batch_settles_each_employee_on_its_own(redis_url: str) -> None:
     before = await client.hgetall(state_key(stale))
 
     later = posts((stale, 0, 2, END - 200), (forgotten, 0, 3, END - 100), (fresh, 0, 4, END - 100))
-    await holder.apply(later.ops, later.activity, later.newest_ms)
+    assert (await holder.apply(later.ops, later.activity, later.newest_ms)).superseded == 2
     assert await client.hgetall(state_key(stale)) == before  # the zombie's plain HSET was repaired
     assert not await client.exists(state_key(forgotten)) and await client.exists(gone_key(forgotten))
     assert await client.exists(state_key(fresh))
@@ -233,7 +233,8 @@ async def test_each_owner_writes_under_its_own_token_and_the_newest_replaces_the
     assert sorted(await fields()) == [(0, 2), (1, 2)]  # tokens count per partition
 
     late = posts(("z", 0, 1, END - 200), ("z", 0, 2, END - 50))
-    await zombie.apply(late.ops, late.activity, late.newest_ms)  # its field is gone: the write is undone
+    undone = await zombie.apply(late.ops, late.activity, late.newest_ms)  # its field is gone: the write is undone
+    assert undone.superseded == 1
     assert sorted(await fields()) == [(0, 2), (1, 2)]
     state = (await successor.read_states(["z"]))["z"]
     assert state is not None and state.changes == 4
