@@ -32,6 +32,7 @@ from bench.consumers import naive, raw_ceiling
 from bench.processes import cpu_seconds
 from bench.redis_instance import RedisInstance
 from bench.worker import WorkerProcess
+from services.engagement.store import dirty_set, taking_set
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BROKER_PIDFILE = (
@@ -265,7 +266,7 @@ async def wait_emitter_drained(redis: RedisInstance, partitions: int, timeout: f
     """The worker publishes coalesced figures after processing; memory is measured once that settled."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if sum(redis.client.zcard(f"eng:dirty:{b}") for b in range(partitions)) == 0:
+        if sum(redis.client.zcard(dirty_set(b)) + redis.client.zcard(taking_set(b)) for b in range(partitions)) == 0:
             return
         await asyncio.sleep(0.5)
     log("the emitter did not drain its dirty sets in time; measuring memory anyway")

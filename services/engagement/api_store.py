@@ -151,5 +151,5 @@ class ApiStore:
                 pipe.zadd(leaderboard(window), {employee: totals[window]})
                 for department in departments:
                     pipe.zadd(leaderboard(window, department), {employee: totals[window]})
-        pipe.zadd(dirty_set(home_bucket(employee, self.buckets)), {employee: time.time()})
+        pipe.zadd(dirty_set(home_bucket(employee, self.buckets)), {employee: time.time()}, nx=True)
         await pipe.execute()

@@ -94,16 +94,21 @@ if cur == false or tonumber(ARGV[1]) > tonumber(cur) then redis.call('SET', KEYS
 return cur
 """
 
-# KEYS: a dirty ZSET; ARGV: member, score pairs. Removes a member only if its score is unchanged, so a
-# change marked while its previous figures were being published is not lost.
-UNDIRTY = """
-local removed = 0
-for i = 1, #ARGV, 2 do
-  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if s and tonumber(s) == tonumber(ARGV[i + 1]) then
-    redis.call('ZREM', KEYS[1], ARGV[i])
-    removed = removed + 1
+# KEYS: a dirty ZSET, its taking ZSET (one hash tag); ARGV: how many. The emitter's next chunk: what it took
+# before and has not published yet (a retry, a restart), else the oldest marks, moved from the dirty set to the
+# taking set. A change marked while a chunk is being published lands in the dirty set again (the writers add
+# with NX, which only adds), so it is published in a later chunk and never lost. Returns member, score pairs.
+TAKE_DIRTY = """
+local held = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
+if #held > 0 then return held end
+local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
+if #popped > 0 then
+  local args = {}
+  for i = 1, #popped, 2 do
+    args[#args + 1] = popped[i + 1]
+    args[#args + 1] = popped[i]
   end
+  redis.call('ZADD', KEYS[2], unpack(args))
 end
-return removed
+return popped
 """

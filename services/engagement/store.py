@@ -29,7 +29,7 @@ OPT_OUT = b"oo"  # field of the state hash the query server writes (ranking opt-
 Group = dict[str, dict[int, list[tuple[int, Op]]]]  # employee -> source partition -> (offset, op), in order
 # see EngagementStore._entry; tuples of non-container values only, so the cyclic collector stops scanning them
 Entry = tuple[tuple[partial.Slice, ...], bytes, bytes, int, bytes]
-ZADD = bulk(b"ZADD")
+ZADD, NX = bulk(b"ZADD"), bulk(b"NX")
 
 
 def state_key(employee_id: str) -> str:
@@ -92,7 +92,14 @@ def active_index(bucket: int) -> str:
 
 
 def dirty_set(bucket: int) -> str:
-    return f"eng:dirty:{bucket}"
+    """Employees of the bucket whose ScoreChanged is due, scored by when first marked (writers add with NX: a
+    mark already there keeps its place, and adding costs Redis a third of an update)."""
+    return f"{{eng:dirty:{bucket}}}"
+
+
+def taking_set(bucket: int) -> str:
+    """The chunk the emitter is publishing (lua.TAKE_DIRTY): removed once published."""
+    return f"{{eng:dirty:{bucket}}}:taking"
 
 
 def rolled_key(bucket: int) -> str:
@@ -153,7 +160,7 @@ class EngagementStore:
         self._forget = client.register_script(lua.FORGET)
         self._repair = client.register_script(lua.REPAIR)  # rare: off the hot path
         self._max = client.register_script(lua.MAX)  # via redis-py, off the hot path
-        self._undirty = client.register_script(lua.UNDIRTY)
+        self._take = client.register_script(lua.TAKE_DIRTY)
         self._dept_newest: dict[str, int] = {}
         # employee -> their entry (slices of every source partition, read at once), at most cache_slices in all
         self._cache: dict[str, Entry] = {}
@@ -279,7 +286,7 @@ class EngagementStore:
             for employee, before, after in moved:
                 commands += self._move(employee, before, after)
             for bucket, members in dirty.items():
-                commands.append(command([ZADD, bulk(dirty_set(bucket).encode()), *members]))
+                commands.append(command([ZADD, bulk(dirty_set(bucket).encode()), NX, *members]))
             newest, first_max = self._queue_activity(commands, activity, max_sha)
             if watermark_ms > 0:
                 commands.append(("EVALSHA", max_sha, 1, WATERMARK, watermark_ms))
@@ -383,6 +390,7 @@ class EngagementStore:
             pipe.srem(dept_members(department), employee)
         pipe.zrem(active_index(bucket), employee)
         pipe.zrem(dirty_set(bucket), employee)
+        pipe.zrem(taking_set(bucket), employee)
         await pipe.execute()
         return departments
 
@@ -412,8 +420,9 @@ class EngagementStore:
         return out
 
     async def dirty(self, bucket: int, limit: int) -> list[tuple[str, float]]:
-        rows = await self.redis.zrange(dirty_set(bucket), 0, limit - 1, withscores=True)
-        return [(_s(member), score) for member, score in rows]
+        """The emitter's next chunk (at most `limit`, oldest marks first); `published` clears it."""
+        flat = await self._take(keys=[dirty_set(bucket), taking_set(bucket)], args=[limit])
+        return [(_s(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     async def published(
         self,
@@ -421,7 +430,7 @@ class EngagementStore:
         done: Sequence[tuple[str, float]],
         boards: Sequence[tuple[str, str, bool, int, dict[str, float]]],
     ) -> None:
-        """After a publish: leaderboards, the active index, and the dirty marks that did not change meanwhile.
+        """After a publish: leaderboards, the active index, and the published chunk leaves the taking set.
 
         `boards` rows: (employee, department, opt_out, as_of_day, totals by window).
         """
@@ -449,10 +458,7 @@ class EngagementStore:
         if active:
             pipe.zadd(active_index(bucket), active, gt=True)
         if done:
-            args: list[str] = []
-            for employee, score in done:
-                args += (employee, repr(score))
-            await self._undirty(keys=[dirty_set(bucket)], args=args, client=pipe)
+            pipe.zrem(taking_set(bucket), *[employee for employee, _ in done])
         await pipe.execute()
 
     async def rollover(self, bucket: int, day: int) -> int:
@@ -466,7 +472,7 @@ class EngagementStore:
         score = time.time()
         pipe = self.redis.pipeline(transaction=False)
         for start in range(0, len(members), 1000):
-            pipe.zadd(dirty_set(bucket), {_s(m): score for m in members[start : start + 1000]})
+            pipe.zadd(dirty_set(bucket), {_s(m): score for m in members[start : start + 1000]}, nx=True)
         pipe.zremrangebyscore(index, "-inf", f"({day - keep}")
         await self._max(keys=[rolled_key(bucket)], args=[day], client=pipe)
         await pipe.execute()

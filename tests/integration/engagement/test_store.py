@@ -12,7 +12,16 @@ from services.engagement.batch import Plan, Record, plan
 from services.engagement.config import load_scoring
 from services.engagement.reference import Reference
 from services.engagement.scoring import figures
-from services.engagement.store import EngagementStore, gone_key, leaderboard, slice_field, state_key, topic_tag
+from services.engagement.store import (
+    EngagementStore,
+    gone_key,
+    home_bucket,
+    leaderboard,
+    slice_field,
+    state_key,
+    taking_set,
+    topic_tag,
+)
 from tests.unit.engagement.builders import DAY, event, mixed_history, post
 
 CFG = load_scoring()
@@ -245,4 +254,25 @@ async def test_each_owner_writes_under_its_own_token_and_the_newest_replaces_the
     assert sorted(await fields()) == [(0, 3), (1, 2)]
     state = (await zombie.read_states(["z"]))["z"]
     assert state is not None and state.changes == 5
+    await client.aclose()
+
+
+async def test_a_change_marked_while_its_figures_are_published_is_published_again(redis_url: str) -> None:
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    store = EngagementStore(client, CFG, "topic-dirty", PARTITIONS, 3600)
+    bucket = home_bucket("d1", PARTITIONS)
+    first = posts(("d1", 0, 0, END - 300))
+    await store.apply(first.ops, first.activity, first.newest_ms)
+    chunk = await store.dirty(bucket, 10)
+    assert [e for e, _ in chunk] == ["d1"]
+    assert await store.dirty(bucket, 10) == chunk  # not published yet: a retry or a restart takes it again
+
+    later = posts(("d1", 0, 1, END - 100))
+    await store.apply(later.ops, later.activity, later.newest_ms)  # d1 changes while the chunk is published
+    await store.published(bucket, chunk, [])
+    assert not await client.exists(taking_set(bucket))
+    assert [e for e, _ in await store.dirty(bucket, 10)] == ["d1"]  # the newer change is still due
+    await store.published(bucket, [("d1", 0.0)], [])
+    assert await store.dirty(bucket, 10) == []
     await client.aclose()

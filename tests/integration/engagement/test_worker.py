@@ -14,7 +14,7 @@ from catalyst.events.v1 import envelope_pb2
 from services.engagement.config import load_scoring
 from services.engagement.reference import Reference
 from services.engagement.scoring import DAY_MS, figures
-from services.engagement.store import EngagementStore, dept_members, dirty_set, leaderboard, state_key
+from services.engagement.store import EngagementStore, dept_members, dirty_set, leaderboard, state_key, taking_set
 from tests.integration.engagement.harness import (
     WorkerProcess,
     committed_all,
@@ -58,7 +58,7 @@ def as_of_day(events: list[envelope_pb2.Envelope]) -> int:
 
 def drained(redis_url: str) -> bool:
     client = redis.Redis.from_url(redis_url)
-    return all(client.zcard(dirty_set(b)) == 0 for b in range(PARTITIONS))
+    return all(client.zcard(dirty_set(b)) + client.zcard(taking_set(b)) == 0 for b in range(PARTITIONS))
 
 
 def wait_processed(worker: WorkerProcess, bootstrap: str, topic: str, redis_url: str, timeout: float = 180) -> None:

@@ -31,6 +31,7 @@ class FakeStore:
     clock: FakeClock
     states: dict[str, EmployeeState] = field(default_factory=dict)
     dirty_sets: dict[int, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
+    taking: dict[int, dict[str, float]] = field(default_factory=lambda: defaultdict(dict))
     active: dict[int, list[str]] = field(default_factory=lambda: defaultdict(list))
     rolled: dict[int, int] = field(default_factory=dict)
     rollovers: list[tuple[int, int]] = field(default_factory=list)
@@ -39,17 +40,23 @@ class FakeStore:
     ticks: int = 0
 
     def change(self, bucket: int, employee: str, day: int = DAY) -> None:
-        """What an applied batch does: a new state version, marked dirty with a newer score."""
+        """What an applied batch does: a new state version, marked dirty (a mark already there stays)."""
         previous = self.states.get(employee)
         changes = previous.changes + 1 if previous else 1
         self.states[employee] = EmployeeState(days={day: [1] + [0] * 13}, as_of_day=day, changes=changes)
         self.ticks += 1
-        self.dirty_sets[bucket][employee] = self.ticks
+        self.dirty_sets[bucket].setdefault(employee, self.ticks)
         if employee not in self.active[bucket]:
             self.active[bucket].append(employee)
 
     async def dirty(self, bucket: int, limit: int) -> list[tuple[str, float]]:
-        return sorted(self.dirty_sets[bucket].items(), key=lambda kv: kv[1])[:limit]
+        """lua.TAKE_DIRTY: the chunk taken before, else the oldest marks, moved to the taking set."""
+        if not self.taking[bucket]:
+            oldest = sorted(self.dirty_sets[bucket].items(), key=lambda kv: kv[1])[:limit]
+            for employee, score in oldest:
+                del self.dirty_sets[bucket][employee]
+                self.taking[bucket][employee] = score
+        return sorted(self.taking[bucket].items(), key=lambda kv: kv[1])[:limit]
 
     async def read_states(self, employees: Sequence[str]) -> dict[str, EmployeeState | None]:
         self.chunks.append(len(employees))
@@ -57,9 +64,8 @@ class FakeStore:
         return {e: self.states.get(e) for e in employees}
 
     async def published(self, bucket: int, done: Sequence[tuple[str, float]], boards: Sequence[Any]) -> None:
-        for employee, score in done:
-            if self.dirty_sets[bucket].get(employee) == score:
-                del self.dirty_sets[bucket][employee]
+        for employee, _ in done:
+            self.taking[bucket].pop(employee, None)
 
     async def rollover(self, bucket: int, day: int) -> int:
         if self.rolled.get(bucket, -1) >= day:
@@ -68,7 +74,7 @@ class FakeStore:
         self.rollovers.append((bucket, day))
         for employee in self.active[bucket]:
             self.ticks += 1
-            self.dirty_sets[bucket][employee] = self.ticks
+            self.dirty_sets[bucket].setdefault(employee, self.ticks)
         return len(self.active[bucket])
 
 
@@ -97,7 +103,7 @@ class Rig:
         """Emit rounds, a second apart, until every dirty set is empty; returns how many rounds it took."""
         for rounds in range(1, 1000):
             await self.emitter.run_once(buckets)
-            if not any(self.store.dirty_sets[b] for b in buckets):
+            if not any(self.store.dirty_sets[b] or self.store.taking[b] for b in buckets):
                 return rounds
             self.clock.now += 1.0
         raise AssertionError("dirty sets never drained")
