@@ -45,6 +45,9 @@ class BatchHandler(Protocol[P]):
 
     async def apply(self, planned: P) -> None: ...
 
+    def assigned(self, partitions: Sequence[int]) -> None:
+        """The group assigned these partitions (before any of their records is fetched)."""
+
     def revoked(self, partitions: Sequence[int]) -> None:
         """The partitions went to the group, after their last batch was applied and committed."""
 
@@ -166,8 +169,8 @@ class InteractionsConsumer(Service, Generic[P]):
 
     async def _apply(self, batch: dict[TopicPartition, list], planned: P) -> None:
         """Applies one batch, then marks its offsets done (inside the task, so whoever awaits it sees them).
-        Partitions revoked while it waited for its turn are written all the same (the writes are idempotent
-        and compare-and-set) but not marked: their new owner replays them from its own position."""
+        Partitions revoked while it waited for its turn are not marked: the store leaves their ops out, and
+        their new owner replays them from its own position."""
         await self._handler.apply(planned)
         assignment = self._kafka.assignment() if self._kafka is not None else set()
         for tp, messages in batch.items():
@@ -235,6 +238,7 @@ class InteractionsConsumer(Service, Generic[P]):
 
     def assigned(self, assigned: list[TopicPartition]) -> None:
         self.serving = True
+        self._handler.assigned([tp.partition for tp in assigned if tp.topic == self.topic])
         log.info("partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})
 
     def idle(self) -> bool:

@@ -121,6 +121,9 @@ class Processor:
         work = plan(records, int(time.time() * 1000), self.max_future_ms)
         return Planned(records, work, time.perf_counter() - started)
 
+    def assigned(self, partitions: Sequence[int]) -> None:
+        self.store.assign(partitions)
+
     def revoked(self, partitions: Sequence[int]) -> None:
         self.store.release(partitions)
 

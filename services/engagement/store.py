@@ -166,6 +166,7 @@ class EngagementStore:
         self._cache: dict[str, Entry] = {}
         self._cache_max = max(1, cache_slices // max(1, buckets))
         self._tokens: dict[int, int] = {}  # partition -> the owner token claimed for it
+        self._assigned: set[int] | None = None  # partitions the group assigned; None: not run by a consumer
         self._fields: list[bytes | None] = []  # partition -> its own slice field while claimed
 
     def _entry(self, employee: str, slices: tuple[partial.Slice, ...], create_sha: str) -> Entry:
@@ -184,14 +185,24 @@ class EngagementStore:
             bulk(employee.encode()),
         )
 
-    async def _claim(self, groups: Group) -> None:
-        """Claims an owner token for each partition of the batch not claimed since it was assigned: a number
-        no earlier owner had, so the slices written under it are this worker's alone. Slices held in memory
-        name the owners of before: every employee is read again."""
+    async def _own(self, groups: Group) -> Group:
+        """The part of the batch this worker may write, with an owner token for each of its partitions.
+
+        A token is claimed at the first write after an assignment: a number no earlier owner had, so the slices
+        written under it are this worker's alone (slices held in memory name the owners of before: every
+        employee is read again). Ops of a partition revoked since the batch was fetched are left out: its new
+        owner replays them (the consumer does not mark them done), and claiming a token for it now would fence
+        that owner out."""
+        present = set(itertools.chain.from_iterable(groups.values()))
+        allowed = self._assigned
+        if allowed is not None and not present <= allowed:
+            present &= allowed
+            kept = ((e, {p: ops for p, ops in parts.items() if p in allowed}) for e, parts in groups.items())
+            groups = {employee: parts for employee, parts in kept if parts}
         tokens = self._tokens
-        new = sorted({p for p in itertools.chain.from_iterable(groups.values()) if p not in tokens})
+        new = sorted(p for p in present if p not in tokens)
         if not new:
-            return
+            return groups
         pipe = self.redis.pipeline(transaction=False)
         for partition in new:
             pipe.incr(owner_key(self.tag, partition))
@@ -202,10 +213,24 @@ class EngagementStore:
             for p in range(max(self.buckets, max(tokens) + 1))
         ]
         self._cache.clear()
+        return groups
+
+    def assign(self, partitions: Iterable[int]) -> None:
+        """The group assigned these partitions: from now on only assigned partitions are written, and each under
+        a token claimed anew (another worker may have owned it meanwhile). A store nobody assigns partitions to
+        (tests, tools) writes every partition it is given."""
+        partitions = list(partitions)
+        self._assigned = (self._assigned or set()) | set(partitions)
+        self._drop_tokens(partitions)
 
     def release(self, partitions: Iterable[int]) -> None:
-        """The partitions were revoked: if they come back, a new token is claimed (another worker may have
-        owned them meanwhile)."""
+        """The partitions were revoked: nothing more is written for them until they are assigned again."""
+        partitions = list(partitions)
+        if self._assigned is not None:
+            self._assigned -= set(partitions)
+        self._drop_tokens(partitions)
+
+    def _drop_tokens(self, partitions: Iterable[int]) -> None:
         for partition in partitions:
             self._tokens.pop(partition, None)
             if partition < len(self._fields):
@@ -260,7 +285,7 @@ class EngagementStore:
     ) -> None:
         """One read and one write round trip."""
         create_sha, max_sha = await self._scripts()
-        await self._claim(groups)
+        groups = await self._own(groups)
         entries = await self._entries(groups, create_sha)
         commands: list[Command] = []  # the writes first, one per employee, in the order of `written`
         written: list[tuple[str, list[int]]] = []  # (employee, partitions written)

@@ -17,6 +17,7 @@ from services.engagement.store import (
     gone_key,
     home_bucket,
     leaderboard,
+    owner_key,
     slice_field,
     state_key,
     taking_set,
@@ -275,4 +276,34 @@ async def test_a_change_marked_while_its_figures_are_published_is_published_agai
     assert [e for e, _ in await store.dirty(bucket, 10)] == ["d1"]  # the newer change is still due
     await store.published(bucket, [("d1", 0.0)], [])
     assert await store.dirty(bucket, 10) == []
+    await client.aclose()
+
+
+async def test_a_batch_of_a_revoked_partition_is_left_to_its_new_owner(redis_url: str) -> None:
+    """A batch fetched before a revocation and applied after it writes nothing of that partition and claims no
+    token for it, so the new owner is not fenced out of its own partition."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    topic = "topic-handover"
+    old = EngagementStore(client, CFG, topic, PARTITIONS, 3600)
+    new = EngagementStore(client, CFG, topic, PARTITIONS, 3600)
+    old.assign([0, 1])
+    first = posts(("h", 0, 0, END - 300))
+    await old.apply(first.ops, first.activity, first.newest_ms)
+
+    old.release([0])
+    new.assign([0])
+    taken_over = posts(("h", 0, 0, END - 300), ("h", 0, 1, END - 200))
+    await new.apply(taken_over.ops, taken_over.activity, taken_over.newest_ms)
+    stale = posts(("h", 0, 1, END - 200), ("h", 0, 2, END - 100), ("k", 1, 0, END - 100))
+    await old.apply(stale.ops, stale.activity, stale.newest_ms)  # fetched before the revocation
+    assert await client.get(owner_key(topic_tag(topic), 0)) == b"2"  # the old owner claimed nothing more
+    assert await client.exists(state_key("k"))  # its partition 1 is still its own
+
+    later = posts(("h", 0, 2, END - 100))
+    assert (await new.apply(later.ops, later.activity, later.newest_ms)).superseded == 0
+    fields = [slice_field(name) for name in await client.hkeys(state_key("h"))]
+    assert fields == [(topic_tag(topic).encode(), 0, 2)]
+    state = (await new.read_states(["h"]))["h"]
+    assert state is not None and state.changes == 3
     await client.aclose()

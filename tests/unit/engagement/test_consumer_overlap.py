@@ -75,6 +75,9 @@ class Handler:
             await asyncio.sleep(0)
         self.log.append(f"applied {planned}")
 
+    def assigned(self, partitions: Sequence[int]) -> None:
+        self.log.append(f"assigned {sorted(partitions)}")
+
     def revoked(self, partitions: Sequence[int]) -> None:
         self.log.append(f"revoked {sorted(partitions)}")
 
