@@ -2,86 +2,75 @@
 
 from __future__ import annotations
 
-# A slice field is `<topic tag>:<partition>:<owner token>` (docs/decisions/0009); a field without a token (the
-# layout before tokens) counts as token 0. Returns the field's partition key `<tag>:<partition>` and its token.
-_OWNER = """
+# KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: pairs of a slice field of the writer's own (`<topic tag>:<partition>:
+# <owner token>`, docs/decisions/0009) and either the slice to write or nothing (a plain HSET wrote it already).
+# Writes the slices, then settles each partition they belong to: of its fields, the one with the highest mark
+# (the offset of its newest event, its first 8 bytes big-endian: the most of the partition's events; on a tie the
+# higher token: the same events) stays and the others go. No
+# script ever deletes the field with a partition's highest mark, so what readers see never steps back, whoever
+# writes and in whatever order tokens were claimed. The first write of a slice under a new token comes here; so
+# does a plain HSET that created a field it meant to update (an erasure or another writer deleted it since).
+# A forgotten employee's state is deleted again and nothing is written (-1). Returns 0 when every given slice is
+# its partition's (as a plain HSET of existing fields does, so the writer checks a batch's replies at once), -1,
+# or per pair 1 (it stays) / 0 (another field has more of the partition's events; this one is gone).
+# A field without a token (the layout before tokens) counts as token 0.
+SETTLE_SLICES = """
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('DEL', KEYS[1])
+  return -1
+end
 local function owner(name)
   local tag, partition, token = string.match(name, '^(%x+):(%d+):?(%d*)$')
   if not tag then return nil, 0 end
   return tag .. ':' .. partition, tonumber(token) or 0
 end
-"""
-
-# KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: pairs of the writer's own slice field and the new slice.
-# The write of a slice not yet in the writer's own field (its first write since the writer claimed the partition):
-# refused for a forgotten employee (-1, nothing written); a slice whose partition has a field of a newer owner is
-# not written (that owner has its events); otherwise the slice is written and fields of older owners of its
-# partition are deleted. Returns 0 when every slice was written (as a plain HSET of existing fields does, so the
-# writer checks a batch's replies at once), -1, or per pair 1 (written) / 0 (a newer owner holds it).
-CREATE_SLICES = (
-    _OWNER
-    + """
-if redis.call('EXISTS', KEYS[2]) == 1 then return -1 end
+local function mark(name)
+  local value = redis.call('HGET', KEYS[1], name)
+  if not value or #value < 8 then return -1 end
+  local m = 0
+  for i = 1, 8 do m = m * 256 + string.byte(value, i) end
+  return m
+end
+for i = 1, #ARGV, 2 do
+  if ARGV[i + 1] ~= '' then redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+end
 local names = redis.call('HKEYS', KEYS[1])
 local out = {}
-local fenced = false
+local all = true
 for i = 1, #ARGV, 2 do
   local part, token = owner(ARGV[i])
-  local newer = false
-  local older = {}
+  local mine = mark(ARGV[i])
+  local best = true
+  local worse = {}
   for _, name in ipairs(names) do
     local p, t = owner(name)
-    if p == part then
-      if t > token then newer = true elseif t < token then older[#older + 1] = name end
+    if p == part and name ~= ARGV[i] then
+      local theirs = mark(name)
+      if theirs > mine or (theirs == mine and t > token) then best = false else worse[#worse + 1] = name end
     end
   end
-  if newer then
-    out[#out + 1] = 0
-    fenced = true
-  else
-    if #older > 0 then redis.call('HDEL', KEYS[1], unpack(older)) end
-    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  if best then
+    if #worse > 0 then redis.call('HDEL', KEYS[1], unpack(worse)) end
     out[#out + 1] = 1
+  else
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    out[#out + 1] = 0
+    all = false
   end
 end
-if fenced then return out end
-return 0
-"""
-)
-
-# KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: the own fields a plain HSET wrote, when it created some (it meant to
-# update them): they had been deleted since the writer last wrote them, by FORGET or by a newer owner of their
-# partition. Undoes what must not stay: everything of a forgotten employee (-1), or each field a newer owner
-# holds (0 for it; 1 for a field that stays).
-REPAIR = (
-    _OWNER
-    + """
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  redis.call('DEL', KEYS[1])
-  return -1
-end
-local names = redis.call('HKEYS', KEYS[1])
-local out = {}
-for i = 1, #ARGV do
-  local part, token = owner(ARGV[i])
-  local keep = 1
-  for _, name in ipairs(names) do
-    local p, t = owner(name)
-    if p == part and t > token then keep = 0 end
-  end
-  if keep == 0 then redis.call('HDEL', KEYS[1], ARGV[i]) end
-  out[#out + 1] = keep
-end
+if all then return 0 end
 return out
 """
-)
 
 # KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: ttl seconds, the department to clean.
 # Marks the employee forgotten (remembering the department still to clean) and deletes the state.
 # Returns {already_forgotten, departments}.
 FORGET = """
 local g = redis.call('GET', KEYS[2])
-if g then return {1, g} end
+if g then
+  redis.call('DEL', KEYS[1])
+  return {1, g}
+end
 redis.call('SET', KEYS[2], ARGV[2], 'EX', ARGV[1])
 redis.call('DEL', KEYS[1])
 return {0, ARGV[2]}
@@ -111,4 +100,19 @@ if #popped > 0 then
   redis.call('ZADD', KEYS[2], unpack(args))
 end
 return popped
+"""
+
+# KEYS: a taking ZSET; ARGV: member, score pairs as taken. Removes a published member only if it is still the mark
+# that was taken: at a rebalance two emitters may work on one bucket for a moment, and a stale one must not clear
+# a newer mark the other took since.
+UNTAKE = """
+local removed = 0
+for i = 1, #ARGV, 2 do
+  local s = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if s and tonumber(s) == tonumber(ARGV[i + 1]) then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    removed = removed + 1
+  end
+end
+return removed
 """

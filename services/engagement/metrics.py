@@ -23,8 +23,8 @@ class WorkerMetrics:
         )
         self.superseded = Counter(
             p + "superseded_writes",
-            "Employees whose slice write was refused or undone: a newer owner of the partition holds it (a zombie "
-            "or a stale worker after a rebalance) or the employee was forgotten (docs/decisions/0009)",
+            "Employees whose slice write was refused or undone: another writer's field has more of the partition's "
+            "events (a zombie, a stale worker after a rebalance) or the employee was forgotten (docs/decisions/0009)",
             registry=registry,
         )
         self.event_to_score = Histogram(

@@ -52,15 +52,17 @@ def slice_field(name: bytes) -> tuple[bytes, int, int] | None:
 
 
 def newest_slices(fields: Mapping[bytes, bytes]) -> dict[tuple[bytes, int], tuple[int, bytes]]:
-    """The slice of each (topic tag, partition) from its newest owner: a field of an older owner (a zombie's
-    write, or one its successor has not replaced yet) holds an earlier state of the same events."""
+    """(owner token, slice) of each (topic tag, partition): the field with the highest mark, i.e. the most of
+    the partition's events (the mark leads a slice, big-endian, so bytes compare as numbers; on a tie the higher
+    token, the same events). Another writer's field (a zombie's, or one SETTLE_SLICES has not removed yet)
+    holds an earlier state of the same events."""
     out: dict[tuple[bytes, int], tuple[int, bytes]] = {}
     for name, value in fields.items():
         parsed = slice_field(name)
         if parsed is not None:
             tag, partition, token = parsed
             held = out.get((tag, partition))
-            if held is None or token > held[0]:
+            if held is None or (value[:8], token) > (held[1][:8], held[0]):
                 out[(tag, partition)] = (token, value)
     return out
 
@@ -119,7 +121,7 @@ def topic_tag(topic: str) -> str:
 class BatchResult:
     duplicates: int = 0
     late: int = 0
-    superseded: int = 0  # employees whose write was refused or undone (a newer owner, an erasure)
+    superseded: int = 0  # employees whose write was refused or undone (another field has more events; erasure)
 
 
 def _s(value: bytes | str | None) -> str:
@@ -137,7 +139,7 @@ def employee_from_hash(fields: Mapping[bytes, bytes]) -> EmployeeState | None:
 class EngagementStore:
     """All Redis I/O of the worker. Per batch: one read of the slices not yet in memory and one write round
     trip. Slices it wrote stay in memory (bounded). Each partition's slices are written under the owner token the
-    worker claimed for it, so a plain HSET cannot overwrite a newer owner's state (docs/decisions/0009)."""
+    worker claimed for it, so a plain HSET cannot overwrite another writer's state (docs/decisions/0009)."""
 
     def __init__(
         self,
@@ -158,9 +160,10 @@ class EngagementStore:
         self.reads = RedisBatch.like(client)  # the emitter's, so it never waits for a batch being written
         self._shas: tuple[str, str] | None = None
         self._forget = client.register_script(lua.FORGET)
-        self._repair = client.register_script(lua.REPAIR)  # rare: off the hot path
+        self._settle_slices = client.register_script(lua.SETTLE_SLICES)  # rare: off the hot path
         self._max = client.register_script(lua.MAX)  # via redis-py, off the hot path
         self._take = client.register_script(lua.TAKE_DIRTY)
+        self._untake = client.register_script(lua.UNTAKE)
         self._dept_newest: dict[str, int] = {}
         # employee -> their entry (slices of every source partition, read at once), at most cache_slices in all
         self._cache: dict[str, Entry] = {}
@@ -237,9 +240,9 @@ class EngagementStore:
                 self._fields[partition] = None
 
     async def _scripts(self) -> tuple[str, str]:
-        """SHA1s of the create and max scripts, loaded once (and again after a Redis restart lost them)."""
+        """SHA1s of the settle and max scripts, loaded once (and again after a Redis restart lost them)."""
         if self._shas is None:
-            create = await self.redis.script_load(lua.CREATE_SLICES)
+            create = await self.redis.script_load(lua.SETTLE_SLICES)
             high = await self.redis.script_load(lua.MAX)
             self._shas = (create, high)
         return self._shas
@@ -255,13 +258,20 @@ class EngagementStore:
         missing = [employee for employee, entry in zip(groups, entries, strict=True) if entry is None]
         if not missing:
             return cast(list[Entry], entries)
-        replies = await self.batch.execute([("HGETALL", state_key(employee)) for employee in missing])
+        reads: list[Command] = []
+        for employee in missing:
+            reads += [("HGETALL", state_key(employee)), ("EXISTS", gone_key(employee))]
+        replies = await self.batch.execute(reads)
         decode, empty, tag, tokens = partial.decode, partial.Slice, self.tag.encode(), self._tokens
-        for employee, flat in zip(missing, replies, strict=True):
-            if isinstance(flat, ResponseError):
-                raise flat
+        for i, employee in enumerate(missing):
+            flat, gone = replies[2 * i], replies[2 * i + 1]
+            for reply in (flat, gone):
+                if isinstance(reply, ResponseError):
+                    raise reply
             slices = [empty() for _ in self._fields]
-            held = newest_slices(dict(zip(flat[::2], flat[1::2], strict=True)))
+            # a forgotten employee's leftover (a write back that was not settled) is not theirs to update: the
+            # next write goes through SETTLE_SLICES, which deletes it again
+            held = {} if gone else newest_slices(dict(zip(flat[::2], flat[1::2], strict=True)))  # type: ignore[index]
             for (of_topic, partition), (token, blob) in held.items():
                 if of_topic == tag and partition < len(slices):
                     slices[partition] = decode(blob)
@@ -323,20 +333,21 @@ class EngagementStore:
             if isinstance(reply, ResponseError):
                 if str(reply).startswith("NOSCRIPT"):
                     self._shas = None  # Redis restarted without its scripts: load them and redo the batch,
-                    self._cache.clear()  # with entries naming the new script (and the state Redis has now)
+                    self._cache.clear()  # with entries naming the new script (and the state Redis has now),
+                    self._drop_tokens(list(self._tokens))  # and new tokens (the counters may have rolled back)
                     raise RedisConnectionError("redis lost the scripts; reloading")
                 raise reply
-        if replies[: len(written)].count(0) != len(written):  # some write met a newer owner or an erasure
+        if replies[: len(written)].count(0) != len(written):  # some write met another writer or an erasure
             result.superseded += await self._settle(written, replies)
         await self._prune_departments(newest, replies[first_max : first_max + len(newest)])
 
     async def _settle(self, written: Sequence[tuple[str, list[int]]], replies: Sequence[object]) -> int:
         """After writes that did not simply land. Memory no longer matches Redis for those employees, so they
-        are read again next time. Their ops need no redo: what was refused belongs to a newer owner of the
-        partition, who has the events, or to a forgotten employee. A plain HSET that created fields it meant to
-        update (the reply counts them) wrote where it must not: the fields had been deleted by an erasure or a
-        newer owner, and REPAIR removes what it wrote. Returns how many employees' writes were refused or
-        undone, in part or whole."""
+        are read again next time. Their ops need no redo: a slice that did not stay lost to a field with more of
+        the partition's events (whose writer has these too), or the employee was forgotten. A plain HSET that
+        created fields it meant to update (the reply counts them) found them deleted since, by an erasure or
+        another writer: SETTLE_SLICES then decides what stays. Returns how many employees' writes were refused
+        or undone, in part or whole."""
         superseded = 0
         for (employee, partitions), reply in zip(written, replies, strict=False):
             if reply == 0:
@@ -344,9 +355,11 @@ class EngagementStore:
             self._cache.pop(employee, None)
             undone: object = reply
             if isinstance(reply, int) and reply > 0:
-                fields = [cast(bytes, self._fields[p]) for p in partitions]
-                undone = await self._repair(keys=[state_key(employee), gone_key(employee)], args=fields)
-            if not isinstance(undone, list) or 0 in undone:  # -1: forgotten; a 0 in the list: a newer owner's
+                written_fields: list[bytes] = []
+                for p in partitions:
+                    written_fields += (cast(bytes, self._fields[p]), b"")  # written already: settle only
+                undone = await self._settle_slices(keys=[state_key(employee), gone_key(employee)], args=written_fields)
+            if undone == -1 or (isinstance(undone, list) and 0 in undone):  # forgotten; a field with more events
                 superseded += 1
         return superseded
 
@@ -483,7 +496,10 @@ class EngagementStore:
         if active:
             pipe.zadd(active_index(bucket), active, gt=True)
         if done:
-            pipe.zrem(taking_set(bucket), *[employee for employee, _ in done])
+            args: list[str] = []
+            for employee, score in done:
+                args += (employee, repr(score))
+            await self._untake(keys=[taking_set(bucket)], args=args, client=pipe)
         await pipe.execute()
 
     async def rollover(self, bucket: int, day: int) -> int:

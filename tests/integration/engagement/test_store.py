@@ -207,9 +207,10 @@ async def test_a_batch_settles_each_employee_on_its_own(redis_url: str) -> None:
     await client.aclose()
 
 
-async def test_each_owner_writes_under_its_own_token_and_the_newest_replaces_the_older(redis_url: str) -> None:
-    """A zombie keeps writing its own field, which readers ignore once a newer owner wrote the partition; the
-    newer owner's first write deletes the older fields (and one of the layout before tokens)."""
+async def test_each_writer_has_its_own_field_and_the_one_with_most_events_stays(redis_url: str) -> None:
+    """Two writers of one partition (a zombie and its successor) each write their own field; of a partition's
+    fields the one with the highest mark stays (a field of the layout before tokens too), whatever the order of
+    their tokens, so readers never step back."""
     client = aioredis.Redis.from_url(redis_url)
     await client.flushdb()
     topic = "topic-owners"
@@ -243,18 +244,63 @@ async def test_each_owner_writes_under_its_own_token_and_the_newest_replaces_the
     assert sorted(await fields()) == [(0, 2), (1, 2)]  # tokens count per partition
 
     late = posts(("z", 0, 1, END - 200), ("z", 0, 2, END - 50))
-    undone = await zombie.apply(late.ops, late.activity, late.newest_ms)  # its field is gone: the write is undone
-    assert undone.superseded == 1
-    assert sorted(await fields()) == [(0, 2), (1, 2)]
+    ahead = await zombie.apply(late.ops, late.activity, late.newest_ms)  # the zombie gets ahead: its field stays
+    assert ahead.superseded == 0
+    assert sorted(await fields()) == [(0, 1), (1, 2)]
     state = (await successor.read_states(["z"]))["z"]
-    assert state is not None and state.changes == 4
+    assert state is not None and state.changes == 5  # partition 0 up to offset 2, partition 1 up to 1
 
-    zombie.release([0])  # revoked; assigned again later: a new token, and the successor's field goes
-    again = posts(("z", 0, 2, END - 50))
-    await zombie.apply(again.ops, again.activity, again.newest_ms)
-    assert sorted(await fields()) == [(0, 3), (1, 2)]
+    on = posts(("z", 0, 2, END - 50), ("z", 0, 3, END - 10))
+    assert (await successor.apply(on.ops, on.activity, on.newest_ms)).superseded == 0  # now the successor leads
+    assert sorted(await fields()) == [(0, 2), (1, 2)]
     state = (await zombie.read_states(["z"]))["z"]
-    assert state is not None and state.changes == 5
+    assert state is not None and state.changes == 6
+    await client.aclose()
+
+
+async def test_a_writer_whose_token_is_newer_but_whose_slice_is_older_does_not_fence_the_owner(
+    redis_url: str,
+) -> None:
+    """Token order is claim order, not ownership order: a zombie that claims its token after the new owner
+    (it was stuck in its batch) must not win with older state."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    owner, zombie = (EngagementStore(client, CFG, "topic-late-claim", PARTITIONS, 3600) for _ in range(2))
+    claim = posts(("x", 0, 0, END - 400))
+    await owner.apply(claim.ops, claim.activity, claim.newest_ms)  # the owner's token for partition 0: 1
+    held = posts(("w", 0, 0, END - 300))
+    await zombie.apply(held.ops, held.activity, held.newest_ms)  # token 2; the zombie keeps w at offset 0
+    current = posts(("w", 0, 0, END - 300), ("w", 0, 1, END - 200), ("w", 0, 2, END - 150))
+    await owner.apply(current.ops, current.activity, current.newest_ms)
+    stale = posts(("w", 0, 1, END - 200))
+    assert (await zombie.apply(stale.ops, stale.activity, stale.newest_ms)).superseded == 1  # mark 1 < 2: undone
+    more = posts(("w", 0, 3, END - 100))
+    assert (await owner.apply(more.ops, more.activity, more.newest_ms)).superseded == 0
+    state = (await owner.read_states(["w"]))["w"]
+    assert state is not None and state.changes == 4
+    await client.aclose()
+
+
+async def test_a_forgotten_employees_leftover_is_deleted_by_the_next_write_or_erasure(redis_url: str) -> None:
+    """A write back that was never settled (the worker failed between its HSET and the settling) is not read as
+    the employee's state, and goes at the next write or the next erasure."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    topic = "topic-leftover"
+    writer = EngagementStore(client, CFG, topic, PARTITIONS, 3600)
+    for employee in ("g", "h"):
+        first = posts((employee, 0, 0, END - 300))
+        await writer.apply(first.ops, first.activity, first.newest_ms)
+    leftovers = {e: await client.hgetall(state_key(e)) for e in ("g", "h")}
+    for employee in ("g", "h"):
+        await writer.forget(employee, CFG.leaderboards.windows)
+        await client.hset(state_key(employee), mapping=leftovers[employee])  # written back, never settled
+    assert (await writer.read_states(["g"]))["g"] is None
+    later = posts(("g", 0, 1, END - 100))
+    assert (await writer.apply(later.ops, later.activity, later.newest_ms)).superseded == 1
+    assert not await client.exists(state_key("g"))
+    await writer.forget("h", CFG.leaderboards.windows)  # erasing again deletes it too
+    assert not await client.exists(state_key("h"))
     await client.aclose()
 
 
@@ -273,8 +319,9 @@ async def test_a_change_marked_while_its_figures_are_published_is_published_agai
     await store.apply(later.ops, later.activity, later.newest_ms)  # d1 changes while the chunk is published
     await store.published(bucket, chunk, [])
     assert not await client.exists(taking_set(bucket))
-    assert [e for e, _ in await store.dirty(bucket, 10)] == ["d1"]  # the newer change is still due
-    await store.published(bucket, [("d1", 0.0)], [])
+    again = await store.dirty(bucket, 10)
+    assert [e for e, _ in again] == ["d1"]  # the newer change is still due
+    await store.published(bucket, again, [])
     assert await store.dirty(bucket, 10) == []
     await client.aclose()
 
@@ -306,4 +353,24 @@ async def test_a_batch_of_a_revoked_partition_is_left_to_its_new_owner(redis_url
     assert fields == [(topic_tag(topic).encode(), 0, 2)]
     state = (await new.read_states(["h"]))["h"]
     assert state is not None and state.changes == 3
+    await client.aclose()
+
+
+async def test_a_stale_emitter_does_not_clear_a_newer_mark_another_took(redis_url: str) -> None:
+    """At a rebalance two emitters may work on one bucket for a moment."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    store, other = (EngagementStore(client, CFG, "topic-emitters", PARTITIONS, 3600) for _ in range(2))
+    bucket = home_bucket("m1", PARTITIONS)
+    first = posts(("m1", 0, 0, END - 300))
+    await store.apply(first.ops, first.activity, first.newest_ms)
+    taken = await store.dirty(bucket, 10)
+    assert await other.dirty(bucket, 10) == taken  # the other emitter sees the same held chunk
+    await store.published(bucket, taken, [])
+    later = posts(("m1", 0, 1, END - 100))
+    await store.apply(later.ops, later.activity, later.newest_ms)
+    newer = await store.dirty(bucket, 10)
+    assert [e for e, _ in newer] == ["m1"] and newer != taken
+    await other.published(bucket, taken, [])  # the stale emitter finishes its old chunk
+    assert await store.dirty(bucket, 10) == newer  # the newer mark is still there to publish
     await client.aclose()

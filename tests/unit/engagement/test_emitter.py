@@ -64,8 +64,9 @@ class FakeStore:
         return {e: self.states.get(e) for e in employees}
 
     async def published(self, bucket: int, done: Sequence[tuple[str, float]], boards: Sequence[Any]) -> None:
-        for employee, _ in done:
-            self.taking[bucket].pop(employee, None)
+        for employee, score in done:  # lua.UNTAKE: only the mark that was taken
+            if self.taking[bucket].get(employee) == score:
+                del self.taking[bucket][employee]
 
     async def rollover(self, bucket: int, day: int) -> int:
         if self.rolled.get(bucket, -1) >= day:
