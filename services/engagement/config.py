@@ -180,7 +180,11 @@ class EngagementWorkerSettings(CommonSettings):
     )
     worker_emit_interval_seconds: float = Field(1.0, gt=0, description="coalescing interval of ScoreChanged")
     worker_emit_chunk: int = Field(
-        25, ge=1, description="employees read and published per emit round trip (the loop is released between)"
+        25,
+        ge=1,
+        le=2000,
+        description="employees read and published per emit round trip (the loop is released between; at most "
+        "2,000: TAKE_DIRTY passes a chunk to ZADD as Lua arguments)",
     )
     worker_emit_catchup_backlog: int = Field(
         20_000, ge=0, description="records behind the partitions' ends above which the worker is catching up"
