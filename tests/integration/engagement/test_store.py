@@ -69,6 +69,10 @@ async def consume(
         batches += 1
 
 
+def active_employees(employees: list[str]) -> list[str]:
+    return [e for e in employees if e != "e0003"]
+
+
 async def stored_figures(store: EngagementStore, employees: list[str], as_of: int) -> dict:
     states = await store.read_states(employees)
     return {e: figures(s, as_of, CFG) for e, s in states.items() if s is not None}
@@ -87,18 +91,25 @@ async def test_batched_application_matches_the_reference_and_replays_change_noth
     as_of = END // DAY
 
     await consume(store, logs, {p: 0 for p in logs}, rng, crash_after=25)
+    store = EngagementStore(client, CFG, "topic-a", PARTITIONS, 3600)  # restarted: nothing in memory, new tokens
     await consume(store, logs, {p: 0 for p in logs}, rng)
     expected = ref.figures(as_of)
     assert "e0003" not in expected
     assert await stored_figures(store, employees, as_of) == expected
 
-    for _ in range(3):  # replay random ranges
+    for restart in (False, True, True):  # replay random ranges, in the same worker or a restarted one
+        if restart:
+            store = EngagementStore(client, CFG, "topic-a", PARTITIONS, 3600)
         await consume(store, logs, {p: rng.randrange(len(logs[p]) + 1) for p in logs}, rng)
     assert await stored_figures(store, employees, as_of) == expected
+    for employee in active_employees(employees):  # one slice per partition: the settling removed the others
+        names = [slice_field(name) for name in await client.hkeys(state_key(employee))]
+        partitions = [parsed[1] for parsed in names if parsed is not None]
+        assert len(partitions) == len(set(partitions)), (employee, names)
     assert not await client.exists(state_key("e0003")) and await client.exists(gone_key("e0003"))
 
     # memory: the full 100-day state of an active employee stays small
-    active = [e for e in employees if e != "e0003"]
+    active = active_employees(employees)
     sizes = [await client.memory_usage(state_key(e)) or 0 for e in active]
     assert sum(sizes) / len(active) < 2048, sizes
     await client.aclose()
