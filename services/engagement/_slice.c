@@ -5,8 +5,8 @@
  * code reaches it through partial.py. It is C because applying ops and encoding slices in Python cost ~50 us
  * per event, most of the worker's budget (docs/decisions/0006).
  *
- * Binary layout (little-endian except the mark, which is big-endian: its first 8 bytes compare as text, which the
- * compare-and-set of decision 0005 used and tools reading a slice still may): mark Q, count I, top i, base i, flags B; [own i, profile_ms q, completeness d,
+ * Binary layout (little-endian except the mark, which is big-endian: a slice's first 8 bytes compare as numbers,
+ * which readers use to take the field with the most of a partition's events, docs/decisions/0009): mark Q, count I, top i, base i, flags B; [own i, profile_ms q, completeness d,
  * pilot 4I, dept_ms q, len H + department, len H + name] when flags & 1; then four tables, each present when
  * its flag (2, 4, 8, 16) is set: days ((day - base) * 16 + counter -> count), givers (pseudonym -> day * 2 +
  * other department), receivers (pseudonym -> day), pairs (day << 32 | pseudonym -> count). A table is its
@@ -623,7 +623,7 @@ static PyMemberDef Slice_members[] = {
     {"completeness", T_DOUBLE, offsetof(Slice, completeness), READONLY, NULL},
     {"owned", T_BOOL, offsetof(Slice, owned), 0,
      "True when Redis holds this slice in the writer's own field (docs/decisions/0009); the write then is a plain "
-     "HSET, else CREATE_SLICES"},
+     "HSET, else SETTLE_SLICES"},
     {NULL},
 };
 
@@ -691,7 +691,7 @@ typedef struct {
 /* One employee's part of a batch: applies each partition's (offset, op) entries to its slice (slots[partition],
  * loaded), prunes, and sets *command to the write as one RESP command (NULL when nothing applied): when every
  * written slice is `owned`, `update` (the packed `HSET <state key>` without the array header), else `create`
- * (`EVALSHA <CREATE_SLICES> 2 <state key> <gone key>`, likewise), then per written slice its field
+ * (`EVALSHA <SETTLE_SLICES> 2 <state key> <gone key>`, likewise), then per written slice its field
  * (fields[partition], the worker's own) and the new slice, which is owned from then on. *partitions lists the
  * written ones in argument order (NULL when none); *moved is (before, after) when the department changed. */
 static int write_one(PyObject *update, PyObject *create, PyObject *slots, PyObject *groups, PyObject *fields,

@@ -192,8 +192,8 @@ async def test_a_worker_holding_a_forgotten_employee_in_memory_never_writes_them
 
 
 async def test_a_batch_settles_each_employee_on_its_own(redis_url: str) -> None:
-    """A zombie's write of a slice a newer owner holds is undone and a forgotten employee stays forgotten, while
-    the others in the same batch are written."""
+    """A zombie's write of a slice another writer holds with as many events is undone and a forgotten employee
+    stays forgotten, while the others in the same batch are written."""
     client = aioredis.Redis.from_url(redis_url)
     await client.flushdb()
     stale, forgotten, fresh = "s1", "f1", "n1"
