@@ -194,8 +194,7 @@ class EngagementStore:
         A token is claimed at the first write after an assignment: a number no earlier owner had, so the slices
         written under it are this worker's alone (slices held in memory name the owners of before: every
         employee is read again). Ops of a partition revoked since the batch was fetched are left out: its new
-        owner replays them (the consumer does not mark them done), and claiming a token for it now would fence
-        that owner out."""
+        owner replays them (the consumer does not mark them done), and writing them would only race it."""
         present = set(itertools.chain.from_iterable(groups.values()))
         allowed = self._assigned
         if allowed is not None and not present <= allowed:
