@@ -5,13 +5,13 @@
  * code reaches it through partial.py. It is C because applying ops and encoding slices in Python cost ~50 us
  * per event, most of the worker's budget (docs/decisions/0006).
  *
- * Binary layout (little-endian except the mark, which is big-endian: a slice's first 8 bytes compare as numbers,
- * which readers use to take the field with the most of a partition's events, docs/decisions/0009): mark Q, count I, top i, base i, flags B; [own i, profile_ms q, completeness d,
- * pilot 4I, dept_ms q, len H + department, len H + name] when flags & 1; then four tables, each present when
- * its flag (2, 4, 8, 16) is set: days ((day - base) * 16 + counter -> count), givers (pseudonym -> day * 2 +
- * other department), receivers (pseudonym -> day), pairs (day << 32 | pseudonym -> count). A table is its
- * entry count I, the key and value type codes (B, H, I or Q: the narrowest that has held them), then the
- * keys, then the values.
+ * Binary layout (little-endian except the mark, which is big-endian: a slice's first 8 bytes compare as numbers, which
+ * readers use to take the field with the most of a partition's events, docs/decisions/0009): mark Q, count I, top i,
+ * base i, flags B; [own i, profile_ms q, completeness d, pilot 4I, dept_ms q, len H + department, len H + name] when
+ * flags & 1; then four tables, each present when its flag (2, 4, 8, 16) is set: days ((day - base) * 16 + counter ->
+ * count), givers (pseudonym -> day * 2 + other department), receivers (pseudonym -> day), pairs (day << 32 | pseudonym
+ * -> count). A table is its entry count I, the key and value type codes (B, H, I or Q: the narrowest that has held
+ * them), then the keys, then the values.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -690,16 +690,16 @@ typedef struct {
 
 /* One employee's part of a batch: applies each partition's (offset, op) entries to its slice (slots[partition],
  * loaded), prunes, and sets *command to the write as one RESP command (NULL when nothing applied): when every
- * written slice is `owned`, `update` (the packed `HSET <state key>` without the array header), else `create`
+ * written slice is `owned`, `update` (the packed `HSET <state key>` without the array header), else `settle`
  * (`EVALSHA <SETTLE_SLICES> 2 <state key> <gone key>`, likewise), then per written slice its field
  * (fields[partition], the worker's own) and the new slice, which is owned from then on. *partitions lists the
  * written ones in argument order (NULL when none); *moved is (before, after) when the department changed. */
-static int write_one(PyObject *update, PyObject *create, PyObject *slots, PyObject *groups, PyObject *fields,
+static int write_one(PyObject *update, PyObject *settle, PyObject *slots, PyObject *groups, PyObject *fields,
                      const Rules *rules, PyObject **command_out, PyObject **partitions_out, PyObject **moved_out,
                      Py_ssize_t *duplicates, Py_ssize_t *late) {
-    if (!PyBytes_Check(update) || !PyBytes_Check(create) || !PyTuple_Check(slots) || !PyDict_Check(groups)) {
+    if (!PyBytes_Check(update) || !PyBytes_Check(settle) || !PyTuple_Check(slots) || !PyDict_Check(groups)) {
         PyErr_SetString(PyExc_TypeError,
-                        "an entry needs (slots: tuple, update: bytes, create: bytes, ...) and ops by partition: dict");
+                        "an entry needs (slots: tuple, update: bytes, settle: bytes, ...) and ops by partition: dict");
         return -1;
     }
     Py_ssize_t groups_n = PyDict_GET_SIZE(groups), k = 0, pos = 0;
@@ -751,7 +751,7 @@ static int write_one(PyObject *update, PyObject *create, PyObject *slots, PyObje
     if (k) {
         int owned = 1;
         for (Py_ssize_t i = 0; i < k; i++) owned &= written[i].slice->owned;
-        PyObject *prefix = owned ? update : create;
+        PyObject *prefix = owned ? update : settle;
         Py_ssize_t args = (owned ? 2 : 5) + 2 * k;
         Py_ssize_t total = 1 + decimal_len(args) + 2 + PyBytes_GET_SIZE(prefix);
         for (Py_ssize_t i = 0; i < k; i++)
@@ -810,10 +810,10 @@ PyDoc_STRVAR(write_doc,
              "write(items, entries, fields, rules, now, commands, written, dirty, moved) -> (duplicates, late)\n\n"
              "A part of a batch, one employee after the other: `items` are (employee, ops by source partition) "
              "and `entries` the store's entries of the same employees, (slices by partition, packed "
-             "`HSET <state key>` and `EVALSHA <create> 2 <state key> <gone key>` without their array headers, "
+             "`HSET <state key>` and `EVALSHA <settle> 2 <state key> <gone key>` without their array headers, "
              "home bucket, the id as a RESP argument). Each employee's ops are applied to their slices, which "
              "are pruned; for each employee with a change the write (a plain HSET when every written slice is "
-             "owned, else the create script; then per written slice its field from `fields` and the new slice) "
+             "owned, else SETTLE_SLICES; then per written slice its field from `fields` and the new slice) "
              "is appended to `commands`, (employee, partitions written, in argument order) to `written`, and "
              "`now` and the id to `dirty[bucket]`; "
              "(employee, department before, after) goes to `moved` when the department changed. One call per "

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 # KEYS: {emp:<id>}:s, {emp:<id>}:gone; ARGV: pairs of a slice field of the writer's own (`<topic tag>:<partition>:
-# <owner token>`, docs/decisions/0009) and either the slice to write or nothing (a plain HSET wrote it already).
-# Writes the slices, then settles each partition they belong to: of its fields, the one with the highest mark
-# (the offset of its newest event, its first 8 bytes big-endian: the most of the partition's events; on a tie the
-# higher token: the same events) stays and the others go. No
-# script ever deletes the field with a partition's highest mark, so what readers see never steps back, whoever
-# writes and in whatever order tokens were claimed. The first write of a slice under a new token comes here; so
-# does a plain HSET that created a field it meant to update (an erasure or another writer deleted it since).
-# A forgotten employee's state is deleted again and nothing is written (-1). Returns 0 when every given slice is
-# its partition's (as a plain HSET of existing fields does, so the writer checks a batch's replies at once), -1,
-# or per pair 1 (it stays) / 0 (another field has more of the partition's events; this one is gone).
-# A field without a token (the layout before tokens) counts as token 0.
+# <owner token>`, docs/decisions/0009) and either the slice to write or nothing (a plain HSET wrote it already). Writes
+# the slices, then settles each partition they belong to: of its fields, the one with the highest mark (the offset of
+# its newest event, its first 8 bytes big-endian: the most of the partition's events; on a tie the higher token: the
+# same events) stays and the others go. No script ever deletes the field with a partition's highest mark, so what
+# readers see never steps back, whoever writes and in whatever order tokens were claimed. The first write of a slice
+# under a new token comes here; so does a plain HSET that created a field it meant to update (an erasure or another
+# writer deleted it since). A forgotten employee's state is deleted again and nothing is written (-1). Returns 0 when
+# every given slice is its partition's (as a plain HSET of existing fields does, so the writer checks a batch's replies
+# at once), -1, or per pair 1 (it stays) / 0 (another field has more of the partition's events; this one is gone). A
+# field without a token (the layout before tokens) counts as token 0.
 SETTLE_SLICES = """
 if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('DEL', KEYS[1])

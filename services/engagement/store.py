@@ -128,6 +128,27 @@ def _s(value: bytes | str | None) -> str:
     return value.decode() if isinstance(value, bytes) else (value or "")
 
 
+def state_reads(employees: Iterable[str]) -> list[Command]:
+    """Per employee their state hash and whether they are forgotten: a worker holding a forgotten employee in
+    memory may write them back for a moment before SETTLE_SLICES deletes that again, so no reader trusts the
+    hash alone. `state_hashes` reads the replies."""
+    commands: list[Command] = []
+    for employee in employees:
+        commands += [("HGETALL", state_key(employee)), ("EXISTS", gone_key(employee))]
+    return commands
+
+
+def state_hashes(replies: Sequence[object]) -> list[dict[bytes, bytes] | None]:
+    """The replies of `state_reads`: each employee's state hash, None for a forgotten one."""
+    out: list[dict[bytes, bytes] | None] = []
+    for flat, gone in zip(replies[::2], replies[1::2], strict=True):
+        for reply in (flat, gone):
+            if isinstance(reply, ResponseError):
+                raise reply
+        out.append(None if gone else dict(zip(flat[::2], flat[1::2], strict=True)))  # type: ignore[index]
+    return out
+
+
 def employee_from_hash(fields: Mapping[bytes, bytes]) -> EmployeeState | None:
     """Merges the slices of one employee's state hash; None when no event was ever applied (or forgotten)."""
     parts = [partial.decode(value) for _, value in newest_slices(fields).values()]
@@ -172,18 +193,18 @@ class EngagementStore:
         self._assigned: set[int] | None = None  # partitions the group assigned; None: not run by a consumer
         self._fields: list[bytes | None] = []  # partition -> its own slice field while claimed
 
-    def _entry(self, employee: str, slices: tuple[partial.Slice, ...], create_sha: str) -> Entry:
+    def _entry(self, employee: str, slices: tuple[partial.Slice, ...], settle_sha: str) -> Entry:
         """All the write path needs of an employee, kept together so that a batch looks each employee up
         once (a lookup in a dict of every employee costs ~0.5 µs here, memory-bound): their slices by source
-        partition, `HSET <state key>` and `EVALSHA <create> 2 <state key> <gone key>` packed without their
+        partition, `HSET <state key>` and `EVALSHA <settle> 2 <state key> <gone key>` packed without their
         array headers (`_slice.write` completes the one it uses), the home bucket, the id as a RESP argument."""
         key = state_key(employee)
         update = hiredis.pack_command(("HSET", key))
-        create = hiredis.pack_command(("EVALSHA", create_sha, 2, key, gone_key(employee)))
+        settle = hiredis.pack_command(("EVALSHA", settle_sha, 2, key, gone_key(employee)))
         return (
             slices,
             update[update.index(b"\n") + 1 :],
-            create[create.index(b"\n") + 1 :],
+            settle[settle.index(b"\n") + 1 :],
             home_bucket(employee, self.buckets),
             bulk(employee.encode()),
         )
@@ -241,12 +262,12 @@ class EngagementStore:
     async def _scripts(self) -> tuple[str, str]:
         """SHA1s of the settle and max scripts, loaded once (and again after a Redis restart lost them)."""
         if self._shas is None:
-            create = await self.redis.script_load(lua.SETTLE_SLICES)
+            settle = await self.redis.script_load(lua.SETTLE_SLICES)
             high = await self.redis.script_load(lua.MAX)
-            self._shas = (create, high)
+            self._shas = (settle, high)
         return self._shas
 
-    async def _entries(self, groups: Group, create_sha: str) -> list[Entry]:
+    async def _entries(self, groups: Group, settle_sha: str) -> list[Entry]:
         """The entry of every employee of the batch, in its order; the ones not held in memory are read: one
         HGETALL per employee, one round trip."""
         cache = self._cache
@@ -257,25 +278,18 @@ class EngagementStore:
         missing = [employee for employee, entry in zip(groups, entries, strict=True) if entry is None]
         if not missing:
             return cast(list[Entry], entries)
-        reads: list[Command] = []
-        for employee in missing:
-            reads += [("HGETALL", state_key(employee)), ("EXISTS", gone_key(employee))]
-        replies = await self.batch.execute(reads)
+        hashes = state_hashes(await self.batch.execute(state_reads(missing)))
         decode, empty, tag, tokens = partial.decode, partial.Slice, self.tag.encode(), self._tokens
-        for i, employee in enumerate(missing):
-            flat, gone = replies[2 * i], replies[2 * i + 1]
-            for reply in (flat, gone):
-                if isinstance(reply, ResponseError):
-                    raise reply
+        for employee, fields in zip(missing, hashes, strict=True):
             slices = [empty() for _ in self._fields]
             # a forgotten employee's leftover (a write back that was not settled) is not theirs to update: the
             # next write goes through SETTLE_SLICES, which deletes it again
-            held = {} if gone else newest_slices(dict(zip(flat[::2], flat[1::2], strict=True)))  # type: ignore[index]
+            held = {} if fields is None else newest_slices(fields)
             for (of_topic, partition), (token, blob) in held.items():
                 if of_topic == tag and partition < len(slices):
                     slices[partition] = decode(blob)
                     slices[partition].owned = token == tokens.get(partition)
-            cache[employee] = self._entry(employee, tuple(slices), create_sha)
+            cache[employee] = self._entry(employee, tuple(slices), settle_sha)
         return [cache[employee] if entry is None else entry for employee, entry in zip(groups, entries, strict=True)]
 
     async def apply(self, ops: Group, activity: Iterable[tuple[str, int, int]], watermark_ms: int) -> BatchResult:
@@ -293,9 +307,9 @@ class EngagementStore:
         self, groups: Group, result: BatchResult, activity: Iterable[tuple[str, int, int]], watermark_ms: int
     ) -> None:
         """One read and one write round trip."""
-        create_sha, max_sha = await self._scripts()
+        settle_sha, max_sha = await self._scripts()
         groups = await self._own(groups)
-        entries = await self._entries(groups, create_sha)
+        entries = await self._entries(groups, settle_sha)
         commands: list[Command] = []  # the writes first, one per employee, in the order of `written`
         written: list[tuple[str, list[int]]] = []  # (employee, partitions written)
         moved: list[tuple[str, str, str]] = []  # (employee, department before, after)
@@ -440,21 +454,12 @@ class EngagementStore:
         return int(value) if value else 0
 
     async def read_states(self, employees: Sequence[str]) -> dict[str, EmployeeState | None]:
-        """States of several employees in one round trip; None for forgotten or unknown ones (a worker holding a
-        forgotten employee in memory may write them back for a moment before it repairs that)."""
-        commands: list[Command] = []
-        for employee in employees:
-            commands += [("HGETALL", state_key(employee)), ("EXISTS", gone_key(employee))]
-        replies = await self.reads.execute(commands)
-        out: dict[str, EmployeeState | None] = {}
-        for i, employee in enumerate(employees):
-            flat, gone = replies[2 * i], replies[2 * i + 1]
-            for reply in (flat, gone):
-                if isinstance(reply, ResponseError):
-                    raise reply
-            fields = dict(zip(flat[::2], flat[1::2], strict=True))  # type: ignore[index]
-            out[employee] = None if gone else employee_from_hash(fields)
-        return out
+        """States of several employees in one round trip; None for forgotten or unknown ones."""
+        hashes = state_hashes(await self.reads.execute(state_reads(employees)))
+        return {
+            employee: None if fields is None else employee_from_hash(fields)
+            for employee, fields in zip(employees, hashes, strict=True)
+        }
 
     async def dirty(self, bucket: int, limit: int) -> list[tuple[str, float]]:
         """The emitter's next chunk (at most `limit`, oldest marks first); `published` clears it."""

@@ -69,6 +69,11 @@ async def consume(
         batches += 1
 
 
+async def slice_fields(client: aioredis.Redis, employee: str) -> list[tuple[bytes, int, int] | None]:
+    """(topic tag, partition, owner token) of each field of an employee's state hash; None for other fields."""
+    return [slice_field(name) for name in await client.hkeys(state_key(employee))]
+
+
 def active_employees(employees: list[str]) -> list[str]:
     return [e for e in employees if e != "e0003"]
 
@@ -103,7 +108,7 @@ async def test_batched_application_matches_the_reference_and_replays_change_noth
         await consume(store, logs, {p: rng.randrange(len(logs[p]) + 1) for p in logs}, rng)
     assert await stored_figures(store, employees, as_of) == expected
     for employee in active_employees(employees):  # one slice per partition: the settling removed the others
-        names = [slice_field(name) for name in await client.hkeys(state_key(employee))]
+        names = await slice_fields(client, employee)
         partitions = [parsed[1] for parsed in names if parsed is not None]
         assert len(partitions) == len(set(partitions)), (employee, names)
     assert not await client.exists(state_key("e0003")) and await client.exists(gone_key("e0003"))
@@ -229,12 +234,11 @@ async def test_each_writer_has_its_own_field_and_the_one_with_most_events_stays(
     zombie = EngagementStore(client, CFG, topic, PARTITIONS, 3600)
     successor = EngagementStore(client, CFG, topic, PARTITIONS, 3600)
 
-    async def fields() -> dict[tuple[int, int], bytes]:
-        out = {}
-        for name, value in (await client.hgetall(state_key("z"))).items():
-            parsed = slice_field(name)
-            assert parsed is not None and parsed[0] == tag, name
-            out[(parsed[1], parsed[2])] = value
+    async def fields() -> list[tuple[int, int]]:
+        out = []
+        for parsed in await slice_fields(client, "z"):
+            assert parsed is not None and parsed[0] == tag, parsed
+            out.append((parsed[1], parsed[2]))
         return out
 
     first = posts(("z", 0, 0, END - 300))
@@ -360,8 +364,7 @@ async def test_a_batch_of_a_revoked_partition_is_left_to_its_new_owner(redis_url
 
     later = posts(("h", 0, 2, END - 100))
     assert (await new.apply(later.ops, later.activity, later.newest_ms)).superseded == 0
-    fields = [slice_field(name) for name in await client.hkeys(state_key("h"))]
-    assert fields == [(topic_tag(topic).encode(), 0, 2)]
+    assert await slice_fields(client, "h") == [(topic_tag(topic).encode(), 0, 2)]
     state = (await new.read_states(["h"]))["h"]
     assert state is not None and state.changes == 3
     await client.aclose()
