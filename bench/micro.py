@@ -23,8 +23,8 @@ from bench import events
 from bench.redis_instance import RedisInstance
 from services.engagement.batch import Record, plan
 from services.engagement.config import load_scoring
+from services.engagement.emitter import score_changed
 from services.engagement.gc_policy import collect_rarely
-from services.engagement.processor import score_changed
 from services.engagement.scoring import DAY_MS, figures
 from services.engagement.store import EngagementStore
 

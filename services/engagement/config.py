@@ -180,11 +180,11 @@ class EngagementWorkerSettings(CommonSettings):
     )
     worker_emit_interval_seconds: float = Field(1.0, gt=0, description="coalescing interval of ScoreChanged")
     worker_emit_chunk: int = Field(
-        25,
+        200,
         ge=1,
         le=2000,
-        description="employees read and published per emit round trip (the loop is released between; at most "
-        "2,000: TAKE_DIRTY passes a chunk to ZADD as Lua arguments)",
+        description="employees read and published per round trip of the publisher process (at most 2,000: "
+        "TAKE_DIRTY passes a chunk to ZADD as Lua arguments)",
     )
     worker_emit_catchup_backlog: int = Field(
         20_000, ge=0, description="records behind the partitions' ends above which the worker is catching up"
@@ -192,12 +192,12 @@ class EngagementWorkerSettings(CommonSettings):
     worker_emit_catchup_interval_seconds: float = Field(
         15.0, gt=0, description="while catching up: one emit round at most this often, no day rollovers"
     )
-    worker_emit_budget_share: float = Field(
-        0.1,
-        gt=0,
-        le=1,
-        description="share of each emit interval the publisher may spend while records wait (the rest is consuming); "
-        "0.2 doubled p99 event-to-score at 12,000 events/s on the benchmark machine (201 against 114 ms)",
+    worker_publisher_nice: int = Field(
+        19,
+        ge=0,
+        le=19,
+        description="CPU niceness of the publisher process: it takes only the CPU time the consumer, Redis and the "
+        "broker leave (under load more changes coalesce into each ScoreChanged)",
     )
     worker_session_timeout_seconds: float = Field(30.0, gt=0, description="consumer group session timeout")
     worker_heartbeat_seconds: float = Field(3.0, gt=0, description="consumer group heartbeat interval")

@@ -84,7 +84,6 @@ class InteractionsConsumer(Service, Generic[P]):
         self._loop_task: asyncio.Future | None = None
         self._stopping = asyncio.Event()
         self._inflight: asyncio.Task | None = None
-        self._polled_empty = False  # the last getmany returned no record
         self._settled = False  # gc_policy.settle ran since the consumer last caught up
         self._done: dict[TopicPartition, int] = {}  # next offset to commit: every record before it is handled
         self._committed: dict[TopicPartition, int] = {}  # last committed by this worker (or read from Kafka)
@@ -146,7 +145,6 @@ class InteractionsConsumer(Service, Generic[P]):
                 log.warning("polling Kafka failed (%s); retrying", exc)
                 await asyncio.sleep(1.0)
                 continue
-            self._polled_empty = not batch
             if batch:
                 await asyncio.sleep(0)  # replies that arrived for the batch in flight complete it first
                 records = [
@@ -240,12 +238,6 @@ class InteractionsConsumer(Service, Generic[P]):
         self.serving = True
         self._handler.assigned([tp.partition for tp in assigned if tp.topic == self.topic])
         log.info("partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})
-
-    def idle(self) -> bool:
-        """True when there is nothing to do: the last poll found no record and no batch is in flight. A backlog
-        of 0 is not enough: under a steady stream the partition ends it is computed from are already old, and
-        time the emitter takes then delays the records that arrived meanwhile."""
-        return self._polled_empty and (self._inflight is None or self._inflight.done())
 
     def partitions(self) -> list[int]:
         """The interactions partitions this worker holds now (its home buckets)."""

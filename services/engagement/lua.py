@@ -82,23 +82,26 @@ if cur == false or tonumber(ARGV[1]) > tonumber(cur) then redis.call('SET', KEYS
 return cur
 """
 
-# KEYS: a dirty ZSET, its taking ZSET (one hash tag); ARGV: how many. The emitter's next chunk: what it took
-# before and has not published yet (a retry, a restart), else the oldest marks, moved from the dirty set to the
-# taking set. A change marked while a chunk is being published lands in the dirty set again (the writers add
-# with NX, which only adds), so it is published in a later chunk and never lost. Returns member, score pairs.
+# KEYS: a dirty ZSET, its taking ZSET (one hash tag); ARGV: how many, the latest mark to take. The emitter's next
+# chunk: what it took before and has not published yet (a retry, a restart), else the oldest marks made up to
+# ARGV[2], moved from the dirty set to the taking set. A change marked while a chunk is being published lands in
+# the dirty set again (the writers add with NX, which only adds), so it is published in a later chunk or round
+# and never lost. Returns member, score pairs.
 TAKE_DIRTY = """
 local held = redis.call('ZRANGE', KEYS[2], 0, tonumber(ARGV[1]) - 1, 'WITHSCORES')
 if #held > 0 then return held end
-local popped = redis.call('ZPOPMIN', KEYS[1], ARGV[1])
-if #popped > 0 then
-  local args = {}
-  for i = 1, #popped, 2 do
-    args[#args + 1] = popped[i + 1]
-    args[#args + 1] = popped[i]
+local taken = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[2], 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[1]), 'WITHSCORES')
+if #taken > 0 then
+  local members, args = {}, {}
+  for i = 1, #taken, 2 do
+    members[#members + 1] = taken[i]
+    args[#args + 1] = taken[i + 1]
+    args[#args + 1] = taken[i]
   end
+  redis.call('ZREM', KEYS[1], unpack(members))
   redis.call('ZADD', KEYS[2], unpack(args))
 end
-return popped
+return taken
 """
 
 # KEYS: a taking ZSET; ARGV: member, score pairs as taken. Removes a published member only if it is still the mark

@@ -66,4 +66,9 @@ class WorkerMetrics:
             "1 while the consumer is far behind: ScoreChanged rounds stretched, day rollovers deferred",
             registry=registry,
         )
+        self.publisher_restarts = Counter(
+            p + "publisher_restarts",
+            "Times the publisher process (ScoreChanged) died and was started again",
+            registry=registry,
+        )
         self.watermark = Gauge(p + "watermark_seconds", "Event-time watermark (newest occurred_at)", registry=registry)

@@ -461,9 +461,10 @@ class EngagementStore:
             for employee, fields in zip(employees, hashes, strict=True)
         }
 
-    async def dirty(self, bucket: int, limit: int) -> list[tuple[str, float]]:
-        """The emitter's next chunk (at most `limit`, oldest marks first); `published` clears it."""
-        flat = await self._take(keys=[dirty_set(bucket), taking_set(bucket)], args=[limit])
+    async def dirty(self, bucket: int, limit: int, until: float) -> list[tuple[str, float]]:
+        """The emitter's next chunk (at most `limit`, oldest marks first, none made after `until`); `published`
+        clears it."""
+        flat = await self._take(keys=[dirty_set(bucket), taking_set(bucket)], args=[limit, repr(until)])
         return [(_s(flat[i]), float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
     async def published(

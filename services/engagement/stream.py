@@ -1,7 +1,8 @@
 """The faust-streaming app of the engagement worker: lifecycle and signals, a /health page on the worker's own
-faust web port, the emitter and lag timers, the producer. The interactions topic is consumed by
-`InteractionsConsumer` (plain aiokafka, started with the app), not by a faust agent: see
-docs/decisions/0004-engagement-consumes-with-aiokafka.md."""
+faust web port, the lag timer, the producer. The interactions topic is consumed by `InteractionsConsumer`
+(plain aiokafka, started with the app), not by a faust agent: see
+docs/decisions/0004-engagement-consumes-with-aiokafka.md. ScoreChanged events are published by a process of
+the worker's own (`PublisherLink`, docs/decisions/0010-engagement-publishes-from-a-process-of-its-own.md)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from services.common.redis_client import connect
 from services.engagement.config import EngagementWorkerSettings, ScoringConfig
 from services.engagement.consumer import InteractionsConsumer
 from services.engagement.metrics import WorkerMetrics
-from services.engagement.processor import Emitter, Processor, Retrying
+from services.engagement.processor import Processor
+from services.engagement.publisher_link import PublisherLink
+from services.engagement.retrying import Retrying
 from services.engagement.store import EngagementStore
 
 log = logging.getLogger(__name__)
@@ -35,7 +38,7 @@ class _App(faust.App):
 
 
 class Worker:
-    """Composition root of the engagement worker: settings -> faust app, consumer, store, processor, emitter."""
+    """Composition root of the engagement worker: settings -> faust app, consumer, store, processor, publisher."""
 
     def __init__(self, settings: EngagementWorkerSettings, cfg: ScoringConfig, registry: CollectorRegistry) -> None:
         self.settings = settings
@@ -53,16 +56,8 @@ class Worker:
         self.app = self._build_app()
         self.processor = Processor(self.store, self._publish, settings, cfg, self.metrics, self.retrying)
         self.consumer = InteractionsConsumer(settings, self._start_processing, self.processor, self.metrics)
-        self.emitter = Emitter(
-            self.store,
-            self._publish,
-            settings,
-            cfg,
-            self.metrics,
-            self.retrying,
-            self.processor,
-            backlog=self.consumer.backlog,
-            idle=self.consumer.idle,
+        self.publisher = PublisherLink(
+            settings, self.metrics, buckets=self.consumer.partitions, backlog=self.consumer.backlog
         )
         self._started = asyncio.Event()
         self._register()
@@ -106,15 +101,7 @@ class Worker:
         app = self.app
         s = self.settings
         app.service(self.consumer)
-
-        @app.timer(s.worker_emit_interval_seconds)
-        async def emit() -> None:
-            if not self._started.is_set():
-                return
-            try:
-                await self.emitter.run_once(self.consumer.partitions())
-            except Exception:
-                log.exception("emit round failed; retrying next tick")
+        app.service(self.publisher)
 
         @app.timer(s.worker_lag_interval_seconds)
         async def lag() -> None:
@@ -129,6 +116,7 @@ class Worker:
                 {
                     "status": "ok" if self._started.is_set() and self.consumer.serving else "starting",
                     "partitions": self.consumer.partitions(),
+                    "publisher": "running" if self.publisher.running else "starting",
                     "watermark_ms": self.processor.watermark_ms,
                 }
             )

@@ -28,8 +28,10 @@ from services.common.grpc_client import bearer
 from services.engagement.api_config import EngagementApiSettings
 from services.engagement.batch import Record
 from services.engagement.config import EngagementWorkerSettings, load_scoring
+from services.engagement.emitter import Emitter
 from services.engagement.metrics import WorkerMetrics
-from services.engagement.processor import Emitter, Processor, Retrying
+from services.engagement.processor import Processor
+from services.engagement.retrying import Retrying
 from services.engagement.scoring import COMPONENTS, DAY_MS, figures
 from services.engagement.server import EngagementApi, build
 from services.engagement.store import EngagementStore, dirty_set, home_bucket, leaderboard, state_key
@@ -102,7 +104,7 @@ async def make_worker(client: aioredis.Redis) -> Worker:
 
     processor = Processor(store, publish, settings, CFG, metrics, retrying)
     await processor.start()
-    emitter = Emitter(store, publish, settings, CFG, metrics, retrying, processor)
+    emitter = Emitter(store, publish, settings, CFG, metrics, retrying, backlog=lambda: 0)
     return Worker(processor, emitter, published=sent)
 
 

@@ -4,6 +4,7 @@ replaying any range (including batches cut short by a crash) changes nothing."""
 from __future__ import annotations
 
 import random
+import time
 import zlib
 
 import redis.asyncio as aioredis
@@ -319,6 +320,11 @@ async def test_a_forgotten_employees_leftover_is_deleted_by_the_next_write_or_er
     await client.aclose()
 
 
+def later_on() -> float:
+    """A round's cutoff after every mark a test made."""
+    return time.time() + 3600
+
+
 async def test_a_change_marked_while_its_figures_are_published_is_published_again(redis_url: str) -> None:
     client = aioredis.Redis.from_url(redis_url)
     await client.flushdb()
@@ -326,18 +332,18 @@ async def test_a_change_marked_while_its_figures_are_published_is_published_agai
     bucket = home_bucket("d1", PARTITIONS)
     first = posts(("d1", 0, 0, END - 300))
     await store.apply(first.ops, first.activity, first.newest_ms)
-    chunk = await store.dirty(bucket, 10)
+    chunk = await store.dirty(bucket, 10, later_on())
     assert [e for e, _ in chunk] == ["d1"]
-    assert await store.dirty(bucket, 10) == chunk  # not published yet: a retry or a restart takes it again
+    assert await store.dirty(bucket, 10, later_on()) == chunk  # not published yet: a retry or a restart takes it again
 
     later = posts(("d1", 0, 1, END - 100))
     await store.apply(later.ops, later.activity, later.newest_ms)  # d1 changes while the chunk is published
     await store.published(bucket, chunk, [])
     assert not await client.exists(taking_set(bucket))
-    again = await store.dirty(bucket, 10)
+    again = await store.dirty(bucket, 10, later_on())
     assert [e for e, _ in again] == ["d1"]  # the newer change is still due
     await store.published(bucket, again, [])
-    assert await store.dirty(bucket, 10) == []
+    assert await store.dirty(bucket, 10, later_on()) == []
     await client.aclose()
 
 
@@ -370,6 +376,20 @@ async def test_a_batch_of_a_revoked_partition_is_left_to_its_new_owner(redis_url
     await client.aclose()
 
 
+async def test_a_round_takes_only_marks_made_before_it_began(redis_url: str) -> None:
+    """Marks made while a round publishes wait for the next round: at most one figure per employee and round."""
+    client = aioredis.Redis.from_url(redis_url)
+    await client.flushdb()
+    store = EngagementStore(client, CFG, "topic-cutoff", PARTITIONS, 3600)
+    bucket = home_bucket("c1", PARTITIONS)
+    first = posts(("c1", 0, 0, END - 300))
+    await store.apply(first.ops, first.activity, first.newest_ms)
+    began = time.time()
+    assert await store.dirty(bucket, 10, began - 60) == []  # marked after that
+    assert [e for e, _ in await store.dirty(bucket, 10, began)] == ["c1"]
+    await client.aclose()
+
+
 async def test_a_stale_emitter_does_not_clear_a_newer_mark_another_took(redis_url: str) -> None:
     """At a rebalance two emitters may work on one bucket for a moment."""
     client = aioredis.Redis.from_url(redis_url)
@@ -378,13 +398,13 @@ async def test_a_stale_emitter_does_not_clear_a_newer_mark_another_took(redis_ur
     bucket = home_bucket("m1", PARTITIONS)
     first = posts(("m1", 0, 0, END - 300))
     await store.apply(first.ops, first.activity, first.newest_ms)
-    taken = await store.dirty(bucket, 10)
-    assert await other.dirty(bucket, 10) == taken  # the other emitter sees the same held chunk
+    taken = await store.dirty(bucket, 10, later_on())
+    assert await other.dirty(bucket, 10, later_on()) == taken  # the other emitter sees the same held chunk
     await store.published(bucket, taken, [])
     later = posts(("m1", 0, 1, END - 100))
     await store.apply(later.ops, later.activity, later.newest_ms)
-    newer = await store.dirty(bucket, 10)
+    newer = await store.dirty(bucket, 10, later_on())
     assert [e for e, _ in newer] == ["m1"] and newer != taken
     await other.published(bucket, taken, [])  # the stale emitter finishes its old chunk
-    assert await store.dirty(bucket, 10) == newer  # the newer mark is still there to publish
+    assert await store.dirty(bucket, 10, later_on()) == newer  # the newer mark is still there to publish
     await client.aclose()

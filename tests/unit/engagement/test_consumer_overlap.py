@@ -112,34 +112,6 @@ def test_a_partition_revoked_while_its_batch_waited_is_not_marked_done() -> None
     assert consumer._done == {TopicPartition(TOPIC, 0): 5}
 
 
-def test_the_consumer_is_idle_only_after_an_empty_poll_with_no_batch_in_flight() -> None:
-    seen: list[bool] = []
-    owner: list[InteractionsConsumer] = []
-
-    class Watching(Handler):
-        def plan(self, records: Sequence[Record]) -> int:
-            seen.append(owner[0].idle())  # a poll just returned records
-            return super().plan(records)
-
-        async def apply(self, planned: int) -> None:
-            seen.append(owner[0].idle())  # a batch is in flight
-            await super().apply(planned)
-
-    settings = EngagementWorkerSettings(interactions_partitions=2, worker_commit_interval_seconds=60)
-
-    async def prepare() -> None:
-        pass
-
-    consumer = InteractionsConsumer(settings, prepare, Watching(), WorkerMetrics(CollectorRegistry()))
-    owner.append(consumer)
-    consumer.topic = TOPIC
-    consumer._kafka = FakeKafka([{0: range(0, 3)}, {1: range(0, 2)}], [consumer])  # type: ignore[assignment]
-    assert not consumer.idle()  # nothing polled yet
-    asyncio.run(consumer._run())
-    assert seen == [False] * 4
-    assert consumer.idle()  # the last poll was empty and every batch is applied
-
-
 def test_the_heap_is_settled_once_per_catch_up(monkeypatch: pytest.MonkeyPatch) -> None:
     settled: list[int] = []
     monkeypatch.setattr(consumer_module, "settle", lambda: settled.append(1))

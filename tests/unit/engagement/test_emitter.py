@@ -1,5 +1,6 @@
-"""The emitter's catch-up policy, against an in-memory store: stretched rounds and deferred day rollovers
-while the consumer is far behind, small chunks, and every final figure published once caught up."""
+"""The emitter's rounds and catch-up policy, against an in-memory store: chunks, at most one figure per
+employee and round, stretched rounds and deferred day rollovers while the consumer is far behind, and every
+final figure published once caught up."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from catalyst.events.v1 import envelope_pb2
 from prometheus_client import CollectorRegistry
 
 from services.engagement.config import EngagementWorkerSettings, load_scoring
+from services.engagement.emitter import Emitter
 from services.engagement.metrics import WorkerMetrics
-from services.engagement.processor import Emitter, Processor, Retrying
+from services.engagement.retrying import Retrying
 from services.engagement.scoring import DAY_MS, EmployeeState
 from services.engagement.store import EngagementStore
 
@@ -37,22 +39,27 @@ class FakeStore:
     rollovers: list[tuple[int, int]] = field(default_factory=list)
     chunks: list[int] = field(default_factory=list)
     read_seconds: float = 0.0
-    ticks: int = 0
+    watermark_ms: int = DAY * DAY_MS + 3_600_000
+    during_read: list[str] = field(default_factory=list)  # employees changed while a chunk is read (bucket 0)
+    untakes: bool = True
 
     def change(self, bucket: int, employee: str, day: int = DAY) -> None:
         """What an applied batch does: a new state version, marked dirty (a mark already there stays)."""
         previous = self.states.get(employee)
         changes = previous.changes + 1 if previous else 1
         self.states[employee] = EmployeeState(days={day: [1] + [0] * 13}, as_of_day=day, changes=changes)
-        self.ticks += 1
-        self.dirty_sets[bucket].setdefault(employee, self.ticks)
+        self.dirty_sets[bucket].setdefault(employee, self.clock.now)
         if employee not in self.active[bucket]:
             self.active[bucket].append(employee)
 
-    async def dirty(self, bucket: int, limit: int) -> list[tuple[str, float]]:
-        """lua.TAKE_DIRTY: the chunk taken before, else the oldest marks, moved to the taking set."""
+    async def watermark(self) -> int:
+        return self.watermark_ms
+
+    async def dirty(self, bucket: int, limit: int, until: float) -> list[tuple[str, float]]:
+        """lua.TAKE_DIRTY: the chunk taken before, else the oldest marks up to `until`, moved to the taking set."""
         if not self.taking[bucket]:
-            oldest = sorted(self.dirty_sets[bucket].items(), key=lambda kv: kv[1])[:limit]
+            marked = [(e, score) for e, score in self.dirty_sets[bucket].items() if score <= until]
+            oldest = sorted(marked, key=lambda kv: kv[1])[:limit]
             for employee, score in oldest:
                 del self.dirty_sets[bucket][employee]
                 self.taking[bucket][employee] = score
@@ -61,11 +68,14 @@ class FakeStore:
     async def read_states(self, employees: Sequence[str]) -> dict[str, EmployeeState | None]:
         self.chunks.append(len(employees))
         self.clock.now += self.read_seconds
-        return {e: self.states.get(e) for e in employees}
+        states = {e: self.states.get(e) for e in employees}
+        for employee in self.during_read:
+            self.change(0, employee)
+        return states
 
     async def published(self, bucket: int, done: Sequence[tuple[str, float]], boards: Sequence[Any]) -> None:
         for employee, score in done:  # lua.UNTAKE: only the mark that was taken
-            if self.taking[bucket].get(employee) == score:
+            if self.untakes and self.taking[bucket].get(employee) == score:
                 del self.taking[bucket][employee]
 
     async def rollover(self, bucket: int, day: int) -> int:
@@ -74,8 +84,7 @@ class FakeStore:
         self.rolled[bucket] = day
         self.rollovers.append((bucket, day))
         for employee in self.active[bucket]:
-            self.ticks += 1
-            self.dirty_sets[bucket].setdefault(employee, self.ticks)
+            self.dirty_sets[bucket].setdefault(employee, self.clock.now)
         return len(self.active[bucket])
 
 
@@ -92,21 +101,19 @@ class Rig:
     emitter: Emitter
     store: FakeStore
     clock: FakeClock
-    processor: Any
     backlog: list[int]
-    handling: list[bool]
     sent: dict[str, list[int]]  # employee -> versions published, in order
 
     def at_day(self, day: int) -> None:
-        self.processor.watermark_ms = day * DAY_MS + 3_600_000
+        self.store.watermark_ms = day * DAY_MS + 3_600_000
 
     async def drain(self, buckets: Sequence[int] = (0, 1)) -> int:
         """Emit rounds, a second apart, until every dirty set is empty; returns how many rounds it took."""
         for rounds in range(1, 1000):
+            self.clock.now += 1.0
             await self.emitter.run_once(buckets)
             if not any(self.store.dirty_sets[b] or self.store.taking[b] for b in buckets):
                 return rounds
-            self.clock.now += 1.0
         raise AssertionError("dirty sets never drained")
 
 
@@ -114,7 +121,6 @@ def make_rig(backlog: int = 0, read_seconds: float = 0.0) -> Rig:
     settings = EngagementWorkerSettings(
         interactions_partitions=2,
         worker_emit_interval_seconds=1.0,
-        worker_emit_budget_share=0.2,
         worker_emit_chunk=25,
         worker_emit_catchup_backlog=BACKLOG_LIMIT,
         worker_emit_catchup_interval_seconds=CATCHUP_SECONDS,
@@ -131,9 +137,7 @@ def make_rig(backlog: int = 0, read_seconds: float = 0.0) -> Rig:
         done.set_result(None)
         return done
 
-    processor = type("FakeProcessor", (), {"watermark_ms": DAY * DAY_MS + 3_600_000})()
     level = [backlog]
-    handling = [False]
     emitter = Emitter(
         cast(EngagementStore, store),
         publish,
@@ -141,12 +145,10 @@ def make_rig(backlog: int = 0, read_seconds: float = 0.0) -> Rig:
         CFG,
         metrics,
         Retrying(metrics, 1.0),
-        cast(Processor, processor),
         backlog=lambda: level[0],
-        idle=lambda: level[0] == 0 and not handling[0],
         clock=clock,
     )
-    return Rig(emitter, store, clock, processor, level, handling, sent)
+    return Rig(emitter, store, clock, level, sent)
 
 
 async def test_caught_up_publishes_every_dirty_employee_in_small_chunks() -> None:
@@ -201,37 +203,45 @@ async def test_day_rollover_waits_until_caught_up_then_runs_once_for_the_current
     assert sorted(rig.store.rollovers[-2:]) == [(0, DAY + 40), (1, DAY + 40)]
 
 
-async def test_rollover_republication_is_spread_over_rounds_by_the_time_budget() -> None:
-    # caught up, but records are waiting: each chunk of 25 costs 0.1 s; the budget is 0.2 s
-    rig = make_rig(backlog=100, read_seconds=0.1)
+async def test_rollover_republishes_every_active_employee_once_caught_up() -> None:
+    rig = make_rig(backlog=0)
     for n in range(200):
         rig.store.active[n % 2].append(f"e{n}")
         rig.store.states[f"e{n}"] = EmployeeState(days={DAY: [0] * 14}, as_of_day=DAY)
-    rounds = await rig.drain()
+    assert await rig.emitter.run_once([0, 1]) == 200
     assert rig.store.rollovers == [(0, DAY), (1, DAY)]
-    assert rounds >= 4  # 8 chunks, at most 2 to 3 per round
-    assert sorted(rig.sent) == sorted(f"e{n}" for n in range(200))
+    assert max(rig.store.chunks) <= 25
 
 
-async def test_with_no_record_waiting_a_round_goes_on_past_its_budget() -> None:
-    rig = make_rig(backlog=0, read_seconds=0.1)  # nothing to consume: idle time is the emitter's
-    for n in range(200):
+async def test_a_round_publishes_an_employee_at_most_once_and_later_marks_wait_for_the_next_round() -> None:
+    rig = make_rig(backlog=0, read_seconds=0.01)
+    for n in range(60):
+        rig.store.change(0, f"e{n}")
+    rig.store.during_read = ["e0", "e1"]  # they keep interacting while the round publishes
+    assert await rig.emitter.run_once([0]) == 60
+    assert rig.sent["e0"] == [1]
+    assert set(rig.store.dirty_sets[0]) == {"e0", "e1"}
+    rig.store.during_read = []
+    rig.clock.now += 1.0
+    assert await rig.emitter.run_once([0]) == 2
+    assert rig.sent["e0"][-1] == rig.store.states["e0"].changes
+
+
+async def test_a_chunk_that_is_handed_out_again_ends_the_round_for_its_bucket() -> None:
+    rig = make_rig(backlog=0)
+    rig.store.untakes = False  # published, but the taking set keeps the chunk
+    for n in range(60):
         rig.store.change(n % 2, f"e{n}")
-    published = await rig.emitter.run_once([0, 1])
-    assert published == 200  # 8 chunks of 0.1 s in one round, where the budget allows 2 to 3
-    rig.backlog[0] = 100
-    for n in range(200):
-        rig.store.change(n % 2, f"e{n}")
-    assert await rig.emitter.run_once([0, 1]) <= 75  # records waiting: back to the budget
+    assert await rig.emitter.run_once([0, 1]) == 100  # 25 of each bucket, then the same 25 once more
 
 
-async def test_a_batch_in_flight_is_not_idle_time() -> None:
-    # nothing left to fetch, but the consumer awaits Redis for a batch: chunks run meanwhile delay it
-    rig = make_rig(backlog=0, read_seconds=0.1)
-    rig.handling[0] = True
-    for n in range(200):
-        rig.store.change(n % 2, f"e{n}")
-    assert await rig.emitter.run_once([0, 1]) <= 75  # the budget only
+async def test_a_clock_set_back_does_not_hold_up_catch_up_rounds() -> None:
+    rig = make_rig(backlog=50_000)
+    rig.store.change(0, "a")
+    assert await rig.emitter.run_once([0, 1]) == 1
+    rig.clock.now -= 3600.0
+    rig.store.change(0, "a")
+    assert await rig.emitter.run_once([0, 1]) == 1
 
 
 async def test_after_a_backfill_the_final_figures_of_everyone_are_published() -> None:

@@ -1,0 +1,141 @@
+"""`python -m services.engagement.publisher`: the engagement worker's publisher process. The worker starts it
+(publisher_link.py) and nobody else should: it publishes the coalesced ScoreChanged of the worker's buckets,
+in a process of its own at a low CPU priority, so that publishing never holds up a batch of the consumer.
+
+The pipe protocol, one JSON document per line:
+* stdin, from the worker, every emit interval: `{"buckets": [the interactions partitions it holds], "backlog":
+  records behind their ends, -1 not known}`. End of file (the worker stopped or died): the process exits.
+* stdout, to the worker: lists of metric updates (metrics_relay.py), at most one line per emit interval.
+  Anything else written to stdout goes to stderr, where the logs go.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import sys
+import time
+from typing import cast
+
+from aiokafka import AIOKafkaProducer
+
+from services.common.logging import configure_logging
+from services.common.redis_client import connect
+from services.common.settings import load
+from services.engagement import metrics_relay
+from services.engagement.config import EngagementWorkerSettings, ScoringConfig, load_scoring
+from services.engagement.emitter import Emitter
+from services.engagement.metrics import WorkerMetrics
+from services.engagement.retrying import Retrying
+from services.engagement.store import EngagementStore
+
+log = logging.getLogger(__name__)
+
+
+class Publisher:
+    """Emit rounds every interval over the buckets the worker last named, until the worker goes away."""
+
+    def __init__(self, settings: EngagementWorkerSettings, cfg: ScoringConfig) -> None:
+        self.settings = settings
+        self.metrics = metrics_relay.RelayedMetrics()
+        metrics = cast(WorkerMetrics, self.metrics)  # the relayed subset of WorkerMetrics
+        self.redis = connect(settings.redis_url)
+        store = EngagementStore(
+            self.redis,
+            cfg,
+            settings.topic_interactions,
+            settings.interactions_partitions,
+            settings.worker_forgotten_ttl_days * 86_400,
+        )
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=settings.kafka_bootstrap,
+            client_id=f"{settings.engagement_group_id}-publisher",
+            acks="all",
+            linger_ms=5,
+        )
+        self.buckets: list[int] = []
+        self.backlog = -1
+        self.emitter = Emitter(
+            store,
+            self._publish,
+            settings,
+            cfg,
+            metrics,
+            Retrying(metrics, settings.worker_redis_backoff_max_seconds),
+            backlog=lambda: self.backlog,
+        )
+        self._gone = asyncio.Event()  # the worker closed the pipe
+
+    async def _publish(self, topic: str, key: bytes, value: bytes | None) -> asyncio.Future[object]:
+        return await self.producer.send(topic, value, key=key)
+
+    def control(self, line: bytes) -> None:
+        """One line from the worker: its buckets and backlog."""
+        try:
+            message = json.loads(line)
+            buckets, backlog = message["buckets"], message["backlog"]
+            if not (isinstance(backlog, int) and all(isinstance(b, int) for b in buckets)):
+                raise ValueError("buckets and backlog are integers")
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("ignoring a control line from the worker (%s): %r", exc, line[:200])
+            return
+        self.buckets, self.backlog = sorted(buckets), backlog
+
+    async def _listen(self, reader: asyncio.StreamReader) -> None:
+        while line := await reader.readline():
+            self.control(line)
+        self._gone.set()
+
+    async def run(self, reader: asyncio.StreamReader, channel: asyncio.StreamWriter) -> None:
+        listening = asyncio.ensure_future(self._listen(reader))
+        interval = self.settings.worker_emit_interval_seconds
+        try:
+            await self.producer.start()
+            while not self._gone.is_set():
+                started = time.monotonic()
+                try:
+                    await self.emitter.run_once(self.buckets)
+                except Exception:
+                    log.exception("emit round failed; retrying next interval")
+                updates = self.metrics.drain()
+                if updates:
+                    channel.write(metrics_relay.encode(updates))
+                    await channel.drain()
+                try:
+                    await asyncio.wait_for(self._gone.wait(), max(0.0, interval - (time.monotonic() - started)))
+                except TimeoutError:
+                    pass
+        finally:
+            listening.cancel()
+            await self.producer.stop()
+            await self.redis.aclose()
+
+
+async def _pipes() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """stdin as a stream; the relay on a copy of stdout, whose own descriptor is pointed at stderr."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    relay = os.fdopen(os.dup(sys.stdout.fileno()), "wb", buffering=0)
+    os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, relay)
+    return reader, asyncio.StreamWriter(transport, protocol, None, loop)
+
+
+async def _main(settings: EngagementWorkerSettings, cfg: ScoringConfig) -> None:
+    reader, channel = await _pipes()
+    await Publisher(settings, cfg).run(reader, channel)
+
+
+def main() -> None:
+    settings = load(EngagementWorkerSettings)
+    configure_logging("engagement-publisher", settings.log_level)
+    cfg = load_scoring(settings.scoring_file)
+    os.nice(max(0, settings.worker_publisher_nice - os.nice(0)))  # at least this nice
+    asyncio.run(_main(settings, cfg))
+
+
+if __name__ == "__main__":
+    main()
