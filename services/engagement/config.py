@@ -192,6 +192,13 @@ class EngagementWorkerSettings(CommonSettings):
     worker_emit_catchup_interval_seconds: float = Field(
         15.0, gt=0, description="while catching up: one emit round at most this often, no day rollovers"
     )
+    worker_publisher_cpu_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="share of one core the publisher process may use (under load more changes coalesce into each "
+        "ScoreChanged; its Redis and broker requests grow with it)",
+    )
     worker_publisher_nice: int = Field(
         19,
         ge=0,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from catalyst.events.v1 import envelope_pb2
 
@@ -65,6 +65,7 @@ class Emitter:
         retrying: Retrying,
         *,
         backlog: Callable[[], int],
+        pace: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -74,6 +75,7 @@ class Emitter:
         self.metrics = metrics
         self.retrying = retrying
         self.backlog = backlog  # records behind the consumer's partition ends: 0 caught up, -1 not known yet
+        self.pace = pace  # awaited after each chunk (the publisher's CPU share)
         self.clock = clock  # the dirty marks' clock (seconds since the epoch); the unit tests drive their own
         self._rolled: dict[int, int] = {}
         self._next_catchup_round = float("-inf")
@@ -105,6 +107,8 @@ class Emitter:
             for bucket in list(last):
                 count, entries = await self._round(bucket, watermark_ms, cutoff)
                 published += count
+                if self.pace is not None:
+                    await self.pace()
                 if len(entries) < self.settings.worker_emit_chunk or entries == last[bucket]:
                     if entries and entries == last[bucket]:
                         log.warning("bucket %d handed out the same chunk twice; leaving it to the next round", bucket)

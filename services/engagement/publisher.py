@@ -28,6 +28,7 @@ from services.engagement import metrics_relay
 from services.engagement.config import EngagementWorkerSettings, ScoringConfig, load_scoring
 from services.engagement.emitter import Emitter
 from services.engagement.metrics import WorkerMetrics
+from services.engagement.pacing import CpuShare
 from services.engagement.retrying import Retrying
 from services.engagement.store import EngagementStore
 
@@ -65,6 +66,7 @@ class Publisher:
             metrics,
             Retrying(metrics, settings.worker_redis_backoff_max_seconds),
             backlog=lambda: self.backlog,
+            pace=CpuShare(settings.worker_publisher_cpu_share),
         )
         self._gone = asyncio.Event()  # the worker closed the pipe
 
