@@ -12,6 +12,7 @@ The pipe protocol, one JSON document per line:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -91,28 +92,44 @@ class Publisher:
         self._gone.set()
 
     async def run(self, reader: asyncio.StreamReader, channel: asyncio.StreamWriter) -> None:
+        """Rounds until the worker closes the pipe; a round in hand then stops after its current step (the
+        taking set keeps a chunk whose publication was cut short)."""
         listening = asyncio.ensure_future(self._listen(reader))
+        relaying = asyncio.ensure_future(self._relay(channel))
+        gone = asyncio.ensure_future(self._gone.wait())
         interval = self.settings.worker_emit_interval_seconds
         try:
             await self.producer.start()
             while not self._gone.is_set():
                 started = time.monotonic()
-                try:
-                    await self.emitter.run_once(self.buckets)
-                except Exception:
-                    log.exception("emit round failed; retrying next interval")
-                updates = self.metrics.drain()
-                if updates:
-                    channel.write(metrics_relay.encode(updates))
-                    await channel.drain()
-                try:
-                    await asyncio.wait_for(self._gone.wait(), max(0.0, interval - (time.monotonic() - started)))
-                except TimeoutError:
-                    pass
+                emitting = asyncio.ensure_future(self.emitter.run_once(self.buckets))
+                await asyncio.wait({emitting, gone}, return_when=asyncio.FIRST_COMPLETED)
+                if not emitting.done():
+                    emitting.cancel()
+                    await asyncio.wait({emitting})
+                    break
+                if emitting.exception() is not None:
+                    log.error("emit round failed; retrying next interval", exc_info=emitting.exception())
+                await asyncio.wait({gone}, timeout=max(0.0, interval - (time.monotonic() - started)))
         finally:
-            listening.cancel()
+            for task in (listening, relaying, gone):
+                task.cancel()
             await self.producer.stop()
             await self.redis.aclose()
+            with contextlib.suppress(ConnectionError):  # the worker may be gone already
+                await self._flush(channel)
+
+    async def _relay(self, channel: asyncio.StreamWriter) -> None:
+        """The metric updates, once per emit interval (a round may run much longer)."""
+        while True:
+            await asyncio.sleep(self.settings.worker_emit_interval_seconds)
+            await self._flush(channel)
+
+    async def _flush(self, channel: asyncio.StreamWriter) -> None:
+        updates = self.metrics.drain()
+        if updates:
+            channel.write(metrics_relay.encode(updates))
+            await channel.drain()
 
 
 async def _pipes() -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
