@@ -346,15 +346,26 @@ done:
     return rc;
 }
 
+/* activity[(department, day)] |= {pseudonym}: grouped here, so the store queues one SADD per group without a
+ * Python loop over the batch's events. */
 static int add_activity(Planner *self, Batch *b, Text dept, PyObject *who) {
     if (dept.n == 0) return 0;
     PyObject *d = to_str(dept);
     if (d == NULL) return -1;
-    PyObject *item = untracked(PyTuple_Pack(3, d, b->day_obj, PyTuple_GET_ITEM(who, 0)));
+    PyObject *key = untracked(PyTuple_Pack(2, d, b->day_obj));
     Py_DECREF(d);
-    if (item == NULL) return -1;
-    int rc = PySet_Add(b->activity, item);
-    Py_DECREF(item);
+    if (key == NULL) return -1;
+    int rc = -1;
+    PyObject *members = PyDict_GetItemWithError(b->activity, key);
+    if (members == NULL) {
+        if (PyErr_Occurred() || (members = PySet_New(NULL)) == NULL) goto done;
+        int failed = PyDict_SetItem(b->activity, key, members);
+        Py_DECREF(members); /* the dict holds it */
+        if (failed) goto done;
+    }
+    rc = PySet_Add(members, PyTuple_GET_ITEM(who, 0));
+done:
+    Py_DECREF(key);
     return rc;
 }
 
@@ -624,8 +635,8 @@ static long long plan_record(Planner *self, Batch *b, PyObject *record, long lon
 
 PyDoc_STRVAR(plan_doc,
              "plan(records, now_ms, max_future_ms) -> (ops, activity, forget, dead, counts, newest_ms)\n\n"
-             "ops: employee -> source partition -> [(offset, op)] in offset order; activity: {(department, day,\n"
-             "pseudonym)}; forget: employees forgotten, in order; dead: [(record, reason)]; counts: valid events\n"
+             "ops: employee -> source partition -> [(offset, op)] in offset order; activity: (department, day) ->\n"
+             "{pseudonym}; forget: employees forgotten, in order; dead: [(record, reason)]; counts: valid events\n"
              "per payload field; newest_ms: the newest event time that moves the clock (directory facts do not).");
 
 static PyObject *Planner_plan(Planner *self, PyObject *const *args, Py_ssize_t nargs) {
@@ -637,7 +648,7 @@ static PyObject *Planner_plan(Planner *self, PyObject *const *args, Py_ssize_t n
     if (PyErr_Occurred()) return NULL;
     PyObject *records = PySequence_Fast(args[0], "records must be a sequence");
     if (records == NULL) return NULL;
-    Batch b = {PyDict_New(), PySet_New(NULL), PyList_New(0), PySet_New(NULL), PyList_New(0)};
+    Batch b = {PyDict_New(), PyDict_New(), PyList_New(0), PySet_New(NULL), PyList_New(0)};
     PyObject *result = NULL, *counts = NULL;
     long long newest = 0;
     if (b.ops == NULL || b.activity == NULL || b.forget == NULL || b.forgotten == NULL || b.dead == NULL) goto done;

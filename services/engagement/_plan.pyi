@@ -19,7 +19,7 @@ class Planner:
         self, records: Sequence[Record], now_ms: int, max_future_ms: int
     ) -> tuple[
         dict[str, dict[int, list[tuple[int, Op]]]],
-        set[tuple[str, int, int]],
+        dict[tuple[str, int], set[int]],
         list[str],
         list[tuple[Record, str]],
         dict[str, int],

@@ -28,7 +28,7 @@ class Record(NamedTuple):
 class Plan:
     # employee -> source partition -> (offset, op) in offset order: one state slice per (employee, partition)
     ops: dict[str, dict[int, list[tuple[int, Op]]]] = field(default_factory=dict)
-    activity: set[tuple[str, int, int]] = field(default_factory=set)
+    activity: dict[tuple[str, int], set[int]] = field(default_factory=dict)  # (department, day) -> pseudonyms
     forget: list[str] = field(default_factory=list)
     dead: list[tuple[Record, str]] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)

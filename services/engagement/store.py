@@ -292,7 +292,9 @@ class EngagementStore:
             cache[employee] = self._entry(employee, tuple(slices), settle_sha)
         return [cache[employee] if entry is None else entry for employee, entry in zip(groups, entries, strict=True)]
 
-    async def apply(self, ops: Group, activity: Iterable[tuple[str, int, int]], watermark_ms: int) -> BatchResult:
+    async def apply(
+        self, ops: Group, activity: Mapping[tuple[str, int], Iterable[int]], watermark_ms: int
+    ) -> BatchResult:
         """Applies one batch: new slices, department activity, dirty marks, the watermark."""
         result = BatchResult()
         try:
@@ -304,7 +306,7 @@ class EngagementStore:
         return result
 
     async def _write_slices(
-        self, groups: Group, result: BatchResult, activity: Iterable[tuple[str, int, int]], watermark_ms: int
+        self, groups: Group, result: BatchResult, activity: Mapping[tuple[str, int], Iterable[int]], watermark_ms: int
     ) -> None:
         """One read and one write round trip."""
         settle_sha, max_sha = await self._scripts()
@@ -387,21 +389,18 @@ class EngagementStore:
         return commands
 
     def _queue_activity(
-        self, commands: list[Command], activity: Iterable[tuple[str, int, int]], max_sha: str
+        self, commands: list[Command], activity: Mapping[tuple[str, int], Iterable[int]], max_sha: str
     ) -> tuple[dict[str, int], int]:
         """Queues the department day sets, then a MAX per department; returns the newest day per department
         and the position of the first MAX's reply (the previous newest day)."""
-        by_day: dict[tuple[str, int], set[int]] = defaultdict(set)
         newest: dict[str, int] = {}
-        for department, day, who in activity:
+        for (department, day), who in activity.items():
             if day <= self._dept_newest.get(department, -1) - DEPT_DAYS:
                 continue
-            by_day[(department, day)].add(who)
-            if day > newest.get(department, -1):
-                newest[department] = day
-        for (department, day), who in by_day.items():
             key = dept_day(department, day)
             commands += [("SADD", key, *who), ("EXPIRE", key, DEPT_DAY_TTL)]
+            if day > newest.get(department, -1):
+                newest[department] = day
         first_max = len(commands)
         for department, day in newest.items():
             commands.append(("EVALSHA", max_sha, 1, dept_newest(department), day))

@@ -38,7 +38,8 @@ def expected(envs: list[envelope_pb2.Envelope], partitions: int) -> Plan:
             if employee not in forgotten:
                 out.ops.setdefault(employee, {}).setdefault(partition, []).append((offset, op))
         if eff.dept_activity is not None:
-            out.activity.add(eff.dept_activity)
+            department, day, who = eff.dept_activity
+            out.activity.setdefault((department, day), set()).add(who)
     return out
 
 
