@@ -51,8 +51,9 @@ class Emitter:
     meanwhile wait for the next round, so an employee's figures go out at most once per emit interval however
     many events they had. ScoreChanged is compacted (only the newest figures of an employee matter), so while the
     consumer is far behind the end of its partitions (a backfill, a restart after downtime) publishing waits: a
-    round runs at most every `worker_emit_catchup_interval_seconds`, and the day-rollover re-marking, which would
-    re-publish every active employee once per day of history, runs only once caught up, for that day.
+    round of one chunk per bucket runs at most every `worker_emit_catchup_interval_seconds`, and the day-rollover
+    re-marking, which would re-publish every active employee once per day of history, runs only once caught up,
+    for that day.
     """
 
     def __init__(
@@ -87,7 +88,8 @@ class Emitter:
 
     async def run_once(self, buckets: Sequence[int]) -> int:
         """One coalescing round over the given buckets; returns how many ScoreChanged were published. The
-        buckets take turns chunk by chunk, so a bucket with many marks does not hold up the others."""
+        buckets take turns chunk by chunk, so a bucket with many marks does not hold up the others. While catching
+        up a round is one chunk per bucket: what it publishes is soon out of date, and the backfill needs Redis."""
         if not buckets:
             return 0
         watermark_ms = await self.retrying.redis("emit", self.store.watermark)
@@ -109,7 +111,7 @@ class Emitter:
                 published += count
                 if self.pace is not None:
                     await self.pace()
-                if len(entries) < self.settings.worker_emit_chunk or entries == last[bucket]:
+                if catching_up or len(entries) < self.settings.worker_emit_chunk or entries == last[bucket]:
                     if entries and entries == last[bucket]:
                         log.warning("bucket %d handed out the same chunk twice; leaving it to the next round", bucket)
                     del last[bucket]

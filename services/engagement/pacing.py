@@ -30,6 +30,10 @@ class CpuShare:
         self.sleep = sleep
         self._since = (wall(), cpu())
 
+    def restart(self) -> None:
+        """Time spent unpaced does not count: the window begins now."""
+        self._since = (self.wall(), self.cpu())
+
     async def __call__(self) -> None:
         began, cpu_began = self._since
         ahead = (self.cpu() - cpu_began) / self.share - (self.wall() - began)

@@ -4,7 +4,8 @@ in a process of its own at a low CPU priority, so that publishing never holds up
 
 The pipe protocol, one JSON document per line:
 * stdin, from the worker, every emit interval: `{"buckets": [the interactions partitions it holds], "backlog":
-  records behind their ends, -1 not known}`. End of file (the worker stopped or died): the process exits.
+  records behind their ends (-1 not known), "busy": the worker's CPU time over the interval, in cores}`. End of
+  file (the worker stopped or died): the process exits.
 * stdout, to the worker: lists of metric updates (metrics_relay.py), at most one line per emit interval.
   Anything else written to stdout goes to stderr, where the logs go.
 """
@@ -34,6 +35,7 @@ from services.engagement.retrying import Retrying
 from services.engagement.store import EngagementStore
 
 log = logging.getLogger(__name__)
+IDLE_BELOW = 0.25  # a worker that used less of a core over the last interval is idle: the publisher is not paced
 
 
 class Publisher:
@@ -59,6 +61,8 @@ class Publisher:
         )
         self.buckets: list[int] = []
         self.backlog = -1
+        self.busy = 1.0  # the worker's CPU over the last interval, in cores (not known yet: busy)
+        self.share = CpuShare(settings.worker_publisher_cpu_share)
         self.emitter = Emitter(
             store,
             self._publish,
@@ -67,7 +71,7 @@ class Publisher:
             metrics,
             Retrying(metrics, settings.worker_redis_backoff_max_seconds),
             backlog=lambda: self.backlog,
-            pace=CpuShare(settings.worker_publisher_cpu_share),
+            pace=self._pace,
         )
         self._gone = asyncio.Event()  # the worker closed the pipe
 
@@ -75,16 +79,26 @@ class Publisher:
         return await self.producer.send(topic, value, key=key)
 
     def control(self, line: bytes) -> None:
-        """One line from the worker: its buckets and backlog."""
+        """One line from the worker: its buckets, backlog and how busy it was."""
         try:
             message = json.loads(line)
-            buckets, backlog = message["buckets"], message["backlog"]
+            buckets, backlog, busy = message["buckets"], message["backlog"], message["busy"]
             if not (isinstance(backlog, int) and all(isinstance(b, int) for b in buckets)):
                 raise ValueError("buckets and backlog are integers")
+            if not isinstance(busy, (int, float)) or isinstance(busy, bool):
+                raise ValueError("busy is a number")
         except (ValueError, KeyError, TypeError) as exc:
             log.warning("ignoring a control line from the worker (%s): %r", exc, line[:200])
             return
-        self.buckets, self.backlog = sorted(buckets), backlog
+        self.buckets, self.backlog, self.busy = sorted(buckets), backlog, float(busy)
+
+    async def _pace(self) -> None:
+        """The CPU share holds only while the worker is busy: its idle time (after a backfill, between bursts) is
+        the publisher's, at its low priority."""
+        if self.busy >= IDLE_BELOW:
+            await self.share()
+        else:
+            self.share.restart()
 
     async def _listen(self, reader: asyncio.StreamReader) -> None:
         while line := await reader.readline():

@@ -1,5 +1,6 @@
 """The worker's side of its publisher process (publisher.py): starts it, tells it every emit interval which
-buckets the worker holds and how far behind the consumer is, applies the metrics it relays, and starts it again
+buckets the worker holds, how far behind the consumer is and how busy the worker was (its CPU time over the
+interval), applies the metrics it relays, and starts it again
 should it die. Its dirty marks wait in Redis meanwhile (the taking set keeps a chunk it was publishing), so a
 restart loses nothing."""
 
@@ -94,8 +95,12 @@ class PublisherLink(Service):
             delay = min(delay * 2, LONGEST_RESTART_SECONDS)
 
     async def _feed(self, stdin: asyncio.StreamWriter) -> None:
+        since, cpu_since = time.monotonic(), time.process_time()
         while True:
-            state = {"buckets": self.buckets(), "backlog": self.backlog()}
+            now, cpu = time.monotonic(), time.process_time()
+            busy = (cpu - cpu_since) / (now - since) if now > since else 1.0  # the worker's share of a core
+            since, cpu_since = now, cpu
+            state = {"buckets": self.buckets(), "backlog": self.backlog(), "busy": round(busy, 3)}
             stdin.write(json.dumps(state).encode() + b"\n")
             try:
                 await stdin.drain()

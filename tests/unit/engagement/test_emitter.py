@@ -259,3 +259,10 @@ async def test_after_a_backfill_the_final_figures_of_everyone_are_published() ->
     assert {e: versions[-1] for e, versions in rig.sent.items()} == {
         e: state.changes for e, state in rig.store.states.items()
     }
+
+
+async def test_a_catch_up_round_is_one_chunk_per_bucket() -> None:
+    rig = make_rig(backlog=50_000)
+    for n in range(120):
+        rig.store.change(n % 2, f"e{n}")
+    assert await rig.emitter.run_once([0, 1]) == 50  # 25 of each bucket: the backfill needs Redis more

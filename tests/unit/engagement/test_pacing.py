@@ -63,3 +63,14 @@ def test_a_share_is_a_fraction_of_one_core() -> None:
         CpuShare(0)
     with pytest.raises(ValueError):
         CpuShare(1.5)
+
+
+async def test_work_done_unpaced_is_not_slept_off_later() -> None:
+    clocks = Clocks()
+    pace = share(clocks, 0.1)
+    clocks.work(5.0)  # the worker was idle: the publisher ran unpaced
+    pace.restart()
+    clocks.work(0.01)
+    before = clocks.wall
+    await pace()
+    assert clocks.wall - before == pytest.approx(0.09, rel=0.05)
