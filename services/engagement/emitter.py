@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -12,7 +11,7 @@ from catalyst.events.v1 import envelope_pb2
 
 from services.engagement.config import EngagementWorkerSettings, ScoringConfig
 from services.engagement.metrics import WorkerMetrics
-from services.engagement.publish import PRODUCER, Publish
+from services.engagement.publish import PRODUCER, Publish, publish_all
 from services.engagement.retrying import Retrying
 from services.engagement.scoring import DAY_MS, figures
 from services.engagement.store import EngagementStore
@@ -163,12 +162,8 @@ class Emitter:
             totals = {w: figs.windows[w]["total"] for w in self.cfg.leaderboards.windows}
             boards.append((employee, state.department, state.opt_out, state.as_of_day, totals))
 
-        async def send_all() -> None:
-            acks = [await self.publish(topic, key, value) for key, value in messages]
-            await asyncio.gather(*acks)
-
         if messages:
-            await self.retrying.kafka(topic, send_all)
+            await self.retrying.kafka(topic, lambda: publish_all(self.publish, topic, messages))
         await self.retrying.redis("emit", lambda: self.store.published(bucket, entries, boards))
         self.metrics.score_changes.inc(len(messages))
         return len(messages), entries

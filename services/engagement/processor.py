@@ -6,7 +6,6 @@ It never raises for a transient fault: Redis and Kafka calls are retried with ca
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Sequence
@@ -18,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from services.engagement.batch import Plan, Record, plan
 from services.engagement.config import EngagementWorkerSettings, ScoringConfig
 from services.engagement.metrics import WorkerMetrics
-from services.engagement.publish import PRODUCER, Publish
+from services.engagement.publish import PRODUCER, Publish, publish_all
 from services.engagement.retrying import Retrying
 from services.engagement.store import EngagementStore
 
@@ -130,21 +129,14 @@ class Processor:
             pending.append((record.key or b"", letter.SerializeToString()))
             self.metrics.dead_letters.labels(reason_label(reason)).inc()
 
-        async def send_all() -> None:
-            acks = [await self.publish(topic, key, value) for key, value in pending]
-            await asyncio.gather(*acks)
-
-        await self.retrying.kafka(topic, send_all)
+        await self.retrying.kafka(topic, lambda: publish_all(self.publish, topic, pending))
 
     async def _forget(self, employee: str) -> None:
         windows = self.cfg.leaderboards.windows
         await self.retrying.redis("forget", lambda: self.store.forget(employee, windows))
         topic = self.settings.topic_engagement
 
-        async def tombstone() -> None:
-            await (await self.publish(topic, employee.encode(), None))
-
-        await self.retrying.kafka(topic, tombstone)
+        await self.retrying.kafka(topic, lambda: publish_all(self.publish, topic, [(employee.encode(), None)]))
         self.metrics.tombstones.inc()
         await self.retrying.redis("forget", lambda: self.store.forget_done(employee))
         log.info("employee forgotten", extra={"employee_id": employee})

@@ -325,13 +325,18 @@ def later_on() -> float:
     return time.time() + 3600
 
 
-async def test_a_change_marked_while_its_figures_are_published_is_published_again(redis_url: str) -> None:
+async def one_marked(redis_url: str, topic: str, employee: str) -> tuple[aioredis.Redis, EngagementStore, int]:
+    """A fresh database where one post of `employee` was applied: (client, store, the employee's bucket)."""
     client = aioredis.Redis.from_url(redis_url)
     await client.flushdb()
-    store = EngagementStore(client, CFG, "topic-dirty", PARTITIONS, 3600)
-    bucket = home_bucket("d1", PARTITIONS)
-    first = posts(("d1", 0, 0, END - 300))
+    store = EngagementStore(client, CFG, topic, PARTITIONS, 3600)
+    first = posts((employee, 0, 0, END - 300))
     await store.apply(first.ops, first.activity, first.newest_ms)
+    return client, store, home_bucket(employee, PARTITIONS)
+
+
+async def test_a_change_marked_while_its_figures_are_published_is_published_again(redis_url: str) -> None:
+    client, store, bucket = await one_marked(redis_url, "topic-dirty", "d1")
     chunk = await store.dirty(bucket, 10, later_on())
     assert [e for e, _ in chunk] == ["d1"]
     assert await store.dirty(bucket, 10, later_on()) == chunk  # not published yet: a retry or a restart takes it again
@@ -378,12 +383,7 @@ async def test_a_batch_of_a_revoked_partition_is_left_to_its_new_owner(redis_url
 
 async def test_a_round_takes_only_marks_made_before_it_began(redis_url: str) -> None:
     """Marks made while a round publishes wait for the next round: at most one figure per employee and round."""
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    store = EngagementStore(client, CFG, "topic-cutoff", PARTITIONS, 3600)
-    bucket = home_bucket("c1", PARTITIONS)
-    first = posts(("c1", 0, 0, END - 300))
-    await store.apply(first.ops, first.activity, first.newest_ms)
+    client, store, bucket = await one_marked(redis_url, "topic-cutoff", "c1")
     began = time.time()
     assert await store.dirty(bucket, 10, began - 60) == []  # marked after that
     assert [e for e, _ in await store.dirty(bucket, 10, began)] == ["c1"]
@@ -392,12 +392,8 @@ async def test_a_round_takes_only_marks_made_before_it_began(redis_url: str) -> 
 
 async def test_a_stale_emitter_does_not_clear_a_newer_mark_another_took(redis_url: str) -> None:
     """At a rebalance two emitters may work on one bucket for a moment."""
-    client = aioredis.Redis.from_url(redis_url)
-    await client.flushdb()
-    store, other = (EngagementStore(client, CFG, "topic-emitters", PARTITIONS, 3600) for _ in range(2))
-    bucket = home_bucket("m1", PARTITIONS)
-    first = posts(("m1", 0, 0, END - 300))
-    await store.apply(first.ops, first.activity, first.newest_ms)
+    client, store, bucket = await one_marked(redis_url, "topic-emitters", "m1")
+    other = EngagementStore(client, CFG, "topic-emitters", PARTITIONS, 3600)
     taken = await store.dirty(bucket, 10, later_on())
     assert await other.dirty(bucket, 10, later_on()) == taken  # the other emitter sees the same held chunk
     await store.published(bucket, taken, [])
