@@ -181,8 +181,9 @@ def markdown(report: dict[str, Any]) -> str:
         f"p50 = **{_num(lat['p50_ms'], 1)} ms**, p99 = **{_num(lat['p99_ms'], 1)} ms** "
         "(interpolated within histogram buckets).",
         "",
-        f"Steady state: the worker used {_num(lat['worker_cpu_us_per_event'])} CPU-µs per event (emitter "
-        f"included) in batches of {_num(lat['mean_batch_events'])} records on average, each handled (planned and "
+        f"Steady state: the worker used {_num(lat['worker_cpu_us_per_event'])} CPU-µs per event (its publisher "
+        f"process {_num(lat.get('publisher_cpu_us_per_event', 0.0))} of them) in batches of "
+        f"{_num(lat['mean_batch_events'])} records on average, each handled (planned and "
         f"written to Redis) in {_num(lat.get('mean_batch_ms', 0.0), 1)} ms; planning and writing "
         f"batches added up to {lat.get('handling_share', 0.0):.0%} of the phase's wall time (a batch is planned while "
         "Redis writes the one before, so the two overlap); it published "

@@ -406,7 +406,7 @@ async def latency(
     records = events.live(count, o.employees, o.departments, first_second)
     samples_before = await asyncio.to_thread(metrics, worker)
     before = stats.buckets(samples_before, HISTOGRAM)
-    cpu_before = worker.cpu()
+    cpu_before, publisher_before = worker.cpu(), worker.publisher_cpu()
     broker = broker_pid()
     others_before = [cpu_seconds(pid) if pid else 0.0 for pid in (redis.process.pid, broker)]
     commands_before = redis.command_stats()
@@ -416,7 +416,7 @@ async def latency(
     progress = await wait_committed(o.bootstrap, worker.group, topics["interactions"], ends, worker, o.budget_seconds)
     if not progress.complete:
         log("the worker did not catch up with the latency phase within the budget")
-    cpu = worker.cpu() - cpu_before
+    cpu, publisher_cpu = worker.cpu() - cpu_before, worker.publisher_cpu() - publisher_before
     redis_cpu, broker_cpu = (
         cpu_seconds(pid) - before if pid else None
         for pid, before in zip((redis.process.pid, broker), others_before, strict=True)
@@ -441,6 +441,7 @@ async def latency(
         "p99_ms": p99 * 1000,
         # steady state, for comparison with the backfill: CPU per event and how many records a batch carried
         "worker_cpu_us_per_event": cpu / sent * 1e6 if sent else 0.0,
+        "publisher_cpu_us_per_event": publisher_cpu / sent * 1e6 if sent else 0.0,  # of the worker's
         "mean_batch_events": sent / batches if batches else 0.0,
         "mean_batch_ms": handling / batches * 1000 if batches else 0.0,
         "handling_share": handling / seconds if seconds else 0.0,

@@ -9,7 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from bench.processes import free_port, tree_cpu_seconds
+from bench.processes import cpu_seconds, free_port, tree_cpu_seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,6 +86,10 @@ class WorkerProcess:
     def cpu(self) -> float:
         """CPU seconds of all the workers together, their publisher processes included."""
         return sum(tree_cpu_seconds(p.pid) for p in self.processes)
+
+    def publisher_cpu(self) -> float:
+        """CPU seconds of the workers' publisher processes (their descendants) alone."""
+        return sum(tree_cpu_seconds(p.pid) - cpu_seconds(p.pid) for p in self.processes)
 
     def log_tail(self, chars: int = 3000) -> str:
         return "".join(p.read_text(errors="replace")[-chars:] for p in self.log_paths if p.exists())

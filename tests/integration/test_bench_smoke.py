@@ -60,6 +60,7 @@ def test_quick_bench_writes_a_complete_report(kafka_bootstrap: str, tmp_path: Pa
     assert latency["events"] > 0 and latency["samples"] > 0
     assert latency["p50_ms"] is not None and latency["p99_ms"] >= latency["p50_ms"]
     assert latency["worker_cpu_us_per_event"] > 0 and latency["mean_batch_events"] >= 1
+    assert 0 <= latency["publisher_cpu_us_per_event"] < latency["worker_cpu_us_per_event"]
     assert latency["mean_batch_ms"] > 0 and 0 < latency["handling_share"]
     assert latency["offered_by"] == "half the sustained rate" and latency["warmup_seconds"] == 1.0
     assert all(cost > 0 for cost in latency["warmup_broker_cpu_us_per_event"])  # empty when the broker is elsewhere
