@@ -3,9 +3,9 @@
 in a process of its own at a low CPU priority, so that publishing never holds up a batch of the consumer.
 
 The pipe protocol, one JSON document per line:
-* stdin, from the worker, every emit interval: `{"buckets": [the interactions partitions it holds], "backlog":
-  records behind their ends (-1 not known), "busy": the worker's CPU time over the interval, in cores}`. End of
-  file (the worker stopped or died): the process exits.
+* stdin, from the worker, five times a second: `{"buckets": [the interactions partitions it holds], "backlog":
+  records behind their ends (-1 not known), "busy": the worker's CPU time since the line before, in cores}`.
+  End of file (the worker stopped or died): the process exits.
 * stdout, to the worker: lists of metric updates (metrics_relay.py), at most one line per emit interval.
   Anything else written to stdout goes to stderr, where the logs go.
 """
@@ -35,7 +35,7 @@ from services.engagement.retrying import Retrying
 from services.engagement.store import EngagementStore
 
 log = logging.getLogger(__name__)
-IDLE_BELOW = 0.25  # a worker that used less of a core over the last interval is idle: the publisher is not paced
+IDLE_BELOW = 0.25  # a worker that used less of a core since its last line is idle: the publisher is not paced
 
 
 class Publisher:
@@ -61,7 +61,7 @@ class Publisher:
         )
         self.buckets: list[int] = []
         self.backlog = -1
-        self.busy = 1.0  # the worker's CPU over the last interval, in cores (not known yet: busy)
+        self.busy = 1.0  # the worker's CPU since its last line, in cores (not known yet: busy)
         self.share = CpuShare(settings.worker_publisher_cpu_share)
         self.emitter = Emitter(
             store,

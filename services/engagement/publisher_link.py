@@ -1,6 +1,6 @@
-"""The worker's side of its publisher process (publisher.py): starts it, tells it every emit interval which
-buckets the worker holds, how far behind the consumer is and how busy the worker was (its CPU time over the
-interval), applies the metrics it relays, and starts it again
+"""The worker's side of its publisher process (publisher.py): starts it, tells it five times a second which
+buckets the worker holds, how far behind the consumer is and how busy the worker was (its CPU time since the
+last time), applies the metrics it relays, and starts it again
 should it die. Its dirty marks wait in Redis meanwhile (the taking set keeps a chunk it was publishing), so a
 restart loses nothing."""
 
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 COMMAND = (sys.executable, "-m", "services.engagement.publisher")
 FIRST_RESTART_SECONDS = 1.0
 LONGEST_RESTART_SECONDS = 30.0
+FEED_SECONDS = 0.2  # how often the publisher hears how busy the worker is: an unpaced publisher yields soon
 RELAY_LINE_LIMIT = 1 << 24  # bytes; a line carries an interval's metric updates
 STEADY_SECONDS = 60.0  # a process that ran this long before it died is restarted at once again
 
@@ -106,7 +107,7 @@ class PublisherLink(Service):
                 await stdin.drain()
             except ConnectionError:  # the process is gone: _supervise sees it exit
                 return
-            await asyncio.sleep(self.settings.worker_emit_interval_seconds)
+            await asyncio.sleep(min(FEED_SECONDS, self.settings.worker_emit_interval_seconds))
 
     async def _relay(self, stdout: asyncio.StreamReader) -> None:
         while line := await stdout.readline():
