@@ -116,6 +116,9 @@ class TierRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     grace_days: int = Field(ge=0, le=365, description="event-time days below keep before the tier is revoked")
+    confirm_days: int = Field(
+        0, ge=0, le=90, description="event-time days every criterion must stay at or above grant before the grant"
+    )
     criteria: tuple[Criterion, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -271,6 +274,7 @@ class Holding:
     granted_at: datetime | None = None
     evidence: tuple[EvidenceItem, ...] = ()
     at_risk_since: datetime | None = None
+    qualifying_since: datetime | None = None  # not held: every criterion at or above grant since (confirm_days)
     revoked_at: datetime | None = None
     revoke_reason: str = ""
     revoke_evidence: tuple[EvidenceItem, ...] = ()
@@ -282,6 +286,8 @@ class Holding:
 
 class Action(enum.StrEnum):
     GRANT = "grant"
+    QUALIFY = "qualify"  # every criterion at grant, the confirmation period runs (no event)
+    UNQUALIFY = "unqualify"  # a criterion fell below grant before the confirmation period ended (no event)
     AT_RISK = "at_risk"
     RECOVER = "recover"
     REVOKE = "revoke"
@@ -317,8 +323,9 @@ def evaluate(
 ) -> list[Decision]:
     """Decisions for one employee at event time `now`; an empty list means nothing changes.
 
-    Grant: every criterion at or above its grant threshold (and the employee has not opted out).
-    At risk: a held tier with any criterion below its keep threshold. Revoke: still below keep once the
+    Grant: every criterion at or above its grant threshold (and the employee has not opted out), at every
+    evaluation for the tier's `confirm_days` of event time: a moment's crossing (a burst, a ring's good week)
+    earns nothing. At risk: a held tier with any criterion below its keep threshold. Revoke: still below keep once the
     grace period has passed since it went at risk, dated at the end of the grace period (deterministic).
     """
     decisions: list[Decision] = []
@@ -328,24 +335,36 @@ def evaluate(
             current = holdings.get((badge_id, tier), Holding(badge_id, tier))
             values = [(c, _value(figures, c.metric)) for c in rule.criteria]
             if not current.held:
-                if may_grant and all(v >= c.grant for c, v in values):
-                    evidence = tuple(_evidence(c, v, c.grant) for c, v in values)
-                    after = replace(
-                        current,
-                        held=True,
-                        grant_seq=current.grant_seq + 1,
-                        granted_at=now,
-                        evidence=evidence,
-                        at_risk_since=None,
-                        revoked_at=None,
-                        revoke_reason="",
-                        revoke_evidence=(),
-                        status="invited" if badge.invitation else "",
-                        response_seq=0,
-                        endorsed_by="",
-                        endorsement_note="",
-                    )
-                    decisions.append(Decision(Action.GRANT, badge_id, tier, now, after, evidence))
+                qualifies = may_grant and all(v >= c.grant for c, v in values)
+                if not qualifies:
+                    if current.qualifying_since is not None:
+                        after = replace(current, qualifying_since=None)
+                        decisions.append(Decision(Action.UNQUALIFY, badge_id, tier, now, after))
+                    continue
+                since = current.qualifying_since or now
+                if now - since < timedelta(days=rule.confirm_days):
+                    if current.qualifying_since is None:
+                        after = replace(current, qualifying_since=now)
+                        decisions.append(Decision(Action.QUALIFY, badge_id, tier, now, after))
+                    continue
+                evidence = tuple(_evidence(c, v, c.grant) for c, v in values)
+                after = replace(
+                    current,
+                    held=True,
+                    grant_seq=current.grant_seq + 1,
+                    granted_at=now,
+                    evidence=evidence,
+                    at_risk_since=None,
+                    qualifying_since=None,
+                    revoked_at=None,
+                    revoke_reason="",
+                    revoke_evidence=(),
+                    status="invited" if badge.invitation else "",
+                    response_seq=0,
+                    endorsed_by="",
+                    endorsement_note="",
+                )
+                decisions.append(Decision(Action.GRANT, badge_id, tier, now, after, evidence))
                 continue
             below = [(c, v) for c, v in values if v < c.keep]
             if not below:

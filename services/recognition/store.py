@@ -101,6 +101,9 @@ def holding_field(badge: str, tier: Tier) -> str:
     return f"h:{badge}:{tier.value}"
 
 
+TIMES = ("granted_at", "at_risk_since", "qualifying_since", "revoked_at")  # a Holding's datetime fields
+
+
 def _time(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -112,7 +115,7 @@ def _parse_time(value: str | None) -> datetime | None:
 def encode_holding(h: Holding) -> str:
     data = asdict(h)
     data["tier"] = h.tier.value
-    for name in ("granted_at", "at_risk_since", "revoked_at"):
+    for name in TIMES:
         data[name] = _time(getattr(h, name))
     return json.dumps(data, sort_keys=True)
 
@@ -120,8 +123,8 @@ def encode_holding(h: Holding) -> str:
 def decode_holding(raw: str | bytes) -> Holding:
     data = json.loads(raw)
     data["tier"] = Tier(data["tier"])
-    for name in ("granted_at", "at_risk_since", "revoked_at"):
-        data[name] = _parse_time(data[name])
+    for name in TIMES:
+        data[name] = _parse_time(data.get(name))  # a holding stored before a field existed lacks it
     for name in ("evidence", "revoke_evidence"):
         data[name] = tuple(EvidenceItem(**e) for e in data[name])
     return Holding(**data)

@@ -98,18 +98,21 @@ def test_timelines_are_cached_by_scenario_clock_and_config(tmp_path: Path, rules
     assert len(list(tmp_path.iterdir())) == 2
 
 
-def test_recognition_revokes_after_the_grace_period_like_the_service(rules: Rules) -> None:
+def test_recognition_confirms_then_revokes_after_the_grace_period_like_the_service(rules: Rules) -> None:
     recognition = offline.Recognition(rules)
     start = dt.datetime(2026, 3, 2, 18, tzinfo=dt.UTC)
     helper = rules.badges["helper"]
-    bronze = {c.metric: c.grant for c in helper.tiers[next(iter(helper.tiers))].criteria}
+    tier = helper.tiers[next(iter(helper.tiers))]
+    bronze = {c.metric: c.grant for c in tier.criteria}
     recognition.apply("e1", bronze, start)
+    assert recognition.grants == []  # confirming
+    granted = start + dt.timedelta(days=tier.confirm_days)
+    recognition.apply("e1", bronze, granted)
     assert [(g.badge, g.tier) for g in recognition.grants] == [("helper", "bronze")]
     below = dict.fromkeys(bronze, 0.0)
-    recognition.apply("e1", below, start + dt.timedelta(days=1))
+    recognition.apply("e1", below, granted + dt.timedelta(days=1))
     assert recognition.at_risk == {"e1"}
-    grace = helper.tiers[next(iter(helper.tiers))].grace_days
-    recognition.apply("e1", below, start + dt.timedelta(days=1 + grace))
+    recognition.apply("e1", below, granted + dt.timedelta(days=1 + tier.grace_days))
     assert recognition.revocations == 1 and recognition.held() == {} and recognition.at_risk == set()
 
 

@@ -32,7 +32,19 @@ T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(scope="module")
 def rules() -> Rules:
-    return load_rules(DEFAULT_RULES)
+    """The shipped rules without their confirmation periods: grants, hysteresis and grace at one evaluation each
+    (the confirmation period has tests of its own below)."""
+    return at_once(load_rules(DEFAULT_RULES))
+
+
+def at_once(rules: Rules) -> Rules:
+    badges = {
+        badge_id: badge.model_copy(
+            update={"tiers": {t: r.model_copy(update={"confirm_days": 0}) for t, r in badge.tiers.items()}}
+        )
+        for badge_id, badge in rules.badges.items()
+    }
+    return rules.model_copy(update={"badges": badges})
 
 
 def ambassador_figures(rules: Rules, level: str) -> dict[str, float]:
@@ -316,3 +328,45 @@ def test_at_risk_holding_reports_its_due_date(rules: Rules) -> None:
 def test_every_signal_a_rule_may_read_is_published_by_engagement() -> None:
     published = set(figures(EmployeeState(), 0, ScoringConfig()).signals)
     assert KNOWN_SIGNALS <= published, sorted(KNOWN_SIGNALS - published)
+
+
+def confirming(tmp_path: Path, days: int) -> Rules:
+    data = minimal()
+    data["badges"]["creator"]["tiers"]["bronze"]["confirm_days"] = days
+    return load_rules(write(tmp_path, data))
+
+
+def test_the_shipped_rules_confirm_every_grant_for_a_week() -> None:
+    shipped = load_rules(DEFAULT_RULES)
+    assert {rule.confirm_days for badge in shipped.badges.values() for rule in badge.tiers.values()} == {7}
+
+
+def test_a_tier_with_a_confirmation_period_is_granted_only_after_it(tmp_path: Path) -> None:
+    rules = confirming(tmp_path, 3)
+    holdings: dict = {}
+    first = evaluate(rules, {"posts_30d": 3}, holdings, T0)
+    assert [d.action for d in first] == [Action.QUALIFY]
+    holdings = apply(holdings, first)
+    assert evaluate(rules, {"posts_30d": 4}, holdings, T0 + timedelta(days=2)) == []  # still confirming
+    granted = evaluate(rules, {"posts_30d": 3}, holdings, T0 + timedelta(days=3))
+    assert [d.action for d in granted] == [Action.GRANT]
+    assert granted[0].holding.held and granted[0].holding.qualifying_since is None
+
+
+def test_falling_below_grant_while_confirming_starts_the_period_over(tmp_path: Path) -> None:
+    rules = confirming(tmp_path, 3)
+    holdings = apply({}, evaluate(rules, {"posts_30d": 5}, {}, T0))  # a moment's burst
+    dip = evaluate(rules, {"posts_30d": 2}, holdings, T0 + timedelta(days=1))
+    assert [d.action for d in dip] == [Action.UNQUALIFY]
+    holdings = apply(holdings, dip)
+    again = evaluate(rules, {"posts_30d": 3}, holdings, T0 + timedelta(days=3))
+    assert [d.action for d in again] == [Action.QUALIFY]  # not a grant: the period begins again
+    holdings = apply(holdings, again)
+    assert [d.action for d in evaluate(rules, {"posts_30d": 3}, holdings, T0 + timedelta(days=6))] == [Action.GRANT]
+
+
+def test_an_opt_out_while_confirming_stops_the_period(tmp_path: Path) -> None:
+    rules = confirming(tmp_path, 3)
+    holdings = apply({}, evaluate(rules, {"posts_30d": 3}, {}, T0))
+    stopped = evaluate(rules, {"posts_30d": 3}, holdings, T0 + timedelta(days=4), may_grant=False)
+    assert [d.action for d in stopped] == [Action.UNQUALIFY]
