@@ -336,9 +336,12 @@ def confirming(tmp_path: Path, days: int) -> Rules:
     return load_rules(write(tmp_path, data))
 
 
-def test_the_shipped_rules_confirm_every_grant_for_a_week() -> None:
+def test_the_shipped_facet_badges_confirm_a_grant_for_a_week_and_the_others_grant_at_once() -> None:
     shipped = load_rules(DEFAULT_RULES)
-    assert {rule.confirm_days for badge in shipped.badges.values() for rule in badge.tiers.values()} == {7}
+    confirm = {(b, t): rule.confirm_days for b, badge in shipped.badges.items() for t, rule in badge.tiers.items()}
+    facets = {"creator", "connector", "helper", "innovator"}
+    assert {days for (b, _), days in confirm.items() if b in facets} == {7}
+    assert {days for (b, _), days in confirm.items() if b not in facets} == {0}
 
 
 def test_a_tier_with_a_confirmation_period_is_granted_only_after_it(tmp_path: Path) -> None:
