@@ -73,22 +73,26 @@ class PublisherLink(Service):
         delay = FIRST_RESTART_SECONDS
         while not self._stopping.is_set():
             started = time.monotonic()
-            process = self._process = await asyncio.create_subprocess_exec(
-                *COMMAND, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=RELAY_LINE_LIMIT
-            )
-            log.info("publisher process started", extra={"pid": process.pid})
-            assert process.stdin is not None and process.stdout is not None
-            feeding = asyncio.ensure_future(self._feed(process.stdin))
-            relaying = asyncio.ensure_future(self._relay(process.stdout))
-            code = await process.wait()
-            feeding.cancel()
-            await relaying
+            try:
+                process = self._process = await asyncio.create_subprocess_exec(
+                    *COMMAND, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, limit=RELAY_LINE_LIMIT
+                )
+            except OSError as exc:  # no process could be started (out of memory, process limit)
+                ended = f"could not start: {exc}"
+            else:
+                log.info("publisher process started", extra={"pid": process.pid})
+                assert process.stdin is not None and process.stdout is not None
+                feeding = asyncio.ensure_future(self._feed(process.stdin))
+                relaying = asyncio.ensure_future(self._relay(process.stdout))
+                ended = f"exit code {await process.wait()}"
+                feeding.cancel()
+                await relaying
             if self._stopping.is_set():
                 return
             if time.monotonic() - started >= STEADY_SECONDS:
                 delay = FIRST_RESTART_SECONDS
             self.metrics.publisher_restarts.inc()
-            log.error("publisher process exited with %s; starting it again in %.0f s", code, delay)
+            log.error("publisher process ended (%s); starting it again in %.0f s", ended, delay)
             try:
                 await asyncio.wait_for(self._stopping.wait(), delay)
             except TimeoutError:
@@ -96,11 +100,9 @@ class PublisherLink(Service):
             delay = min(delay * 2, LONGEST_RESTART_SECONDS)
 
     async def _feed(self, stdin: asyncio.StreamWriter) -> None:
+        busy = 1.0  # not measured yet: busy, so a new publisher starts paced
         since, cpu_since = time.monotonic(), time.process_time()
         while True:
-            now, cpu = time.monotonic(), time.process_time()
-            busy = (cpu - cpu_since) / (now - since) if now > since else 1.0  # the worker's share of a core
-            since, cpu_since = now, cpu
             state = {"buckets": self.buckets(), "backlog": self.backlog(), "busy": round(busy, 3)}
             stdin.write(json.dumps(state).encode() + b"\n")
             try:
@@ -108,6 +110,9 @@ class PublisherLink(Service):
             except ConnectionError:  # the process is gone: _supervise sees it exit
                 return
             await asyncio.sleep(min(FEED_SECONDS, self.settings.worker_emit_interval_seconds))
+            now, cpu = time.monotonic(), time.process_time()
+            busy = (cpu - cpu_since) / (now - since)  # the worker's share of a core since the line before
+            since, cpu_since = now, cpu
 
     async def _relay(self, stdout: asyncio.StreamReader) -> None:
         while line := await stdout.readline():
