@@ -196,8 +196,9 @@ class EngagementWorkerSettings(CommonSettings):
         0.1,
         gt=0,
         le=1,
-        description="share of one core the publisher process may use (under load more changes coalesce into each "
-        "ScoreChanged; its Redis and broker requests grow with it)",
+        description="share of one core the publisher process may use while the worker is busy (the worker's idle "
+        "time is the publisher's; under load more changes coalesce into each ScoreChanged; its Redis and broker "
+        "requests grow with it)",
     )
     worker_publisher_nice: int = Field(
         19,

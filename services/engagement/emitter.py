@@ -106,7 +106,7 @@ class Emitter:
         last: dict[int, list[tuple[str, float]]] = {bucket: [] for bucket in buckets}
         while last:
             for bucket in list(last):
-                count, entries = await self._round(bucket, watermark_ms, cutoff)
+                count, entries = await self._publish_chunk(bucket, watermark_ms, cutoff)
                 published += count
                 if self.pace is not None:
                     await self.pace()
@@ -134,7 +134,9 @@ class Emitter:
                 self.metrics.rollover_marked.inc(marked)
                 self._rolled[bucket] = day
 
-    async def _round(self, bucket: int, watermark_ms: int, cutoff: float) -> tuple[int, list[tuple[str, float]]]:
+    async def _publish_chunk(
+        self, bucket: int, watermark_ms: int, cutoff: float
+    ) -> tuple[int, list[tuple[str, float]]]:
         """Publishes one chunk of the bucket's marks made before `cutoff`; returns how many were published and
         the chunk's marks."""
         chunk = self.settings.worker_emit_chunk

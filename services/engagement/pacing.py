@@ -28,7 +28,7 @@ class CpuShare:
         self.wall = wall
         self.cpu = cpu
         self.sleep = sleep
-        self._since = (wall(), cpu())
+        self.restart()
 
     def restart(self) -> None:
         """Time spent unpaced does not count: the window begins now."""
@@ -40,4 +40,4 @@ class CpuShare:
         if ahead > 0:
             await self.sleep(ahead)
         if self.wall() - began >= WINDOW_SECONDS:
-            self._since = (self.wall(), self.cpu())
+            self.restart()

@@ -1,8 +1,7 @@
 """The worker's side of its publisher process (publisher.py): starts it, tells it five times a second which
 buckets the worker holds, how far behind the consumer is and how busy the worker was (its CPU time since the
-last time), applies the metrics it relays, and starts it again
-should it die. Its dirty marks wait in Redis meanwhile (the taking set keeps a chunk it was publishing), so a
-restart loses nothing."""
+last time), applies the metrics it relays, and starts it again should it die. Its dirty marks wait in Redis
+meanwhile (the taking set keeps a chunk it was publishing), so a restart loses nothing."""
 
 from __future__ import annotations
 
