@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # Runs a command with Kafka and Redis available: starts whichever is not running, and stops
-# afterwards only what it started.
+# afterwards only what it started, also when a start fails or the run is interrupted.
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 started=()
+stop_started() { for s in "${started[@]}"; do bash "$here/$s/$s.sh" stop; done; }
+trap stop_started EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 if ! bash "$here/redis/redis.sh" status >/dev/null 2>&1; then
-  bash "$here/redis/redis.sh" start || exit 1; started+=(redis)
+  started+=(redis)  # before the start: a start that fails half-way is stopped too
+  bash "$here/redis/redis.sh" start || exit 1
 fi
 if ! "${PYTHON:-python3}" "$here/topics.py" ready >/dev/null 2>&1; then
-  bash "$here/kafka/kafka.sh" start || exit 1; started+=(kafka)
+  started+=(kafka)
+  bash "$here/kafka/kafka.sh" start || exit 1
 fi
 "${PYTHON:-python3}" "$here/topics.py" create || exit 1
-"$@"; rc=$?
-for s in "${started[@]}"; do bash "$here/$s/$s.sh" stop; done
-exit $rc
+"$@"
