@@ -48,7 +48,7 @@ start() {
   fi
   log "starting broker on 127.0.0.1:$port (logs: $dir/logs/kafka.log)"
   # Kafka's own launcher's GC flags (kafka-run-class.sh): G1 aiming at 20 ms pauses. With the JVM's default
-  # aim (200 ms) its young collections stopped the broker for 25-44 ms under load (docs/benchmark.md).
+  # aim (200 ms) its young collections stopped the broker for 18-44 ms under load (docs/benchmark.md).
   nohup java "-Xms256m" "-Xmx$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -Dlog4j2.configurationFile="$here/log4j2.properties" \
     -Dkafka.logs.dir="$dir/logs" -cp "$cache/*" kafka.Kafka "$dir/server.properties" \
