@@ -17,12 +17,15 @@ from services.common.topics import TopicSpec, load_topics
 
 
 def create_bench_topics(bootstrap: str, partitions: int) -> dict[str, str]:
-    """Fresh copies of the declared topics (same config, unique names); interactions with `partitions`."""
+    """Fresh copies of the declared topics (same config, unique names); interactions with `partitions`, plus a
+    twin of it, "warmup", for warming the broker up."""
     suffix = f"bench-{uuid.uuid4().hex[:8]}"
     specs = []
     for spec in load_topics().values():
         count = partitions if spec.key == "interactions" else spec.partitions
         specs.append(TopicSpec(spec.key, f"{spec.name}.{suffix}", count, spec.config))
+        if spec.key == "interactions":  # the broker's warm-up load goes here, never to the worker
+            specs.append(TopicSpec("warmup", f"{spec.name}.warmup.{suffix}", count, spec.config))
     ensure_topics(bootstrap, specs)
     return {s.key: s.name for s in specs}
 

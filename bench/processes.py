@@ -37,3 +37,18 @@ def tree_cpu_seconds(pid: int) -> float:
             except OSError:  # it ended meanwhile (its time is in the reaped children's once waited for)
                 pass
     return total
+
+
+def threads_cpu_seconds(pid: int, name_prefixes: tuple[str, ...]) -> float:
+    """User + system CPU time of the process's threads whose name starts with one of `name_prefixes` (Linux
+    keeps a thread's first 15 characters: HotSpot's "C2 CompilerThread0" is "C2 CompilerThre")."""
+    total = 0.0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            raw = (task / "stat").read_text()
+        except OSError:  # the thread ended meanwhile
+            continue
+        if raw[raw.index("(") + 1 : raw.rindex(")")].startswith(name_prefixes):
+            fields = raw[raw.rindex(")") + 2 :].split()
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total

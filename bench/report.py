@@ -75,7 +75,14 @@ def _warm_up(lat: dict) -> str:
         if costs
         else ""
     )
-    return f", after at least {seconds:g} s of the same load that were not measured (warm-up{rounds})"
+    shares = lat.get("broker_warmup_jit_shares") or []
+    broker = (
+        f"the broker's own warm-up ({len(shares)} rounds of the same load on a topic of its own, until its JIT"
+        " compilers were quiet; their share of a core by round: " + ", ".join(f"{s:.2f}" for s in shares) + ") and "
+        if shares
+        else ""
+    )
+    return f", after {broker}at least {seconds:g} s of the same load that were not measured (warm-up{rounds})"
 
 
 def _machine_share(lat: dict) -> str:

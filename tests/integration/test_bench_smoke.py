@@ -64,6 +64,8 @@ def test_quick_bench_writes_a_complete_report(kafka_bootstrap: str, tmp_path: Pa
     assert latency["mean_batch_ms"] > 0 and 0 < latency["handling_share"]
     assert latency["offered_by"] == "half the sustained rate" and latency["warmup_seconds"] == 1.0
     assert all(cost > 0 for cost in latency["warmup_broker_cpu_us_per_event"])  # empty when the broker is elsewhere
+    assert 0 < len(latency["broker_warmup_jit_shares"]) <= 2 or latency["broker_cpu_us_per_event"] is None
+    assert all(share >= 0 for share in latency["broker_warmup_jit_shares"])
     assert latency["score_changes"] >= 0 and latency["redis_cpu_us_per_event"] > 0
     assert latency["generator_cpu_us_per_event"] > 0
     assert "evalsha" in latency["redis_commands"]  # the slice writes, by Redis' own accounting
