@@ -361,14 +361,15 @@ def broker_pid() -> int | None:
 
 WARMUP_ROUND_SECONDS = 10.0
 JIT_THREADS = ("C1 CompilerThre", "C2 CompilerThre")  # HotSpot's JIT compiler threads, as Linux names them
-JIT_QUIET = 0.02  # the broker's JIT compilers used at most this share of a core over a round
+JIT_QUIET = 0.02  # the broker's JIT compilers used at most this share of a core in each of two rounds in a row
 WARMUP_SETTLED = 0.25  # the broker's CPU per event moved by at most this share from one round to the next
 WARMUP_MAX_ROUNDS_FACTOR = 4  # at most this many times the minimum warm-up
 
 
 async def warm_broker(o: Options, topics: dict[str, str], rate: float, first_second: int) -> list[float]:
     """The latency phase's load on a topic of its own, drained by a plain consumer, until the broker's JIT
-    compilers are quiet; returns their share of a core in each round (empty when the broker runs elsewhere).
+    compilers are quiet two rounds in a row; returns their share of a core in each round (empty when the broker
+    runs elsewhere).
 
     A broker started for the run keeps compiling for minutes under this load: its C2 compiler thread took
     0.5-0.9 of a core in bursts of up to a second, a third of the broker's CPU in a 20 s phase that began after
@@ -390,7 +391,7 @@ async def warm_broker(o: Options, topics: dict[str, str], rate: float, first_sec
             jit, started = threads_cpu_seconds(broker, JIT_THREADS), time.monotonic()
             await kafka_io.produce_at_rate(o.bootstrap, topics["warmup"], records, rate)
             shares.append((threads_cpu_seconds(broker, JIT_THREADS) - jit) / (time.monotonic() - started))
-            if shares[-1] <= JIT_QUIET:
+            if len(shares) >= 2 and max(shares[-2:]) <= JIT_QUIET:  # one quiet round can be a lull
                 break
     finally:
         stop.set()
