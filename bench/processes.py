@@ -15,11 +15,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _stat_cpu_seconds(stat: str, children: bool = False) -> float:
+    """User + system CPU time in a /proc `stat` line (plus the reaped children's when asked)."""
+    fields = stat[stat.rindex(")") + 2 :].split()  # the command name may contain spaces
+    return sum(int(v) for v in fields[11 : 15 if children else 13]) / CLOCK_TICKS
+
+
 def cpu_seconds(pid: int, children: bool = False) -> float:
     """User + system CPU time of a process (plus its reaped children's when asked), from /proc/<pid>/stat."""
-    raw = Path(f"/proc/{pid}/stat").read_text()
-    fields = raw[raw.rindex(")") + 2 :].split()  # the command name may contain spaces
-    return sum(int(v) for v in fields[11 : 15 if children else 13]) / CLOCK_TICKS
+    return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text(), children)
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -49,6 +53,5 @@ def threads_cpu_seconds(pid: int, name_prefixes: tuple[str, ...]) -> float:
         except OSError:  # the thread ended meanwhile
             continue
         if raw[raw.index("(") + 1 : raw.rindex(")")].startswith(name_prefixes):
-            fields = raw[raw.rindex(")") + 2 :].split()
-            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            total += _stat_cpu_seconds(raw)
     return total

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from bench import stats
+from bench.processes import cpu_seconds, threads_cpu_seconds
 from bench.run import settled
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +28,15 @@ def test_histogram_quantiles_interpolate_within_buckets() -> None:
 
 def test_the_warm_up_ends_once_the_broker_has_settled() -> None:
     assert not settled([34.0]) and not settled([34.0, 12.0]) and settled([12.0, 9.5]) and settled([8.0, 9.9])
+
+
+def test_cpu_time_is_summed_over_the_threads_a_name_picks() -> None:
+    """How the broker's JIT compiler threads are measured, on this process (its main thread names it)."""
+    sum(i * i for i in range(300_000))
+    pid = os.getpid()
+    main_thread = Path(f"/proc/{pid}/comm").read_text().strip()
+    assert 0 < threads_cpu_seconds(pid, (main_thread,)) <= cpu_seconds(pid)
+    assert threads_cpu_seconds(pid, ("no such thread",)) == 0.0
 
 
 def test_command_costs_are_per_event_and_costliest_first() -> None:
