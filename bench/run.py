@@ -376,7 +376,7 @@ async def warm_broker(o: Options, topics: dict[str, str], rate: float, first_sec
     a 40 s warm-up, and the phase's worst latencies fell into those bursts (docs/benchmark.md). A broker in
     service compiled long ago. The worker's own warm-up (`warm_up`) cannot simply last longer: each of its events
     lands in the same day of the worker's state, so minutes of it would measure employees with hundreds of
-    interactions a day. Rounds as long as the worker's, at most `--broker-warmup-rounds`."""
+    interactions a day. Rounds as long as the worker's (at least a second), at most `--broker-warmup-rounds`."""
     broker = broker_pid()
     if broker is None or o.broker_warmup_rounds <= 0:
         return []
@@ -391,7 +391,7 @@ async def warm_broker(o: Options, topics: dict[str, str], rate: float, first_sec
             jit, started = threads_cpu_seconds(broker, JIT_THREADS), time.monotonic()
             await kafka_io.produce_at_rate(o.bootstrap, topics["warmup"], records, rate)
             shares.append((threads_cpu_seconds(broker, JIT_THREADS) - jit) / (time.monotonic() - started))
-            if len(shares) >= 2 and max(shares[-2:]) <= JIT_QUIET:  # one quiet round can be a lull
+            if quiet(shares):
                 break
     finally:
         stop.set()
@@ -429,6 +429,12 @@ async def warm_up(
     ends = await kafka_io.end_offsets(o.bootstrap, topics["interactions"])
     await wait_committed(o.bootstrap, worker.group, topics["interactions"], ends, worker, o.budget_seconds)
     return costs
+
+
+def quiet(shares: list[float]) -> bool:
+    """True when the broker's JIT compilers used at most JIT_QUIET of a core in each of the last two rounds (one
+    quiet round can be a lull)."""
+    return len(shares) >= 2 and max(shares[-2:]) <= JIT_QUIET
 
 
 def settled(costs: list[float]) -> bool:

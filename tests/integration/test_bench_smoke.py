@@ -12,7 +12,7 @@ from pathlib import Path
 
 from bench import stats
 from bench.processes import cpu_seconds, threads_cpu_seconds
-from bench.run import settled
+from bench.run import quiet, settled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,6 +28,11 @@ def test_histogram_quantiles_interpolate_within_buckets() -> None:
 
 def test_the_warm_up_ends_once_the_broker_has_settled() -> None:
     assert not settled([34.0]) and not settled([34.0, 12.0]) and settled([12.0, 9.5]) and settled([8.0, 9.9])
+
+
+def test_the_broker_warm_up_ends_after_two_quiet_rounds_in_a_row() -> None:
+    assert not quiet([0.01]) and not quiet([0.41, 0.32, 0.18, 0.01]) and not quiet([0.01, 0.05])
+    assert quiet([0.36, 0.07, 0.02, 0.02]) and quiet([0.02, 0.0])
 
 
 def test_cpu_time_is_summed_over_the_threads_a_name_picks() -> None:
