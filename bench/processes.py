@@ -1,4 +1,4 @@
-"""Process helpers shared by the benchmarks: free ports and CPU time from /proc."""
+"""Process helpers shared by the benchmarks: free ports, CPU time from /proc, CPU affinity of other processes."""
 
 from __future__ import annotations
 
@@ -55,3 +55,42 @@ def threads_cpu_seconds(pid: int, name_prefixes: tuple[str, ...]) -> float:
         if raw[raw.index("(") + 1 : raw.rindex(")")].startswith(name_prefixes):
             total += _stat_cpu_seconds(raw)
     return total
+
+
+def pin_threads(pid: int, cpus: frozenset[int]) -> dict[int, frozenset[int]]:
+    """Restricts every thread of a running process (the broker, a Redis) to `cpus`; returns each thread's
+    affinity before, for `unpin_threads`. Threads it starts later inherit from their creator."""
+    before: dict[int, frozenset[int]] = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        tid = int(task.name)
+        try:
+            before[tid] = frozenset(os.sched_getaffinity(tid))
+            os.sched_setaffinity(tid, cpus)
+        except ProcessLookupError:  # the thread ended meanwhile
+            continue
+    return before
+
+
+def unpin_threads(pid: int, before: dict[int, frozenset[int]]) -> None:
+    """Gives a process's threads back the affinity they had (one started since gets what its siblings had)."""
+    everything = frozenset().union(*before.values())
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except FileNotFoundError:  # the process ended
+        return
+    for task in tasks:
+        try:
+            os.sched_setaffinity(int(task.name), before.get(int(task.name), everything))
+        except ProcessLookupError:
+            continue
+
+
+def thread_cpus(pid: int) -> set[frozenset[int]]:
+    """The distinct CPU sets of a process's threads (one set when they all run on the same CPUs)."""
+    found: set[frozenset[int]] = set()
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            found.add(frozenset(os.sched_getaffinity(int(task.name))))
+        except ProcessLookupError:  # the thread ended meanwhile
+            continue
+    return found

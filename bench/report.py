@@ -129,6 +129,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"{cfg['departments']} departments, {cfg['days']} days of event time){quick}.",
         *([f"Worker environment overrides: `{cfg['worker_env']}`."] if cfg.get("worker_env") else []),
         *(
+            [
+                f"The worker's consumer ran on CPU {cfg['cores']['worker']} alone; its publisher, Redis, the broker "
+                f"and this process (the load generator) on CPU(s) {cfg['cores']['others']} (--dedicated-core)."
+            ]
+            if cfg.get("cores")
+            else ["No CPU was kept for the worker's consumer (--no-dedicated-core): it shared every CPU."]
+        ),
+        *(
             [f"{cfg['workers']} worker processes in one group (scale-out by partitions)."]
             if cfg.get("workers", 1) > 1
             else []

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import math
 import os
 import platform
@@ -29,9 +30,11 @@ from typing import Any
 
 from bench import events, kafka_io, report, stats
 from bench.consumers import drain, naive, raw_ceiling
+from bench.cores import kept_off, split
 from bench.processes import cpu_seconds, threads_cpu_seconds
 from bench.redis_instance import RedisInstance
 from bench.worker import WorkerProcess
+from services.common import cpus
 from services.engagement.store import dirty_set, taking_set
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -64,6 +67,7 @@ class Options:
     latency_rate: float | None
     warmup_seconds: float
     broker_warmup_rounds: int
+    dedicated_core: bool
 
 
 def parse(argv: list[str] | None = None) -> Options:
@@ -94,6 +98,10 @@ def parse(argv: list[str] | None = None) -> Options:
     p.add_argument(
         "--broker-warmup-rounds", type=int, default=None,
         help="most rounds of the broker's own warm-up, until its JIT compilers are quiet (default 30; --quick 2)",
+    )  # fmt: skip
+    p.add_argument(
+        "--dedicated-core", action=argparse.BooleanOptionalAction, default=env("BENCH_DEDICATED_CORE", "1") != "0",
+        help="one worker's consumer gets a CPU of its own, everything else the others (default on; bench/cores.py)",
     )  # fmt: skip
     p.add_argument("--bootstrap", default=env("CATALYST_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
     p.add_argument("--out", type=Path, default=Path(env("BENCH_OUT", str(RESULTS))))
@@ -134,6 +142,7 @@ def parse(argv: list[str] | None = None) -> Options:
         latency_rate=a.latency_rate,
         warmup_seconds=a.warmup_seconds if a.warmup_seconds is not None else (1.0 if quick else 30.0),
         broker_warmup_rounds=a.broker_warmup_rounds if a.broker_warmup_rounds is not None else (2 if quick else 30),
+        dedicated_core=a.dedicated_core,
     )
 
 
@@ -512,6 +521,9 @@ async def run(o: Options) -> dict[str, Any]:
     topic = topics["interactions"]
     redis = RedisInstance(workdir / "redis")
     worker: WorkerProcess | None = None
+    cores = split() if o.dedicated_core and o.workers == 1 else None
+    worker_env = {**({"CATALYST_WORKER_CPUS": cpus.text(cores.worker)} if cores else {}), **o.worker_env}
+    stack = contextlib.ExitStack()
     try:
         log(f"loading {o.events:,} events into {topic}")
         t = time.perf_counter()
@@ -525,9 +537,10 @@ async def run(o: Options) -> dict[str, Any]:
         log(f"naive: {naive_run.rate:,.0f} events/s; Catalyst worker")
         redis.client.flushall()
         base_memory = redis.used_memory()
-        worker = WorkerProcess(
-            o.bootstrap, topics, redis.url, workdir / "worker", o.partitions, o.worker_env, o.workers
-        )
+        if cores is not None:
+            log(f"the worker's consumer runs on CPU {cpus.text(cores.worker)}, everything else on the others")
+            stack.enter_context(kept_off(cores, [pid for pid in (redis.process.pid, broker_pid()) if pid]))
+        worker = WorkerProcess(o.bootstrap, topics, redis.url, workdir / "worker", o.partitions, worker_env, o.workers)
         result = await measure_worker(o, topics, ends, worker, workdir)
         measured: report.Measured = result["measured"]
         log(f"worker: {measured.rate:,.0f} events/s; waiting for the emitter, then memory")
@@ -542,7 +555,7 @@ async def run(o: Options) -> dict[str, Any]:
             log(f"the worker committed {measured.events:,} of {loaded:,} events within the budget; latency is")
             log("measured with a fresh worker group that starts at the end of the topic (same Redis state)")
             worker.stop()
-            env = {**o.worker_env, "CATALYST_WORKER_OFFSET_RESET": "latest"}
+            env = {**worker_env, "CATALYST_WORKER_OFFSET_RESET": "latest"}
             worker = WorkerProcess(
                 o.bootstrap, topics, redis.url, workdir / "worker-latency", o.partitions, env, o.workers
             )
@@ -553,6 +566,7 @@ async def run(o: Options) -> dict[str, Any]:
     finally:
         if worker is not None:
             worker.stop()
+        stack.close()
         redis.stop()
         try:
             kafka_io.drop_bench_topics(o.bootstrap, topics)
@@ -578,6 +592,7 @@ async def run(o: Options) -> dict[str, Any]:
             "quick": o.quick,
             "worker_env": o.worker_env,
             "workers": o.workers,
+            "cores": cores.as_dict() if cores else None,
         },
         "environment": {
             "started_at": started.isoformat(timespec="seconds"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import faust
 from prometheus_client import CollectorRegistry
 
+from services.common import cpus
 from services.common.grpc_server import serve_metrics
 from services.common.logging import configure_logging
 from services.common.settings import load
@@ -15,6 +16,8 @@ from services.engagement.stream import Worker
 
 def main() -> None:
     settings = load(EngagementWorkerSettings)
+    if settings.consumer_cpus:  # before any thread starts: threads inherit it
+        cpus.pin(settings.consumer_cpus)
     log = configure_logging("engagement-worker", settings.log_level)
     cfg = load_scoring(settings.scoring_file)
     settings.worker_data_dir.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from services.common import cpus
 from services.common.settings import CommonSettings
 from services.common.topics import load_topics
 
@@ -207,6 +208,17 @@ class EngagementWorkerSettings(CommonSettings):
         description="CPU niceness of the publisher process: it takes only the CPU time the consumer, Redis and the "
         "broker leave (under load more changes coalesce into each ScoreChanged)",
     )
+    worker_cpus: str = Field(
+        "",
+        pattern=cpus.CPU_LIST,
+        description="CPUs the consumer process runs on, as a Linux CPU list ('3', '2-3'); empty: wherever the OS "
+        "puts it. Give it a core nothing else uses (docs/operations.md, 'A core of its own')",
+    )
+    worker_publisher_cpus: str = Field(
+        "",
+        pattern=cpus.CPU_LIST,
+        description="CPUs of the publisher process; empty: any CPU but worker_cpus when that is set, else any",
+    )
     worker_session_timeout_seconds: float = Field(30.0, gt=0, description="consumer group session timeout")
     worker_heartbeat_seconds: float = Field(3.0, gt=0, description="consumer group heartbeat interval")
     worker_rebalance_timeout_seconds: float = Field(
@@ -216,6 +228,24 @@ class EngagementWorkerSettings(CommonSettings):
     worker_redis_backoff_max_seconds: float = Field(5.0, gt=0, description="cap of the retry backoff")
     worker_lag_interval_seconds: float = Field(5.0, gt=0, description="consumer lag gauge refresh period")
     worker_forgotten_ttl_days: int = Field(400, ge=1, description="keep forgotten markers as long as raw events")
+
+    @field_validator("worker_cpus", "worker_publisher_cpus")
+    @classmethod
+    def _cpu_list(cls, value: str) -> str:
+        cpus.parse(value)
+        return value
+
+    @property
+    def consumer_cpus(self) -> frozenset[int]:
+        """Empty: not pinned."""
+        return cpus.parse(self.worker_cpus)
+
+    @property
+    def publisher_cpus(self) -> frozenset[int]:
+        """Off the consumer's core unless set otherwise; empty: not pinned."""
+        return cpus.parse(self.worker_publisher_cpus) or (
+            cpus.others(self.consumer_cpus) if self.worker_cpus else frozenset()
+        )
 
     @model_validator(mode="after")
     def _timeouts(self) -> EngagementWorkerSettings:

@@ -23,6 +23,7 @@ from typing import cast
 
 from aiokafka import AIOKafkaProducer
 
+from services.common import cpus
 from services.common.logging import configure_logging
 from services.common.redis_client import connect
 from services.common.settings import load
@@ -167,6 +168,8 @@ def main() -> None:
     configure_logging("engagement-publisher", settings.log_level)
     cfg = load_scoring(settings.scoring_file)
     os.nice(max(0, settings.worker_publisher_nice - os.nice(0)))  # at least this nice
+    if settings.publisher_cpus:  # it inherited the consumer's CPUs
+        cpus.pin(settings.publisher_cpus)
     asyncio.run(_main(settings, cfg))
 
 

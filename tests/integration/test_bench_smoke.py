@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from bench import stats
-from bench.processes import cpu_seconds, threads_cpu_seconds
-from bench.run import quiet, settled
+from bench.processes import cpu_seconds, pin_threads, thread_cpus, threads_cpu_seconds, unpin_threads
+from bench.run import broker_pid, quiet, settled
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,6 +44,21 @@ def test_cpu_time_is_summed_over_the_threads_a_name_picks() -> None:
     assert threads_cpu_seconds(pid, ("no such thread",)) == 0.0
 
 
+def test_another_process_is_kept_to_cpus_and_gets_its_own_back() -> None:
+    """How the benchmark keeps Redis and the broker off the worker's CPU, on a child process."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        before = thread_cpus(child.pid)
+        cpu = min(os.sched_getaffinity(0))
+        held = pin_threads(child.pid, frozenset({cpu}))
+        assert thread_cpus(child.pid) == {frozenset({cpu})}
+        unpin_threads(child.pid, held)
+        assert thread_cpus(child.pid) == before
+    finally:
+        child.kill()
+        child.wait()
+
+
 def test_command_costs_are_per_event_and_costliest_first() -> None:
     before = {"evalsha": (10, 100), "zadd": (5, 50), "ping": (1, 1)}
     after = {"evalsha": (30, 500), "zadd": (15, 70), "ping": (1, 1), "hset": (20, 60)}
@@ -53,6 +68,8 @@ def test_command_costs_are_per_event_and_costliest_first() -> None:
 
 
 def test_quick_bench_writes_a_complete_report(kafka_bootstrap: str, tmp_path: Path) -> None:
+    broker = broker_pid()
+    broker_cpus = thread_cpus(broker) if broker else set()
     env = {**os.environ, "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}", "CATALYST_KAFKA_BOOTSTRAP": kafka_bootstrap}
     args = [sys.executable, "-m", "bench.run", "--quick", "--events", "3000", "--naive-events", "500"]
     args += ["--latency-seconds", "2", "--out", str(tmp_path)]
@@ -61,6 +78,14 @@ def test_quick_bench_writes_a_complete_report(kafka_bootstrap: str, tmp_path: Pa
 
     report = json.loads((tmp_path / "report.json").read_text())
     assert report["config"]["quick"] and report["config"]["events"] == 3000
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) > 1:  # the worker's consumer had the last CPU to itself; the broker has its CPUs back
+        last = max(allowed)
+        assert report["config"]["cores"] == {
+            "worker": str(last),
+            "others": ",".join(map(str, sorted(allowed - {last}))),
+        }
+    assert (thread_cpus(broker) if broker else set()) == broker_cpus
     assert report["load"]["events"] == 3000
     for name in ("raw", "naive", "worker"):
         run = report["runs"][name]
@@ -100,4 +125,5 @@ def test_quick_bench_writes_a_complete_report(kafka_bootstrap: str, tmp_path: Pa
     for heading in ("## Throughput", "## Latency", "## Redis memory", "## Targets"):
         assert heading in markdown
     assert "PASS" in markdown or "FAIL" in markdown
+    assert "alone; its publisher, Redis, the broker" in markdown or len(allowed) == 1
     assert "that were not measured (warm-up" in markdown and "Per event the phase also cost Redis" in markdown

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from catalyst.events.v1 import envelope_pb2
 
+from bench.processes import thread_cpus
 from tests.integration.engagement.harness import WorkerProcess, produce, read_all, wait_until
 from tests.unit.engagement.builders import DAY, post
 
@@ -92,3 +93,30 @@ def test_the_publisher_does_not_outlive_a_killed_worker(
     publisher = children(worker.process.pid)[0]
     worker.kill()
     wait_until(lambda: not alive(publisher), 30, "the publisher to exit after its worker")
+
+
+def test_a_worker_given_a_cpu_runs_there_and_its_publisher_elsewhere(
+    common_env: dict[str, str], tmp_path: Path
+) -> None:
+    """CATALYST_WORKER_CPUS: every thread of the consumer process on that CPU, the publisher on the others (on
+    a machine of one CPU there are none: it stays with the consumer)."""
+    cpu = max(os.sched_getthread_cpus(0))
+    others = frozenset(os.sched_getthread_cpus(0)) - {cpu} or frozenset({cpu})
+    worker = WorkerProcess(common_env, tmp_path, CATALYST_WORKER_CPUS=str(cpu)).start()
+    try:
+        assert worker.process is not None
+        wait_until(lambda: len(children(worker.process.pid)) == 1, 60, "the publisher process to start")
+        publisher = children(worker.process.pid)[0]
+        wait_until(lambda: thread_cpus(publisher) == {others}, 30, f"the publisher on CPUs {sorted(others)}")
+        assert thread_cpus(worker.process.pid) == {frozenset({cpu})}
+    finally:
+        assert worker.stop() == 0, worker.log_tail()
+
+
+def test_a_cpu_the_machine_does_not_have_stops_the_worker_with_a_clear_error(
+    common_env: dict[str, str], tmp_path: Path
+) -> None:
+    worker = WorkerProcess(common_env, tmp_path, CATALYST_WORKER_CPUS="4096").start()
+    assert worker.process is not None
+    assert worker.process.wait(60) != 0
+    assert "cannot run on CPUs 4096" in worker.log_tail()
