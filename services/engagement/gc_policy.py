@@ -1,4 +1,5 @@
-"""The worker's garbage-collector policy, shared by the worker and the in-process benchmark."""
+"""The worker's garbage-collector policy, shared by the worker, its publisher process and the in-process
+benchmark."""
 
 from __future__ import annotations
 
