@@ -100,8 +100,8 @@ def test_a_worker_given_a_cpu_runs_there_and_its_publisher_elsewhere(
 ) -> None:
     """CATALYST_WORKER_CPUS: every thread of the consumer process on that CPU, the publisher on the others (on
     a machine of one CPU there are none: it stays with the consumer)."""
-    cpu = max(os.sched_getthread_cpus(0))
-    others = frozenset(os.sched_getthread_cpus(0)) - {cpu} or frozenset({cpu})
+    cpu = max(os.sched_getaffinity(0))
+    others = frozenset(os.sched_getaffinity(0)) - {cpu} or frozenset({cpu})
     worker = WorkerProcess(common_env, tmp_path, CATALYST_WORKER_CPUS=str(cpu)).start()
     try:
         assert worker.process is not None
