@@ -2,7 +2,7 @@
 
 The worker pins itself (`CATALYST_WORKER_CPUS`, its publisher goes to the other CPUs); what else runs on this
 machine is kept off that core here: this process (the load generator), the private Redis and the local
-broker. docs/benchmark.md ("A core of its own") has the measurements behind it.
+broker. docs/benchmark.md, "Results (session 12)", has the measurements behind it.
 """
 
 from __future__ import annotations
