@@ -164,13 +164,26 @@ async def _main(settings: EngagementWorkerSettings, cfg: ScoringConfig) -> None:
     await Publisher(settings, cfg).run(reader, channel)
 
 
+def pin(settings: EngagementWorkerSettings) -> None:
+    """Moves the publisher off the consumer's CPUs, whose affinity it inherited. When the default (every other
+    CPU) is not usable here, e.g. a container limited to the consumer's core, it stays there with a warning; CPUs
+    set explicitly must be usable."""
+    if not settings.publisher_cpus:
+        return
+    try:
+        cpus.pin(settings.publisher_cpus)
+    except ValueError as exc:
+        if settings.worker_publisher_cpus:
+            raise
+        log.warning("the publisher shares the consumer's CPUs: %s", exc)
+
+
 def main() -> None:
     settings = load(EngagementWorkerSettings)
     configure_logging("engagement-publisher", settings.log_level)
     cfg = load_scoring(settings.scoring_file)
     os.nice(max(0, settings.worker_publisher_nice - os.nice(0)))  # at least this nice
-    if settings.publisher_cpus:  # it inherited the consumer's CPUs
-        cpus.pin(settings.publisher_cpus)
+    pin(settings)
     collect_rarely()  # with the default thresholds its collections took 0.8 CPU-s per 20 s of load, up to 120 ms each
     asyncio.run(_main(settings, cfg))
 

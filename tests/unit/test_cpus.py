@@ -11,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from services.common import cpus
+from services.engagement import publisher
 from services.engagement.config import EngagementWorkerSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,3 +55,21 @@ def test_pinning_restricts_the_thread_and_the_threads_it_starts() -> None:
 def test_pinning_to_cpus_the_machine_does_not_have_is_an_error() -> None:
     with pytest.raises(ValueError, match="cannot run on CPUs 4096"):
         cpus.pin(frozenset({4096}))
+
+
+def test_the_publisher_stays_with_the_consumer_when_no_other_cpu_is_usable(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A container limited to the consumer's core: the default (every other CPU) cannot be used; CPUs set
+    explicitly must be."""
+
+    def refuse(wanted: frozenset[int]) -> None:
+        raise ValueError(f"cannot run on CPUs {cpus.text(wanted)}")
+
+    monkeypatch.setattr(cpus, "pin", refuse)
+    with caplog.at_level("WARNING"):
+        publisher.pin(EngagementWorkerSettings(worker_cpus="1"))
+    assert "shares the consumer's CPUs" in caplog.text
+    with pytest.raises(ValueError, match="cannot run on CPUs 0"):
+        publisher.pin(EngagementWorkerSettings(worker_cpus="1", worker_publisher_cpus="0"))
+    publisher.pin(EngagementWorkerSettings())  # nothing to pin: nothing tried
