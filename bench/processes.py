@@ -57,12 +57,15 @@ def threads_cpu_seconds(pid: int, name_prefixes: tuple[str, ...]) -> float:
     return total
 
 
+def _thread_ids(pid: int) -> list[int]:
+    return [int(task.name) for task in Path(f"/proc/{pid}/task").iterdir()]
+
+
 def pin_threads(pid: int, cpus: frozenset[int]) -> dict[int, frozenset[int]]:
     """Restricts every thread of a running process (the broker, a Redis) to `cpus`; returns each thread's
     affinity before, for `unpin_threads`. Threads it starts later inherit from their creator."""
     before: dict[int, frozenset[int]] = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        tid = int(task.name)
+    for tid in _thread_ids(pid):
         try:
             before[tid] = frozenset(os.sched_getaffinity(tid))
             os.sched_setaffinity(tid, cpus)
@@ -75,12 +78,12 @@ def unpin_threads(pid: int, before: dict[int, frozenset[int]]) -> None:
     """Gives a process's threads back the affinity they had (one started since gets what its siblings had)."""
     everything = frozenset().union(*before.values())
     try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+        tids = _thread_ids(pid)
     except FileNotFoundError:  # the process ended
         return
-    for task in tasks:
+    for tid in tids:
         try:
-            os.sched_setaffinity(int(task.name), before.get(int(task.name), everything))
+            os.sched_setaffinity(tid, before.get(tid, everything))
         except ProcessLookupError:
             continue
 
@@ -88,9 +91,9 @@ def unpin_threads(pid: int, before: dict[int, frozenset[int]]) -> None:
 def thread_cpus(pid: int) -> set[frozenset[int]]:
     """The distinct CPU sets of a process's threads (one set when they all run on the same CPUs)."""
     found: set[frozenset[int]] = set()
-    for task in Path(f"/proc/{pid}/task").iterdir():
+    for tid in _thread_ids(pid):
         try:
-            found.add(frozenset(os.sched_getaffinity(int(task.name))))
+            found.add(frozenset(os.sched_getaffinity(tid)))
         except ProcessLookupError:  # the thread ended meanwhile
             continue
     return found

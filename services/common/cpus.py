@@ -12,15 +12,15 @@ import os
 import re
 from collections.abc import Iterable
 
-CPU_LIST = r"^(\d+(-\d+)?(,\d+(-\d+)?)*)?$"  # what a settings field holding a CPU list accepts; "" means any CPU
+_CPU_LIST = r"(\d+(-\d+)?(,\d+(-\d+)?)*)?"  # "" means any CPU; no spaces
 
 
 def parse(text: str) -> frozenset[int]:
     """The CPUs of a Linux CPU list; empty for ""."""
-    if not re.fullmatch(CPU_LIST, text.strip()):
+    if not re.fullmatch(_CPU_LIST, text):
         raise ValueError(f"not a CPU list (like '1' or '0-2,5'): {text!r}")
     cpus: set[int] = set()
-    for part in filter(None, text.strip().split(",")):
+    for part in filter(None, text.split(",")):
         first, _, last = part.partition("-")
         low, high = int(first), int(last or first)
         if high < low:
