@@ -161,6 +161,12 @@ class Stream:
             self._batch._send(commands)
             self._sent += len(commands)
 
+    def send_packed(self, packed: bytes, commands: int) -> None:
+        """`commands` RESP commands already packed together (code that builds many at once in C)."""
+        if commands:
+            self._batch._send((packed,))
+            self._sent += commands
+
     async def receive(self) -> list[Any]:
         sent, self._sent = self._sent, 0
         return await self._batch._receive(sent)

@@ -35,9 +35,13 @@ static const char VALUE_CODE[NTABLES] = {'B', 'H', 'H', 'B'};
 
 /* ---------------------------------------------------------------- tables */
 
+/* A table holds its keys and values as native integers of the widths it stores them in (its type codes): the
+ * stored layout in memory, so encoding and decoding are copies, and a scan reads no more than the bytes it
+ * compares. The live stream rewrites the same slices many times a second with tables that grew over the day:
+ * uint64 arrays there cost a cache miss per few entries when a slice was encoded (docs/decisions/0012). */
 typedef struct {
-    uint64_t *keys;
-    uint64_t *values;
+    void *keys;   /* n keys of code_size(kc) bytes; the start of the table's one block */
+    void *values; /* n values of code_size(vc) bytes, after cap keys */
     Py_ssize_t n, cap;
     char kc, vc; /* the narrowest type codes that have held the keys / values */
 } Table;
@@ -59,62 +63,116 @@ static char widen(char code, uint64_t value) {
     return code;
 }
 
-/* Keys and values share one block (keys, then values at keys + cap): one allocation and fewer cache misses
- * per table. */
-static int table_reserve(Table *t, Py_ssize_t need) {
-    if (need <= t->cap) return 0;
-    Py_ssize_t cap = t->cap ? t->cap : 8;
-    while (cap < need) cap *= 2;
-    uint64_t *block = PyMem_Malloc((size_t)cap * 2 * sizeof(uint64_t));
+static inline uint64_t load(const void *a, char code, Py_ssize_t i) {
+    switch (code) {
+    case 'B': return ((const uint8_t *)a)[i];
+    case 'H': return ((const uint16_t *)a)[i];
+    case 'I': return ((const uint32_t *)a)[i];
+    default: return ((const uint64_t *)a)[i];
+    }
+}
+
+static inline void store(void *a, char code, Py_ssize_t i, uint64_t v) {
+    switch (code) {
+    case 'B': ((uint8_t *)a)[i] = (uint8_t)v; break;
+    case 'H': ((uint16_t *)a)[i] = (uint16_t)v; break;
+    case 'I': ((uint32_t *)a)[i] = (uint32_t)v; break;
+    default: ((uint64_t *)a)[i] = v;
+    }
+}
+
+static inline uint64_t key_at(const Table *t, Py_ssize_t i) { return load(t->keys, t->kc, i); }
+static inline uint64_t value_at(const Table *t, Py_ssize_t i) { return load(t->values, t->vc, i); }
+
+/* Moves the table into a block for `cap` entries of the given widths (keys, then values at keys + cap: one
+ * allocation; cap is a power of two from 8, so the values stay aligned). */
+static int table_layout(Table *t, Py_ssize_t cap, char kc, char vc) {
+    int ks = code_size(kc);
+    uint8_t *block = PyMem_Malloc((size_t)cap * (size_t)(ks + code_size(vc)));
     if (block == NULL) {
         PyErr_NoMemory();
         return -1;
     }
-    if (t->n) {
-        memcpy(block, t->keys, (size_t)t->n * sizeof(uint64_t));
-        memcpy(block + cap, t->values, (size_t)t->n * sizeof(uint64_t));
-    }
+    void *keys = block, *values = block + cap * ks;
+    if (t->n && kc == t->kc)
+        memcpy(keys, t->keys, (size_t)(t->n * ks));
+    else
+        for (Py_ssize_t i = 0; i < t->n; i++) store(keys, kc, i, key_at(t, i));
+    if (t->n && vc == t->vc)
+        memcpy(values, t->values, (size_t)(t->n * code_size(vc)));
+    else
+        for (Py_ssize_t i = 0; i < t->n; i++) store(values, vc, i, value_at(t, i));
     PyMem_Free(t->keys);
-    t->keys = block;
-    t->values = block + cap;
+    t->keys = keys;
+    t->values = values;
     t->cap = cap;
+    t->kc = kc;
+    t->vc = vc;
     return 0;
 }
 
-/* Newest entries are at the end and most ops touch recent days and colleagues: search backwards. */
+/* The capacity for `need` entries: a power of two from 8. */
+static Py_ssize_t table_cap(Py_ssize_t need) {
+    Py_ssize_t cap = 8;
+    while (cap < need) cap *= 2;
+    return cap;
+}
+
+static int table_reserve(Table *t, Py_ssize_t need) {
+    return need <= t->cap ? 0 : table_layout(t, table_cap(need), t->kc, t->vc);
+}
+
+/* Widens the table where the key or value does not fit its type codes. */
+static int table_fit(Table *t, uint64_t key, uint64_t value) {
+    char kc = widen(t->kc, key), vc = widen(t->vc, value);
+    if (kc == t->kc && vc == t->vc) return 0;
+    return table_layout(t, t->cap ? t->cap : 8, kc, vc);
+}
+
+#define FIND_IN(T)                                                                                           \
+    do {                                                                                                     \
+        const T *k = (const T *)t->keys, want = (T)key;                                                      \
+        for (Py_ssize_t i = t->n - 1; i >= 0; i--)                                                           \
+            if (k[i] == want) return i;                                                                      \
+        return -1;                                                                                           \
+    } while (0)
+
+/* Newest entries are at the end and most ops touch recent days and colleagues: search backwards. A key wider
+ * than the table's keys is not in it. */
 static Py_ssize_t table_find(const Table *t, uint64_t key) {
-    for (Py_ssize_t i = t->n - 1; i >= 0; i--)
-        if (t->keys[i] == key) return i;
-    return -1;
+    if (widen(t->kc, key) != t->kc) return -1;
+    switch (t->kc) {
+    case 'B': FIND_IN(uint8_t);
+    case 'H': FIND_IN(uint16_t);
+    case 'I': FIND_IN(uint32_t);
+    default: FIND_IN(uint64_t);
+    }
 }
 
 static int table_append(Table *t, uint64_t key, uint64_t value) {
-    if (table_reserve(t, t->n + 1) < 0) return -1;
-    t->keys[t->n] = key;
-    t->values[t->n] = value;
+    if (table_fit(t, key, value) < 0 || table_reserve(t, t->n + 1) < 0) return -1;
+    store(t->keys, t->kc, t->n, key);
+    store(t->values, t->vc, t->n, value);
     t->n++;
-    t->kc = widen(t->kc, key);
-    t->vc = widen(t->vc, value);
+    return 0;
+}
+
+static int table_set(Table *t, Py_ssize_t i, uint64_t value) {
+    if (widen(t->vc, value) != t->vc && table_fit(t, 0, value) < 0) return -1;
+    store(t->values, t->vc, i, value);
     return 0;
 }
 
 static int table_add(Table *t, uint64_t key, uint64_t amount) {
     Py_ssize_t i = table_find(t, key);
-    if (i < 0) return table_append(t, key, amount);
-    t->values[i] += amount;
-    t->vc = widen(t->vc, t->values[i]);
-    return 0;
+    return i < 0 ? table_append(t, key, amount) : table_set(t, i, value_at(t, i) + amount);
 }
 
 /* Keeps the larger of the stored and the given value. */
 static int table_raise_to(Table *t, uint64_t key, uint64_t value) {
     Py_ssize_t i = table_find(t, key);
     if (i < 0) return table_append(t, key, value);
-    if (t->values[i] < value) {
-        t->values[i] = value;
-        t->vc = widen(t->vc, value);
-    }
-    return 0;
+    return value_at(t, i) < value ? table_set(t, i, value) : 0;
 }
 
 /* ---------------------------------------------------------------- rules */
@@ -336,10 +394,11 @@ static int apply_op(Slice *self, PyObject *op, const Rules *rules) {
         int credit = 1;
         if (d >= self->own - rules->pair_memory_days + 1) {
             uint64_t pair = (uint64_t)d << 32 | (uint64_t)who;
-            Py_ssize_t i = table_find(&self->t[PAIRS], pair);
-            if (i >= 0 && self->t[PAIRS].values[i] >= (uint64_t)rules->pair_cap)
+            Table *pairs = &self->t[PAIRS];
+            Py_ssize_t i = table_find(pairs, pair);
+            if (i >= 0 && value_at(pairs, i) >= (uint64_t)rules->pair_cap)
                 credit = 0;
-            else if (table_add(&self->t[PAIRS], pair, 1) < 0)
+            else if ((i < 0 ? table_append(pairs, pair, 1) : table_set(pairs, i, value_at(pairs, i) + 1)) < 0)
                 return -1;
         }
         if (credit) {
@@ -409,12 +468,14 @@ typedef int (*Keep)(uint64_t key, uint64_t value, long long bound);
 
 static void table_keep(Table *t, Keep keep, long long bound) {
     Py_ssize_t j = 0;
-    for (Py_ssize_t i = 0; i < t->n; i++)
-        if (keep(t->keys[i], t->values[i], bound)) {
-            t->keys[j] = t->keys[i];
-            t->values[j] = t->values[i];
+    for (Py_ssize_t i = 0; i < t->n; i++) {
+        uint64_t key = key_at(t, i), value = value_at(t, i);
+        if (keep(key, value, bound)) {
+            store(t->keys, t->kc, j, key);
+            store(t->values, t->vc, j, value);
             j++;
         }
+    }
     t->n = j;
 }
 
@@ -457,48 +518,25 @@ static uint64_t get_le(const uint8_t *p, int size) {
     return v;
 }
 
-/* n values in `size`-byte little-endian integers, and back: one loop per width (each compiled for its type,
- * so the compiler can vectorise it; the byte loop of put_le cost ~2 ns per byte on large slices). */
-#define COPY_OUT(T)                                                                                          \
-    for (Py_ssize_t i = 0; i < n; i++) {                                                                     \
-        T x = (T)v[i];                                                                                       \
-        memcpy(p + sizeof(T) * i, &x, sizeof(T));                                                            \
-    }                                                                                                        \
-    return p + sizeof(T) * n
-#define COPY_IN(T)                                                                                           \
-    for (Py_ssize_t i = 0; i < n; i++) {                                                                     \
-        T x;                                                                                                 \
-        memcpy(&x, p + sizeof(T) * i, sizeof(T));                                                            \
-        v[i] = x;                                                                                            \
-    }                                                                                                        \
-    return p + sizeof(T) * n
-
-static uint8_t *put_array(uint8_t *p, const uint64_t *v, Py_ssize_t n, int size) {
+/* A table's keys or values as stored (little-endian, the table's width), and back. */
+static uint8_t *put_array(uint8_t *p, const void *a, char code, Py_ssize_t n) {
+    int size = code_size(code);
 #if PY_LITTLE_ENDIAN
-    switch (size) {
-    case 1: COPY_OUT(uint8_t);
-    case 2: COPY_OUT(uint16_t);
-    case 4: COPY_OUT(uint32_t);
-    default: COPY_OUT(uint64_t);
-    }
+    memcpy(p, a, (size_t)(n * size));
 #else
-    for (Py_ssize_t i = 0; i < n; i++, p += size) put_le(p, v[i], size);
-    return p;
+    for (Py_ssize_t i = 0; i < n; i++) put_le(p + i * size, load(a, code, i), size);
 #endif
+    return p + n * size;
 }
 
-static const uint8_t *get_array(const uint8_t *p, uint64_t *v, Py_ssize_t n, int size) {
+static const uint8_t *get_array(const uint8_t *p, void *a, char code, Py_ssize_t n) {
+    int size = code_size(code);
 #if PY_LITTLE_ENDIAN
-    switch (size) {
-    case 1: COPY_IN(uint8_t);
-    case 2: COPY_IN(uint16_t);
-    case 4: COPY_IN(uint32_t);
-    default: COPY_IN(uint64_t);
-    }
+    memcpy(a, p, (size_t)(n * size));
 #else
-    for (Py_ssize_t i = 0; i < n; i++, p += size) v[i] = get_le(p, size);
-    return p;
+    for (Py_ssize_t i = 0; i < n; i++) store(a, code, i, get_le(p + i * size, size));
 #endif
+    return p + n * size;
 }
 
 static int has_own(const Slice *self) {
@@ -576,13 +614,12 @@ static uint8_t *slice_write(Slice *self, uint8_t *p) {
     for (int i = 0; i < NTABLES; i++) {
         const Table *t = &self->t[i];
         if (!t->n) continue;
-        int ks = code_size(t->kc), vs = code_size(t->vc);
         put_le(p, (uint64_t)t->n, 4);
         p[4] = (uint8_t)t->kc;
         p[5] = (uint8_t)t->vc;
         p += TABLE_HEAD;
-        p = put_array(p, t->keys, t->n, ks);
-        p = put_array(p, t->values, t->n, vs);
+        p = put_array(p, t->keys, t->kc, t->n);
+        p = put_array(p, t->values, t->vc, t->n);
     }
     return p;
 }
@@ -688,27 +725,29 @@ typedef struct {
     Py_ssize_t size;
 } Written;
 
+/* One employee's write: the slices it sets, a run of the part's Written entries. */
+typedef struct {
+    Written *slices;
+    Py_ssize_t n;
+    PyObject *prefix; /* `update` or `settle` (see apply_one) */
+    Py_ssize_t args;  /* arguments of the command: the prefix's, then a field and a slice per written slice */
+} Write;
+
 /* One employee's part of a batch: applies each partition's (offset, op) entries to its slice (slots[partition],
- * loaded), prunes, and sets *command to the write as one RESP command (NULL when nothing applied): when every
- * written slice is `owned`, `update` (the packed `HSET <state key>` without the array header), else `settle`
- * (`EVALSHA <SETTLE_SLICES> 2 <state key> <gone key>`, likewise), then per written slice its field
- * (fields[partition], the worker's own) and the new slice, which is owned from then on. *partitions lists the
- * written ones in argument order (NULL when none); *moved is (before, after) when the department changed. */
-static int write_one(PyObject *update, PyObject *settle, PyObject *slots, PyObject *groups, PyObject *fields,
-                     const Rules *rules, PyObject **command_out, PyObject **partitions_out, PyObject **moved_out,
+ * loaded), prunes, and fills *write with the slices to write (none when nothing applied) and the command they
+ * go in: when every written slice is `owned`, `update` (the packed `HSET <state key>` without the array header),
+ * else `settle` (`EVALSHA <SETTLE_SLICES> 2 <state key> <gone key>`, likewise). *partitions lists the written
+ * ones in argument order (NULL when none); *moved is (before, after) when the department changed. */
+static int apply_one(PyObject *update, PyObject *settle, PyObject *slots, PyObject *groups, PyObject *fields,
+                     const Rules *rules, Write *write, PyObject **partitions_out, PyObject **moved_out,
                      Py_ssize_t *duplicates, Py_ssize_t *late) {
     if (!PyBytes_Check(update) || !PyBytes_Check(settle) || !PyTuple_Check(slots) || !PyDict_Check(groups)) {
         PyErr_SetString(PyExc_TypeError,
                         "an entry needs (slots: tuple, update: bytes, settle: bytes, ...) and ops by partition: dict");
         return -1;
     }
-    Py_ssize_t groups_n = PyDict_GET_SIZE(groups), k = 0, pos = 0;
-    Written *written = PyMem_Calloc((size_t)(groups_n ? groups_n : 1), sizeof(Written));
-    if (written == NULL) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    PyObject *moved = NULL, *partitions = NULL, *command = NULL, *key, *entries;
+    Py_ssize_t k = 0, pos = 0;
+    PyObject *moved = NULL, *partitions = NULL, *key, *entries;
     while (PyDict_Next(groups, &pos, &key, &entries)) {
         Py_ssize_t partition = PyLong_AsSsize_t(key);
         if (partition == -1 && PyErr_Occurred()) goto error;
@@ -741,51 +780,53 @@ static int write_one(PyObject *update, PyObject *settle, PyObject *slots, PyObje
         slice_prune(slice, rules);
         Py_ssize_t size = slice_size(slice);
         if (size < 0) goto error;
-        written[k].slice = slice;
-        written[k].field = PyList_GET_ITEM(fields, partition);
-        written[k].size = size;
+        write->slices[k].slice = slice;
+        write->slices[k].field = PyList_GET_ITEM(fields, partition);
+        write->slices[k].size = size;
         if ((partitions == NULL && (partitions = PyList_New(0)) == NULL) || PyList_Append(partitions, key) < 0)
             goto error;
         k++;
     }
-    if (k) {
-        int owned = 1;
-        for (Py_ssize_t i = 0; i < k; i++) owned &= written[i].slice->owned;
-        PyObject *prefix = owned ? update : settle;
-        Py_ssize_t args = (owned ? 2 : 5) + 2 * k;
-        Py_ssize_t total = 1 + decimal_len(args) + 2 + PyBytes_GET_SIZE(prefix);
-        for (Py_ssize_t i = 0; i < k; i++)
-            total += bulk_size(PyBytes_GET_SIZE(written[i].field)) + bulk_size(written[i].size);
-        command = PyBytes_FromStringAndSize(NULL, total);
-        if (command == NULL) goto error;
-        uint8_t *p = (uint8_t *)PyBytes_AS_STRING(command);
-        *p++ = '*';
-        p = put_decimal(p, args);
-        *p++ = '\r';
-        *p++ = '\n';
-        memcpy(p, PyBytes_AS_STRING(prefix), (size_t)PyBytes_GET_SIZE(prefix));
-        p += PyBytes_GET_SIZE(prefix);
-        for (Py_ssize_t i = 0; i < k; i++) {
-            written[i].slice->owned = 1;
-            p = put_bulk(p, PyBytes_AS_STRING(written[i].field), PyBytes_GET_SIZE(written[i].field));
-            p = put_bulk_head(p, written[i].size);
-            p = slice_write(written[i].slice, p);
-            p[0] = '\r';
-            p[1] = '\n';
-            p += 2;
-        }
-    }
-    PyMem_Free(written);
-    *command_out = command;
+    int owned = 1;
+    for (Py_ssize_t i = 0; i < k; i++) owned &= write->slices[i].slice->owned;
+    write->n = k;
+    write->prefix = owned ? update : settle;
+    write->args = (owned ? 2 : 5) + 2 * k;
     *partitions_out = partitions;
     *moved_out = moved;
     return 0;
 error:
-    PyMem_Free(written);
     Py_XDECREF(moved);
     Py_XDECREF(partitions);
-    Py_XDECREF(command);
     return -1;
+}
+
+static Py_ssize_t write_size(const Write *w) {
+    Py_ssize_t total = 1 + decimal_len(w->args) + 2 + PyBytes_GET_SIZE(w->prefix);
+    for (Py_ssize_t i = 0; i < w->n; i++)
+        total += bulk_size(PyBytes_GET_SIZE(w->slices[i].field)) + bulk_size(w->slices[i].size);
+    return total;
+}
+
+/* The write as one RESP command at p (write_size() bytes); its slices are owned from then on. */
+static uint8_t *put_write(uint8_t *p, const Write *w) {
+    *p++ = '*';
+    p = put_decimal(p, w->args);
+    *p++ = '\r';
+    *p++ = '\n';
+    memcpy(p, PyBytes_AS_STRING(w->prefix), (size_t)PyBytes_GET_SIZE(w->prefix));
+    p += PyBytes_GET_SIZE(w->prefix);
+    for (Py_ssize_t i = 0; i < w->n; i++) {
+        const Written *x = &w->slices[i];
+        x->slice->owned = 1;
+        p = put_bulk(p, PyBytes_AS_STRING(x->field), PyBytes_GET_SIZE(x->field));
+        p = put_bulk_head(p, x->size);
+        p = slice_write(x->slice, p);
+        p[0] = '\r';
+        p[1] = '\n';
+        p += 2;
+    }
+    return p;
 }
 
 /* dirty[bucket] += [now, member] */
@@ -807,32 +848,33 @@ static int mark_dirty(PyObject *dirty, PyObject *bucket, PyObject *now, PyObject
 }
 
 PyDoc_STRVAR(write_doc,
-             "write(items, entries, fields, rules, now, commands, written, dirty, moved) -> (duplicates, late)\n\n"
+             "write(items, entries, fields, rules, now, written, dirty, moved) -> (duplicates, late, commands)\n\n"
              "A part of a batch, one employee after the other: `items` are (employee, ops by source partition) "
              "and `entries` the store's entries of the same employees, (slices by partition, packed "
              "`HSET <state key>` and `EVALSHA <settle> 2 <state key> <gone key>` without their array headers, "
              "home bucket, the id as a RESP argument). Each employee's ops are applied to their slices, which "
-             "are pruned; for each employee with a change the write (a plain HSET when every written slice is "
-             "owned, else SETTLE_SLICES; then per written slice its field from `fields` and the new slice) "
-             "is appended to `commands`, (employee, partitions written, in argument order) to `written`, and "
-             "`now` and the id to `dirty[bucket]`; "
+             "are pruned; for each employee with a change, (employee, partitions written, in argument order) "
+             "goes to `written`, `now` and the id to `dirty[bucket]`, and the write (a plain HSET when every "
+             "written slice is owned, else SETTLE_SLICES; then per written slice its field from `fields` and the "
+             "new slice) to `commands`, bytes with the part's writes: one RESP command per row added to `written`. "
              "(employee, department before, after) goes to `moved` when the department changed. One call per "
              "part of a batch: the Python around each employee cost more than the slice code itself "
-             "(docs/decisions/0006).");
+             "(docs/decisions/0006), and one buffer per part instead of one per employee saves an allocation "
+             "per write (a slice of the live stream is bigger than pymalloc's blocks).");
 
 static PyObject *write_command(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 9 || !PyList_Check(args[0]) || !PyList_Check(args[1]) || !PyList_Check(args[2]) ||
+    if (nargs != 8 || !PyList_Check(args[0]) || !PyList_Check(args[1]) || !PyList_Check(args[2]) ||
         !PyObject_TypeCheck(args[3], &RulesType) || !PyBytes_Check(args[4]) || !PyList_Check(args[5]) ||
-        !PyList_Check(args[6]) || !PyDict_Check(args[7]) || !PyList_Check(args[8])) {
+        !PyDict_Check(args[6]) || !PyList_Check(args[7])) {
         PyErr_SetString(PyExc_TypeError,
-                        "write(items: list, entries: list, fields: list, rules, now: bytes, commands: list, "
-                        "written: list, dirty: dict, moved: list)");
+                        "write(items: list, entries: list, fields: list, rules, now: bytes, written: list, "
+                        "dirty: dict, moved: list)");
         return NULL;
     }
     PyObject *items = args[0], *entries = args[1], *fields = args[2], *now = args[4];
-    PyObject *commands = args[5], *written = args[6], *dirty = args[7], *moves = args[8];
+    PyObject *written = args[5], *dirty = args[6], *moves = args[7];
     const Rules *rules = (const Rules *)args[3];
-    Py_ssize_t n = PyList_GET_SIZE(items), duplicates = 0, late = 0;
+    Py_ssize_t n = PyList_GET_SIZE(items), duplicates = 0, late = 0, slots = 0, writes = 0, total = 0;
     if (PyList_GET_SIZE(entries) != n) {
         PyErr_SetString(PyExc_ValueError, "items and entries differ in length");
         return NULL;
@@ -840,35 +882,62 @@ static PyObject *write_command(PyObject *module, PyObject *const *args, Py_ssize
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PyList_GET_ITEM(items, i), *entry = PyList_GET_ITEM(entries, i);
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 || !PyTuple_Check(entry) ||
-            PyTuple_GET_SIZE(entry) != 5) {
-            PyErr_SetString(PyExc_TypeError, "items are (employee, ops by partition), entries 5-tuples");
+            PyTuple_GET_SIZE(entry) != 5 || !PyDict_Check(PyTuple_GET_ITEM(item, 1))) {
+            PyErr_SetString(PyExc_TypeError, "items are (employee, ops by partition: dict), entries 5-tuples");
             return NULL;
         }
-        PyObject *employee = PyTuple_GET_ITEM(item, 0);
-        PyObject *command = NULL, *partitions = NULL, *moved = NULL;
-        if (write_one(PyTuple_GET_ITEM(entry, 1), PyTuple_GET_ITEM(entry, 2), PyTuple_GET_ITEM(entry, 0),
-                      PyTuple_GET_ITEM(item, 1), fields, rules, &command, &partitions, &moved, &duplicates, &late) < 0)
-            return NULL;
+        slots += PyDict_GET_SIZE(PyTuple_GET_ITEM(item, 1));
+    }
+    Write *plan = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Write));
+    Written *pool = PyMem_Calloc((size_t)(slots ? slots : 1), sizeof(Written));
+    if (plan == NULL || pool == NULL) {
+        PyMem_Free(plan);
+        PyMem_Free(pool);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    PyObject *out = NULL;
+    for (Py_ssize_t i = 0, used = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i), *entry = PyList_GET_ITEM(entries, i);
+        PyObject *employee = PyTuple_GET_ITEM(item, 0), *partitions = NULL, *moved = NULL;
+        Write *w = &plan[writes];
+        w->slices = pool + used;
+        if (apply_one(PyTuple_GET_ITEM(entry, 1), PyTuple_GET_ITEM(entry, 2), PyTuple_GET_ITEM(entry, 0),
+                      PyTuple_GET_ITEM(item, 1), fields, rules, w, &partitions, &moved, &duplicates, &late) < 0)
+            goto error;
         int rc = 0;
         if (moved != NULL) {
             PyObject *row = PyTuple_Pack(3, employee, PyTuple_GET_ITEM(moved, 0), PyTuple_GET_ITEM(moved, 1));
             rc = row == NULL || PyList_Append(moves, row) < 0 ? -1 : 0;
             Py_XDECREF(row);
         }
-        if (rc == 0 && command != NULL) {
+        if (rc == 0 && w->n) {
             PyObject *row = PyTuple_Pack(2, employee, partitions);
-            rc = row == NULL || PyList_Append(written, row) < 0 || PyList_Append(commands, command) < 0 ||
+            rc = row == NULL || PyList_Append(written, row) < 0 ||
                          mark_dirty(dirty, PyTuple_GET_ITEM(entry, 3), now, PyTuple_GET_ITEM(entry, 4)) < 0
                      ? -1
                      : 0;
             Py_XDECREF(row);
+            used += w->n;
+            total += write_size(w);
+            writes++;
         }
-        Py_XDECREF(command);
         Py_XDECREF(partitions);
         Py_XDECREF(moved);
-        if (rc < 0) return NULL;
+        if (rc < 0) goto error;
     }
-    return Py_BuildValue("(nn)", duplicates, late);
+    out = PyBytes_FromStringAndSize(NULL, total);
+    if (out == NULL) goto error;
+    uint8_t *p = (uint8_t *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < writes; i++) p = put_write(p, &plan[i]);
+    PyMem_Free(plan);
+    PyMem_Free(pool);
+    return Py_BuildValue("(nnN)", duplicates, late, out);
+error:
+    Py_XDECREF(out);
+    PyMem_Free(plan);
+    PyMem_Free(pool);
+    return NULL;
 }
 
 /* ---------------------------------------------------------------- readers */
@@ -946,20 +1015,20 @@ static PyObject *merge_tables(PyObject *module, PyObject *const *args, Py_ssize_
         const Slice *part = (const Slice *)item;
         const Table *t = &part->t[DAYS];
         for (Py_ssize_t j = 0; j < t->n; j++) {
-            uint64_t counter = t->keys[j] & ((1 << SHIFT) - 1);
+            uint64_t key = key_at(t, j), counter = key & ((1 << SHIFT) - 1);
             if ((Py_ssize_t)counter >= width) {
                 PyErr_Format(PyExc_ValueError, "slice has counter %llu, beyond the %zd known", counter, width);
                 goto error;
             }
-            if (add_day(days, part->base + (long long)(t->keys[j] >> SHIFT), counter, t->values[j], width) < 0)
+            if (add_day(days, part->base + (long long)(key >> SHIFT), counter, value_at(t, j), width) < 0)
                 goto error;
         }
         t = &part->t[GIVERS];
         for (Py_ssize_t j = 0; j < t->n; j++)
-            if (raise_item(givers, t->keys[j], t->values[j]) < 0) goto error;
+            if (raise_item(givers, key_at(t, j), value_at(t, j)) < 0) goto error;
         t = &part->t[RECEIVERS];
         for (Py_ssize_t j = 0; j < t->n; j++)
-            if (raise_item(receivers, t->keys[j], t->values[j]) < 0) goto error;
+            if (raise_item(receivers, key_at(t, j), value_at(t, j)) < 0) goto error;
     }
     Py_ssize_t pos = 0;
     PyObject *key, *value;
@@ -1041,17 +1110,16 @@ static PyObject *decode(PyObject *module, PyObject *arg) {
         if (!need(at, TABLE_HEAD, len)) goto error;
         Table *t = &self->t[i];
         Py_ssize_t n = (Py_ssize_t)get_le(blob + at, 4);
-        t->kc = (char)blob[at + 4];
-        t->vc = (char)blob[at + 5];
-        int ks = code_size(t->kc), vs = code_size(t->vc);
+        char kc = (char)blob[at + 4], vc = (char)blob[at + 5];
+        int ks = code_size(kc), vs = code_size(vc);
         if (!ks || !vs) {
             PyErr_SetString(PyExc_ValueError, "engagement slice table has an unknown type code");
             goto error;
         }
         at += TABLE_HEAD;
-        if (!need(at, n * (ks + vs), len) || table_reserve(t, n) < 0) goto error;
-        get_array(blob + at, t->keys, n, ks);
-        get_array(blob + at + n * ks, t->values, n, vs);
+        if (!need(at, n * (ks + vs), len) || table_layout(t, table_cap(n), kc, vc) < 0) goto error;
+        get_array(blob + at, t->keys, kc, n);
+        get_array(blob + at + n * ks, t->values, vc, n);
         at += n * (ks + vs);
         t->n = n;
     }

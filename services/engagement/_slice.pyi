@@ -2,7 +2,6 @@
 
 from collections.abc import Sequence
 
-from services.common.redis_batch import Command
 from services.engagement.scoring import Op
 
 SHIFT: int
@@ -39,11 +38,10 @@ def write(
     fields: list[bytes | None],
     rules: Rules,
     now: bytes,
-    commands: list[Command],
     written: list[tuple[str, list[int]]],
     dirty: dict[int, list[bytes]],
     moved: list[tuple[str, str, str]],
-) -> tuple[int, int]: ...
+) -> tuple[int, int, bytes]: ...
 def merge_tables(
     slices: Sequence[Slice], width: int
 ) -> tuple[dict[int, list[int]], dict[int, tuple[int, bool]], dict[int, int]]: ...

@@ -312,8 +312,8 @@ class EngagementStore:
         settle_sha, max_sha = await self._scripts()
         groups = await self._own(groups)
         entries = await self._entries(groups, settle_sha)
-        commands: list[Command] = []  # the writes first, one per employee, in the order of `written`
-        written: list[tuple[str, list[int]]] = []  # (employee, partitions written)
+        written: list[tuple[str, list[int]]] = []  # (employee, partitions written), as the writes were sent
+        commands: list[Command] = []  # what follows the writes
         moved: list[tuple[str, str, str]] = []  # (employee, department before, after)
         dirty: dict[int, list[bytes]] = {}
         now = bulk(repr(time.time()).encode())
@@ -323,16 +323,15 @@ class EngagementStore:
         items = list(groups.items())
         duplicates = late = 0
         async with self.batch.stream() as out:
-            sent = 0
             for start in range(0, len(items), SEND_EVERY):
                 end = start + SEND_EVERY
-                dup, old = write(
-                    items[start:end], entries[start:end], fields, rules, now, commands, written, dirty, moved
+                sent = len(written)
+                dup, old, packed = write(
+                    items[start:end], entries[start:end], fields, rules, now, written, dirty, moved
                 )
                 duplicates += dup
                 late += old
-                out.send(commands[sent:])  # Redis starts on these while the rest is computed
-                sent = len(commands)
+                out.send_packed(packed, len(written) - sent)  # Redis starts on these while the rest is computed
             for employee, before, after in moved:
                 commands += self._move(employee, before, after)
             for bucket, members in dirty.items():
@@ -340,8 +339,9 @@ class EngagementStore:
             newest, first_max = self._queue_activity(commands, activity, max_sha)
             if watermark_ms > 0:
                 commands.append(("EVALSHA", max_sha, 1, WATERMARK, watermark_ms))
-            out.send(commands[sent:])
+            out.send(commands)
             replies = await out.receive()
+        first_max += len(written)
         result.duplicates += duplicates
         result.late += late
         for reply in replies:

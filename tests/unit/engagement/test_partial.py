@@ -144,15 +144,14 @@ def test_write_updates_owned_slices_with_hset_and_creates_the_others_through_the
         (slots, update_a, create_a, 4, b"$1\r\na\r\n"),
         (b_slots, update_b, create_b, 5, b"$1\r\nb\r\n"),
     ]
-    commands: list = []
     written: list = []
     dirty: dict = {4: [b"old"]}
     moved: list = []
-    counts = partial.write(items, entries, fields, RULES, b"now", commands, written, dirty, moved)
-    assert counts == (2, 0)  # a's offset 4 and b's offset 3 were applied before
+    duplicates, late, packed = partial.write(items, entries, fields, RULES, b"now", written, dirty, moved)
+    assert (duplicates, late) == (2, 0)  # a's offset 4 and b's offset 3 were applied before
     assert written == [("a", [0, 1]), ("b", [0])] and moved == [("a", "", "Sales")]
     assert dirty == {4: [b"old", b"now", b"$1\r\na\r\n"], 5: [b"now", b"$1\r\nb\r\n"]}
-    create, update = (_resp_args(command) for command in commands)
+    create, update = _resp_commands(packed)  # one command per row of `written`, in its order
     assert create[:5] == [b"EVALSHA", b"f" * 40, b"2", b"{emp:a}:s", b"{emp:a}:gone"]  # one new slice: the script
     assert create[5:] == [b"t:0:7", slots[0].encode(), b"t:1:3", slots[1].encode()]
     assert partial.decode(create[6]).department == "Sales"
@@ -160,20 +159,34 @@ def test_write_updates_owned_slices_with_hset_and_creates_the_others_through_the
     assert slots[1].owned  # written to the worker's own field: the next write is an update
 
 
+def test_write_of_nothing_applied_sends_nothing() -> None:
+    stored = partial.Slice()
+    stored.apply([(4, Op("c", 100, "0", "1"))], RULES)
+    slots = (stored,)
+    entry = (slots, _without_header(("HSET", "{emp:a}:s")), b"", 0, b"$1\r\na\r\n")
+    written: list = []
+    counts = partial.write(
+        [("a", {0: [(4, Op("c", 100, "0", "1"))]})], [entry], [b"t:0:1"], RULES, b"now", written, {}, []
+    )
+    assert counts == (1, 0, b"") and written == []
+
+
 def test_write_refuses_mismatched_parts() -> None:
     with pytest.raises(ValueError, match="differ in length"):
-        partial.write([("a", {})], [], [b"t:0"], RULES, b"now", [], [], {}, [])
+        partial.write([("a", {})], [], [b"t:0"], RULES, b"now", [], {}, [])
 
 
-def _resp_args(command: bytes) -> list[bytes]:
-    """The bulk strings of one RESP array (what Redis would read)."""
-    header, rest = command.split(b"\r\n", 1)
-    out = []
-    for _ in range(int(header[1:])):
-        length, rest = rest.split(b"\r\n", 1)
-        size = int(length[1:])
-        out.append(rest[:size])
-        assert rest[size : size + 2] == b"\r\n"
-        rest = rest[size + 2 :]
-    assert rest == b""
-    return out
+def _resp_commands(packed: bytes) -> list[list[bytes]]:
+    """The bulk strings of each RESP array in `packed` (what Redis would read)."""
+    commands, rest = [], packed
+    while rest:
+        header, rest = rest.split(b"\r\n", 1)
+        args = []
+        for _ in range(int(header[1:])):
+            length, rest = rest.split(b"\r\n", 1)
+            size = int(length[1:])
+            args.append(rest[:size])
+            assert rest[size : size + 2] == b"\r\n"
+            rest = rest[size + 2 :]
+        commands.append(args)
+    return commands
