@@ -96,6 +96,23 @@ def test_tables_widen_instead_of_overflowing_and_round_trip() -> None:
     assert copy.encode()[:8] == (303).to_bytes(8, "big")  # the mark leads, big-endian (docs/engagement.md)
 
 
+def test_long_tables_find_every_entry_before_and_after_they_widen() -> None:
+    part = partial.Slice()
+    ops = [Op("r", 20_000, str(who), "0") for who in range(1, 41)]  # 40 givers: scans cross blocks of eight
+    ops += [Op("r", 40_000, str(1 << 20), "1")]  # a value beyond 16 bits: the givers' values widen
+    ops += [Op("r", 40_000, str(who), "0") for who in range(1, 41)]  # each found again after widening
+    ops += [Op("g", 40_000, "0", str(who)) for who in range(1, 41) for _ in range(3)]  # pairs: 3 > cap of 2
+    assert part.apply(list(enumerate(ops, start=1)), RULES) == (len(ops), 0, 0)
+    copy = partial.decode(part.encode())
+    assert copy.encode() == part.encode()
+    state = partial.merge([copy], False)
+    assert state.givers == {**{who: (40_000, False) for who in range(1, 41)}, 1 << 20: (40_000, True)}
+    assert state.receivers == {who: 40_000 for who in range(1, 41)}
+    given = state.days[40_000]
+    assert given[COUNTERS.index("received")] == 81 - 40  # 40 on day 20,000
+    assert given[0] == 80  # counter 0 credited twice per receiver: the third interaction of a pair is capped
+
+
 def test_malformed_slices_and_ops_raise_instead_of_guessing() -> None:
     blob = partial.Slice()
     blob.apply([(1, Op("c", 100, "0", "1"))], RULES)
