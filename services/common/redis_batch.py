@@ -24,6 +24,7 @@ Arg = bytes | str | int | float
 # A command is its arguments, or bytes already in RESP (one command; code that builds its commands in C).
 Command = Sequence[Arg] | bytes
 READ_CHUNK = 1 << 16
+INCOMPLETE = object()  # what the reader returns until a whole reply is buffered (not False: a reply can be 0)
 
 
 def bulk(value: bytes) -> bytes:
@@ -56,7 +57,7 @@ class RedisBatch:
         self.tls = tls
         self.timeout = timeout
         self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-        self._reader = hiredis.Reader(replyError=ResponseError)
+        self._reader = hiredis.Reader(replyError=ResponseError, notEnoughData=INCOMPLETE)
         self._lock = asyncio.Lock()
 
     @classmethod
@@ -73,7 +74,7 @@ class RedisBatch:
         context = ssl.create_default_context() if self.tls else None
         streams = await asyncio.open_connection(self.host, self.port, ssl=context)
         self._streams = streams
-        self._reader = hiredis.Reader(replyError=ResponseError)
+        self._reader = hiredis.Reader(replyError=ResponseError, notEnoughData=INCOMPLETE)
         hello: list[Sequence[Arg]] = []
         if self.password is not None:
             hello.append(("AUTH", self.username, self.password) if self.username else ("AUTH", self.password))
@@ -95,16 +96,14 @@ class RedisBatch:
         await writer.drain()
         parser = self._reader
         replies: list[Any] = []
-        while len(replies) < want:
-            reply = parser.gets()
-            if reply is False:
-                data = await reader.read(READ_CHUNK)
-                if not data:
-                    raise RedisConnectionError("connection closed by redis")
-                parser.feed(data)
-            else:
-                replies.append(reply)
-        return replies
+        while True:
+            replies += iter(parser.gets, INCOMPLETE)  # every whole reply buffered, without a Python loop
+            if len(replies) >= want:
+                return replies
+            data = await reader.read(READ_CHUNK)
+            if not data:
+                raise RedisConnectionError("connection closed by redis")
+            parser.feed(data)
 
     async def _exchange(self, commands: Sequence[Command]) -> list[Any]:
         self._send(commands)
