@@ -165,7 +165,11 @@ def markdown(report: dict[str, Any]) -> str:
         f"Worker wall time counts from its first processed event to all {cfg['partitions']} partitions committed "
         f"to the end (start-up took {w['startup_seconds']:.1f} s and is left out; spawn to committed: "
         f"{w['spawn_to_committed_seconds']:.1f} s). All events processed after {w['processed_seconds']:.1f} s; "
-        f"the worker published {w['score_changes']:,.0f} ScoreChanged events while doing so. "
+        f"the worker published {w['score_changes']:,.0f} ScoreChanged events while doing so, and handled "
+        f"{w['batches']:,.0f} batches of {w['loaded'] / max(1.0, w['batches']):,.0f} records on average in "
+        f"{1000 * w['batch_seconds'] / max(1.0, w['batches']):.1f} ms each, "
+        f"{w['slice_writes'] / max(1, w['loaded']):.2f} slice writes per event (how the records fell into batches "
+        "decides how many: docs/benchmark.md). "
         f"The naive consumer ran over the first {runs['naive']['events']:,} events.",
         *(
             []
@@ -198,7 +202,8 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"Steady state: the worker used {_num(lat['worker_cpu_us_per_event'])} CPU-µs per event (its publisher "
         f"process {_num(lat.get('publisher_cpu_us_per_event', 0.0))} of them) in batches of "
-        f"{_num(lat['mean_batch_events'])} records on average, each handled (planned and "
+        f"{_num(lat['mean_batch_events'])} records on average "
+        f"({lat.get('slice_writes_per_event', 0.0):.2f} slice writes per event), each handled (planned and "
         f"written to Redis) in {_num(lat.get('mean_batch_ms', 0.0), 1)} ms; planning and writing "
         f"batches added up to {lat.get('handling_share', 0.0):.0%} of the phase's wall time (a batch is planned while "
         "Redis writes the one before, so the two overlap); it published "

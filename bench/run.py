@@ -46,6 +46,7 @@ BATCHES = "catalyst_engagement_batch_events"
 HANDLE = "catalyst_engagement_batch_seconds"
 EVENTS = "catalyst_engagement_events_total"
 SCORE_CHANGES = "catalyst_engagement_score_changes_total"
+SLICE_WRITES = "catalyst_engagement_slice_writes_total"
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,9 @@ async def measure_worker(
         "processed_seconds": (processed_at or done_at) - first_at,
         "cpu_seconds_total": done_cpu,
         "score_changes": stats.total(samples, SCORE_CHANGES),
+        "batches": stats.total(samples, BATCHES + "_count"),
+        "slice_writes": stats.total(samples, SLICE_WRITES),
+        "batch_seconds": stats.total(samples, HANDLE + "_sum"),
         "complete": progress.complete,
         "loaded": loaded,
         "group": worker.group,
@@ -485,6 +489,7 @@ async def latency(
     window = stats.delta(after, before)
     batches = stats.total(samples_after, BATCHES + "_count") - stats.total(samples_before, BATCHES + "_count")
     handling = stats.total(samples_after, HANDLE + "_sum") - stats.total(samples_before, HANDLE + "_sum")
+    slice_writes = stats.total(samples_after, SLICE_WRITES) - stats.total(samples_before, SLICE_WRITES)
     p50, p99 = stats.quantile(window, 0.5), stats.quantile(window, 0.99)
     return {
         "offered_rate": offered,
@@ -502,6 +507,7 @@ async def latency(
         "worker_cpu_us_per_event": cpu / sent * 1e6 if sent else 0.0,
         "publisher_cpu_us_per_event": publisher_cpu / sent * 1e6 if sent else 0.0,  # of the worker's
         "mean_batch_events": sent / batches if batches else 0.0,
+        "slice_writes_per_event": slice_writes / sent if sent else 0.0,
         "mean_batch_ms": handling / batches * 1000 if batches else 0.0,
         "handling_share": handling / seconds if seconds else 0.0,
         # what else the phase cost: ScoreChanged published, Redis and the broker (None: not on this machine)

@@ -29,6 +29,12 @@ class WorkerMetrics:
             "events (a zombie, a stale worker after a rebalance) or the employee was forgotten (docs/decisions/0009)",
             registry=registry,
         )
+        self.slice_writes = Counter(
+            p + "slice_writes",
+            "State slices written to Redis: per event, what batching saves (an event changes one or two employees; "
+            "a batch writes each employee's slice of a source partition once)",
+            registry=registry,
+        )
         self.event_to_score = Histogram(
             p + "event_to_score_seconds",
             "Record timestamp to Redis state updated (sampled per batch)",

@@ -100,6 +100,7 @@ class Processor:
             self.metrics.duplicates.inc(result.duplicates)
             self.metrics.late_ignored.inc(result.late)
             self.metrics.superseded.inc(result.superseded)
+            self.metrics.slice_writes.inc(result.slices)
         now = time.time()
         self.metrics.batch_seconds.observe(planned.seconds + time.perf_counter() - started)
         step = max(1, len(records) // LATENCY_SAMPLES)

@@ -122,6 +122,7 @@ class BatchResult:
     duplicates: int = 0
     late: int = 0
     superseded: int = 0  # employees whose write was refused or undone (another field has more events; erasure)
+    slices: int = 0  # slices written
 
 
 def _s(value: bytes | str | None) -> str:
@@ -344,6 +345,7 @@ class EngagementStore:
         first_max += len(written)
         result.duplicates += duplicates
         result.late += late
+        result.slices += sum(len(partitions) for _, partitions in written)
         for reply in replies:
             if isinstance(reply, ResponseError):
                 if str(reply).startswith("NOSCRIPT"):

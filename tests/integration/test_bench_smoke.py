@@ -94,12 +94,15 @@ def test_quick_bench_writes_a_complete_report(kafka_bootstrap: str, tmp_path: Pa
     assert report["runs"]["raw"]["events"] == 3000
     assert report["runs"]["naive"]["events"] == 500
     assert report["worker_detail"]["complete"]
+    assert report["worker_detail"]["batches"] >= 1 and report["worker_detail"]["batch_seconds"] > 0
+    assert 0 < report["worker_detail"]["slice_writes"] <= 2 * 3000  # an event changes at most two employees
     assert report["runs"]["worker"]["events"] == 3000
     assert set(report["ratios"]) == {"worker_over_naive", "worker_over_raw", "naive_over_raw"}
     latency = report["latency"]
     assert latency["events"] > 0 and latency["samples"] > 0
     assert latency["p50_ms"] is not None and latency["p99_ms"] >= latency["p50_ms"]
     assert latency["worker_cpu_us_per_event"] > 0 and latency["mean_batch_events"] >= 1
+    assert 0 < latency["slice_writes_per_event"] <= 2
     assert 0 <= latency["publisher_cpu_us_per_event"] < latency["worker_cpu_us_per_event"]
     assert latency["mean_batch_ms"] > 0 and 0 < latency["handling_share"]
     assert latency["offered_by"] == "half the sustained rate" and latency["warmup_seconds"] == 1.0
