@@ -487,9 +487,9 @@ async def latency(
     samples_after = await asyncio.to_thread(metrics, worker)
     after = stats.buckets(samples_after, HISTOGRAM)
     window = stats.delta(after, before)
-    batches = stats.total(samples_after, BATCHES + "_count") - stats.total(samples_before, BATCHES + "_count")
-    handling = stats.total(samples_after, HANDLE + "_sum") - stats.total(samples_before, HANDLE + "_sum")
-    slice_writes = stats.total(samples_after, SLICE_WRITES) - stats.total(samples_before, SLICE_WRITES)
+    batches = stats.grown(samples_after, samples_before, BATCHES + "_count")
+    handling = stats.grown(samples_after, samples_before, HANDLE + "_sum")
+    slice_writes = stats.grown(samples_after, samples_before, SLICE_WRITES)
     p50, p99 = stats.quantile(window, 0.5), stats.quantile(window, 0.99)
     return {
         "offered_rate": offered,
@@ -511,7 +511,7 @@ async def latency(
         "mean_batch_ms": handling / batches * 1000 if batches else 0.0,
         "handling_share": handling / seconds if seconds else 0.0,
         # what else the phase cost: ScoreChanged published, Redis and the broker (None: not on this machine)
-        "score_changes": stats.total(samples_after, SCORE_CHANGES) - stats.total(samples_before, SCORE_CHANGES),
+        "score_changes": stats.grown(samples_after, samples_before, SCORE_CHANGES),
         "redis_cpu_us_per_event": redis_cpu / sent * 1e6 if sent and redis_cpu is not None else None,
         "broker_cpu_us_per_event": broker_cpu / sent * 1e6 if sent and broker_cpu is not None else None,
         "generator_cpu_us_per_event": generator_cpu / sent * 1e6 if sent else 0.0,

@@ -35,6 +35,15 @@ def total(samples: Mapping[tuple[str, tuple[tuple[str, str], ...]], float], name
     return sum(v for (n, _), v in samples.items() if n == name)
 
 
+def grown(
+    after: Mapping[tuple[str, tuple[tuple[str, str], ...]], float],
+    before: Mapping[tuple[str, tuple[tuple[str, str], ...]], float],
+    name: str,
+) -> float:
+    """How much a metric (summed over its label values) grew between two scrapes."""
+    return total(after, name) - total(before, name)
+
+
 def buckets(samples: Mapping[tuple[str, tuple[tuple[str, str], ...]], float], name: str) -> dict[float, float]:
     """Cumulative histogram counts by upper bound (+Inf included)."""
     out = {}

@@ -167,15 +167,17 @@ static int table_append(Table *t, uint64_t key, uint64_t value) {
 }
 
 static int table_set(Table *t, Py_ssize_t i, uint64_t value) {
-    if (widen(t->vc, value) != t->vc && table_fit(t, 0, value) < 0) return -1;
+    if (table_fit(t, 0, value) < 0) return -1;
     store(t->values, t->vc, i, value);
     return 0;
 }
 
-static int table_add(Table *t, uint64_t key, uint64_t amount) {
-    Py_ssize_t i = table_find(t, key);
+/* Adds `amount` to the entry at i (table_find's answer for key), or appends the key when i < 0. */
+static int table_bump(Table *t, Py_ssize_t i, uint64_t key, uint64_t amount) {
     return i < 0 ? table_append(t, key, amount) : table_set(t, i, value_at(t, i) + amount);
 }
+
+static int table_add(Table *t, uint64_t key, uint64_t amount) { return table_bump(t, table_find(t, key), key, amount); }
 
 /* Keeps the larger of the stored and the given value. */
 static int table_raise_to(Table *t, uint64_t key, uint64_t value) {
@@ -407,7 +409,7 @@ static int apply_op(Slice *self, PyObject *op, const Rules *rules) {
             Py_ssize_t i = table_find(pairs, pair);
             if (i >= 0 && value_at(pairs, i) >= (uint64_t)rules->pair_cap)
                 credit = 0;
-            else if ((i < 0 ? table_append(pairs, pair, 1) : table_set(pairs, i, value_at(pairs, i) + 1)) < 0)
+            else if (table_bump(pairs, i, pair, 1) < 0)
                 return -1;
         }
         if (credit) {
