@@ -5,18 +5,18 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(CURDIR)/$(VENV)/bin/python
 BIN := $(CURDIR)/$(VENV)/bin
-RUN_DIR := $(CURDIR)/.run
+RUN_DIR := $(or $(CATALYST_RUN_DIR),$(CURDIR)/.run)
 export PYTHON := $(PY)
 export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 PROTOS := $(shell find proto -name '*.proto')
 
-.PHONY: help setup system-deps venv ext proto kafka-jars tools prometheus k8s-config demo lint test test-unit test-integration up down status logs \
-        runtime-up runtime-down topics demo bench clean
+.PHONY: help setup system-deps venv proto kafka-jars tools prometheus k8s-config demo lint test test-unit test-integration up down status logs \
+        runtime-up runtime-down topics demo seed bench clean
 
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: system-deps venv ext proto kafka-jars tools ## Install everything Catalyst needs (idempotent)
+setup: system-deps venv proto kafka-jars tools ## Install everything Catalyst needs (idempotent)
 
 system-deps: ## Install Debian packages that are missing (redis-server, prometheus, kcat)
 	@bash deploy/system-deps.sh
@@ -28,20 +28,6 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -m pip install -q --upgrade pip setuptools
 	@$(PY) -m pip install -q -e ".[dev]"
-	@touch $@
-
-# The compiled parts of the engagement worker (setup.py): the slice code and the record planner in C
-# (docs/decisions/0006, 0008) and scoring.py compiled by mypyc (0007), rebuilt when a source changes: Python
-# imports a compiled module in preference to its source, so every one is removed first (none outlives its source).
-EXT_SUFFIX := $(shell python3 -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')
-COMPILED_SOURCES := $(addprefix services/engagement/,_slice.c _plan.c scoring.py) $(wildcard proto/catalyst/events/v1/*.proto)
-ext: .cache/ext.stamp ## Build the engagement worker's compiled modules in place
-
-.cache/ext.stamp: $(COMPILED_SOURCES) setup.py $(VENV)/.installed
-	@echo "[setup] building the engagement worker's compiled modules (C slice code and planner, mypyc scoring)"
-	@rm -f services/engagement/*$(EXT_SUFFIX)
-	@$(PY) setup.py -q build_ext --inplace --build-temp .cache/build
-	@for module in _slice _plan scoring scoring__mypyc; do test -f services/engagement/$$module$(EXT_SUFFIX); done
 	@touch $@
 
 proto: gen/.stamp ## Generate Python stubs from proto/ into gen/ (not committed)
@@ -84,6 +70,9 @@ runtime-down: ## Stop Kafka and Redis
 
 up: runtime-up ## Start the whole system locally (Kafka, Redis, services)
 	@bash deploy/local/services.sh start
+
+seed: ## A sample company (200 people, 12 weeks) through the running feed API; prints its first ambassador's id
+	@$(PY) -m services.demo.seed
 
 down: ## Stop everything `make up` started
 	@bash deploy/local/services.sh stop

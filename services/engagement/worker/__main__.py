@@ -1,29 +1,25 @@
-"""`python -m services.engagement`: runs the engagement worker until SIGTERM/SIGINT (graceful shutdown)."""
+"""`python -m services.engagement.worker`: runs the engagement worker until SIGTERM/SIGINT (graceful shutdown)."""
 
 from __future__ import annotations
 
 import faust
 from prometheus_client import CollectorRegistry
 
-from services.common import cpus
 from services.common.grpc_server import serve_metrics
 from services.common.logging import configure_logging
 from services.common.settings import load
-from services.engagement.config import EngagementWorkerSettings, load_scoring
-from services.engagement.gc_policy import collect_rarely
-from services.engagement.stream import Worker
+from services.engagement.model.config import load_model
+from services.engagement.worker.app import Worker
+from services.engagement.worker.settings import EngagementWorkerSettings
 
 
 def main() -> None:
     settings = load(EngagementWorkerSettings)
-    if settings.consumer_cpus:  # before any thread starts: threads inherit it
-        cpus.pin(settings.consumer_cpus)
     log = configure_logging("engagement-worker", settings.log_level)
-    cfg = load_scoring(settings.scoring_file)
+    model = load_model(settings.scoring_file)
     settings.worker_data_dir.mkdir(parents=True, exist_ok=True)
     registry = CollectorRegistry()
-    collect_rarely()
-    worker = Worker(settings, cfg, registry)
+    worker = Worker(settings, model, registry)
     serve_metrics(settings.metrics_host, settings.worker_metrics_port, registry)
     log.info(
         "starting engagement worker",

@@ -23,18 +23,6 @@ class WorkerMetrics:
         self.duplicates = Counter(
             p + "duplicates", "Ops skipped because their offset was already applied (replays)", registry=registry
         )
-        self.superseded = Counter(
-            p + "superseded_writes",
-            "Employees whose slice write was refused or undone: another writer's field has more of the partition's "
-            "events (a zombie, a stale worker after a rebalance) or the employee was forgotten (docs/decisions/0009)",
-            registry=registry,
-        )
-        self.slice_writes = Counter(
-            p + "slice_writes",
-            "State slices written to Redis: per event, what batching saves (an event changes one or two employees; "
-            "a batch writes each employee's slice of a source partition once)",
-            registry=registry,
-        )
         self.event_to_score = Histogram(
             p + "event_to_score_seconds",
             "Record timestamp to Redis state updated (sampled per batch)",
@@ -64,19 +52,5 @@ class WorkerMetrics:
             buckets=REDIS_BUCKETS,
             registry=registry,
         )
-        self.score_changes = Counter(p + "score_changes", "ScoreChanged events published", registry=registry)
         self.tombstones = Counter(p + "tombstones", "Tombstones published for forgotten employees", registry=registry)
-        self.rollover_marked = Counter(
-            p + "rollover_marked", "Employees re-published because event time crossed a day", registry=registry
-        )
-        self.emit_catching_up = Gauge(
-            p + "emit_catching_up",
-            "1 while the consumer is far behind: ScoreChanged rounds stretched, day rollovers deferred",
-            registry=registry,
-        )
-        self.publisher_restarts = Counter(
-            p + "publisher_restarts",
-            "Times the publisher process (ScoreChanged) died and was started again",
-            registry=registry,
-        )
         self.watermark = Gauge(p + "watermark_seconds", "Event-time watermark (newest occurred_at)", registry=registry)

@@ -7,24 +7,31 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from aiokafka.errors import KafkaError
+from prometheus_client import Counter, Histogram
 from redis.exceptions import BusyLoadingError, ClusterDownError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-
-from services.engagement.metrics import WorkerMetrics
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, ClusterDownError, TryAgainError, OSError)
 
 
+class RetryMetrics(Protocol):
+    """The metrics a retrying process exports (worker and publisher alike)."""
+
+    redis_retries: Counter
+    redis_latency: Histogram
+    kafka_retries: Counter
+
+
 class Retrying:
     """Runs an async operation until it succeeds, backing off (capped) on transient faults."""
 
-    def __init__(self, metrics: WorkerMetrics, max_backoff: float) -> None:
+    def __init__(self, metrics: RetryMetrics, max_backoff: float) -> None:
         self.metrics = metrics
         self.max_backoff = max_backoff
 

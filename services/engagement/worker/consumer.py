@@ -25,10 +25,9 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from mode import Service
 
-from services.engagement.batch import Record
-from services.engagement.config import EngagementWorkerSettings
-from services.engagement.gc_policy import settle
-from services.engagement.metrics import WorkerMetrics
+from services.engagement.worker.handler import Record
+from services.engagement.worker.metrics import WorkerMetrics
+from services.engagement.worker.settings import EngagementWorkerSettings
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +83,6 @@ class InteractionsConsumer(Service, Generic[P]):
         self._loop_task: asyncio.Future | None = None
         self._stopping = asyncio.Event()
         self._inflight: asyncio.Task | None = None
-        self._settled = False  # gc_policy.settle ran since the consumer last caught up
         self._done: dict[TopicPartition, int] = {}  # next offset to commit: every record before it is handled
         self._committed: dict[TopicPartition, int] = {}  # last committed by this worker (or read from Kafka)
         self._position: dict[TopicPartition, int] = {}  # next offset getmany hands out
@@ -158,7 +156,6 @@ class InteractionsConsumer(Service, Generic[P]):
                 self._inflight = asyncio.ensure_future(self._apply(batch, planned))
                 await asyncio.sleep(0)  # its writes go out before the next batch is planned
             await self._track_positions()
-            self._settle_when_caught_up()
             if time.monotonic() >= next_commit:
                 await self._commit()
                 next_commit = time.monotonic() + s.worker_commit_interval_seconds
@@ -174,16 +171,6 @@ class InteractionsConsumer(Service, Generic[P]):
         for tp, messages in batch.items():
             if tp in assignment:
                 self._done[tp] = messages[-1].offset + 1
-
-    def _settle_when_caught_up(self) -> None:
-        """The heap the steady state works on is complete once the consumer has caught up (gc_policy.settle);
-        after a new backlog (a reset, a long stop) it is settled again the next time."""
-        backlog = self.backlog()
-        if backlog == 0 and not self._settled:
-            settle()
-            self._settled = True
-        elif backlog > self.settings.worker_emit_catchup_backlog:
-            self._settled = False
 
     async def _track_positions(self) -> None:
         """Positions for backlog(): only partitions already fetched from, whose position is known (no wait)."""

@@ -1,0 +1,391 @@
+"""The engagement state in Redis: every key, the merge script, and the reads and writes of the worker, the
+publisher and the query API (docs/engagement.md, "Redis keys").
+
+Each employee's state is one hash `{emp:<id>}` (model/state.py names its fields); every script touches one
+hash tag, so Redis Cluster works. The worker's writes go through one hiredis connection (`RedisBatch`): a
+batch is one command per touched employee plus a few set updates, all safe to repeat.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import ResponseError
+
+from services.common.redis_batch import RedisBatch
+from services.engagement.model import spec
+from services.engagement.model.state import OPT_OUT, Applied, Op, State, decode, latest_field
+
+WATERMARK = "eng:wm"
+DEPARTMENTS = "eng:depts"
+DIRTY = "{eng:dirty}"
+TAKING = "{eng:dirty}:taking"
+ACTIVE = "eng:active"
+ROLLED = "eng:rolled"
+DEPT_DAYS_KEPT = 30  # department activity days kept (the adoption figures read 30)
+DEPT_DAY_TTL = 40 * 86_400  # a safety net: day sets expire even if nobody deletes them
+CHUNK = 500  # employees per read round trip
+LATEST_DEPARTMENT = latest_field(spec.LATEST["department"])
+MEMBER_OF = "md"  # the department whose member set holds the employee
+
+# KEYS: state, gone marker. ARGV: keep_days, then per source partition: partition, op count, and per op
+# offset, kind, field, value, day (ascending offsets). The statement of this script is model/state.apply.
+# Returns {applied, duplicates, late, refused}.
+APPLY = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return {0, 0, 0, 1} end
+local key = KEYS[1]
+local keep = tonumber(ARGV[1])
+local top = tonumber(redis.call('HGET', key, 't') or '-1')
+local applied, duplicates, late = 0, 0, 0
+local function split(v)
+  local ms, rest = string.match(v, '^(%-?%d+)|(.*)$')
+  return tonumber(ms), rest
+end
+local i = 2
+while i <= #ARGV do
+  local mark_field = 'm' .. ARGV[i]
+  local n = tonumber(ARGV[i + 1])
+  local seen = tonumber(redis.call('HGET', key, mark_field) or '-1')
+  local mark = seen
+  i = i + 2
+  for _ = 1, n do
+    local offset, kind, field, value = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+    local day = tonumber(ARGV[i + 4])
+    i = i + 5
+    if offset <= seen then
+      duplicates = duplicates + 1
+    else
+      mark = offset
+      if day >= 0 and day <= top - keep then
+        late = late + 1
+      else
+        if day > top then top = day end
+        applied = applied + 1
+        if kind == '+' then
+          redis.call('HINCRBY', key, field, value)
+        else
+          local old = redis.call('HGET', key, field)
+          if not old then
+            redis.call('HSET', key, field, value)
+          elseif kind == '>' then
+            if tonumber(value) > tonumber(old) then redis.call('HSET', key, field, value) end
+          else
+            local old_ms, old_value = split(old)
+            local new_ms, new_value = split(value)
+            if new_ms > old_ms or (new_ms == old_ms and new_value > old_value) then
+              redis.call('HSET', key, field, value)
+            end
+          end
+        end
+      end
+    end
+  end
+  if mark > seen then redis.call('HSET', key, mark_field, mark) end
+end
+if applied > 0 then
+  redis.call('HSET', key, 't', top)
+  redis.call('HINCRBY', key, 'n', applied)
+  local pruned = tonumber(redis.call('HGET', key, 'pr') or '-1')
+  if top - pruned >= 7 then
+    local oldest = top - keep
+    local all = redis.call('HGETALL', key)
+    for j = 1, #all, 2 do
+      local name, value = all[j], all[j + 1]
+      local day = tonumber(string.match(name, '^(%d+)'))
+      if not day and string.sub(name, 1, 1) == 'g' then day = math.floor(tonumber(value) / 2) end
+      if day and day <= oldest then redis.call('HDEL', key, name) end
+    end
+    redis.call('HSET', key, 'pr', top)
+  end
+end
+return {applied, duplicates, late, 0}
+"""
+
+# KEYS: watermark. ARGV: epoch ms. Keeps the larger.
+MAX_WATERMARK = """
+local old = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[1]) > old then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0
+"""
+
+# KEYS: dirty set, taking set. ARGV: cutoff (seconds), count. Moves the oldest marks made before the cutoff
+# into the taking set; a mark made while they are published lands in the dirty set again.
+TAKE = """
+local taken = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[1], 'BYSCORE', 'LIMIT', 0, ARGV[2], 'WITHSCORES')
+for j = 1, #taken, 2 do
+  redis.call('ZADD', KEYS[2], 'NX', taken[j + 1], taken[j])
+  redis.call('ZREM', KEYS[1], taken[j])
+end
+return taken
+"""
+
+# KEYS: state, gone. ARGV: "1" opt out, "0" opt in. Refuses (0) for a forgotten employee.
+SET_OPT_OUT = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'oo', '1') else redis.call('HDEL', KEYS[1], 'oo') end
+return 1
+"""
+
+
+def state_key(employee: str) -> str:
+    return "{emp:" + employee + "}"
+
+
+def gone_key(employee: str) -> str:
+    return "{emp:" + employee + "}:gone"
+
+
+def dept_members(department: str) -> str:
+    return "{dept:" + department + "}:m"
+
+
+def dept_day(department: str, day: int) -> str:
+    return "{dept:" + department + "}:d:" + str(day)
+
+
+def leaderboard(window: str, department: str | None = None) -> str:
+    return f"eng:lb:{window}" if department is None else f"eng:lb:{window}:dept:{department}"
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True)
+class Board:
+    """What the publisher indexes for one employee: totals per leaderboard window."""
+
+    employee: str
+    department: str
+    visible: bool  # not opted out
+    totals: dict[str, float]
+
+
+# employee -> [(source partition, [(offset, op), ...] ascending)]
+Writes = dict[str, list[tuple[int, list[tuple[int, Op]]]]]
+
+
+class RedisStore:
+    """Reads and writes of every engagement process; the worker's batch write goes through `RedisBatch`."""
+
+    def __init__(self, client: aioredis.Redis, keep_days: int, forgotten_ttl_seconds: int = 400 * 86_400) -> None:
+        self.redis = client
+        self.keep_days = keep_days
+        self.forgotten_ttl_seconds = forgotten_ttl_seconds
+        self.batch = RedisBatch.like(client)
+        self._apply = client.register_script(APPLY)
+        self._watermark = client.register_script(MAX_WATERMARK)
+        self._take = client.register_script(TAKE)
+        self._opt_out = client.register_script(SET_OPT_OUT)
+
+    async def load_scripts(self) -> None:
+        """Scripts are cached by the server; after a restart of Redis the first batch loads them again."""
+        for script in (self._apply, self._watermark, self._take, self._opt_out):
+            script.sha = await self.redis.script_load(script.script)
+
+    # ------------------------------------------------------------------ the worker
+
+    async def apply(
+        self, writes: Writes, activity: dict[tuple[str, int], set[int]], newest_ms: int, now: float | None = None
+    ) -> Applied:
+        """One batch: each employee's merges (one script call each), department activity, dirty marks and the
+        watermark. Every command is safe to repeat, so a failed batch is simply sent again."""
+        keep = str(self.keep_days)
+        commands: list[list[str | int]] = []
+        for employee, parts in writes.items():
+            args: list[str | int] = ["EVALSHA", self._apply.sha, 2, state_key(employee), gone_key(employee), keep]
+            for partition, ops in parts:
+                args += (partition, len(ops))
+                for offset, op in ops:
+                    args += (offset, op.kind, op.field, op.value, op.day)
+            commands.append(args)
+        marked = time.time() if now is None else now
+        if writes:
+            dirty: list[str | int | float] = ["ZADD", DIRTY, "NX"]
+            for employee in writes:
+                dirty += (marked, employee)
+            commands.append(dirty)
+        for (department, day), who in activity.items():
+            commands.append(["SADD", dept_day(department, day), *who])
+            commands.append(["EXPIRE", dept_day(department, day), DEPT_DAY_TTL])
+            commands.append(["SADD", DEPARTMENTS, department])
+        if newest_ms:
+            commands.append(["EVALSHA", self._watermark.sha, 1, WATERMARK, newest_ms])
+        replies = await self.batch.execute(commands)
+        if any(isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT") for reply in replies):
+            await self.load_scripts()  # Redis restarted or was flushed: send the batch again
+            replies = await self.batch.execute(commands)
+        result = Applied()
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        for reply in replies[: len(writes)]:
+            result.applied += reply[0]
+            result.duplicates += reply[1]
+            result.late += reply[2]
+        return result
+
+    async def sync_memberships(self, employees: Sequence[str]) -> None:
+        """Department member sets follow each employee's newest department (from the directory's events):
+        `md` in the state says which set holds the employee now. Idempotent, so a replay repeats it harmlessly."""
+        pipe = self.redis.pipeline(transaction=False)
+        for employee in employees:
+            pipe.hmget(state_key(employee), [LATEST_DEPARTMENT, MEMBER_OF])
+            pipe.exists(gone_key(employee))
+        replies = await pipe.execute()
+        pipe = self.redis.pipeline(transaction=False)
+        for i, employee in enumerate(employees):
+            (latest, member_of), gone = replies[2 * i], replies[2 * i + 1]
+            if gone or latest is None:
+                continue
+            department = _text(latest).partition("|")[2]
+            old = _text(member_of) if member_of is not None else ""
+            if department == old:
+                continue
+            if old:
+                pipe.srem(dept_members(old), employee)
+            if department:
+                pipe.sadd(dept_members(department), employee)
+                pipe.sadd(DEPARTMENTS, department)
+            pipe.hset(state_key(employee), MEMBER_OF, department)
+        await pipe.execute()
+
+    async def forget(self, employee: str, windows: Sequence[str]) -> None:
+        """Erases the employee's state, their board entries and memberships, and marks them gone so a replay
+        of their events never writes them again (the merge script refuses a gone employee)."""
+        state = await self.read_state(employee)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(gone_key(employee), "1", ex=self.forgotten_ttl_seconds)
+        pipe.delete(state_key(employee))
+        for window in windows:
+            pipe.zrem(leaderboard(window), employee)
+            if state is not None and state.department:
+                pipe.zrem(leaderboard(window, state.department), employee)
+        if state is not None and state.department:
+            pipe.srem(dept_members(state.department), employee)
+        pipe.zrem(DIRTY, employee)
+        pipe.zrem(TAKING, employee)
+        pipe.zrem(ACTIVE, employee)
+        await pipe.execute()
+
+    # ------------------------------------------------------------------ reads
+
+    async def watermark(self) -> int:
+        value = await self.redis.get(WATERMARK)
+        return int(value) if value else 0
+
+    async def read_states(self, employees: Sequence[str]) -> dict[str, State | None]:
+        """States by employee; None for unknown or forgotten ones."""
+        out: dict[str, State | None] = {}
+        for start in range(0, len(employees), CHUNK):
+            chunk = employees[start : start + CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for employee in chunk:
+                pipe.hgetall(state_key(employee))
+                pipe.exists(gone_key(employee))
+            replies = await pipe.execute()
+            for i, employee in enumerate(chunk):
+                fields, gone = replies[2 * i], replies[2 * i + 1]
+                out[employee] = None if gone or not fields else decode(fields)
+        return out
+
+    async def read_state(self, employee: str) -> State | None:
+        return (await self.read_states([employee]))[employee]
+
+    async def raw_fields(self, employee: str) -> dict[str, str]:
+        """The stored hash as text (tests and the contract suite compare it with model/state.apply)."""
+        return {_text(k): _text(v) for k, v in (await self.redis.hgetall(state_key(employee))).items()}
+
+    # ------------------------------------------------------------------ the publisher
+
+    async def take_dirty(self, count: int, cutoff: float) -> list[str]:
+        """A chunk to publish: what an earlier round took and did not finish, else the oldest marks."""
+        left = await self.redis.zrange(TAKING, 0, count - 1)
+        if left:
+            return [_text(e) for e in left]
+        taken = await self._take(keys=[DIRTY, TAKING], args=[cutoff, count])
+        return [_text(taken[j]) for j in range(0, len(taken), 2)]
+
+    async def published(
+        self, employees: Sequence[str], boards: Sequence[Board], tops: dict[str, int], sizes: tuple[int, int]
+    ) -> None:
+        """After the broker acknowledged: leaderboard entries (trimmed to their top), the active index for the
+        day rollover, and the chunk leaves the taking set."""
+        size, department_size = sizes
+        pipe = self.redis.pipeline(transaction=False)
+        trimmed: set[tuple[str, int]] = set()
+        for board in boards:
+            for window, total in board.totals.items():
+                keys = [(leaderboard(window), size)]
+                if board.department:
+                    keys.append((leaderboard(window, board.department), department_size))
+                for key, keep in keys:
+                    if board.visible:
+                        pipe.zadd(key, {board.employee: total})
+                        trimmed.add((key, keep))
+                    else:
+                        pipe.zrem(key, board.employee)
+        for key, keep in trimmed:
+            pipe.zremrangebyrank(key, 0, -keep - 1)
+        if tops:
+            pipe.zadd(ACTIVE, dict(tops), gt=True)
+        if employees:
+            pipe.zrem(TAKING, *employees)
+        await pipe.execute()
+
+    async def rollover(self, day: int) -> int:
+        """Once per day reached: marks dirty everyone active within the longest window, whose windowed figures
+        move with the day. Returns how many were marked (0 when the day was already rolled over)."""
+        rolled = await self.redis.get(ROLLED)
+        if rolled is not None and int(rolled) >= day:
+            return 0
+        employees = await self.redis.zrange(ACTIVE, day - self.keep_days + 1, "+inf", byscore=True)
+        now = time.time()
+        pipe = self.redis.pipeline(transaction=False)
+        for start in range(0, len(employees), CHUNK):
+            pipe.zadd(DIRTY, {_text(e): now for e in employees[start : start + CHUNK]}, nx=True)
+        pipe.set(ROLLED, day)
+        await pipe.execute()
+        return len(employees)
+
+    # ------------------------------------------------------------------ the query API
+
+    async def board(self, window: str, department: str, offset: int, count: int) -> list[tuple[str, float]]:
+        """Raw leaderboard rows (best first) from position `offset`."""
+        rows = await self.redis.zrevrange(
+            leaderboard(window, department or None), offset, offset + count - 1, withscores=True
+        )
+        return [(_text(member), float(score)) for member, score in rows]
+
+    async def board_size(self, window: str, department: str) -> int:
+        return int(await self.redis.zcard(leaderboard(window, department or None)))
+
+    async def departments(self) -> list[str]:
+        return sorted(_text(d) for d in await self.redis.smembers(DEPARTMENTS))
+
+    async def members(self, department: str) -> list[str]:
+        return sorted(_text(m) for m in await self.redis.smembers(dept_members(department)))
+
+    async def department_sizes(self, departments: Sequence[str]) -> dict[str, int]:
+        pipe = self.redis.pipeline(transaction=False)
+        for department in departments:
+            pipe.scard(dept_members(department))
+        return {d: int(n) for d, n in zip(departments, await pipe.execute(), strict=True)}
+
+    async def department_activity(self, department: str, first: int, last: int) -> set[int]:
+        """Pseudonyms of members with own activity between two days (inclusive)."""
+        keys = [dept_day(department, d) for d in range(first, last + 1)]
+        return {int(x) for x in await self.redis.sunion(keys)}
+
+    async def set_opt_out(self, employee: str, opt_out: bool) -> bool:
+        """Writes the preference and marks the employee for re-publishing; False when forgotten."""
+        written = await self._opt_out(keys=[state_key(employee), gone_key(employee)], args=["1" if opt_out else "0"])
+        if written:
+            await self.redis.zadd(DIRTY, {employee: time.time()}, nx=True)
+        return bool(written)
+
+
+__all__ = ["OPT_OUT", "RedisStore", "Board", "Writes"]

@@ -1,0 +1,253 @@
+"""The scoring file (deploy/config/scoring.yaml): its schema, checked against the counters of `spec.py`.
+
+Every process that reads scores (worker, publisher, query API, recognition's rule check) loads the file
+through `load_model`, so one file states the score for all of them.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from catalyst.events.v1 import scores_pb2
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from services.engagement.model import spec
+
+ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_SCORING_FILE = ROOT / "deploy" / "config" / "scoring.yaml"
+DECAYED = "decayed"
+# The components are the fields of the contract's ComponentScores (total is their sum).
+COMPONENTS = tuple(f.name for f in scores_pb2.ComponentScores.DESCRIPTOR.fields if f.name != "total")
+DAILY = {c.name for c in spec.COUNTERS}
+TOTALS = {c.name for c in spec.TOTALS}
+GROUPS = {count.group for rule in spec.RULES.values() for count in rule.counts if count.per is not None}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def _known(names: list[str] | dict[str, float], known: set[str], what: str) -> None:
+    unknown = sorted(set(names) - known)
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown}; known: {sorted(known)}")
+
+
+class Windows(_Strict):
+    days: dict[str, int]
+    decay_half_life_days: float = Field(gt=0)
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: dict[str, int]) -> dict[str, int]:
+        if not value:
+            raise ValueError("at least one window is needed")
+        for name, days in value.items():
+            if name == DECAYED:
+                raise ValueError(f"'{DECAYED}' is the name of the decayed total, not a window")
+            if not 1 <= days <= 400:
+                raise ValueError(f"window {name}: days must be between 1 and 400")
+        return value
+
+
+class Diversity(_Strict):
+    group: str
+    distinct: int = Field(ge=1)
+
+
+class Daily(_Strict):
+    """Per day: sat(sum of weight * count, cap), or with `count_cap` each count at most that, linear."""
+
+    daily: dict[str, float]
+    cap: float | None = Field(None, gt=0)
+    count_cap: int | None = Field(None, ge=1)
+    diversity: Diversity | None = None
+    as_: str = Field("", alias="as")
+
+    @model_validator(mode="after")
+    def _check(self) -> Daily:
+        _known(self.daily, DAILY, "counters")
+        if (self.cap is None) == (self.count_cap is None):
+            raise ValueError("a daily term has exactly one of cap (a curve over the day) and count_cap")
+        return self
+
+
+class Weeks(_Strict):
+    """points per ISO week with the counter in the window (decayed: by the week's newest such day)."""
+
+    weeks: str
+    points: float = Field(ge=0)
+    as_: str = Field("", alias="as")
+
+    @field_validator("weeks")
+    @classmethod
+    def _counter(cls, value: str) -> str:
+        _known([value], DAILY, "counter")
+        return value
+
+
+class ColleagueSpec(_Strict):
+    points: float = Field(ge=0)
+    cap: float = Field(gt=0)
+    other_department: bool = False
+
+
+class Colleagues(_Strict):
+    """points * sat(distinct colleagues who interacted with the employee's content in the window, cap)."""
+
+    colleagues: ColleagueSpec
+    as_: str = Field(alias="as")
+
+
+class Days(_Strict):
+    """points * min(days with the counter in the window, most)."""
+
+    days: str
+    points: float = Field(ge=0)
+    most: int = Field(ge=0)
+    as_: str = Field("", alias="as")
+
+    @field_validator("days")
+    @classmethod
+    def _counter(cls, value: str) -> str:
+        _known([value], DAILY, "counter")
+        return value
+
+
+class Latest(_Strict):
+    latest: Literal["completeness"]
+    points: float = Field(ge=0)
+    as_: str = Field("", alias="as")
+
+
+class TotalTerm(_Strict):
+    """min(sum of weight * all-time count, cap): the same in every window."""
+
+    total: dict[str, float]
+    cap: float = Field(ge=0)
+    as_: str = Field("", alias="as")
+
+    @field_validator("total")
+    @classmethod
+    def _counters(cls, value: dict[str, float]) -> dict[str, float]:
+        _known(value, TOTALS, "all-time counters")
+        return value
+
+
+Term = Annotated[Daily | Weeks | Colleagues | Days | Latest | TotalTerm, Field(union_mode="left_to_right")]
+
+
+class Signal(_Strict):
+    """One named figure; exactly one of the forms below."""
+
+    sum: str | None = None
+    days: int | None = Field(None, ge=1)
+    weeks: str | None = None
+    iso_weeks: int | None = Field(None, ge=1)
+    active_days: int | None = Field(None, ge=1)
+    colleagues: int | None = Field(None, ge=1)
+    other_department: bool = False
+    receivers: str | None = None
+    ratio: tuple[str, str] | None = None
+    latest: Literal["completeness"] | None = None
+    total: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _form(self) -> Signal:
+        forms = {
+            "sum": self.sum is not None and self.days is not None,
+            "weeks": self.weeks is not None and self.iso_weeks is not None,
+            "active_days": self.active_days is not None,
+            "colleagues": self.colleagues is not None,
+            "receivers": self.receivers is not None and self.days is not None,
+            "ratio": self.ratio is not None,
+            "latest": self.latest is not None,
+            "total": self.total is not None,
+        }
+        if sum(forms.values()) != 1:
+            raise ValueError(
+                "a signal is one of {sum, days}, {weeks, iso_weeks}, {active_days}, {colleagues}, "
+                "{receivers, days}, {ratio}, {latest}, {total}"
+            )
+        if self.sum is not None:
+            _known([self.sum], DAILY, "counter")
+        if self.weeks is not None:
+            _known([self.weeks], DAILY, "counter")
+        if self.receivers is not None:
+            _known([self.receivers], GROUPS, "cap group")
+        if self.total is not None:
+            _known(self.total, TOTALS, "all-time counters")
+        return self
+
+
+class Leaderboards(_Strict):
+    windows: list[str]
+    size: int = Field(ge=1, description="company boards keep the top this many per window")
+    department_size: int = Field(ge=1, description="department boards keep the top this many per window")
+
+
+class Limits(_Strict):
+    max_future_skew_hours: float = Field(ge=0)
+
+
+class ScoringModel(_Strict):
+    """Every weight, window, cap, component and signal of the engagement score."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, ignored_types=(cached_property,))
+
+    windows: Windows
+    caps: dict[str, int]
+    components: dict[str, list[Term]]
+    signals: dict[str, Signal]
+    leaderboards: Leaderboards
+    limits: Limits
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ScoringModel:
+        if set(self.caps) != GROUPS:
+            raise ValueError(f"caps: give a cap for exactly the groups of spec.py {sorted(GROUPS)}")
+        if any(cap < 1 for cap in self.caps.values()):
+            raise ValueError("caps: every cap is at least 1")
+        if list(self.components) != list(COMPONENTS):
+            raise ValueError(f"components: exactly {list(COMPONENTS)}, in this order (ComponentScores)")
+        names = self.window_names
+        unknown = [w for w in self.leaderboards.windows if w not in names]
+        if unknown:
+            raise ValueError(f"leaderboards.windows: unknown windows {unknown}; known: {names}")
+        for name, signal in self.signals.items():
+            longest = max((n for n in (signal.days, signal.active_days, signal.colleagues) if n is not None), default=0)
+            if longest > self.keep_days or (signal.iso_weeks or 0) * 7 > self.keep_days + 6:
+                raise ValueError(f"signals.{name}: reaches further back than the longest window")
+            if signal.ratio is not None:
+                _known(list(signal.ratio), set(self.signals) - {name}, "signals")
+        for component, terms in self.components.items():
+            for term in terms:
+                if isinstance(term, Daily) and term.diversity is not None:
+                    _known([term.diversity.group], GROUPS, f"cap group in {component}")
+        return self
+
+    @cached_property
+    def keep_days(self) -> int:
+        """Days of state kept per employee: the longest window."""
+        return max(self.windows.days.values())
+
+    @cached_property
+    def window_names(self) -> list[str]:
+        return [*self.windows.days, DECAYED]
+
+
+def load_model(path: str | Path = DEFAULT_SCORING_FILE) -> ScoringModel:
+    """Reads and validates the scoring file; any problem becomes one readable start-up error."""
+    file = Path(path)
+    try:
+        raw = yaml.safe_load(file.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SystemExit(f"cannot read scoring config {file}: {exc}") from None
+    try:
+        return ScoringModel.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
+        raise SystemExit(f"invalid scoring config {file}:\n" + "\n".join(lines)) from None

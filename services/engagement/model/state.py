@@ -1,0 +1,223 @@
+"""One employee's engagement state: the fields it is stored as, how changes merge into it, and its decoding.
+
+State is a bag of named integer fields, each changed only by merges that commute: add, max, and newest-by-
+event-time. So the state is a function of the set of events applied, whatever order they came in; the figures
+(`figures.py`) are pure functions of the state. The Redis store runs the same merge in one Lua script per
+employee (`worker/store.py`); `MemoryState.apply` here is its statement in Python, and one contract test
+suite holds both to it.
+
+Field names (a day is UTC days since 1970-01-01; a tag is `tag(id)` of a colleague or a value):
+
+    <day><code>         daily counter              <day><code>:<tag>   count per colleague or value a day
+    g<tag>              colleague who interacted with the employee's content: newest day * 2 + other department
+    T<code>             all-time counter           L<code>             newest value by event time ("<ms>|<value>")
+    t                   newest day                 n                   changes applied (ScoreChanged.version)
+    m<partition>        offset of the newest event applied from that partition (exactly once)
+    pr                  the newest day when older days were last dropped
+    oo                  "1": the employee opted out of ranking (written by the query API)
+    md                  the department whose member set holds the employee (adapters/redis_store.py)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from hashlib import blake2b
+from typing import NamedTuple
+
+from services.engagement.model import spec
+
+DAY_MS = 86_400_000
+TOP, CHANGES, PRUNED, OPT_OUT = "t", "n", "pr", "oo"
+PRUNE_EVERY_DAYS = 7
+ADD, MAX, NEWEST = "+", ">", "="
+_DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
+_BY_CODE = {c.code: c.name for c in spec.COUNTERS}
+_TOTAL_BY_CODE = {c.code: c.name for c in spec.TOTALS}
+_LATEST_BY_CODE = {code: name for name, code in spec.LATEST.items()}
+
+
+def pseudonym(value: str) -> int:
+    """A stable 31-bit number for an id (never 0): keeps colleagues' ids out of another employee's state."""
+    return int.from_bytes(blake2b(value.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF or 1
+
+
+def tag(value: str) -> str:
+    """The pseudonym in base 36 (at most six characters), as field names carry it."""
+    n, out = pseudonym(value), ""
+    while n:
+        n, r = divmod(n, 36)
+        out = _DIGITS[r] + out
+    return out
+
+
+def day_field(day: int, code: str) -> str:
+    return f"{day}{code}"
+
+
+def pair_field(day: int, code: str, key: str) -> str:
+    return f"{day}{code}:{key}"
+
+
+def colleague_field(key: str) -> str:
+    return f"g{key}"
+
+
+def total_field(code: str) -> str:
+    return f"T{code}"
+
+
+def latest_field(code: str) -> str:
+    return f"L{code}"
+
+
+def mark_field(partition: int) -> str:
+    return f"m{partition}"
+
+
+class Op(NamedTuple):
+    """One merge into one field. `day` is the event's day for fields that leave the windows, else -1."""
+
+    kind: str
+    field: str
+    value: str
+    day: int
+
+
+def field_day(name: str, value: str) -> int:
+    """The day a field belongs to (-1: it never expires)."""
+    if name[0].isdigit():
+        end = 1
+        while name[end].isdigit():
+            end += 1
+        return int(name[:end])
+    if name[0] == "g":
+        return int(value) >> 1
+    return -1
+
+
+def _newer(old: str | None, new: str) -> bool:
+    if old is None:
+        return True
+    old_ms, _, old_value = old.partition("|")
+    new_ms, _, new_value = new.partition("|")
+    return (int(new_ms), new_value) > (int(old_ms), old_value)
+
+
+@dataclass
+class Applied:
+    """What one apply did: ops merged, ops skipped as already applied, ops too old for any window."""
+
+    applied: int = 0
+    duplicates: int = 0
+    late: int = 0
+
+
+def apply(fields: dict[str, str], partition: int, ops: Iterable[tuple[int, Op]], keep_days: int) -> Applied:
+    """Merges ops of one source partition (with their offsets, ascending) into `fields`, exactly once.
+
+    The statement of what the store's script does (`worker/store.py`). An op at or below the partition's mark
+    was applied before; an op for a day no window reaches any more is dropped.
+    """
+    result = Applied()
+    mark_name = mark_field(partition)
+    seen = mark = int(fields.get(mark_name, "-1"))
+    top = int(fields.get(TOP, "-1"))
+    for offset, op in ops:
+        if offset <= seen:  # the ops of one event share its offset
+            result.duplicates += 1
+            continue
+        mark = offset
+        if op.day >= 0:
+            if op.day <= top - keep_days:
+                result.late += 1
+                continue
+            top = max(top, op.day)
+        result.applied += 1
+        old = fields.get(op.field)
+        if op.kind == ADD:
+            fields[op.field] = str(int(old or 0) + int(op.value))
+        elif op.kind == MAX:
+            if old is None or int(op.value) > int(old):
+                fields[op.field] = op.value
+        elif _newer(old, op.value):
+            fields[op.field] = op.value
+    if mark > seen:
+        fields[mark_name] = str(mark)
+    if result.applied:
+        fields[TOP] = str(top)
+        fields[CHANGES] = str(int(fields.get(CHANGES, 0)) + result.applied)
+        if top - int(fields.get(PRUNED, -1)) >= PRUNE_EVERY_DAYS:
+            prune(fields, top - keep_days)
+            fields[PRUNED] = str(top)
+    return result
+
+
+def prune(fields: dict[str, str], oldest_gone: int) -> None:
+    """Drops the fields of days at or before `oldest_gone`: no window reads them any more."""
+    for name in [n for n, v in fields.items() if 0 <= field_day(n, v) <= oldest_gone]:
+        del fields[name]
+
+
+@dataclass
+class State:
+    """One employee's stored state, decoded for the figures."""
+
+    daily: dict[int, dict[str, int]] = field(default_factory=dict)  # day -> counter -> count
+    paired: dict[int, dict[str, dict[str, int]]] = field(default_factory=dict)  # day -> counter -> tag -> count
+    colleagues: dict[str, int] = field(default_factory=dict)  # tag -> newest day * 2 + other department
+    totals: dict[str, int] = field(default_factory=dict)
+    latest: dict[str, str] = field(default_factory=dict)
+    top: int = -1
+    changes: int = 0
+    opt_out: bool = False
+
+    @property
+    def department(self) -> str:
+        return self.latest.get("department", "")
+
+    @property
+    def name(self) -> str:
+        return self.latest.get("name", "")
+
+    @property
+    def completeness(self) -> float:
+        return float(self.latest.get("completeness", 0.0))
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def decode(raw: Mapping[str, str] | Mapping[bytes, bytes]) -> State:
+    """The State of a stored hash (HGETALL's reply or a MemoryState's fields)."""
+    state = State()
+    for key, value in raw.items():
+        name, text = _text(key), _text(value)
+        first = name[0]
+        if first.isdigit():
+            code_at = 1
+            while name[code_at].isdigit():
+                code_at += 1
+            day, code = int(name[:code_at]), name[code_at]
+            counter = _BY_CODE.get(code)
+            if counter is None:
+                continue  # a counter no longer in spec.py: its fields age out
+            if len(name) > code_at + 1:
+                per = state.paired.setdefault(day, {}).setdefault(counter, {})
+                per[name[code_at + 2 :]] = int(text)
+            else:
+                state.daily.setdefault(day, {})[counter] = int(text)
+        elif first == "g":
+            state.colleagues[name[1:]] = int(text)
+        elif first == "T" and name[1:] in _TOTAL_BY_CODE:
+            state.totals[_TOTAL_BY_CODE[name[1:]]] = int(text)
+        elif first == "L" and name[1:] in _LATEST_BY_CODE:
+            state.latest[_LATEST_BY_CODE[name[1:]]] = text.partition("|")[2]
+        elif name == TOP:
+            state.top = int(text)
+        elif name == CHANGES:
+            state.changes = int(text)
+        elif name == OPT_OUT:
+            state.opt_out = text == "1"
+    return state

@@ -1,0 +1,1 @@
+"""The ScoreChanged publisher: a process of its own beside the worker."""

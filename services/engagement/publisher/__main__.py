@@ -1,0 +1,78 @@
+"""`python -m services.engagement.publisher`: publishes coalesced ScoreChanged until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaProducer
+from prometheus_client import CollectorRegistry
+
+from services.common.grpc_server import run_until_signalled, serve_metrics
+from services.common.logging import configure_logging
+from services.common.redis_client import connect
+from services.common.settings import load
+from services.engagement.adapters.redis_store import RedisStore
+from services.engagement.adapters.retrying import Retrying
+from services.engagement.model.config import load_model
+from services.engagement.publisher.publisher import Publisher, PublisherMetrics
+from services.engagement.publisher.settings import PublisherSettings
+
+
+async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> None:
+    log = configure_logging("engagement-publisher", settings.log_level)
+    model = load_model(settings.scoring_file)
+    metrics = PublisherMetrics(registry)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        client_id="catalyst-engagement-publisher",
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+    )
+
+    async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
+        sent = [await producer.send(topic, value, key=key) for key, value in messages]
+        await asyncio.gather(*sent)
+
+    store = RedisStore(connect(settings.redis_url), model.keep_days)
+    retrying = Retrying(metrics, settings.publisher_redis_backoff_max_seconds)
+    publisher = Publisher(store, publish, model, settings, metrics, retrying)
+    stopping = asyncio.Event()
+
+    async def loop() -> None:
+        while not stopping.is_set():
+            try:
+                await publisher.run_once()
+            except Exception:
+                log.exception("publishing round failed; trying again next round")
+            try:
+                await asyncio.wait_for(stopping.wait(), settings.publisher_interval_seconds)
+            except TimeoutError:
+                pass
+
+    task: asyncio.Task | None = None
+
+    async def start() -> None:
+        nonlocal task
+        await producer.start()
+        task = asyncio.ensure_future(loop())
+        log.info("engagement publisher started", extra={"topic": settings.topic_engagement})
+
+    async def stop() -> None:
+        stopping.set()
+        if task is not None:
+            await asyncio.wait({task}, timeout=settings.shutdown_grace_seconds)
+        await producer.stop()
+
+    await run_until_signalled([start], [stop])
+
+
+def main() -> None:
+    settings = load(PublisherSettings)
+    registry = CollectorRegistry()
+    serve_metrics(settings.metrics_host, settings.publisher_metrics_port, registry)
+    asyncio.run(serve(settings, registry))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,152 @@
+"""Coalesced ScoreChanged events: every employee the worker marked dirty is published at most once per round,
+with the figures of their state as of the event-time watermark (docs/engagement.md, "Publishing").
+
+A round takes chunks of the oldest marks into a taking set, publishes them, waits for the broker, then
+updates the leaderboards and removes the chunk; a crash in between publishes the chunk again (at-least-once,
+deterministic event ids). When the watermark crosses a day, everyone active within the longest window is
+marked again: their windowed figures moved although nothing new happened.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+
+from catalyst.events.v1 import envelope_pb2
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from services.engagement.adapters.redis_store import Board, RedisStore
+from services.engagement.adapters.retrying import Retrying
+from services.engagement.model.config import ScoringModel
+from services.engagement.model.figures import TOTAL, figures
+from services.engagement.model.state import DAY_MS
+from services.engagement.publisher.settings import PublisherSettings
+
+log = logging.getLogger(__name__)
+PRODUCER = "engagement"
+SCORE_CHANGED = "catalyst.events.v1.ScoreChanged"
+Publish = Callable[[str, list[tuple[bytes, bytes | None]]], Awaitable[None]]
+
+
+class PublisherMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        p = "catalyst_engagement_publisher_"
+        self.score_changes = Counter(p + "score_changes", "ScoreChanged events published", registry=registry)
+        self.rollover_marked = Counter(
+            p + "rollover_marked", "Employees re-published because event time crossed a day", registry=registry
+        )
+        self.round_seconds = Histogram(p + "round_seconds", "Time of one publishing round", registry=registry)
+        self.redis_latency = Histogram(
+            p + "redis_seconds", "Redis round trips, by operation", ["op"], registry=registry
+        )
+        self.redis_retries = Counter(p + "redis_retries", "Transient Redis faults retried", ["op"], registry=registry)
+        self.kafka_retries = Counter(p + "kafka_retries", "Failed publishes retried", ["topic"], registry=registry)
+
+
+def score_changed(
+    employee: str, department: str, opt_out: bool, version: int, windows: dict, signals: dict, ms: int
+) -> bytes:
+    """The ScoreChanged envelope of one employee's figures; its id is deterministic, so consumers dedupe."""
+    return envelope_pb2.Envelope(
+        event_id=f"engagement:{employee}:{version}",
+        occurred_at={"seconds": ms // 1000, "nanos": ms % 1000 * 1_000_000},
+        producer=PRODUCER,
+        type=SCORE_CHANGED,
+        employee_id=employee,
+        department_id=department,
+        score_changed={
+            "employee_id": employee,
+            "department_id": department,
+            "ranking_opt_out": opt_out,
+            "version": version,
+            "windows": windows,
+            "signals": signals,
+        },
+    ).SerializeToString()
+
+
+class Publisher:
+    def __init__(
+        self,
+        store: RedisStore,
+        publish: Publish,
+        model: ScoringModel,
+        settings: PublisherSettings,
+        metrics: PublisherMetrics,
+        retrying: Retrying,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.publish = publish
+        self.model = model
+        self.settings = settings
+        self.metrics = metrics
+        self.retrying = retrying
+        self.clock = clock
+        self._next_rollover = float("-inf")
+
+    async def run_once(self) -> int:
+        """One round: the day rollover when due, then every mark made before the round began, chunk by chunk.
+        Returns how many ScoreChanged were published."""
+        started = time.perf_counter()
+        watermark_ms = await self.retrying.redis("watermark", self.store.watermark)
+        if watermark_ms <= 0:
+            return 0
+        day = watermark_ms // DAY_MS
+        now = self.clock()
+        if now >= self._next_rollover:
+            marked = await self.retrying.redis("rollover", lambda: self.store.rollover(day))
+            if marked:
+                self.metrics.rollover_marked.inc(marked)
+                self._next_rollover = now + self.settings.publisher_rollover_interval_seconds
+        published = 0
+        while True:
+            employees = await self.retrying.redis(
+                "take", lambda: self.store.take_dirty(self.settings.publisher_chunk, now)
+            )
+            if not employees:
+                break
+            published += await self._publish_chunk(employees, watermark_ms)
+        self.metrics.round_seconds.observe(time.perf_counter() - started)
+        return published
+
+    async def _publish_chunk(self, employees: Sequence[str], watermark_ms: int) -> int:
+        states = await self.retrying.redis("read", lambda: self.store.read_states(employees))
+        day = watermark_ms // DAY_MS
+        topic = self.settings.topic_engagement
+        boards = self.model.leaderboards
+        messages: list[tuple[bytes, bytes | None]] = []
+        indexed: list[Board] = []
+        tops: dict[str, int] = {}
+        for employee in employees:
+            state = states[employee]
+            if state is None:
+                continue  # forgotten, or never had state
+            as_of = max(state.top, day)
+            figs = figures(state, as_of, self.model)
+            version = (as_of << 32) | state.changes
+            occurred = max(watermark_ms, as_of * DAY_MS)
+            value = score_changed(
+                employee, state.department, state.opt_out, version, figs.windows, figs.signals, occurred
+            )
+            messages.append((employee.encode(), value))
+            totals = {w: figs.windows[w][TOTAL] for w in boards.windows}
+            indexed.append(Board(employee, state.department, not state.opt_out, totals))
+            tops[employee] = state.top
+        if messages:
+            await self.retrying.kafka(topic, lambda: self.publish(topic, messages))
+            await self._tombstone_if_forgotten([b.employee for b in indexed])
+        sizes = (boards.size, boards.department_size)
+        await self.retrying.redis("published", lambda: self.store.published(employees, indexed, tops, sizes))
+        self.metrics.score_changes.inc(len(messages))
+        return len(messages)
+
+    async def _tombstone_if_forgotten(self, employees: Sequence[str]) -> None:
+        """An erasure that landed while this chunk was in flight: its tombstone may be older than what was
+        just published, so a tombstone goes again after it."""
+        states = await self.retrying.redis("read", lambda: self.store.read_states(employees))
+        gone: list[tuple[bytes, bytes | None]] = [(e.encode(), None) for e in employees if states[e] is None]
+        if gone:
+            topic = self.settings.topic_engagement
+            await self.retrying.kafka(topic, lambda: self.publish(topic, gone))

@@ -1,0 +1,1 @@
+"""The engagement worker: consumes interactions, merges them into each employee's state in Redis."""
