@@ -12,7 +12,7 @@ from services.engagement.model.config import DEFAULT_SCORING_FILE
 
 class PublisherSettings(CommonSettings):
     scoring_file: Path = Field(DEFAULT_SCORING_FILE, description="the same scoring file the worker reads")
-    publisher_metrics_port: int = Field(9105, ge=0, le=65535, description="Prometheus /metrics port (0 disables)")
+    publisher_metrics_port: int = Field(9106, ge=0, le=65535, description="Prometheus /metrics port (0 disables)")
     publisher_interval_seconds: float = Field(
         1.0, gt=0, description="a round at most this often: an employee's figures go out at most once per round"
     )
