@@ -65,8 +65,7 @@ def run(args: argparse.Namespace, settings: CliSettings, console: Console) -> No
             request = engagement_pb2.GetLeaderboardRequest(
                 department_id=args.department, window=args.window, component=args.component, page_size=args.limit
             )
-            title = f"Leaderboard {args.window} {args.component or 'total'} {args.department or 'company'}"
-            render.leaderboard(console, caller.call("engagement", "GetLeaderboard", request), title)
+            render.leaderboard(console, caller.call("engagement", "GetLeaderboard", request), request)
         case "explain":
             request = engagement_pb2.ExplainScoreRequest(employee_id=args.employee, window=args.window)
             render.explanation(console, caller.call("engagement", "ExplainScore", request))
@@ -78,13 +77,13 @@ def run(args: argparse.Namespace, settings: CliSettings, console: Console) -> No
             render.progress(console, caller.call("recognition", "GetProgress", request))
         case "ambassadors":
             request = recognition_pb2.ListAmbassadorsRequest(department_id=args.department)
-            render.ambassadors(console, caller.call("recognition", "ListAmbassadors", request))
+            render.ambassadors(console, caller.call("recognition", "ListAmbassadors", request), args.department)
         case "coverage":
             request = recognition_pb2.GetDepartmentCoverageRequest()
             render.coverage(console, caller.call("recognition", "GetDepartmentCoverage", request))
         case "adoption":
             request = engagement_pb2.GetDepartmentAdoptionRequest(department_id=args.department)
-            render.adoption(console, caller.call("engagement", "GetDepartmentAdoption", request))
+            render.adoption(console, caller.call("engagement", "GetDepartmentAdoption", request), args.department)
         case "pilot-group":
             request = recognition_pb2.ProposePilotGroupRequest(size=args.size)
             render.pilot_group(console, caller.call("recognition", "ProposePilotGroup", request))

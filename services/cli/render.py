@@ -8,6 +8,27 @@ from catalyst.recognition.v1 import recognition_pb2
 from rich.console import Console
 from rich.table import Table
 
+# What fills an empty table on a fresh system, said where a table has no rows.
+LOAD_HINT = (
+    "import the directory (`python -m services.feed.import_directory FILE`) and let activity reach the feed; "
+    "on a local system `make seed` loads a sample company"
+)
+
+
+def show(console: Console, table: Table, empty: str) -> None:
+    """Prints the table, or, when it has no rows, why it is empty and what to do next instead."""
+    console.print(table if table.row_count else empty)
+
+
+def in_department(department: str) -> str:
+    """Names the department a command was narrowed to, in the sentences about empty tables."""
+    return f" in {department}" if department else ""
+
+
+def evidence_text(ev: badges_pb2.Evidence) -> str:
+    """The rules' own sentence (it carries the figure and the threshold), or the bare numbers."""
+    return ev.description or f"{ev.signal}: {ev.value:g} (threshold {ev.threshold:g})"
+
 
 def tier_name(tier: int) -> str:
     name = badges_pb2.Tier.Name(tier).removeprefix("TIER_").lower()
@@ -18,13 +39,21 @@ def status_name(status: int) -> str:
     return recognition_pb2.AmbassadorStatus.Name(status).removeprefix("AMBASSADOR_STATUS_").lower()
 
 
-def leaderboard(console: Console, response: engagement_pb2.GetLeaderboardResponse, title: str) -> None:
-    table = Table(title=title)
+def leaderboard(
+    console: Console, response: engagement_pb2.GetLeaderboardResponse, request: engagement_pb2.GetLeaderboardRequest
+) -> None:
+    department = request.department_id
+    table = Table(title=f"Leaderboard {request.window} {request.component or 'total'} {department or 'company'}")
     for column in ("rank", "employee", "department", "score"):
         table.add_column(column, justify="right" if column in ("rank", "score") else "left")
     for e in response.entries:
         table.add_row(str(e.rank), e.employee_id, e.department_id, f"{e.score:.1f}")
-    console.print(table)
+    show(
+        console,
+        table,
+        f"no scores to rank{in_department(department)} in the {request.window} window: scores come from activity "
+        f"in the feed, and people who opted out of rankings are left out; {LOAD_HINT}",
+    )
 
 
 def explanation(console: Console, response: engagement_pb2.ExplainScoreResponse) -> None:
@@ -34,14 +63,22 @@ def explanation(console: Console, response: engagement_pb2.ExplainScoreResponse)
         table.add_column(column)
     for c in response.contributions:
         table.add_row(c.component, c.activity, f"{c.count:g}", f"{c.points:.1f}", c.description)
-    console.print(table)
+    show(
+        console,
+        table,
+        f"no scored activity of {response.employee_id} in the {response.window} window; a longer one reaches "
+        f"further back (`catalyst explain {response.employee_id} --window 100d`)",
+    )
     for note in response.notes:
         console.print(f"• {note}")
 
 
 def badges(console: Console, response: recognition_pb2.GetBadgesResponse, employee: str) -> None:
     if not response.badges and not response.revoked:
-        console.print(f"{employee} holds no badges yet.")
+        console.print(
+            f"{employee} holds no badges yet: badges follow weeks of sustained activity; "
+            "`catalyst progress` shows the person what is still missing"
+        )
     for b in response.badges:
         extra = []
         if b.badge == "intranet_ambassador" or b.status:
@@ -52,11 +89,11 @@ def badges(console: Console, response: recognition_pb2.GetBadgesResponse, employ
             extra.append("at risk")
         console.print(f"[bold]{b.badge}[/] {tier_name(b.tier)} {'(' + ', '.join(extra) + ')' if extra else ''}")
         for ev in b.evidence:
-            console.print(f"    {ev.description or ev.signal}: {ev.value:g} (threshold {ev.threshold:g})")
+            console.print(f"    {evidence_text(ev)}")
     for b in response.revoked:
         console.print(f"[dim]lost {b.badge} {tier_name(b.tier)}[/]")
         for ev in b.evidence:
-            console.print(f"    [dim]{ev.description or ev.signal}: {ev.value:g} (keep at {ev.threshold:g})[/]")
+            console.print(f"    [dim]{evidence_text(ev)}[/]")
 
 
 def progress(console: Console, response: recognition_pb2.GetProgressResponse) -> None:
@@ -68,13 +105,19 @@ def progress(console: Console, response: recognition_pb2.GetProgressResponse) ->
             console.print(f"    [green]met[/]      {r.description or r.signal}: {r.current:g} of {r.required:g}")
 
 
-def ambassadors(console: Console, response: recognition_pb2.ListAmbassadorsResponse) -> None:
+def ambassadors(console: Console, response: recognition_pb2.ListAmbassadorsResponse, department: str) -> None:
     table = Table(title="Intranet Ambassadors")
     for column in ("employee", "name", "status", "endorsed"):
         table.add_column(column)
     for b in response.ambassadors:
         table.add_row(b.employee_id, b.display_name, status_name(b.status), "yes" if b.endorsed else "")
-    console.print(table)
+    show(
+        console,
+        table,
+        f"no Intranet Ambassadors{in_department(department)} yet: the badge takes weeks of "
+        "sustained, helpful activity (deploy/config/badges.yaml), and only comms/HR see invitations not yet "
+        f"accepted. `catalyst leaderboard` shows who is most engaged; {LOAD_HINT}",
+    )
 
 
 def coverage(console: Console, response: recognition_pb2.GetDepartmentCoverageResponse) -> None:
@@ -90,7 +133,12 @@ def coverage(console: Console, response: recognition_pb2.GetDepartmentCoverageRe
             f"{d.target_ratio:.3f}",
             "yes" if d.meets_target else "[red]no[/]",
         )
-    console.print(table)
+    show(
+        console,
+        table,
+        f"no departments to show: coverage counts the people of the directory and hides departments below the "
+        f"minimum group size; {LOAD_HINT}",
+    )
     if response.departments_without_ambassador:
         console.print("Departments without an ambassador: " + ", ".join(response.departments_without_ambassador))
 
@@ -101,10 +149,15 @@ def pilot_group(console: Console, response: recognition_pb2.ProposePilotGroupRes
         table.add_column(column)
     for c in response.candidates:
         table.add_row(c.employee_id, c.department_id, f"{c.pilot_score:.1f}", c.reason)
-    console.print(table)
+    show(
+        console,
+        table,
+        "no pilot candidates yet: the pilot group is proposed from pre-launch surveys, workshops and interviews "
+        f"recorded through the feed, and none is recorded; {LOAD_HINT}",
+    )
 
 
-def adoption(console: Console, response: engagement_pb2.GetDepartmentAdoptionResponse) -> None:
+def adoption(console: Console, response: engagement_pb2.GetDepartmentAdoptionResponse, department: str) -> None:
     table = Table(title=f"Department adoption (hidden below {response.minimum_group_size} people)")
     for column in ("department", "employees", "active 7d", "active 30d", "rate 30d", "trend 7d"):
         table.add_column(column)
@@ -120,4 +173,8 @@ def adoption(console: Console, response: engagement_pb2.GetDepartmentAdoptionRes
                 f"{d.engagement_rate_30d:.0%}",
                 f"{d.trend_7d:+.0%}",
             )
-    console.print(table)
+    show(
+        console,
+        table,
+        f"no departments to show{in_department(department)}: adoption counts the people of the directory; {LOAD_HINT}",
+    )

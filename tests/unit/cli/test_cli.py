@@ -1,9 +1,15 @@
-"""The command line without services: minting and the message when a service is down."""
+"""The command line without services: minting, the message when a service is down, and empty answers."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
+import pytest
+from catalyst.engagement.v1 import engagement_pb2
+from catalyst.recognition.v1 import recognition_pb2
+from rich.console import Console
+
+from services.cli import render
 from services.cli.main import main
 from services.common.auth import Role, TokenAuthority
 from services.common.settings import CommonSettings
@@ -26,3 +32,26 @@ def test_a_service_that_is_down_gets_a_clear_message(
     err = capsys.readouterr().err
     assert f"the recognition service is not reachable at 127.0.0.1:{port}" in err
     assert "make up" in err
+
+
+EMPTY_ANSWERS = [
+    (lambda c: render.leaderboard(c, engagement_pb2.GetLeaderboardResponse(), LEADERBOARD_30D), "no scores to rank"),
+    (lambda c: render.explanation(c, engagement_pb2.ExplainScoreResponse(employee_id="e-1", window="7d")), "no scored"),
+    (lambda c: render.badges(c, recognition_pb2.GetBadgesResponse(), "e-1"), "e-1 holds no badges yet"),
+    (lambda c: render.ambassadors(c, recognition_pb2.ListAmbassadorsResponse(), ""), "no Intranet Ambassadors yet"),
+    (lambda c: render.ambassadors(c, recognition_pb2.ListAmbassadorsResponse(), "d-9"), "Ambassadors in d-9 yet"),
+    (lambda c: render.coverage(c, recognition_pb2.GetDepartmentCoverageResponse()), "no departments to show"),
+    (lambda c: render.pilot_group(c, recognition_pb2.ProposePilotGroupResponse()), "no pilot candidates yet"),
+    (lambda c: render.adoption(c, engagement_pb2.GetDepartmentAdoptionResponse(), ""), "no departments to show"),
+]
+LEADERBOARD_30D = engagement_pb2.GetLeaderboardRequest(window="30d")
+
+
+@pytest.mark.parametrize(("show", "why"), EMPTY_ANSWERS)
+def test_an_empty_answer_says_why_and_what_to_do_next(show: Callable[[Console], None], why: str) -> None:
+    console = Console(record=True, width=400)
+    show(console)
+    text = console.export_text()
+    assert why in text
+    assert "`" in text, "the sentence names a command to run next"
+    assert "┃" not in text, "no empty table is drawn"
