@@ -211,8 +211,8 @@ class ScoringModel(_Strict):
             raise ValueError(f"caps: give a cap for exactly the groups of spec.py {sorted(GROUPS)}")
         if any(cap < 1 for cap in self.caps.values()):
             raise ValueError("caps: every cap is at least 1")
-        if list(self.components) != list(COMPONENTS):
-            raise ValueError(f"components: exactly {list(COMPONENTS)}, in this order (ComponentScores)")
+        if set(self.components) != set(COMPONENTS):
+            raise ValueError(f"components: exactly {list(COMPONENTS)} (the fields of ComponentScores)")
         names = self.window_names
         unknown = [w for w in self.leaderboards.windows if w not in names]
         if unknown:

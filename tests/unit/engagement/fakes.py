@@ -1,0 +1,87 @@
+"""In-memory stand-ins for the engagement store (cosmicpython's FakeRepository): the handler's and publisher's
+unit tests run on them, and `expected_states` is what the integration tests hold Redis to."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+
+from services.engagement.adapters.redis_store import Board, Writes
+from services.engagement.model import state as model_state
+from services.engagement.model.config import ScoringModel
+from services.engagement.model.state import Applied, State
+from services.engagement.worker.handler import Record, plan
+
+
+class MemoryStore:
+    """What RedisStore does, on dicts: the merges are model/state.apply, the statement the Lua script mirrors."""
+
+    def __init__(self, keep_days: int) -> None:
+        self.keep_days = keep_days
+        self.fields: dict[str, dict[str, str]] = {}
+        self.gone: set[str] = set()
+        self.activity: dict[tuple[str, int], set[int]] = {}
+        self.dirty: list[str] = []
+        self.watermark_ms = 0
+        self.boards: dict[str, Board] = {}
+
+    async def apply(self, writes: Writes, activity: dict[tuple[str, int], set[int]], newest_ms: int) -> Applied:
+        total = Applied()
+        for employee, parts in writes.items():
+            if employee in self.gone:
+                continue
+            fields = self.fields.setdefault(employee, {})
+            for partition, ops in parts:
+                result = model_state.apply(fields, partition, ops, self.keep_days)
+                total.applied += result.applied
+                total.duplicates += result.duplicates
+                total.late += result.late
+            if employee not in self.dirty:
+                self.dirty.append(employee)
+        for key, who in activity.items():
+            self.activity.setdefault(key, set()).update(who)
+        self.watermark_ms = max(self.watermark_ms, newest_ms)
+        return total
+
+    async def sync_memberships(self, employees: Sequence[str]) -> None:
+        """Memberships are read off the state here."""
+
+    async def forget(self, employee: str, windows: Sequence[str]) -> None:
+        self.gone.add(employee)
+        self.fields.pop(employee, None)
+        self.boards.pop(employee, None)
+
+    async def watermark(self) -> int:
+        return self.watermark_ms
+
+    async def read_states(self, employees: Sequence[str]) -> dict[str, State | None]:
+        return {
+            e: model_state.decode(self.fields[e]) if e in self.fields and e not in self.gone else None
+            for e in employees
+        }
+
+    async def take_dirty(self, count: int, cutoff: float) -> list[str]:
+        return self.dirty[:count]
+
+    async def published(
+        self, employees: Sequence[str], boards: Sequence[Board], tops: dict[str, int], sizes: tuple[int, int]
+    ) -> None:
+        self.boards.update({b.employee: b for b in boards})
+        self.dirty = [e for e in self.dirty if e not in employees]
+
+    async def rollover(self, day: int) -> int:
+        return 0
+
+
+def expected_states(records: Iterable[Record], model: ScoringModel) -> dict[str, State]:
+    """The states a worker must leave for these records, however it was interrupted or batched."""
+    store = MemoryStore(model.keep_days)
+    work = plan(list(records), 1 << 62, 0)
+
+    async def run() -> None:
+        for employee in work.forget:
+            await store.forget(employee, [])
+        await store.apply(work.writes, work.activity, work.newest_ms)
+
+    asyncio.run(run())
+    return {e: model_state.decode(f) for e, f in store.fields.items() if e not in store.gone}

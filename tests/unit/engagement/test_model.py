@@ -1,0 +1,147 @@
+"""The score stated once: the shipped model is valid, figures follow from the terms, the explanation adds up,
+and every figure is a function of the set of events, whatever order, batching, duplicates or lateness."""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from services.engagement.model import spec
+from services.engagement.model.config import COMPONENTS, load_model
+from services.engagement.model.figures import TOTAL, explain, figures, sat
+from services.engagement.model.state import State, decode
+from services.engagement.worker.handler import Record, plan
+from tests.unit.engagement.builders import DAY, comment, mixed_history, post, react
+from tests.unit.engagement.fakes import expected_states
+
+MODEL = load_model()
+END = 1_767_225_600  # 2026-01-01
+TODAY = END // DAY
+
+
+def records(events: list, partitions: int = 3) -> list[Record]:
+    """Records as a topic with `partitions` partitions keyed by employee would hold them."""
+    offsets = [0] * partitions
+    out = []
+    for env in events:
+        partition = hash(env.employee_id) % partitions
+        out.append(Record(partition, offsets[partition], env.employee_id.encode(), env.SerializeToString(), 0))
+        offsets[partition] += 1
+    return out
+
+
+def states_of(events: list) -> dict[str, State]:
+    return expected_states(records(events), MODEL)
+
+
+def test_the_shipped_model_is_valid_and_names_every_component() -> None:
+    assert set(MODEL.components) == set(COMPONENTS)
+    assert MODEL.keep_days == 100
+    assert "reach_per_post_30d" in MODEL.signals
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("caps:\n  given: 2\n", "caps"),
+        ("signals:\n  x: {sum: nothing, days: 30}\n", "unknown counter"),
+        ("signals:\n  x: {sum: posts, days: 300}\n", "further back"),
+        ("components:\n  content: []\n", "components"),
+    ],
+)
+def test_an_invalid_scoring_file_stops_start_up_with_a_clear_message(tmp_path: Path, change: str, message: str) -> None:
+    import yaml
+
+    base = yaml.safe_load(Path("deploy/config/scoring.yaml").read_text())
+    base.update(yaml.safe_load(change))
+    file = tmp_path / "scoring.yaml"
+    file.write_text(yaml.safe_dump(base, sort_keys=False))
+    with pytest.raises(SystemExit, match=message):
+        load_model(file)
+
+
+def test_counter_codes_are_unique() -> None:
+    codes = [c.code for c in (*spec.COUNTERS, *spec.TOTALS)]
+    assert len(codes) == len(set(codes))
+
+
+def test_three_posts_on_one_day_give_the_curve_and_one_active_week() -> None:
+    t = END - DAY // 2
+    state = states_of([post("a", t), post("a", t + 1), post("a", t + 2)])["a"]
+    scores = figures(state, TODAY - 1, MODEL).windows["30d"]
+    assert scores["content"] == pytest.approx(sat(9.0, 12.0) + 4.0, abs=1e-6)
+    assert scores[TOTAL] == pytest.approx(sum(scores[c] for c in COMPONENTS), abs=1e-5)
+
+
+def test_interactions_with_oneself_count_nothing() -> None:
+    t = END - DAY
+    assert "a" not in states_of([react("a", "a", t), comment("a", "a", t)])
+
+
+def test_the_pair_cap_credits_the_most_valuable_kinds_first_whatever_arrived_first() -> None:
+    t = END - DAY // 2
+    reactions_first = [react("a", "b", t), react("a", "b", t + 1), comment("a", "b", t + 2)]
+    for events in (reactions_first, list(reversed(reactions_first))):
+        signals = figures(states_of(events)["a"], TODAY - 1, MODEL).signals
+        assert signals["comments_given_30d"] == 1.0
+        assert signals["reactions_given_30d"] == 1.0  # the cap of 2 per colleague and day: the comment first
+
+
+def test_reach_counts_distinct_colleagues_and_other_departments() -> None:
+    t = END - DAY // 2
+    events = [react(g, "a", t, dept="d2" if g == "x" else "d1", author_dept="d1") for g in ("x", "y", "y")]
+    signals = figures(states_of(events)["a"], TODAY - 1, MODEL).signals
+    assert signals["distinct_reach_30d"] == 2.0
+    assert signals["distinct_reach_other_dept_30d"] == 1.0
+    assert signals["received_interactions_30d"] == 3.0
+
+
+def test_the_explanation_adds_up_to_the_scores() -> None:
+    states = states_of(list(mixed_history(12, 60, 40, END)))
+    for state in states.values():
+        for window in MODEL.window_names:
+            e = explain(state, TODAY, MODEL, window)
+            for component in COMPONENTS:
+                parts = sum(c.points for c in e.contributions if c.component == component)
+                assert math.isclose(parts, e.scores[component], abs_tol=1e-4), (window, component)
+            assert e.scores == figures(state, TODAY, MODEL).windows[window]
+
+
+def test_events_older_than_the_longest_window_are_ignored_and_old_days_dropped() -> None:
+    old = post("a", END - 150 * DAY)
+    new = post("a", END - DAY // 2)
+    state = states_of([new, old])["a"]
+    assert set(state.daily) == {TODAY - 1}
+
+
+HISTORY = list(mixed_history(10, 40, 30, END, seed=3))
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), partitions=st.integers(1, 4), batch=st.integers(1, 400))
+def test_figures_depend_on_the_set_of_events_not_their_order(seed: int, partitions: int, batch: int) -> None:
+    """Shuffled, split into batches, partly delivered twice (a replay at the same offsets), with events far
+    older than the rest arriving last: the same state and the same figures as in event-time order."""
+    rng = random.Random(seed)
+    expected = states_of(HISTORY)
+    shuffled = HISTORY[:]
+    rng.shuffle(shuffled)
+    delivered = records(shuffled, partitions)
+    replay = delivered[: rng.randrange(len(delivered))]
+    fields: dict[str, dict[str, str]] = {}
+    from services.engagement.model import state as model_state
+
+    for chunk in [delivered[i : i + batch] for i in range(0, len(delivered), batch)] + [replay]:
+        work = plan(chunk, 1 << 62, 0)
+        for employee, parts in work.writes.items():
+            for partition, ops in parts:
+                model_state.apply(fields.setdefault(employee, {}), partition, ops, MODEL.keep_days)
+    got = {e: decode(f) for e, f in fields.items()}
+    assert set(got) == set(expected)
+    for employee, state in expected.items():
+        assert figures(got[employee], TODAY, MODEL) == figures(state, TODAY, MODEL)
