@@ -1,0 +1,47 @@
+"""The publisher's round on the in-memory store: one ScoreChanged per dirty employee with the model's figures,
+boards indexed, nothing for the forgotten."""
+
+from __future__ import annotations
+
+import asyncio
+
+from catalyst.events.v1 import envelope_pb2
+from prometheus_client import CollectorRegistry
+
+from services.engagement.adapters.retrying import Retrying
+from services.engagement.model.config import load_model
+from services.engagement.model.figures import figures
+from services.engagement.publisher.publisher import Publisher, PublisherMetrics
+from services.engagement.publisher.settings import PublisherSettings
+from services.engagement.worker.handler import plan
+from tests.unit.engagement.builders import DAY, post, react
+from tests.unit.engagement.fakes import MemoryStore
+from tests.unit.engagement.test_model import END, records
+
+MODEL = load_model()
+
+
+def test_a_round_publishes_each_dirty_employee_once_with_the_models_figures() -> None:
+    store = MemoryStore(MODEL.keep_days)
+    sent: list[tuple[bytes, bytes | None]] = []
+
+    async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
+        sent.extend(messages)
+
+    async def run() -> int:
+        t = END - DAY // 2
+        work = plan(records([post("a", t), react("b", "a", t), post("c", t)]), 1 << 62, 0)
+        await store.apply(work.writes, work.activity, work.newest_ms)
+        await store.forget("c", [])
+        metrics = PublisherMetrics(CollectorRegistry())
+        publisher = Publisher(store, publish, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1))
+        return await publisher.run_once()
+
+    assert asyncio.run(run()) == 2
+    envelopes = {key.decode(): envelope_pb2.Envelope.FromString(value) for key, value in sent if value}
+    assert set(envelopes) == {"a", "b"}
+    state = asyncio.run(store.read_states(["a"]))["a"]
+    expected = figures(state, END // DAY - 1, MODEL)
+    assert envelopes["a"].score_changed.windows["30d"].total == expected.windows["30d"]["total"]
+    assert dict(envelopes["a"].score_changed.signals) == expected.signals
+    assert store.dirty == [] and set(store.boards) == {"a", "b"}
