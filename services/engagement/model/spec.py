@@ -139,7 +139,7 @@ RULES: dict[str, Rule] = {
         department_of="answer_author_department_id",
     ),
     "profile_updated": Rule(counts=(Count("profile_updates"),), latest=(("completeness", "completeness"),)),
-    "feature_tried": Rule(counts=(Count("trials"),)),
+    "feature_tried": Rule(counts=(Count("trials", per="feature_id", group="trials"),)),
     "feedback_submitted": Rule(
         counts=(
             Count("feedback", when=lambda p: p.kind != _SUGGESTION),
