@@ -132,8 +132,8 @@ RULES: dict[str, Rule] = {
     ),
     "answer_accepted": Rule(
         counts=(
-            Count("accepted", who="answer_author_id"),
-            Count("accepted_own", who="answer_author_id", same_department=True),
+            Count("accepted", who="answer_author_id", per=ACTOR, group="accepted"),
+            Count("accepted_own", who="answer_author_id", per=ACTOR, group="accepted_own", same_department=True),
         ),
         counterpart="answer_author_id",
         department_of="answer_author_department_id",
