@@ -145,3 +145,20 @@ def test_figures_depend_on_the_set_of_events_not_their_order(seed: int, partitio
     assert set(got) == set(expected)
     for employee, state in expected.items():
         assert figures(got[employee], TODAY, MODEL) == figures(state, TODAY, MODEL)
+
+
+def test_accepted_answers_are_capped_per_colleague_and_day() -> None:
+    t = END - DAY // 2
+    accepts = [
+        event("AnswerAccepted", "asker", t + i, answer_id=f"x{i}", question_id="q", answer_author_id="helper")
+        for i in range(4)
+    ]
+    signals = figures(states_of(accepts)["helper"], TODAY - 1, MODEL).signals
+    assert signals["accepted_answers_100d"] == 2.0
+
+
+def test_a_feature_counts_once_a_day() -> None:
+    t = END - DAY // 2
+    trials = [event("FeatureTried", "a", t + i, feature_id="f1") for i in range(3)]
+    trials.append(event("FeatureTried", "a", t + 9, feature_id="f2"))
+    assert figures(states_of(trials)["a"], TODAY - 1, MODEL).signals["feature_trials_100d"] == 2.0
