@@ -16,7 +16,7 @@ from services.engagement.model.config import COMPONENTS, load_model
 from services.engagement.model.figures import TOTAL, explain, figures, sat
 from services.engagement.model.state import State, decode
 from services.engagement.worker.handler import Record, plan
-from tests.unit.engagement.builders import DAY, comment, mixed_history, post, react
+from tests.unit.engagement.builders import DAY, comment, event, mixed_history, post, react
 from tests.unit.engagement.fakes import expected_states
 
 MODEL = load_model()
