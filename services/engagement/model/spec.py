@@ -72,6 +72,7 @@ class Rule:
 
 COUNTERS = (
     Counter("posts", "p", "posts and questions"),
+    Counter("questions", "k", "questions asked"),
     Counter("answers", "a", "answers to colleagues' questions"),
     Counter("comments", "c", "comments on colleagues' posts"),
     Counter("reactions", "r", "reactions to colleagues' posts"),
@@ -107,7 +108,7 @@ _INTERVIEW = interactions_pb2.SESSION_KIND_INTERVIEW
 
 RULES: dict[str, Rule] = {
     "post_created": Rule(counts=(Count("posts"),)),
-    "question_asked": Rule(counts=(Count("posts"),)),
+    "question_asked": Rule(counts=(Count("posts"), Count("questions"))),
     "comment_added": Rule(
         counts=(Count("comments", per="post_author_id", group="given"), Count("received", who="post_author_id")),
         counterpart="post_author_id",
