@@ -162,3 +162,10 @@ def test_a_feature_counts_once_a_day() -> None:
     trials = [event("FeatureTried", "a", t + i, feature_id="f1") for i in range(3)]
     trials.append(event("FeatureTried", "a", t + 9, feature_id="f2"))
     assert figures(states_of(trials)["a"], TODAY - 1, MODEL).signals["feature_trials_100d"] == 2.0
+
+
+def test_questions_asked_are_a_signal_of_their_own() -> None:
+    t = END - DAY // 2
+    events = [event("QuestionAsked", "a", t, question_id="q", body_length=5), post("a", t + 1)]
+    signals = figures(states_of(events)["a"], TODAY - 1, MODEL).signals
+    assert (signals["questions_asked_30d"], signals["posts_30d"]) == (1.0, 2.0)
