@@ -1,16 +1,25 @@
 """gRPC plumbing shared by the services: auth, error mapping and metrics in one interceptor, plus
-a runner that serves with health, reflection, /metrics and graceful shutdown on SIGTERM."""
+a runner that serves with health, reflection, /metrics and graceful shutdown on SIGTERM.
+
+Every status a caller gets is chosen here, once for every service: a request body that is no valid message
+is INVALID_ARGUMENT (grpc would answer UNKNOWN, which counts as a server error), a dependency that is away
+(Redis, Kafka) is UNAVAILABLE with a retry pushback, and only a bug is INTERNAL.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any
 
+import aiokafka.errors
 import grpc
+import kafka.errors
+import redis.exceptions
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
@@ -32,6 +41,57 @@ _STATUS = {
 # Infrastructure services any client may call without a token (probes, grpcurl discovery).
 OPEN_SERVICES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
 
+# A dependency that is away for a while (restart, failover, loading its data): the same call may succeed later.
+_REDIS_OUTAGES = (
+    redis.exceptions.ConnectionError,  # BusyLoadingError too
+    redis.exceptions.TimeoutError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.ReadOnlyError,
+)
+_KAFKA_ERRORS = (kafka.errors.KafkaError, aiokafka.errors.KafkaError)
+_KAFKA_TIMEOUTS = (kafka.errors.KafkaTimeoutError, aiokafka.errors.KafkaTimeoutError)
+# Sent with every UNAVAILABLE: gRPC retry policies wait this long before the next attempt (gRFC A6).
+RETRY_PUSHBACK = (("grpc-retry-pushback-ms", "1000"),)
+
+
+def outage_of(exc: BaseException) -> str | None:
+    """The dependency an exception says is unreachable ("Redis", "Kafka", "a dependency"), or None."""
+    if isinstance(exc, _REDIS_OUTAGES):
+        return "Redis"
+    if isinstance(exc, _KAFKA_TIMEOUTS) or (isinstance(exc, _KAFKA_ERRORS) and exc.retriable):
+        return "Kafka"
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return "a dependency"
+    return None
+
+
+class Undecodable:
+    """What a request deserializer yields for bytes that are no valid request message: the interceptor
+    answers INVALID_ARGUMENT with the reason, so a broken client never causes UNKNOWN."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def error(self) -> errors.InvalidArgument:
+        return errors.InvalidArgument("request", f"the body is not a valid message of this method ({self.reason})")
+
+
+def tolerant(deserializer: Callable[[bytes], Any] | None) -> Callable[[bytes], Any] | None:
+    """`deserializer` returning `Undecodable` instead of raising (bad UTF-8, truncated or random bytes)."""
+    if deserializer is None:
+        return None
+
+    def decode(data: bytes) -> Any:
+        try:
+            return deserializer(data)
+        except Exception as exc:
+            return Undecodable(str(exc) or type(exc).__name__)
+
+    return decode
+
 
 class GrpcMetrics:
     def __init__(self, registry: CollectorRegistry = REGISTRY) -> None:
@@ -52,11 +112,73 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     for cls in type(exc).__mro__:
         if cls in _STATUS:
             return _STATUS[cls], str(exc)
+    dependency = outage_of(exc)
+    if dependency is not None:
+        return grpc.StatusCode.UNAVAILABLE, f"{dependency} is unavailable right now; retry in a second"
     return grpc.StatusCode.INTERNAL, "internal error; the incident was logged"
 
 
+async def _refuse_undecodable(request: Any, context: grpc.aio.ServicerContext) -> None:
+    if isinstance(request, Undecodable):
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(request.error()))
+
+
+async def _checked_requests(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+    async for request in requests:
+        await _refuse_undecodable(request, context)
+        yield request
+
+
+def _open(kind: str, behavior: Callable[..., Any]) -> Callable[..., Any]:
+    """A health or reflection method (no token, no metrics) that refuses undecodable requests, in the style
+    grpc.aio expects of the original: an async generator, or a coroutine (which may use context.write)."""
+    streams = kind.startswith("stream_")
+
+    async def arguments(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        if streams:
+            return _checked_requests(request, context)
+        await _refuse_undecodable(request, context)
+        return request
+
+    if inspect.isasyncgenfunction(behavior):
+
+        async def generator(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            async for item in behavior(await arguments(request, context), context):
+                yield item
+
+        return generator
+
+    async def coroutine(request: Any, context: grpc.aio.ServicerContext) -> Any:
+        return await behavior(await arguments(request, context), context)
+
+    return coroutine
+
+
+_HANDLER_FACTORIES = {
+    "unary_unary": grpc.unary_unary_rpc_method_handler,
+    "unary_stream": grpc.unary_stream_rpc_method_handler,
+    "stream_unary": grpc.stream_unary_rpc_method_handler,
+    "stream_stream": grpc.stream_stream_rpc_method_handler,
+}
+
+
+def _rebuilt(
+    handler: grpc.RpcMethodHandler, wrap: Callable[[str, Callable[..., Any]], Callable[..., Any] | None]
+) -> grpc.RpcMethodHandler:
+    """The handler with a deserializer that never raises and its behaviour wrapped (None: left as it was)."""
+    for kind, factory in _HANDLER_FACTORIES.items():
+        behavior = getattr(handler, kind)
+        if behavior is not None:
+            return factory(
+                wrap(kind, behavior) or behavior,
+                request_deserializer=tolerant(handler.request_deserializer),
+                response_serializer=handler.response_serializer,
+            )
+    return handler
+
+
 class CatalystInterceptor(grpc.aio.ServerInterceptor):
-    """Authenticates the caller, maps domain errors to status codes and records metrics."""
+    """Authenticates the caller, maps errors to status codes and records metrics."""
 
     def __init__(self, authority: TokenAuthority, metrics: GrpcMetrics) -> None:
         self._authority = authority
@@ -68,38 +190,42 @@ class CatalystInterceptor(grpc.aio.ServerInterceptor):
         details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(details)
-        if handler is None or details.method.startswith(OPEN_SERVICES):
-            return handler
+        if handler is None:
+            return None
+        if details.method.startswith(OPEN_SERVICES):
+            return _rebuilt(handler, _open)
         service, _, method = details.method.strip("/").rpartition("/")
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                self._wrap_unary(handler.unary_unary, service, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                self._wrap_stream(handler.unary_stream, service, method),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler
 
-    def _authenticate(self, context: grpc.aio.ServicerContext) -> None:
+        def wrap(kind: str, behavior: Callable[..., Any]) -> Callable[..., Any] | None:
+            if kind == "unary_unary":
+                return self._wrap_unary(behavior, service, method)
+            if kind == "unary_stream":
+                return self._wrap_stream(behavior, service, method)
+            return None  # client streaming: no Catalyst service has such a method
+
+        return _rebuilt(handler, wrap)
+
+    def _authenticate(self, context: grpc.aio.ServicerContext, request: Any) -> None:
+        """Sets the caller from the token; an undecodable body is refused only after the token is checked."""
         set_current_principal(self._authority.from_metadata(context.invocation_metadata()))
+        if isinstance(request, Undecodable):
+            raise request.error()
 
     async def _fail(self, context: grpc.aio.ServicerContext, exc: BaseException, service: str, method: str) -> None:
         code, message = status_for(exc)
         if code is grpc.StatusCode.INTERNAL:
             log.exception("unhandled error in %s/%s", service, method, exc_info=exc)
+        elif code is grpc.StatusCode.UNAVAILABLE and not isinstance(exc, errors.CatalystError):
+            log.warning("%s/%s: dependency unavailable: %r", service, method, exc)
         self._metrics.handled.labels(service, method, code.name).inc()
-        await context.abort(code, message)
+        pushback = RETRY_PUSHBACK if code is grpc.StatusCode.UNAVAILABLE else ()
+        await context.abort(code, message, pushback)
 
     def _wrap_unary(self, behavior: Callable[..., Awaitable[Any]], service: str, method: str) -> Callable:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             try:
-                self._authenticate(context)
+                self._authenticate(context, request)
                 response = await behavior(request, context)
             except errors.CatalystError as exc:
                 await self._fail(context, exc, service, method)
@@ -118,7 +244,7 @@ class CatalystInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_stream(self, behavior: Callable[..., Any], service: str, method: str) -> Callable:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
-                self._authenticate(context)
+                self._authenticate(context, request)
                 async for item in behavior(request, context):
                     yield item
             except errors.CatalystError as exc:

@@ -20,7 +20,13 @@ class FeedSettings(CommonSettings):
     max_comment_chars: int = Field(5_000, ge=1, description="comments and answers")
     max_tags: int = Field(10, ge=0)
     max_tag_chars: int = Field(40, ge=1)
-    max_id_chars: int = Field(64, ge=8, description="employee, department, feature, survey and session ids")
+    max_id_chars: int = Field(
+        64,
+        ge=8,
+        le=128,
+        description="employee, department, feature, survey and session ids (the engagement worker dead-letters "
+        "events whose ids are longer than 128 characters)",
+    )
     max_feedback_topic_chars: int = Field(100, ge=1)
     max_about_chars: int = Field(2_000, ge=1)
     max_skills: int = Field(30, ge=0)

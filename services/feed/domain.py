@@ -22,6 +22,7 @@ _POST_ID = re.compile(r"^p\d{13}[0-9a-f]{8}$")
 _COMMENT_ID = re.compile(r"^c\d{13}[0-9a-f]{8}$")
 _PHONE = re.compile(r"^\+?[0-9][0-9 ()/.-]{2,38}$")
 _URL = re.compile(r"^https?://[^\s]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 REACTION_NAMES = {v: n.removeprefix("REACTION_KIND_") for n, v in ev.ReactionKind.items() if v}
 PROFILE_FIELDS = ("job_title", "location", "about", "skills", "photo_url", "phone")
@@ -157,6 +158,14 @@ def check_text(field_name: str, value: str, max_chars: int, required: bool) -> s
     return value
 
 
+def check_name(field_name: str, value: str, limits: Limits) -> str:
+    """A person's display name: one line of text (the engagement worker dead-letters control characters)."""
+    value = check_text(field_name, value, limits.max_title_chars, required=True)
+    if _CONTROL.search(value):
+        raise InvalidArgument(field_name, "must be one line of text without control characters")
+    return value
+
+
 def check_tags(values: Sequence[str], limits: Limits, field_name: str = "tags") -> tuple[str, ...]:
     """Tags are case-insensitive words; duplicates are dropped, order is kept."""
     tags: list[str] = []
@@ -260,9 +269,14 @@ def ensure_can_delete(post: Post, principal: Principal) -> None:
         raise PermissionDenied("only the author or a comms/HR admin may delete a post")
 
 
-def ensure_can_react(post: Post, actor: str) -> None:
-    if post.author_id == actor:
-        raise InvalidArgument("post_id", "you cannot react to your own post")
+def ensure_can_react(author_id: str, actor: str, field_name: str = "post_id") -> None:
+    if author_id == actor:
+        raise InvalidArgument(field_name, "you cannot react to your own post")
+
+
+def ensure_not_own_answer(author_id: str, actor: str, field_name: str = "answer_id") -> None:
+    if author_id == actor:
+        raise InvalidArgument(field_name, "you cannot accept your own answer")
 
 
 def ensure_question(post: Post, field_name: str = "question_id") -> None:
@@ -277,8 +291,7 @@ def ensure_can_accept(question: Post, answer: Comment | None, answer_id: str, ac
         raise InvalidArgument("question_id", "only the person who asked this question may accept an answer to it")
     if answer is None or answer.post_id != question.post_id or not answer.is_answer:
         raise InvalidArgument("answer_id", f"'{answer_id}' is not an answer to question '{question.post_id}'")
-    if answer.author_id == actor:
-        raise InvalidArgument("answer_id", "you cannot accept your own answer")
+    ensure_not_own_answer(answer.author_id, actor)
     if question.accepted_answer_id == answer.comment_id:
         return False
     if question.accepted_answer_id:
@@ -362,7 +375,7 @@ def check_employees(
         result.append(
             Employee(
                 employee_id=emp_id,
-                display_name=check_text(f"{where}.display_name", display_name, limits.max_title_chars, required=True),
+                display_name=check_name(f"{where}.display_name", display_name, limits),
                 department_id=check_id(f"{where}.department_id", department_id, limits),
                 is_manager=bool(is_manager),
             )
@@ -373,27 +386,41 @@ def check_employees(
 # ---------------------------------------------------------------- simple signals
 
 
-def check_feedback(kind: int, topic: str, body: str, limits: Limits) -> tuple[int, str, str]:
+def check_feedback_kind(kind: int, field_name: str = "kind") -> int:
     if kind not in (ev.FEEDBACK_KIND_FEEDBACK, ev.FEEDBACK_KIND_SUGGESTION, ev.FEEDBACK_KIND_BUG_REPORT):
         raise InvalidArgument(
-            "kind", "choose FEEDBACK_KIND_FEEDBACK, FEEDBACK_KIND_SUGGESTION or FEEDBACK_KIND_BUG_REPORT"
+            field_name, "choose FEEDBACK_KIND_FEEDBACK, FEEDBACK_KIND_SUGGESTION or FEEDBACK_KIND_BUG_REPORT"
         )
+    return kind
+
+
+def check_feedback(kind: int, topic: str, body: str, limits: Limits) -> tuple[int, str, str]:
     return (
-        kind,
+        check_feedback_kind(kind),
         check_text("topic", topic, limits.max_feedback_topic_chars, required=True),
         check_text("body", body, limits.max_comment_chars, required=True),
     )
 
 
+def check_answered_questions(count: int, limits: Limits, field_name: str = "answered_questions") -> int:
+    if count < 0 or count > limits.max_survey_questions:
+        raise InvalidArgument(field_name, f"is {count}; it must be between 0 and {limits.max_survey_questions}")
+    return count
+
+
 def check_survey(survey_id: str, answered_questions: int, limits: Limits) -> str:
     sid = check_id("survey_id", survey_id, limits)
-    if answered_questions < 0 or answered_questions > limits.max_survey_questions:
-        raise InvalidArgument("answered_questions", f"must be between 0 and {limits.max_survey_questions}")
+    check_answered_questions(answered_questions, limits)
     return sid
+
+
+def check_session_kind(kind: int, field_name: str = "kind") -> int:
+    if kind not in (ev.SESSION_KIND_WORKSHOP, ev.SESSION_KIND_INTERVIEW):
+        raise InvalidArgument(field_name, "choose SESSION_KIND_WORKSHOP or SESSION_KIND_INTERVIEW")
+    return kind
 
 
 def check_session(session_id: str, kind: int, limits: Limits) -> str:
     sid = check_id("session_id", session_id, limits)
-    if kind not in (ev.SESSION_KIND_WORKSHOP, ev.SESSION_KIND_INTERVIEW):
-        raise InvalidArgument("kind", "choose SESSION_KIND_WORKSHOP or SESSION_KIND_INTERVIEW")
+    check_session_kind(kind)
     return sid

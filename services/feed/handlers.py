@@ -246,7 +246,7 @@ class FeedHandlers:
             actor = await self._actor(tx, principal)
             post = domain.require_post(await tx.post(post_id), post_id)
             if add:
-                domain.ensure_can_react(post, actor.employee_id)
+                domain.ensure_can_react(post.author_id, actor.employee_id)
             member = f"{actor.employee_id}|{name}"
             present = await tx.is_member(Keys.post_reactors(post_id), member)
             if present == add:

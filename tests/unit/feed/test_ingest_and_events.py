@@ -42,7 +42,7 @@ class TestIngest:
             (item(reaction_added=ev.ReactionAdded(post_id="p", post_author_id="a")), "reaction_added.reaction"),
             (item(profile_updated=ev.ProfileUpdated(completeness=1.5)), "profile_updated.completeness"),
             (item(post_created=ev.PostCreated(post_id="p", body_length=-1)), "post_created.body_length"),
-            (item(post_created=ev.PostCreated(post_id="p", tags=["t"] * 11)), "post_created.tags"),
+            (item(post_created=ev.PostCreated(post_id="p", tags=[f"t{i}" for i in range(11)])), "post_created.tags"),
             (item(post_created=ev.PostCreated(post_id="p" * 201)), "post_created.post_id"),
             (item(workshop_attended=ev.WorkshopAttended(session_id="w")), "workshop_attended.kind"),
             (item(feedback_submitted=ev.FeedbackSubmitted(feedback_id="f")), "feedback_submitted.kind"),
@@ -63,12 +63,68 @@ class TestIngest:
         with pytest.raises(InvalidArgument, match="future"):
             self.check(future)
 
+    @pytest.mark.parametrize(
+        ("seconds", "nanos", "field"),
+        [
+            (0, 1_000_000, "occurred_at.seconds"),  # the worker reads a time in the epoch's first second as missing
+            (-5, 0, "occurred_at.seconds"),
+            (1_650_000_000, -1, "occurred_at.nanos"),
+            (1_650_000_000, 1_000_000_000, "occurred_at.nanos"),
+            (253_402_300_800, 0, "occurred_at"),  # year 10000: beyond any Timestamp conversion
+            (2**63 - 1, 999_999_999, "occurred_at"),
+        ],
+    )
+    def test_times_the_worker_would_dead_letter_or_cannot_convert_are_refused(
+        self, seconds: int, nanos: int, field: str
+    ) -> None:
+        interaction = item(feature_tried=ev.FeatureTried(feature_id="f"))
+        interaction.occurred_at.seconds, interaction.occurred_at.nanos = seconds, nanos
+        with pytest.raises(InvalidArgument) as exc:
+            self.check(interaction)
+        assert exc.value.field == f"interactions[3].{field}"
+
+    @pytest.mark.parametrize(
+        ("interaction", "field"),
+        [
+            (item(feedback_submitted=ev.FeedbackSubmitted(feedback_id="f", kind=99)), "feedback_submitted.kind"),
+            (item(workshop_attended=ev.WorkshopAttended(session_id="w", kind=99)), "workshop_attended.kind"),
+            (item(post_created=ev.PostCreated(post_id="p", kind=99)), "post_created.kind"),
+            (item(survey_answered=ev.SurveyAnswered(survey_id="s", answered_questions=-1)), "answered_questions"),
+            (
+                item(survey_answered=ev.SurveyAnswered(survey_id="s", answered_questions=2**31 - 1)),
+                "answered_questions",
+            ),
+            (item(feature_tried=ev.FeatureTried(feature_id="f" * 129)), "feature_tried.feature_id"),
+            (item(survey_answered=ev.SurveyAnswered(survey_id="has space")), "survey_answered.survey_id"),
+            (
+                item(comment_added=ev.CommentAdded(comment_id="c", post_id="p", post_author_id="a\x01")),
+                "post_author_id",
+            ),
+            (item(reaction_added=ev.ReactionAdded(post_id="p", post_author_id="e-1", reaction=1)), "post_author_id"),
+            (item(answer_accepted=ev.AnswerAccepted(answer_id="a", question_id="q", answer_author_id="e-1")), "author"),
+            (item(profile_updated=ev.ProfileUpdated(completeness=float("nan"))), "profile_updated.completeness"),
+            (item(profile_updated=ev.ProfileUpdated(changed_fields=["shoe_size"])), "changed_fields[0]"),
+            (item(post_created=ev.PostCreated(post_id="p", tags=["two words"])), "post_created.tags[0]"),
+            (item(feedback_submitted=ev.FeedbackSubmitted(feedback_id="f", kind=1, topic="t" * 101)), "topic"),
+        ],
+    )
+    def test_an_import_is_as_strict_as_the_per_employee_rpcs(
+        self, interaction: pb.ImportedInteraction, field: str
+    ) -> None:
+        with pytest.raises(InvalidArgument) as exc:
+            self.check(interaction)
+        assert exc.value.field.startswith("interactions[3].") and field in exc.value.field
+
+    def test_an_import_is_normalised_as_the_api_writes_it(self) -> None:
+        post = self.check(item(post_created=ev.PostCreated(post_id=" p ", tags=["#News", "news", "x"])))
+        assert (post.payload.post_id, list(post.payload.tags), post.payload.kind) == ("p", ["news", "x"], 1)
+
     def test_a_source_id_repeated_in_a_batch_counts_once(self) -> None:
         first = ingest.check_interaction(item(feature_tried=ev.FeatureTried(feature_id="a")), 0, NOW_MS, 0, Limits())
         again = ingest.check_interaction(item(feature_tried=ev.FeatureTried(feature_id="b")), 1, NOW_MS, 0, Limits())
         assert ingest.first_occurrences([first, again]) == [first]
 
-    def test_the_envelope_needs_the_actor_and_the_unfilled_target_authors(self) -> None:
+    def test_the_envelope_needs_the_actor_and_every_target_author(self) -> None:
         comment = self.check(item(comment_added=ev.CommentAdded(comment_id="c", post_id="p", post_author_id="e-2")))
         filled = self.check(
             item(
@@ -77,7 +133,7 @@ class TestIngest:
                 )
             )
         )
-        assert ingest.employees_needed([comment, filled]) == {"e-1", "e-2"}
+        assert ingest.employees_needed([comment, filled]) == {"e-1", "e-2", "e-3"}
 
         env = ingest.envelope_for("legacy", comment, {"e-1": "sales", "e-2": "it"})
         assert (env.employee_id, env.department_id, env.producer) == ("e-1", "sales", "ingest:legacy")
@@ -85,13 +141,19 @@ class TestIngest:
         assert env.occurred_at.ToMilliseconds() == 1_650_000_000_000
         assert env.comment_added.post_author_department_id == "it"
         assert not comment.payload.post_author_department_id  # the checked item is left as it was
-        assert ingest.envelope_for("legacy", filled, {"e-1": "sales"}).reaction_added.post_author_department_id == "hr"
-        assert ingest.envelope_for("legacy", comment, {"e-1": "sales"}).comment_added.post_author_department_id == ""
+        departments = {"e-1": "sales", "e-3": "it"}
+        assert ingest.envelope_for("legacy", filled, departments).reaction_added.post_author_department_id == "hr"
 
     def test_an_actor_outside_the_directory_is_named_by_position(self) -> None:
         with pytest.raises(InvalidArgument) as exc:
             ingest.envelope_for("legacy", self.check(item(feature_tried=ev.FeatureTried(feature_id="f"))), {})
         assert exc.value.field == "interactions[3].actor_id"
+
+    def test_a_target_author_outside_the_directory_is_refused_not_scored(self) -> None:
+        reaction = item(reaction_added=ev.ReactionAdded(post_id="p", post_author_id="ghost", reaction=1))
+        with pytest.raises(InvalidArgument, match="'ghost' is not in the directory") as exc:
+            ingest.envelope_for("legacy", self.check(reaction), {"e-1": "sales"})
+        assert exc.value.field == "interactions[3].reaction_added.post_author_id"
 
     def test_script_arguments_round_trip(self) -> None:
         values = [b"", b"a", "ä€".encode(), bytes(range(256)) * 3]
