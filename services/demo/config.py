@@ -17,5 +17,6 @@ class DemoSettings(CommonSettings):
     demo_reports_dir: Path = Field(ROOT / "reports", description="where the report and plots are written")
     demo_settle_quiet_seconds: float = Field(6.0, gt=0, description="no lag for this long = pipeline settled")
     demo_settle_timeout_seconds: float = Field(900.0, gt=0)
+    demo_seed_timeout_seconds: float = Field(300.0, gt=0, description="`make seed`: longest wait for an ambassador")
     feed_target: str = "localhost:50051"
     recognition_target: str = "localhost:50053"

@@ -99,6 +99,20 @@ PRESETS: dict[str, Scenario] = {
         features_every_days=5,
         mix=PersonaMix(reaction_rings=1, ring_size_min=3, ring_size_max=4),
     ),
+    # `make seed`: about the smallest company whose history earns Intranet Ambassadors (active in 8 of 12
+    # weeks, in conversation with 40 colleagues a month: deploy/config/badges.yaml), so the README's examples
+    # have badges to show; ~20,000 interactions.
+    "sample": Scenario(
+        name="sample",
+        seed=3,
+        employees=200,
+        departments=4,
+        team_size=8,
+        pre_launch_days=7,
+        live_days=84,
+        features_every_days=7,
+        mix=PersonaMix(reaction_rings=1, ring_size_min=3, ring_size_max=4),
+    ),
 }
 
 

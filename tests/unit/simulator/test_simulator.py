@@ -14,7 +14,7 @@ from services.simulator.actions import Action, ActionKind, Phase, SimulatedDay
 from services.simulator.behaviour import Simulation
 from services.simulator.ground_truth import GroundTruth, ground_truth
 from services.simulator.population import Persona, Population, build_population
-from services.simulator.scenario import PersonaMix, Scenario, preset
+from services.simulator.scenario import PRESETS, PersonaMix, Scenario, preset
 
 LAUNCH = dt.date(2026, 3, 2)
 
@@ -233,7 +233,7 @@ def test_ground_truth_round_trips_and_names_ambassadors_and_gamers(small: tuple,
 
 def test_a_scenario_without_launch_date_ends_before_the_run_day_and_starts_on_a_monday() -> None:
     today = dt.date(2026, 11, 26)
-    for name in ("default", "small"):
+    for name in PRESETS:
         scenario = preset(name).resolve(today)
         launch = scenario.require_launch_date()
         assert launch.weekday() == 0
