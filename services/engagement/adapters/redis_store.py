@@ -17,7 +17,7 @@ from redis.exceptions import ResponseError
 
 from services.common.redis_batch import RedisBatch
 from services.engagement.model import spec
-from services.engagement.model.state import OPT_OUT, Applied, Op, State, decode, latest_field
+from services.engagement.model.state import OPT_OUT, PRUNE_SLACK_DAYS, Applied, Op, State, decode, latest_field
 
 WATERMARK = "eng:wm"
 DEPARTMENTS = "eng:depts"
@@ -31,25 +31,35 @@ CHUNK = 500  # employees per read round trip
 LATEST_DEPARTMENT = latest_field(spec.LATEST["department"])
 MEMBER_OF = "md"  # the department whose member set holds the employee
 
-# KEYS: state, gone marker. ARGV: keep_days, then per source partition: partition, op count, and per op
-# offset, kind, field, value, day (ascending offsets). The statement of this script is model/state.apply.
+# KEYS: state, gone marker. ARGV: keep_days, prune slack days, then per source partition: partition, op
+# count, and per op offset, kind, field, value, day (ascending offsets). Its statement: model/state.apply.
 # Returns {applied, duplicates, late, refused}.
 APPLY = """
 if redis.call('EXISTS', KEYS[2]) == 1 then return {0, 0, 0, 1} end
 local key = KEYS[1]
 local keep = tonumber(ARGV[1])
-local top = tonumber(redis.call('HGET', key, 't') or '-1')
+local wanted = {'t', 'n', 'lo'}
+local i = 3
+while i <= #ARGV do
+  wanted[#wanted + 1] = 'm' .. ARGV[i]
+  i = i + 2 + 5 * tonumber(ARGV[i + 1])
+end
+local stored = redis.call('HMGET', key, unpack(wanted))
+local top, changes, oldest = tonumber(stored[1] or '-1'), tonumber(stored[2] or '0'), tonumber(stored[3])
 local applied, duplicates, late = 0, 0, 0
+local written = {}
 local function split(v)
   local ms, rest = string.match(v, '^(%-?%d+)|(.*)$')
   return tonumber(ms), rest
 end
-local i = 2
+local part = 3
+i = 3
 while i <= #ARGV do
-  local mark_field = 'm' .. ARGV[i]
+  local mark_field = wanted[part + 1]
   local n = tonumber(ARGV[i + 1])
-  local seen = tonumber(redis.call('HGET', key, mark_field) or '-1')
+  local seen = tonumber(stored[part + 1] or '-1')
   local mark = seen
+  part = part + 1
   i = i + 2
   for _ = 1, n do
     local offset, kind, field, value = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -62,7 +72,10 @@ while i <= #ARGV do
       if day >= 0 and day <= top - keep then
         late = late + 1
       else
-        if day > top then top = day end
+        if day >= 0 then
+          if day > top then top = day end
+          if not oldest or day < oldest then oldest = day end
+        end
         applied = applied + 1
         if kind == '+' then
           redis.call('HINCRBY', key, field, value)
@@ -83,24 +96,39 @@ while i <= #ARGV do
       end
     end
   end
-  if mark > seen then redis.call('HSET', key, mark_field, mark) end
+  if mark > seen then
+    written[#written + 1] = mark_field
+    written[#written + 1] = mark
+  end
 end
 if applied > 0 then
-  redis.call('HSET', key, 't', top)
-  redis.call('HINCRBY', key, 'n', applied)
-  local pruned = tonumber(redis.call('HGET', key, 'pr') or '-1')
-  if top - pruned >= 7 then
-    local oldest = top - keep
+  written[#written + 1] = 't'
+  written[#written + 1] = top
+  written[#written + 1] = 'n'
+  written[#written + 1] = changes + applied
+  if oldest and oldest <= top - keep - tonumber(ARGV[2]) then
+    local gone = top - keep
     local all = redis.call('HGETALL', key)
+    oldest = nil
     for j = 1, #all, 2 do
       local name, value = all[j], all[j + 1]
       local day = tonumber(string.match(name, '^(%d+)'))
       if not day and string.sub(name, 1, 1) == 'g' then day = math.floor(tonumber(value) / 2) end
-      if day and day <= oldest then redis.call('HDEL', key, name) end
+      if day then
+        if day <= gone then
+          redis.call('HDEL', key, name)
+        elseif not oldest or day < oldest then
+          oldest = day
+        end
+      end
     end
-    redis.call('HSET', key, 'pr', top)
+  end
+  if oldest then
+    written[#written + 1] = 'lo'
+    written[#written + 1] = oldest
   end
 end
+if #written > 0 then redis.call('HSET', key, unpack(written)) end
 return {applied, duplicates, late, 0}
 """
 
@@ -196,11 +224,19 @@ class RedisStore:
         keep = str(self.keep_days)
         commands: list[list[str | int]] = []
         for employee, parts in writes.items():
-            args: list[str | int] = ["EVALSHA", self._apply.sha, 2, state_key(employee), gone_key(employee), keep]
+            args: list[str | int] = [
+                "EVALSHA",
+                self._apply.sha,
+                2,
+                state_key(employee),
+                gone_key(employee),
+                keep,
+                PRUNE_SLACK_DAYS,
+            ]
             for partition, ops in parts:
                 args += (partition, len(ops))
-                for offset, op in ops:
-                    args += (offset, op.kind, op.field, op.value, op.day)
+                for offset, (kind, name, value, day) in ops:
+                    args += (offset, kind, name, value, day)
             commands.append(args)
         marked = time.time() if now is None else now
         if writes:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from catalyst.events.v1 import envelope_pb2
 
@@ -14,9 +15,7 @@ from services.engagement.model.state import (
     NEWEST,
     Op,
     colleague_field,
-    day_field,
     latest_field,
-    pair_field,
     pseudonym,
     tag,
     total_field,
@@ -51,14 +50,45 @@ def moves_clock(payload: str) -> bool:
     return payload not in DIRECTORY_FACTS
 
 
+class _Step(NamedTuple):
+    """One `spec.Count` with its lookups done once: the counter's code, whether it is the actor's own."""
+
+    code: str
+    who: str
+    per: str | None
+    same_department: bool
+    when: Callable[[Any], bool] | None
+    own: bool
+
+
+def _steps(rule: spec.Rule) -> tuple[_Step, ...]:
+    return tuple(
+        _Step(
+            _CODE[c.counter],
+            c.who,
+            c.per,
+            c.same_department,
+            None if c.when is spec.always else c.when,
+            c.who == spec.ACTOR and c.counter in _OWN,
+        )
+        for c in rule.counts
+    )
+
+
+_STEPS = {payload: _steps(rule) for payload, rule in spec.RULES.items()}
+_LATEST_FIELDS = {name: latest_field(code) for name, code in spec.LATEST.items()}
+
+
 def effects(env: envelope_pb2.Envelope, payload: str) -> Effects:
     """The merges of one checked Envelope (`validation.check` gave `payload`)."""
     actor, dept, ms = env.employee_id, env.department_id, occurred_ms(env)
     day = ms // DAY_MS
     if payload == "employee_registered":
-        p = env.employee_registered
-        ops = [(actor, Op(NEWEST, latest_field(spec.LATEST["department"]), f"{ms}|{dept}", -1))]
-        ops.append((actor, Op(NEWEST, latest_field(spec.LATEST["name"]), f"{ms}|{p.display_name}", -1)))
+        name = env.employee_registered.display_name
+        ops = [
+            (actor, (NEWEST, _LATEST_FIELDS["department"], f"{ms}|{dept}", -1)),
+            (actor, (NEWEST, _LATEST_FIELDS["name"], f"{ms}|{name}", -1)),
+        ]
         return Effects(ops, None, None)
     if payload == "employee_forgotten":
         return Effects([], None, actor)
@@ -71,27 +101,26 @@ def effects(env: envelope_pb2.Envelope, payload: str) -> Effects:
         return NO_EFFECTS  # self-interactions give nothing to anyone
     other_dept = getattr(p, rule.department_of) if rule.department_of else ""
     same = bool(dept) and dept == other_dept
+    prefix = str(day)
     ops: list[tuple[str, Op]] = []
     own = False
-    for count in rule.counts:
-        if (count.same_department and not same) or not count.when(p):
+    for step in _STEPS[payload]:
+        if (step.same_department and not same) or (step.when is not None and not step.when(p)):
             continue
-        who = getattr(p, count.who) if count.who else actor
-        code = _CODE[count.counter]
-        if count.per is None:
-            name = day_field(day, code)
+        if step.per is None:
+            name = prefix + step.code
         else:
-            name = pair_field(day, code, tag(getattr(p, count.per) if count.per else actor))
-        ops.append((who, Op(ADD, name, "1", day)))
-        own = own or (who == actor and count.counter in _OWN)
+            name = f"{prefix}{step.code}:{tag(getattr(p, step.per) if step.per else actor)}"
+        ops.append((getattr(p, step.who) if step.who else actor, (ADD, name, "1", day)))
+        own = own or step.own
     for total in rule.totals:
         if total.when(p):
-            ops.append((actor, Op(ADD, total_field(_CODE[total.counter]), "1", -1)))
+            ops.append((actor, (ADD, total_field(_CODE[total.counter]), "1", -1)))
             own = True
     if rule.met:
         crossing = 1 if dept and other_dept and dept != other_dept else 0
-        ops.append((other, Op(MAX, colleague_field(tag(actor)), str(day * 2 + crossing), day)))
+        ops.append((other, (MAX, colleague_field(tag(actor)), str(day * 2 + crossing), day)))
     for attribute, source in rule.latest:
-        ops.append((actor, Op(NEWEST, latest_field(spec.LATEST[attribute]), f"{ms}|{getattr(p, source)!r}", -1)))
+        ops.append((actor, (NEWEST, _LATEST_FIELDS[attribute], f"{ms}|{getattr(p, source)!r}", -1)))
     activity = (dept, day, pseudonym(actor)) if dept and own else None
     return Effects(ops, activity, None)

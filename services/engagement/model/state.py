@@ -13,7 +13,7 @@ Field names (a day is UTC days since 1970-01-01; a tag is `tag(id)` of a colleag
     T<code>             all-time counter           L<code>             newest value by event time ("<ms>|<value>")
     t                   newest day                 n                   changes applied (ScoreChanged.version)
     m<partition>        offset of the newest event applied from that partition (exactly once)
-    pr                  the newest day when older days were last dropped
+    lo                  the oldest day a field belongs to (pruning is due when it left the windows long enough)
     oo                  "1": the employee opted out of ranking (written by the query API)
     md                  the department whose member set holds the employee (adapters/redis_store.py)
 """
@@ -22,14 +22,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from hashlib import blake2b
-from typing import NamedTuple
 
 from services.engagement.model import spec
 
 DAY_MS = 86_400_000
-TOP, CHANGES, PRUNED, OPT_OUT = "t", "n", "pr", "oo"
-PRUNE_EVERY_DAYS = 7
+TOP, CHANGES, OLDEST, OPT_OUT = "t", "n", "lo", "oo"
+# Days no window reads are dropped once the oldest of them is this much older than needed: one scan of the
+# hash per that many days of an employee's activity, instead of one per day.
+PRUNE_SLACK_DAYS = 14
 ADD, MAX, NEWEST = "+", ">", "="
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _BY_CODE = {c.code: c.name for c in spec.COUNTERS}
@@ -37,11 +39,13 @@ _TOTAL_BY_CODE = {c.code: c.name for c in spec.TOTALS}
 _LATEST_BY_CODE = {code: name for name, code in spec.LATEST.items()}
 
 
+@lru_cache(maxsize=1 << 18)
 def pseudonym(value: str) -> int:
     """A stable 31-bit number for an id (never 0): keeps colleagues' ids out of another employee's state."""
     return int.from_bytes(blake2b(value.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF or 1
 
 
+@lru_cache(maxsize=1 << 18)
 def tag(value: str) -> str:
     """The pseudonym in base 36 (at most six characters), as field names carry it."""
     n, out = pseudonym(value), ""
@@ -75,13 +79,9 @@ def mark_field(partition: int) -> str:
     return f"m{partition}"
 
 
-class Op(NamedTuple):
-    """One merge into one field. `day` is the event's day for fields that leave the windows, else -1."""
-
-    kind: str
-    field: str
-    value: str
-    day: int
+# One merge into one field: (kind, field, value, day). `day` is the event's day for fields that leave the
+# windows, else -1. A plain tuple: the worker builds a few per event.
+Op = tuple[str, str, str, int]
 
 
 def field_day(name: str, value: str) -> int:
@@ -123,40 +123,51 @@ def apply(fields: dict[str, str], partition: int, ops: Iterable[tuple[int, Op]],
     mark_name = mark_field(partition)
     seen = mark = int(fields.get(mark_name, "-1"))
     top = int(fields.get(TOP, "-1"))
-    for offset, op in ops:
+    oldest = int(fields[OLDEST]) if OLDEST in fields else None
+    for offset, (kind, name, value, day) in ops:
         if offset <= seen:  # the ops of one event share its offset
             result.duplicates += 1
             continue
         mark = offset
-        if op.day >= 0:
-            if op.day <= top - keep_days:
+        if day >= 0:
+            if day <= top - keep_days:
                 result.late += 1
                 continue
-            top = max(top, op.day)
+            top = max(top, day)
+            oldest = day if oldest is None else min(oldest, day)
         result.applied += 1
-        old = fields.get(op.field)
-        if op.kind == ADD:
-            fields[op.field] = str(int(old or 0) + int(op.value))
-        elif op.kind == MAX:
-            if old is None or int(op.value) > int(old):
-                fields[op.field] = op.value
-        elif _newer(old, op.value):
-            fields[op.field] = op.value
+        old = fields.get(name)
+        if kind == ADD:
+            fields[name] = str(int(old or 0) + int(value))
+        elif kind == MAX:
+            if old is None or int(value) > int(old):
+                fields[name] = value
+        elif _newer(old, value):
+            fields[name] = value
     if mark > seen:
         fields[mark_name] = str(mark)
     if result.applied:
         fields[TOP] = str(top)
         fields[CHANGES] = str(int(fields.get(CHANGES, 0)) + result.applied)
-        if top - int(fields.get(PRUNED, -1)) >= PRUNE_EVERY_DAYS:
-            prune(fields, top - keep_days)
-            fields[PRUNED] = str(top)
+        if oldest is not None and oldest <= top - keep_days - PRUNE_SLACK_DAYS:
+            oldest = prune(fields, top - keep_days)
+        if oldest is not None:
+            fields[OLDEST] = str(oldest)
     return result
 
 
-def prune(fields: dict[str, str], oldest_gone: int) -> None:
-    """Drops the fields of days at or before `oldest_gone`: no window reads them any more."""
-    for name in [n for n, v in fields.items() if 0 <= field_day(n, v) <= oldest_gone]:
-        del fields[name]
+def prune(fields: dict[str, str], oldest_gone: int) -> int | None:
+    """Drops the fields of days at or before `oldest_gone` (no window reads them); returns the oldest day left."""
+    left = None
+    for name, value in list(fields.items()):
+        day = field_day(name, value)
+        if day < 0:
+            continue
+        if day <= oldest_gone:
+            del fields[name]
+        elif left is None or day < left:
+            left = day
+    return left
 
 
 @dataclass

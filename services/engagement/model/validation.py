@@ -6,6 +6,8 @@ same at its API (docs/feed.md), so what it acknowledged is never dead-lettered h
 
 from __future__ import annotations
 
+import re
+
 from catalyst.events.v1 import envelope_pb2
 from google.protobuf.message import DecodeError
 
@@ -50,8 +52,7 @@ class Invalid(ValueError):
     """A record that cannot be scored; its message is the dead-letter reason."""
 
 
-def _has_control(text: str) -> bool:
-    return any(ch < " " or ch == "\x7f" for ch in text)
+_has_control = re.compile("[\x00-\x1f\x7f]").search
 
 
 def decode(key: bytes | None, value: bytes | None) -> envelope_pb2.Envelope:
