@@ -16,9 +16,9 @@ PROTOS := $(shell find proto -name '*.proto')
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-setup: system-deps venv proto kafka-jars tools ## Install everything Catalyst needs (idempotent)
+setup: system-deps venv proto kafka-jars ## Install what the system and the demo run (idempotent)
 
-system-deps: ## Install Debian packages that are missing (redis-server, prometheus, kcat)
+system-deps: ## Install Debian packages that are missing (redis-server, Java 17, Maven, python3-venv)
 	@bash deploy/system-deps.sh
 
 venv: $(VENV)/.installed ## Create the Python virtualenv with pinned dependencies
@@ -40,7 +40,7 @@ gen/.stamp: $(PROTOS) $(VENV)/.installed
 	@echo "$(CURDIR)/gen" > "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/catalyst-gen.pth"
 	@touch $@
 
-tools: venv ## Operations tools: promtool, kcat, protoc, kubeconform, grpcurl, k8s schemas, Node.js client
+tools: venv ## What only the tests drive: promtool, kcat, protoc, Node.js, kubeconform, grpcurl (Go), k8s schemas
 	@bash deploy/tools.sh
 
 prometheus: ## Prometheus with Catalyst's rules, scraping `make up` (http://127.0.0.1:9090)
@@ -95,7 +95,7 @@ demo: ## MAIN JOB: fresh local system, a simulated company, live view, report in
 	@$(MAKE) --no-print-directory up
 	@$(PY) -m services.demo $(DEMO_ARGS)
 
-test: setup lint ## Lint, then run all tests (the README test command); starts Kafka and Redis when not running and stops what it started
+test: setup tools lint ## Lint, then run all tests (the README test command); starts Kafka and Redis when not running and stops what it started
 	@bash deploy/with-runtime.sh $(PY) -m pytest -q tests
 
 test-unit: venv proto ## Unit tests only (no broker needed)

