@@ -31,7 +31,7 @@ class RecognitionApp:
 
     def __init__(self, settings: RecognitionSettings, registry: CollectorRegistry = REGISTRY) -> None:
         self.settings = settings
-        self.rules: Rules = load_rules(settings.badge_rules_file)
+        self.rules: Rules = load_rules(settings.badge_rules_file, settings.scoring_file)
         self.metrics = RecognitionMetrics(registry)
         self.redis = redis_client.connect(settings.redis_url)
         self.store = RecognitionStore(self.redis, self.rules)

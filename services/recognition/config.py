@@ -7,6 +7,7 @@ from pathlib import Path
 from pydantic import Field
 
 from services.common.settings import CommonSettings
+from services.engagement.model.config import DEFAULT_SCORING_FILE
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "deploy" / "config" / "badges.yaml"
 
@@ -17,6 +18,9 @@ class RecognitionSettings(CommonSettings):
     grpc_port: int = Field(50053, ge=0, le=65535, description="gRPC port (0 picks a free one)")
     metrics_port: int = Field(9104, ge=0, le=65535, description="Prometheus /metrics port (0 disables)")
     badge_rules_file: Path = Field(DEFAULT_RULES, description="badge rules (YAML), validated at start-up")
+    scoring_file: Path = Field(
+        DEFAULT_SCORING_FILE, description="engagement's scoring file: the signals and windows badge rules may read"
+    )
     consumer_max_records: int = Field(500, ge=1, description="records per poll")
     consumer_poll_ms: int = Field(500, ge=10, description="longest wait for records in one poll")
     consumer_session_timeout_ms: int = Field(30_000, ge=6_000)

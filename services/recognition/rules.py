@@ -16,34 +16,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
-KNOWN_SIGNALS = frozenset(
-    {
-        "active_weeks_12w",
-        "active_days_30d",
-        "posts_30d",
-        "comments_given_30d",
-        "reactions_given_30d",
-        "distinct_reach_30d",
-        "distinct_reach_100d",
-        "distinct_reach_other_dept_30d",
-        "distinct_receivers_30d",
-        "reach_per_post_30d",
-        "answers_100d",
-        "answers_own_dept_100d",
-        "accepted_answers_100d",
-        "feature_trials_100d",
-        "feedback_100d",
-        "profile_completeness",
-        "profile_updates_100d",
-        "pilot_activities",
-    }
-)
-SCORE_WINDOWS = frozenset({"7d", "30d", "100d", "decayed"})
-SCORE_COMPONENTS = frozenset(
-    {"content", "conversation", "reach", "helpfulness", "innovation", "profile", "pilot", "total"}
-)
+from services.engagement.model.config import COMPONENTS, DEFAULT_SCORING_FILE, ScoringModel, load_model
+from services.engagement.model.figures import TOTAL
+
 _SUFFIX_WINDOW = re.compile(r"_(\d+[dw])$")
 
 
@@ -59,19 +36,40 @@ class Tier(enum.StrEnum):
 TIER_ORDER = (Tier.BRONZE, Tier.SILVER, Tier.GOLD)
 
 
-def check_metric(name: str) -> str:
-    """A metric is a ScoreChanged signal name or `score.<window>.<component>`."""
-    if name.startswith("score."):
-        parts = name.split(".")
-        if len(parts) != 3 or parts[1] not in SCORE_WINDOWS or parts[2] not in SCORE_COMPONENTS:
-            raise ValueError(
-                f"'{name}' is not score.<window>.<component> with window in {sorted(SCORE_WINDOWS)} "
-                f"and component in {sorted(SCORE_COMPONENTS)}"
-            )
+@dataclass(frozen=True)
+class Catalogue:
+    """The figures a rule may read: what engagement publishes in ScoreChanged, taken from its scoring model so
+    that a signal or window added there is usable here and a rule naming one it lacks fails at start-up."""
+
+    signals: frozenset[str]
+    windows: tuple[str, ...]
+    components: tuple[str, ...]
+
+    @classmethod
+    def of(cls, model: ScoringModel) -> Catalogue:
+        return cls(frozenset(model.signals), tuple(model.window_names), (*COMPONENTS, TOTAL))
+
+    def check(self, name: str) -> str:
+        """A metric is a ScoreChanged signal name or `score.<window>.<component>`."""
+        if name.startswith("score."):
+            parts = name.split(".")
+            if len(parts) != 3 or parts[1] not in self.windows or parts[2] not in self.components:
+                raise ValueError(
+                    f"'{name}' is not score.<window>.<component> with window in {list(self.windows)} "
+                    f"and component in {list(self.components)}"
+                )
+            return name
+        if name not in self.signals:
+            raise ValueError(f"unknown signal '{name}'; known signals: {', '.join(sorted(self.signals))}")
         return name
-    if name not in KNOWN_SIGNALS:
-        raise ValueError(f"unknown signal '{name}'; known signals: {', '.join(sorted(KNOWN_SIGNALS))}")
-    return name
+
+
+def check_metric(name: str, info: ValidationInfo) -> str:
+    """Checks a metric against the catalogue `load_rules` validates with."""
+    catalogue = (info.context or {}).get("catalogue")
+    if not isinstance(catalogue, Catalogue):
+        raise ValueError("badge rules are checked against engagement's signal catalogue: read them with load_rules")
+    return catalogue.check(name)
 
 
 def default_window(metric: str) -> str:
@@ -96,8 +94,8 @@ class Criterion(BaseModel):
 
     @field_validator("metric")
     @classmethod
-    def _metric_known(cls, value: str) -> str:
-        return check_metric(value)
+    def _metric_known(cls, value: str, info: ValidationInfo) -> str:
+        return check_metric(value, info)
 
     @model_validator(mode="after")
     def _keep_not_above_grant(self) -> Criterion:
@@ -183,8 +181,8 @@ class PilotGroupRule(BaseModel):
 
     @field_validator("metric")
     @classmethod
-    def _metric_known(cls, value: str) -> str:
-        return check_metric(value)
+    def _metric_known(cls, value: str, info: ValidationInfo) -> str:
+        return check_metric(value, info)
 
 
 class Rules(BaseModel):
@@ -219,15 +217,17 @@ class RulesError(ValueError):
     pass
 
 
-def load_rules(path: str | Path) -> Rules:
-    """Reads and validates the rules file; every problem is reported with its location."""
+def load_rules(path: str | Path, scoring_file: str | Path = DEFAULT_SCORING_FILE) -> Rules:
+    """Reads and validates the rules file against the catalogue of the engagement scoring file; every problem
+    is reported with its location."""
     file = Path(path)
     try:
         raw = yaml.safe_load(file.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise RulesError(f"cannot read badge rules {file}: {exc}") from None
+    catalogue = Catalogue.of(load_model(scoring_file))
     try:
-        return Rules.model_validate(raw)
+        return Rules.model_validate(raw, context={"catalogue": catalogue})
     except ValidationError as exc:
         lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
         raise RulesError(f"invalid badge rules {file}:\n" + "\n".join(lines)) from None

@@ -8,13 +8,15 @@ from pathlib import Path
 
 import pytest
 import yaml
+from catalyst.events.v1 import scores_pb2
 
-from services.engagement.config import ScoringConfig
-from services.engagement.scoring import EmployeeState, figures
+from services.engagement.model.config import DEFAULT_SCORING_FILE, load_model
+from services.engagement.model.figures import figures
+from services.engagement.model.state import State
 from services.recognition.config import DEFAULT_RULES
 from services.recognition.rules import (
-    KNOWN_SIGNALS,
     Action,
+    Catalogue,
     Holding,
     Rules,
     RulesError,
@@ -325,9 +327,30 @@ def test_at_risk_holding_reports_its_due_date(rules: Rules) -> None:
     assert due == T0 + timedelta(days=rules.badges["creator"].tiers[Tier.BRONZE].grace_days)
 
 
-def test_every_signal_a_rule_may_read_is_published_by_engagement() -> None:
-    published = set(figures(EmployeeState(), 0, ScoringConfig()).signals)
-    assert KNOWN_SIGNALS <= published, sorted(KNOWN_SIGNALS - published)
+def test_the_catalogue_is_what_engagement_publishes() -> None:
+    model = load_model()
+    catalogue = Catalogue.of(model)
+    published = figures(State(), 0, model)
+    assert catalogue.signals == set(published.signals)
+    assert list(catalogue.windows) == list(published.windows)
+    assert list(catalogue.components) == [f.name for f in scores_pb2.ComponentScores.DESCRIPTOR.fields]
+
+
+def test_rules_are_checked_against_the_scoring_file_they_are_given(tmp_path: Path) -> None:
+    assert load_rules(write(tmp_path, minimal(metric="questions_asked_30d")))
+    scoring = yaml.safe_load(DEFAULT_SCORING_FILE.read_text())
+    scoring["signals"]["posts_7d"] = {"sum": "posts", "days": 7}
+    del scoring["windows"]["days"]["7d"]
+    scoring["leaderboards"]["windows"].remove("7d")
+    changed = tmp_path / "scoring.yaml"
+    changed.write_text(yaml.safe_dump(scoring))
+    rules = write(tmp_path, minimal(metric="posts_7d"))
+    with pytest.raises(RulesError, match="unknown signal 'posts_7d'"):
+        load_rules(rules)
+    assert load_rules(rules, changed).badges["creator"].tiers[Tier.BRONZE].criteria[0].metric == "posts_7d"
+    assert load_rules(write(tmp_path, minimal(metric="score.7d.total")))
+    with pytest.raises(RulesError, match="score.<window>.<component>"):
+        load_rules(write(tmp_path, minimal(metric="score.7d.total")), changed)
 
 
 def confirming(tmp_path: Path, days: int) -> Rules:
