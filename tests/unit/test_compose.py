@@ -19,8 +19,8 @@ def env_names(service: str) -> set[str]:
 
 
 def test_environment_names_are_fields_of_each_service_settings() -> None:
-    from services.engagement.api_config import EngagementApiSettings
-    from services.engagement.config import EngagementWorkerSettings
+    from services.engagement.api.settings import EngagementApiSettings
+    from services.engagement.worker.settings import EngagementWorkerSettings
     from services.feed.config import FeedSettings
     from services.recognition.config import RecognitionSettings
 
@@ -77,8 +77,8 @@ def test_local_runner_and_compose_start_the_same_commands() -> None:
 
 
 def test_published_ports_are_the_services_default_settings() -> None:
-    from services.engagement.api_config import EngagementApiSettings
-    from services.engagement.config import EngagementWorkerSettings
+    from services.engagement.api.settings import EngagementApiSettings
+    from services.engagement.worker.settings import EngagementWorkerSettings
     from services.feed.config import FeedSettings
     from services.recognition.config import RecognitionSettings
 

@@ -13,6 +13,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypeGuard
 
 from services.common.auth import Principal, Role
 from services.common.errors import InvalidArgument
@@ -62,7 +63,7 @@ def as_of_ms(day: int, watermark_ms: int) -> int:
     return max(watermark_ms, day * DAY_MS)
 
 
-def recorded(state: State | None) -> bool:
+def recorded(state: State | None) -> TypeGuard[State]:
     """True when anything was ever applied to the state; a hash holding only the opt-out is no record."""
     return state is not None and state.changes > 0
 

@@ -1,5 +1,6 @@
-"""EngagementService over a real gRPC socket against a real Redis, seeded by the worker's own code path
-(batch planner -> Lua apply -> emitter writing leaderboards), with Kafka publishes recorded in memory."""
+"""EngagementService over a real gRPC socket against a real Redis, seeded through the model's own path
+(the worker's handler: model effects -> `RedisStore.apply`) and the publisher's round (ScoreChanged and the
+leaderboards), with Kafka publishes recorded in memory."""
 
 from __future__ import annotations
 
@@ -20,30 +21,31 @@ import redis.asyncio as aioredis
 from catalyst.engagement.v1 import engagement_pb2 as pb
 from catalyst.engagement.v1 import engagement_pb2_grpc
 from catalyst.events.v1 import envelope_pb2
+from catalyst.events.v1.scores_pb2 import ScoreChanged
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from services.common.auth import Role, TokenAuthority
 from services.common.grpc_client import bearer
-from services.engagement.api_config import EngagementApiSettings
-from services.engagement.batch import Record
-from services.engagement.config import EngagementWorkerSettings, load_scoring
-from services.engagement.emitter import Emitter
-from services.engagement.metrics import WorkerMetrics
-from services.engagement.processor import Processor
-from services.engagement.retrying import Retrying
-from services.engagement.scoring import COMPONENTS, DAY_MS, figures
-from services.engagement.server import EngagementApi, build
-from services.engagement.store import EngagementStore, dirty_set, home_bucket, leaderboard, state_key
-from tests.conftest import free_port
+from services.engagement.adapters.redis_store import DIRTY, RedisStore, leaderboard, state_key
+from services.engagement.adapters.retrying import Retrying
+from services.engagement.api import queries
+from services.engagement.api.server import EngagementApi, build
+from services.engagement.api.settings import EngagementApiSettings
+from services.engagement.model.config import COMPONENTS, load_model
+from services.engagement.model.figures import TOTAL, figures
+from services.engagement.publisher.publisher import Publisher, PublisherMetrics
+from services.engagement.publisher.settings import PublisherSettings
+from services.engagement.worker.handler import Handler, Record
+from services.engagement.worker.metrics import WorkerMetrics
+from tests.conftest import RedisServer, free_port
 from tests.unit.engagement.builders import DAY, comment, event, post, react
 
 ROOT = Path(__file__).resolve().parents[3]
 SECRET = "engagement-api-integration-secret-0123456789"
-CFG = load_scoring()
+MODEL = load_model()
 PARTITIONS = 6
 END = 20_400 * DAY  # 2025-11-08
-NOW_MS = END * 1000 + 1
 ENG = [f"eng-{i}" for i in range(6)]  # a department of 6: figures shown
 SALES = ["sales-0", "sales-1", "sales-2"]  # a department of 3: below the minimum group size
 
@@ -70,42 +72,48 @@ def history() -> list[envelope_pb2.Envelope]:
 
 
 @dataclass
-class Worker:
-    """The worker's processor and emitter on real Redis; Kafka publishes are recorded."""
+class Pipeline:
+    """The worker's handler and the publisher on real Redis; Kafka publishes are recorded."""
 
-    processor: Processor
-    emitter: Emitter
+    store: RedisStore
+    handler: Handler
+    publisher: Publisher
+    published: list[tuple[str, bytes, bytes | None]]
     offsets: dict[int, int] = field(default_factory=lambda: dict.fromkeys(range(PARTITIONS), 0))
-    published: list[tuple[str, bytes, bytes | None]] = field(default_factory=list)
 
     async def feed(self, events: list[envelope_pb2.Envelope]) -> None:
         records = []
         for env in events:
             p = zlib.crc32(env.employee_id.encode()) % PARTITIONS
-            records.append(Record(p, self.offsets[p], env.employee_id.encode(), env.SerializeToString(), NOW_MS))
+            records.append(Record(p, self.offsets[p], env.employee_id.encode(), env.SerializeToString(), 0))
             self.offsets[p] += 1
         for start in range(0, len(records), 200):
-            await self.processor.apply(self.processor.plan(records[start : start + 200]))
-        await self.emitter.run_once(list(range(PARTITIONS)))
+            await self.handler.apply(self.handler.plan(records[start : start + 200]))
+        await self.publisher.run_once()
+
+    def last_score_changed(self, employee: str) -> ScoreChanged:
+        for _, key, value in reversed(self.published):
+            if key == employee.encode() and value is not None:
+                return envelope_pb2.Envelope.FromString(value).score_changed
+        raise AssertionError(f"no ScoreChanged of {employee}")
 
 
-async def make_worker(client: aioredis.Redis) -> Worker:
-    settings = EngagementWorkerSettings(interactions_partitions=PARTITIONS)
-    metrics = WorkerMetrics(CollectorRegistry())
-    retrying = Retrying(metrics, 1.0)
-    store = EngagementStore(client, CFG, settings.topic_interactions, PARTITIONS, 3600)
+async def make_pipeline(client: aioredis.Redis) -> Pipeline:
+    store = RedisStore(client, MODEL.keep_days)
+    await store.load_scripts()
+    settings = PublisherSettings()
     sent: list[tuple[str, bytes, bytes | None]] = []
 
-    async def publish(topic: str, key: bytes, value: bytes | None) -> asyncio.Future:
-        sent.append((topic, key, value))
-        done = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
+    async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
+        sent.extend((topic, key, value) for key, value in messages)
 
-    processor = Processor(store, publish, settings, CFG, metrics, retrying)
-    await processor.start()
-    emitter = Emitter(store, publish, settings, CFG, metrics, retrying, backlog=lambda: 0)
-    return Worker(processor, emitter, published=sent)
+    topics = (settings.topic_interactions, settings.topic_engagement, settings.topic_deadletter)
+    worker_metrics = WorkerMetrics(CollectorRegistry())
+    handler = Handler(store, publish, MODEL, topics, worker_metrics, Retrying(worker_metrics, 1.0))
+    await handler.start()
+    metrics = PublisherMetrics(CollectorRegistry())
+    publisher = Publisher(store, publish, MODEL, settings, metrics, Retrying(metrics, 1.0))
+    return Pipeline(store, handler, publisher, sent)
 
 
 @dataclass
@@ -114,7 +122,7 @@ class Api:
     channel: grpc.aio.Channel
     stub: engagement_pb2_grpc.EngagementServiceStub
     redis: aioredis.Redis
-    worker: Worker
+    pipeline: Pipeline
     authority: TokenAuthority = field(default_factory=lambda: TokenAuthority(SECRET))
 
     async def call(self, method: str, request: object, subject: str = "eng-1", *roles: Role) -> object:
@@ -122,18 +130,17 @@ class Api:
         return await getattr(self.stub, method)(request, metadata=bearer(token), timeout=30)
 
     async def state_figures(self, employee: str, window: str) -> dict[str, float]:
-        states = await self.worker.processor.store.read_states([employee])
-        state = states[employee]
+        state = await self.pipeline.store.read_state(employee)
         assert state is not None
-        day = max(state.as_of_day, self.worker.processor.watermark_ms // DAY_MS)
-        return figures(state, day, CFG).windows[window]
+        day = queries.as_of_day(state, await self.pipeline.store.watermark())
+        return figures(state, day, MODEL).windows[window]
 
 
 @pytest.fixture
 async def api(redis_url: str) -> AsyncIterator[Api]:
     client = aioredis.Redis.from_url(redis_url)
-    worker = await make_worker(client)
-    await worker.feed(history())
+    pipeline = await make_pipeline(client)
+    await pipeline.feed(history())
     settings = EngagementApiSettings(
         redis_url=redis_url,
         jwt_secret=SECRET,
@@ -141,12 +148,11 @@ async def api(redis_url: str) -> AsyncIterator[Api]:
         grpc_port=0,
         metrics_port=0,
         shutdown_grace_seconds=1,
-        interactions_partitions=PARTITIONS,
     )
     service = build(settings, CollectorRegistry())
     await service.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
-    yield Api(service, channel, engagement_pb2_grpc.EngagementServiceStub(channel), client, worker)
+    yield Api(service, channel, engagement_pb2_grpc.EngagementServiceStub(channel), client, pipeline)
     await channel.close()
     await service.stop()
     await client.aclose()
@@ -182,23 +188,21 @@ async def test_get_score_of_the_caller_has_windows_signals_and_as_of(api: Api) -
     for window in response.windows:
         expected = await api.state_figures("eng-0", window)
         got = response.windows[window]
-        for component in [*COMPONENTS, "total"]:
+        for component in [*COMPONENTS, TOTAL]:
             assert getattr(got, component) == pytest.approx(expected[component]), (window, component)
     assert response.windows["30d"].total > 0
     assert response.signals["posts_30d"] > 0
     assert response.signals["distinct_reach_30d"] > 0
-    assert response.as_of.ToMilliseconds() == api.worker.processor.watermark_ms
+    assert response.as_of.ToMilliseconds() == api.pipeline.handler.watermark_ms
     assert not response.ranking_opt_out
 
 
 async def test_get_score_matches_the_published_score_changed(api: Api) -> None:
-    last = {}
-    for _, key, value in api.worker.published:
-        if value is not None:
-            last[key.decode()] = envelope_pb2.Envelope.FromString(value).score_changed
+    published = api.pipeline.last_score_changed("eng-2")
     response = await api.call("GetScore", pb.GetScoreRequest(employee_id="eng-2"), "eng-2")
-    assert response.windows["30d"].total == pytest.approx(last["eng-2"].windows["30d"].total)
-    assert dict(response.signals) == pytest.approx(dict(last["eng-2"].signals))
+    for window in MODEL.window_names:
+        assert response.windows[window].total == pytest.approx(published.windows[window].total), window
+    assert dict(response.signals) == pytest.approx(dict(published.signals))
 
 
 async def test_colleagues_see_windows_without_signals_and_admins_see_everything(api: Api) -> None:
@@ -319,15 +323,14 @@ async def test_ranking_opt_out_hides_and_opt_in_restores_idempotently(api: Api) 
         response = await api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "eng-3")
         assert response.opt_out
     assert await api.redis.hget(state_key("eng-3"), "oo") == b"1"
-    for window in CFG.leaderboards.windows:
+    for window in MODEL.leaderboards.windows:
         assert await api.redis.zscore(leaderboard(window), "eng-3") is None
         assert await api.redis.zscore(leaderboard(window, "eng"), "eng-3") is None
-    assert await api.redis.zscore(dirty_set(home_bucket("eng-3", PARTITIONS)), "eng-3") is not None
+    assert await api.redis.zscore(DIRTY, "eng-3") is not None
 
-    # the worker re-publishes with the new preference and does not put the entry back
-    await api.worker.emitter.run_once(list(range(PARTITIONS)))
-    change = envelope_pb2.Envelope.FromString(api.worker.published[-1][2]).score_changed
-    assert change.employee_id == "eng-3" and change.ranking_opt_out
+    # the publisher re-publishes with the new preference and does not put the entry back
+    await api.pipeline.publisher.run_once()
+    assert api.pipeline.last_score_changed("eng-3").ranking_opt_out
     assert await api.redis.zscore(leaderboard("30d"), "eng-3") is None
 
     boards = [
@@ -355,13 +358,14 @@ async def test_ranking_opt_out_hides_and_opt_in_restores_idempotently(api: Api) 
     assert await api.redis.zscore(leaderboard("30d", "eng"), "eng-3") == pytest.approx(score_before)
     after = await api.call("GetLeaderboard", pb.GetLeaderboardRequest(window="30d", page_size=100))
     assert [(e.employee_id, e.score) for e in after.entries] == [(e.employee_id, e.score) for e in before.entries]
-    await api.worker.emitter.run_once(list(range(PARTITIONS)))
-    assert not envelope_pb2.Envelope.FromString(api.worker.published[-1][2]).score_changed.ranking_opt_out
+    await api.pipeline.publisher.run_once()
+    assert not api.pipeline.last_score_changed("eng-3").ranking_opt_out
+    assert await api.redis.zscore(leaderboard("30d"), "eng-3") == pytest.approx(score_before)
 
 
 async def test_opting_out_before_any_activity_is_kept_and_services_cannot_opt_out(api: Api) -> None:
     await api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "newcomer")
-    await api.worker.feed([event("EmployeeRegistered", "newcomer", END, "eng"), post("newcomer", END + 60, "eng")])
+    await api.pipeline.feed([event("EmployeeRegistered", "newcomer", END, "eng"), post("newcomer", END + 60, "eng")])
     board = await all_pages(api, pb.GetLeaderboardRequest(window="7d", page_size=50))
     assert "newcomer" not in [e.employee_id for e in board]
     assert await api.redis.zscore(leaderboard("7d"), "newcomer") is None
@@ -373,7 +377,7 @@ async def test_opting_out_before_any_activity_is_kept_and_services_cannot_opt_ou
 
 
 async def test_forgotten_employees_are_not_found_and_cannot_be_resurrected(api: Api) -> None:
-    await api.worker.feed([event("EmployeeForgotten", "eng-5", END + 10, "eng")])
+    await api.pipeline.feed([event("EmployeeForgotten", "eng-5", END + 10, "eng")])
     await expect(grpc.StatusCode.NOT_FOUND, api.call("GetScore", pb.GetScoreRequest(), "eng-5"), "no recorded activity")
     await expect(
         grpc.StatusCode.NOT_FOUND,
@@ -398,7 +402,7 @@ async def test_department_adoption_with_minimum_group_size(api: Api) -> None:
     assert eng.trend_7d == pytest.approx((eng.active_7d - eng.active_previous_7d) / eng.active_previous_7d)
     sales = by_id["sales"]
     assert sales.hidden and sales.employees == 0 and sales.active_30d == 0
-    assert response.as_of.ToMilliseconds() == api.worker.processor.watermark_ms
+    assert response.as_of.ToMilliseconds() == api.pipeline.handler.watermark_ms
     one = await api.call("GetDepartmentAdoption", pb.GetDepartmentAdoptionRequest(department_id="eng"))
     assert [d.department_id for d in one.departments] == ["eng"]
     unknown = await api.call("GetDepartmentAdoption", pb.GetDepartmentAdoptionRequest(department_id="nowhere"))
@@ -409,7 +413,7 @@ async def test_figures_follow_the_watermark_so_inactive_people_decay(api: Api) -
     before = await api.call("GetScore", pb.GetScoreRequest(), "eng-1")
     assert before.windows["7d"].total > before.windows["7d"].profile
     # only someone else is active, 40 days later: eng-1's windows empty out without any event of their own
-    await api.worker.feed([post("sales-0", END + 40 * DAY, "sales")])
+    await api.pipeline.feed([post("sales-0", END + 40 * DAY, "sales")])
     after = await api.call("GetScore", pb.GetScoreRequest(), "eng-1")
     assert after.as_of.ToMilliseconds() == (END + 40 * DAY) * 1000
     assert after.windows["7d"].total == pytest.approx(after.windows["7d"].pilot + after.windows["7d"].profile)
@@ -417,6 +421,15 @@ async def test_figures_follow_the_watermark_so_inactive_people_decay(api: Api) -
     assert after.windows["100d"].total == pytest.approx(before.windows["100d"].total)
     adoption = await api.call("GetDepartmentAdoption", pb.GetDepartmentAdoptionRequest(department_id="eng"))
     assert adoption.departments[0].active_7d == 0
+
+
+async def test_a_redis_outage_answers_unavailable_and_passes(api: Api, redis_server: RedisServer) -> None:
+    redis_server.stop()
+    try:
+        await expect(grpc.StatusCode.UNAVAILABLE, api.call("GetScore", pb.GetScoreRequest(), "eng-0"), "Redis")
+    finally:
+        redis_server.start()
+    assert (await api.call("GetScore", pb.GetScoreRequest(), "eng-0")).windows["30d"].total > 0
 
 
 async def test_the_process_serves_health_and_metrics_and_stops_on_sigterm(redis_url: str, tmp_path: Path) -> None:
@@ -434,7 +447,7 @@ async def test_the_process_serves_health_and_metrics_and_stops_on_sigterm(redis_
     }
     log = (tmp_path / "api.log").open("wb")
     process = subprocess.Popen(
-        [sys.executable, "-m", "services.engagement.server"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        [sys.executable, "-m", "services.engagement.api"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
     )
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:

@@ -143,7 +143,7 @@ class CatalystSystem:
                 },
             ),
             "engagement-api": (
-                ["-m", "services.engagement.server"],
+                ["-m", "services.engagement.api"],
                 ("grpc", p["api"]),
                 {"GRPC_PORT": p["api"], "METRICS_PORT": p["api_metrics"]},
             ),

@@ -13,8 +13,8 @@ from deploy.k8s.rules_configmap import render
 from deploy.prometheus.kafka_lag_exporter import LagExporterSettings
 from services.common.settings import CommonSettings
 from services.common.topics import load_topics
-from services.engagement.api_config import EngagementApiSettings
-from services.engagement.config import EngagementWorkerSettings
+from services.engagement.api.settings import EngagementApiSettings
+from services.engagement.worker.settings import EngagementWorkerSettings
 from services.feed.config import FeedSettings
 from services.recognition.config import RecognitionSettings
 from tests.integration.ops.tools import ROOT, k8s_schema_location, tool
@@ -96,7 +96,9 @@ def test_rules_configmap_is_generated_from_deploy_config() -> None:
 def test_rules_files_are_mounted_where_the_settings_point() -> None:
     for name, variable in (
         ("engagement-worker", "CATALYST_SCORING_FILE"),
+        ("engagement-api", "CATALYST_SCORING_FILE"),
         ("recognition", "CATALYST_BADGE_RULES_FILE"),
+        ("recognition", "CATALYST_SCORING_FILE"),
     ):
         container = containers(workloads()[name])[0]
         path = Path(next(e["value"] for e in container["env"] if e["name"] == variable))

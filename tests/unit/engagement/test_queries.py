@@ -1,4 +1,5 @@
-"""The read side, pure: explanations add up to the scores, privacy rules, page tokens, ranks, adoption."""
+"""The query API's read side, pure: request checks, privacy rules, page tokens, ranks, adoption, and the
+words of the explanation it serves (model/figures.explain; test_model.py holds that it adds up)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,18 @@ import pytest
 
 from services.common.auth import Principal, Role
 from services.common.errors import InvalidArgument
-from services.engagement import queries
-from services.engagement.config import load_scoring
-from services.engagement.reference import Reference
-from services.engagement.scoring import COMPONENTS, C, EmployeeState, figures
+from services.engagement.api import queries
+from services.engagement.model.config import Daily, ScoringModel, TotalTerm, load_model
+from services.engagement.model.figures import TOTAL, explain, figures
+from services.engagement.model.state import DAY_MS, State
 from tests.unit.engagement.builders import DAY, comment, event, mixed_history, post, react
+from tests.unit.engagement.fakes import expected_states
+from tests.unit.engagement.test_model import records
 
-CFG = load_scoring()
+MODEL = load_model()
 END = 20_100 * DAY
 AS_OF = END // DAY
+STATES = expected_states(records(list(mixed_history(employees=30, days=120, per_day=60, end_seconds=END))), MODEL)
 
 
 def employee(who: str) -> Principal:
@@ -27,26 +31,8 @@ def admin() -> Principal:
     return Principal("hr", frozenset({Role.ADMIN}))
 
 
-def history_states() -> dict[str, EmployeeState]:
-    ref = Reference(CFG)
-    ref.feed(mixed_history(employees=30, days=120, per_day=60, end_seconds=END, seed=3))
-    return {e: s for e in ref.employees if (s := ref.state(e)) is not None}
-
-
-STATES = history_states()
-
-
-@pytest.mark.parametrize("window", ["7d", "30d", "100d", "decayed"])
-@pytest.mark.parametrize("days_later", [0, 5, 40])
-def test_contributions_add_up_to_every_component_score(window: str, days_later: int) -> None:
-    for who, state in STATES.items():
-        day = AS_OF + days_later
-        result = queries.explain(state, day, CFG, window)
-        expected = figures(state, day, CFG).windows[window]
-        assert result.scores == expected
-        for component in COMPONENTS:
-            got = sum(c.points for c in result.contributions if c.component == component)
-            assert got == pytest.approx(expected[component], abs=1e-4), (who, component)
+def one(events: list, who: str = "a") -> State:
+    return expected_states(records(events), MODEL)[who]
 
 
 def test_contributions_are_sorted_described_and_counted() -> None:
@@ -54,18 +40,14 @@ def test_contributions_are_sorted_described_and_counted() -> None:
     events = [post("a", t + i) for i in range(3)]
     events += [react(f"g{i}", "a", t + 100 + i, "d2", "d1") for i in range(4)]
     events += [comment("a", f"r{i}", t + 200 + i) for i in range(2)]
-    ref = Reference(CFG)
-    ref.feed(events)
-    state = ref.state("a")
-    assert state is not None
-    result = queries.explain(state, AS_OF, CFG, "30d")
+    result = explain(one(events), AS_OF, MODEL, "30d")
     points = [c.points for c in result.contributions]
     assert points == sorted(points, reverse=True)
     by_activity = {c.activity: c for c in result.contributions}
     assert by_activity["posts"].count == 3
     assert by_activity["distinct_colleagues"].count == 4
     assert by_activity["other_department_colleagues"].count == 4
-    assert by_activity["comments_given"].count == 2
+    assert by_activity["comments"].count == 2
     assert by_activity["posts"].description.startswith("3 posts and questions: ")
     assert "points" in by_activity["posts"].description
     # two receivers only: the ring rule shows up in words
@@ -74,44 +56,65 @@ def test_contributions_are_sorted_described_and_counted() -> None:
 
 
 def test_explanation_notes_inactivity_and_decay_wording() -> None:
-    ref = Reference(CFG)
-    ref.feed([post("a", END - 20 * DAY)])
-    state = ref.state("a")
-    assert state is not None
-    result = queries.explain(state, AS_OF, CFG, "decayed")
+    state = one([post("a", END - 20 * DAY)])
+    result = explain(state, AS_OF, MODEL, "decayed")
     assert any("Nothing new since" in n for n in result.notes)
     assert all("recent days weigh more" in c.description for c in result.contributions)
-    assert queries.explain(state, AS_OF, CFG, "7d").contributions == []
+    assert explain(state, AS_OF, MODEL, "7d").contributions == []
 
 
 def test_pilot_points_are_scaled_to_the_cap() -> None:
-    state = EmployeeState(pilot=(10, 10, 0, 0), as_of_day=AS_OF)
-    result = queries.explain(state, AS_OF, CFG, "30d")
+    cap = next(term.cap for term in MODEL.components["pilot"] if isinstance(term, TotalTerm))
+    t = END - DAY
+    events = [event("SurveyAnswered", "a", t + i, survey_id=f"s{i}", pre_launch=True) for i in range(10)]
+    events += [event("WorkshopAttended", "a", t + 20 + i, session_id=f"w{i}", pre_launch=True) for i in range(10)]
+    result = explain(one(events), AS_OF, MODEL, "30d")
     pilot = [c for c in result.contributions if c.component == "pilot"]
-    assert sum(c.points for c in pilot) == pytest.approx(CFG.pilot.cap)
+    assert sum(c.points for c in pilot) == pytest.approx(cap)
     assert any("capped" in n for n in result.notes)
 
 
 def test_burst_days_are_noted() -> None:
-    counts = [0] * len(C)
-    counts[C["received"]] = CFG.reach.burst_daily_cap + 5
-    state = EmployeeState(days={AS_OF: counts}, as_of_day=AS_OF)
-    result = queries.explain(state, AS_OF, CFG, "7d")
-    received = next(c for c in result.contributions if c.activity == "interactions_received")
-    assert received.count == CFG.reach.burst_daily_cap + 5
-    assert received.points == pytest.approx(CFG.reach.received * CFG.reach.burst_daily_cap)
+    cap = next(t.count_cap for t in MODEL.components["reach"] if isinstance(t, Daily) and t.count_cap)
+    points = next(t.daily["received"] for t in MODEL.components["reach"] if isinstance(t, Daily) and t.count_cap)
+    events = [react(f"g{i}", "a", END - DAY + i) for i in range(cap + 5)]
+    result = explain(one(events), AS_OF, MODEL, "7d")
+    received = next(c for c in result.contributions if c.activity == "received")
+    assert received.count == cap + 5
+    assert received.points == pytest.approx(points * cap)
     assert any("received more than" in n for n in result.notes)
 
 
+def test_profile_and_innovation_contributions() -> None:
+    t = END - DAY
+    events = [
+        event("ProfileUpdated", "a", t, completeness=0.8),
+        event("FeatureTried", "a", t + 1, feature_id="f1"),
+        event("FeedbackSubmitted", "a", t + 2, feedback_id="x"),
+    ]
+    by_activity = {c.activity: c for c in explain(one(events), AS_OF, MODEL, "7d").contributions}
+    assert by_activity["completeness"].description.startswith("profile 80% complete")
+    assert by_activity["profile_update_days"].count == 1
+    assert by_activity["trials"].count == 1
+    assert by_activity["feedback"].count == 1
+
+
 def test_windows_and_components_are_checked_with_readable_messages() -> None:
-    assert queries.check_window("", CFG) == "30d"
-    assert queries.check_window("decayed", CFG) == "decayed"
+    assert queries.check_window("", MODEL) == "30d"
+    assert queries.check_window("decayed", MODEL) == "decayed"
     with pytest.raises(InvalidArgument, match="choose one of 7d, 30d, 100d, decayed"):
-        queries.check_window("1y", CFG)
-    assert queries.check_component("") == "total"
+        queries.check_window("1y", MODEL)
+    assert queries.check_component("") == TOTAL
     assert queries.check_component("reach") == "reach"
     with pytest.raises(InvalidArgument, match="not a score component"):
         queries.check_component("karma")
+
+
+def test_the_default_window_follows_the_scoring_file() -> None:
+    raw = MODEL.model_dump(by_alias=True, exclude_none=True)
+    raw["windows"]["days"] = {"14d": 14, "100d": 100}
+    raw["leaderboards"]["windows"] = ["100d"]
+    assert queries.check_window("", ScoringModel.model_validate(raw)) == "14d"
 
 
 def test_score_visibility_respects_the_ranking_opt_out() -> None:
@@ -126,10 +129,25 @@ def test_score_visibility_respects_the_ranking_opt_out() -> None:
 
 
 def test_as_of_follows_the_watermark_so_inactivity_decays() -> None:
-    state = EmployeeState(as_of_day=100)
+    state = State(top=100)
     assert queries.as_of_day(state, 0) == 100
-    assert queries.as_of_day(state, 150 * 86_400_000 + 5) == 150
-    assert queries.as_of_ms(150, 150 * 86_400_000 + 5) == 150 * 86_400_000 + 5
+    assert queries.as_of_day(state, 150 * DAY_MS + 5) == 150
+    assert queries.as_of_ms(150, 150 * DAY_MS + 5) == 150 * DAY_MS + 5
+    assert queries.as_of_ms(150, 0) == 150 * DAY_MS
+
+
+def test_a_state_holding_only_the_opt_out_is_no_record() -> None:
+    assert not queries.recorded(None)
+    assert not queries.recorded(State(opt_out=True))
+    assert queries.recorded(next(iter(STATES.values())))
+
+
+def test_board_totals_are_the_totals_of_the_indexed_windows() -> None:
+    state = next(iter(STATES.values()))
+    totals = queries.board_totals(state, END * 1000, MODEL)
+    assert list(totals) == MODEL.leaderboards.windows
+    windows = figures(state, AS_OF, MODEL).windows
+    assert totals == {w: windows[w][TOTAL] for w in MODEL.leaderboards.windows}
 
 
 def test_page_sizes() -> None:
@@ -142,14 +160,15 @@ def test_page_sizes() -> None:
 
 
 def test_page_tokens_round_trip_and_are_bound_to_their_board() -> None:
-    board = queries.board_key("30d", "d1", "total")
+    board = queries.board_key("30d", "d1", TOTAL)
     cursor = queries.Cursor(offset=12, shown=10, rank=9, score=4.5)
     token = queries.encode_token(board, cursor)
     assert queries.decode_token(token, board) == cursor
     assert queries.decode_token("", board) == queries.Cursor()
     with pytest.raises(InvalidArgument, match="another leaderboard"):
-        queries.decode_token(token, queries.board_key("7d", "d1", "total"))
-    for bad in ("garbage!", "e30", token[:-3]):
+        queries.decode_token(token, queries.board_key("7d", "d1", TOTAL))
+    negative = queries.encode_token(board, queries.Cursor(offset=-1))
+    for bad in ("garbage!", "e30", token[:-3], negative):
         with pytest.raises(InvalidArgument, match="not a token this service issued"):
             queries.decode_token(bad, board)
 
@@ -166,11 +185,13 @@ def test_component_board_leaves_out_opted_out_and_sorts() -> None:
     states = dict(list(STATES.items())[:8])
     hidden = next(iter(states))
     states[hidden] = dataclasses.replace(states[hidden], opt_out=True)
-    rows = queries.component_board(states, END * 1000, CFG, "30d", "reach")
+    rows = queries.component_board(states, END * 1000, MODEL, "30d", "reach")
     assert hidden not in [e for e, _ in rows]
     scores = [s for _, s in rows]
     assert scores == sorted(scores, reverse=True)
     assert len(rows) == 7
+    for who, score in rows:
+        assert score == figures(states[who], AS_OF, MODEL).windows["30d"]["reach"]
 
 
 def test_adoption_counts_current_members_and_hides_small_groups() -> None:
@@ -188,21 +209,3 @@ def test_adoption_counts_current_members_and_hides_small_groups() -> None:
     assert fresh.trend_7d == 1.0
     quiet = queries.adoption("d4", members, set(), set(), set(), 5)
     assert quiet.trend_7d == 0.0
-
-
-def test_profile_and_innovation_contributions() -> None:
-    t = END - DAY
-    events = [
-        event("ProfileUpdated", "a", t, completeness=0.8),
-        event("FeatureTried", "a", t + 1, feature_id="f1"),
-        event("FeedbackSubmitted", "a", t + 2, feedback_id="x"),
-    ]
-    ref = Reference(CFG)
-    ref.feed(events)
-    state = ref.state("a")
-    assert state is not None
-    by_activity = {c.activity: c for c in queries.explain(state, AS_OF, CFG, "7d").contributions}
-    assert by_activity["profile_completeness"].description.startswith("profile 80% complete")
-    assert by_activity["profile_update_days"].count == 1
-    assert by_activity["feature_trials"].count == 1
-    assert by_activity["feedback"].count == 1
