@@ -87,31 +87,25 @@ class Scenario(BaseModel):
         return self.launch_date
 
 
+SMALL = Scenario(
+    name="small",
+    employees=60,
+    departments=4,
+    team_size=8,
+    pre_launch_days=7,
+    live_days=21,
+    features_every_days=5,
+    mix=PersonaMix(reaction_rings=1, ring_size_min=3, ring_size_max=4),
+)
+
 PRESETS: dict[str, Scenario] = {
     "default": Scenario(),
-    "small": Scenario(
-        name="small",
-        employees=60,
-        departments=4,
-        team_size=8,
-        pre_launch_days=7,
-        live_days=21,
-        features_every_days=5,
-        mix=PersonaMix(reaction_rings=1, ring_size_min=3, ring_size_max=4),
-    ),
-    # `make seed`: about the smallest company whose history earns Intranet Ambassadors (active in 8 of 12
-    # weeks, in conversation with 40 colleagues a month: deploy/config/badges.yaml), so the README's examples
-    # have badges to show; ~20,000 interactions.
-    "sample": Scenario(
-        name="sample",
-        seed=3,
-        employees=200,
-        departments=4,
-        team_size=8,
-        pre_launch_days=7,
-        live_days=84,
-        features_every_days=7,
-        mix=PersonaMix(reaction_rings=1, ring_size_min=3, ring_size_max=4),
+    "small": SMALL,
+    # `make seed`: the small company grown to about the smallest whose history earns Intranet Ambassadors
+    # (active in 8 of 12 weeks, in conversation with 40 colleagues a month: deploy/config/badges.yaml), so the
+    # README's examples have badges to show; ~20,000 interactions.
+    "sample": Scenario.model_validate(
+        SMALL.model_dump() | {"name": "sample", "seed": 3, "employees": 200, "live_days": 84, "features_every_days": 7}
     ),
 }
 
