@@ -6,8 +6,9 @@ the simulator's ground truth (docs/tuning.md). Every step reuses the services' o
 1. the simulator's actions (`services/simulator`) become ImportedInteractions (`wire.imported`) and then the
    Envelopes the feed would publish (`feed.ingest.check_interaction` + `envelope_for`); the directory becomes
    EmployeeRegistered envelopes as `feed.handlers.upsert_employees` emits them;
-2. the engagement reference model (`engagement.reference.Reference`, which shares `scoring.effects` and
-   `scoring.figures` with the worker) gives each employee's figures;
+2. the engagement worker's own path in memory (`demo.states.MemoryStates`: `worker.handler.plan` and the
+   merges of `engagement/model/state.py`) keeps each employee's state, and `model.figures` gives the figures
+   the publisher would publish;
 3. the recognition rules (`recognition.rules.evaluate`, the same call `handlers.Recognition.apply_scores`
    makes, with the same holdings transitions) turn figures into grants and revocations;
 4. `demo.evaluation.evaluate` scores the badges held at the end against the ground truth.
@@ -20,7 +21,7 @@ Two clocks:
 - ``live``: the engagement worker's clock is the newest interaction time it has seen, so Catalyst moves
   through the history day by day, as in production and as `python -m services.demo` drives the real stack
   (directory facts do not move that clock). Figures are evaluated at the end of every simulated day for
-  every employee with state (the worker re-emits everyone on a day rollover), so windows move, grace
+  every employee with state (the publisher re-publishes everyone on a day rollover), so windows move, grace
   periods run and badges are revoked.
 - ``snapshot``: everyone is judged once, on figures as of the run day, with no earlier badge to keep. This
   is what the real demo measured while the directory's wall-clock registration set the worker's clock (all
@@ -45,12 +46,19 @@ from pathlib import Path
 from catalyst.events.v1 import envelope_pb2
 from catalyst.events.v1 import interactions_pb2 as ev
 
+from services.demo import states as states_module
 from services.demo.evaluation import AMBASSADOR, Detection, Grant, evaluate
-from services.engagement import reference as reference_module
-from services.engagement import scoring
-from services.engagement.config import DEFAULT_SCORING_FILE, ScoringConfig, load_scoring
-from services.engagement.reference import Reference
-from services.engagement.scoring import DAY_MS, Figures, figures
+from services.demo.states import MemoryStates, scored
+from services.engagement.model import config as model_config
+from services.engagement.model import effects as model_effects
+from services.engagement.model import figures as model_figures
+from services.engagement.model import spec as model_spec
+from services.engagement.model import state as model_state
+from services.engagement.model import validation as model_validation
+from services.engagement.model.config import DEFAULT_SCORING_FILE, ScoringModel, load_model
+from services.engagement.model.figures import Figures, figures
+from services.engagement.model.state import DAY_MS
+from services.engagement.worker import handler as worker_handler
 from services.feed import events as feed_events
 from services.feed import ingest
 from services.feed.domain import Limits
@@ -168,8 +176,8 @@ def _flat(f: Figures) -> dict[str, float]:
     return figures_from(f.signals, f.windows)
 
 
-def timeline(scenario: Scenario, cfg: ScoringConfig, clock: str = "live", today: dt.date | None = None) -> Timeline:
-    """Simulates `scenario` through the feed's conversion and the engagement reference model.
+def timeline(scenario: Scenario, cfg: ScoringModel, clock: str = "live", today: dt.date | None = None) -> Timeline:
+    """Simulates `scenario` through the feed's conversion and the engagement worker's path in memory.
 
     `today` is the run day: it resolves a scenario without a launch date (as the demo does) and is the
     snapshot clock; detection does not depend on it otherwise (launches are Mondays, weeks are ISO weeks).
@@ -181,27 +189,27 @@ def timeline(scenario: Scenario, cfg: ScoringConfig, clock: str = "live", today:
     population = build_population(scenario)
     simulation = Simulation(scenario, population)
     truth = ground_truth(scenario, population, simulation.traits)
-    reference = Reference(cfg)
+    states = MemoryStates(cfg)
     run_day = _ms(today) // DAY_MS
-    reference.feed(registered(population, _ms(truth.pre_launch_start)))
+    states.feed(registered(population, _ms(truth.pre_launch_start)))
     events = len(population.employees)
     metrics: tuple[str, ...] = ()
     last: dict[str, tuple[float, ...]] = {}
     days: list[tuple[dt.datetime, list[str], array]] = []
     for date, envelopes in company_days(scenario, population, simulation):
-        reference.feed(envelopes)
+        states.feed(envelopes)
         events += len(envelopes)
         if clock == "snapshot":
             continue  # figures as of the run day only grow with history: the end decides (module docstring)
         as_of = _ms(date) // DAY_MS
-        at = dt.datetime.fromtimestamp(max(reference.newest_ms, as_of * DAY_MS) / 1000, dt.UTC)
+        at = dt.datetime.fromtimestamp(max(states.newest_ms, as_of * DAY_MS) / 1000, dt.UTC)
         changed: list[str] = []
         values = array("d")
-        for employee in reference.employees:
-            state = reference.state(employee)
-            if state is None or not state.days:
+        for employee in states.employees:
+            state = states.state(employee)
+            if state is None or not scored(state):
                 continue
-            flat = _flat(figures(state, max(state.as_of_day, as_of), cfg))
+            flat = _flat(figures(state, max(state.top, as_of), cfg))
             metrics = metrics or tuple(sorted(flat))
             row = tuple(flat.get(m, 0.0) for m in metrics)
             if last.get(employee) != row:
@@ -211,12 +219,12 @@ def timeline(scenario: Scenario, cfg: ScoringConfig, clock: str = "live", today:
         days.append((at, changed, values))
     end = run_day if clock == "snapshot" else _ms(truth.end_date) // DAY_MS
     final = {}
-    for employee in reference.employees:
-        state = reference.state(employee)
-        if state is not None and state.days:
-            final[employee] = _flat(figures(state, max(state.as_of_day, end), cfg))
+    for employee in states.employees:
+        state = states.state(employee)
+        if state is not None and scored(state):
+            final[employee] = _flat(figures(state, max(state.top, end), cfg))
     if clock == "snapshot":
-        at = dt.datetime.fromtimestamp(max(reference.newest_ms, end * DAY_MS) / 1000, dt.UTC)
+        at = dt.datetime.fromtimestamp(max(states.newest_ms, end * DAY_MS) / 1000, dt.UTC)
         metrics = tuple(sorted(next(iter(final.values()), {})))
         days.append((at, list(final), array("d", (f.get(m, 0.0) for f in final.values() for m in metrics))))
     return Timeline(scenario, clock, truth, events, metrics, days, final)
@@ -225,13 +233,14 @@ def timeline(scenario: Scenario, cfg: ScoringConfig, clock: str = "live", today:
 def _source_digest() -> str:
     """Changes whenever code that shapes the figures changes, so a stale cache is never used."""
     digest = hashlib.sha256()
-    for module in (behaviour, population_module, traits, wire, ingest, reference_module, scoring):
+    engagement = (model_config, model_effects, model_figures, model_spec, model_state, model_validation)
+    for module in (behaviour, population_module, traits, wire, ingest, states_module, worker_handler, *engagement):
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:16]
 
 
 def cached_timeline(
-    scenario: Scenario, cfg: ScoringConfig, clock: str, today: dt.date | None, cache_dir: Path | None
+    scenario: Scenario, cfg: ScoringModel, clock: str, today: dt.date | None, cache_dir: Path | None
 ) -> Timeline:
     """`timeline`, kept in `cache_dir` by scenario, clock, scoring config and code (None: no cache)."""
     if cache_dir is None:
@@ -291,7 +300,7 @@ def recognise(line: Timeline, rules: Rules) -> Outcome:
 
 def run(
     scenario: Scenario,
-    cfg: ScoringConfig,
+    cfg: ScoringModel,
     rules: Rules,
     clock: str = "live",
     today: dt.date | None = None,
@@ -382,7 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="where timelines are kept")
     p.add_argument("--no-cache", action="store_true", help="recompute the figures")
     args = p.parse_args(argv)
-    cfg = load_scoring(args.scoring)
+    cfg = load_model(args.scoring)
     rules = load_rules(args.rules)
     ok = True
     for seed in args.seed or [42]:

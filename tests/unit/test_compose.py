@@ -11,7 +11,7 @@ from services.common.settings import CommonSettings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-CATALYST = ["feed", "engagement-worker", "engagement-api", "recognition"]
+CATALYST = ["feed", "engagement-worker", "engagement-publisher", "engagement-api", "recognition"]
 
 
 def env_names(service: str) -> set[str]:
@@ -20,13 +20,15 @@ def env_names(service: str) -> set[str]:
 
 def test_environment_names_are_fields_of_each_service_settings() -> None:
     from services.engagement.api.settings import EngagementApiSettings
+    from services.engagement.publisher.settings import PublisherSettings
     from services.engagement.worker.settings import EngagementWorkerSettings
     from services.feed.config import FeedSettings
     from services.recognition.config import RecognitionSettings
 
     settings = {
         "feed": FeedSettings, "engagement-worker": EngagementWorkerSettings,
-        "engagement-api": EngagementApiSettings, "recognition": RecognitionSettings, "topics": CommonSettings,
+        "engagement-publisher": PublisherSettings, "engagement-api": EngagementApiSettings,
+        "recognition": RecognitionSettings, "topics": CommonSettings,
     }  # fmt: skip
     for service, cls in settings.items():
         fields = {f"CATALYST_{name.upper()}" for name in cls.model_fields}
@@ -53,6 +55,7 @@ def test_published_ports_follow_the_design_defaults() -> None:
     assert published["feed"] == {"50051", "9101"}
     assert published["engagement-api"] == {"50052", "9102"}
     assert published["engagement-worker"] == {"9103"}
+    assert published["engagement-publisher"] == {"9106"}
     assert published["recognition"] == {"50053", "9104"}
     assert published["kafka-lag-exporter"] == {"9105"}
     assert published["prometheus"] == {"9090"}
@@ -63,7 +66,8 @@ def test_prometheus_scrapes_every_service_on_its_metrics_port() -> None:
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
     assert targets == {
-        "feed:9101", "engagement-api:9102", "engagement-worker:9103", "recognition:9104", "kafka-lag-exporter:9105"
+        "feed:9101", "engagement-api:9102", "engagement-worker:9103", "engagement-publisher:9106",
+        "recognition:9104", "kafka-lag-exporter:9105",
     }  # fmt: skip
 
 
@@ -78,6 +82,7 @@ def test_local_runner_and_compose_start_the_same_commands() -> None:
 
 def test_published_ports_are_the_services_default_settings() -> None:
     from services.engagement.api.settings import EngagementApiSettings
+    from services.engagement.publisher.settings import PublisherSettings
     from services.engagement.worker.settings import EngagementWorkerSettings
     from services.feed.config import FeedSettings
     from services.recognition.config import RecognitionSettings
@@ -86,6 +91,7 @@ def test_published_ports_are_the_services_default_settings() -> None:
         "feed": {FeedSettings().grpc_port, FeedSettings().metrics_port},
         "engagement-api": {EngagementApiSettings().grpc_port, EngagementApiSettings().metrics_port},
         "engagement-worker": {EngagementWorkerSettings().worker_metrics_port},
+        "engagement-publisher": {PublisherSettings().publisher_metrics_port},
         "recognition": {RecognitionSettings().grpc_port, RecognitionSettings().metrics_port},
     }
     for service, ports in expected.items():

@@ -9,7 +9,7 @@ import pytest
 
 from services.demo import offline
 from services.demo.evaluation import Detection
-from services.engagement.config import load_scoring
+from services.engagement.model.config import load_model
 from services.feed import events as feed_events
 from services.recognition.config import DEFAULT_RULES
 from services.recognition.rules import Rules, load_rules
@@ -18,7 +18,7 @@ from services.simulator.population import build_population
 from services.simulator.scenario import preset
 
 TODAY = dt.date(2026, 11, 26)
-CFG = load_scoring()
+CFG = load_model()
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +93,7 @@ def test_timelines_are_cached_by_scenario_clock_and_config(tmp_path: Path, rules
     assert path.name.startswith("small-5-live-")
     second = offline.cached_timeline(scenario, CFG, "live", TODAY, tmp_path)
     assert offline.recognise(second, rules).detection == offline.recognise(first, rules).detection
-    other = CFG.model_copy(update={"content": CFG.content.model_copy(update={"post": 5.0})})
+    other = CFG.model_copy(update={"caps": {**CFG.caps, "given": CFG.caps["given"] + 1}})
     offline.cached_timeline(scenario, other, "live", TODAY, tmp_path)
     assert len(list(tmp_path.iterdir())) == 2
 

@@ -7,15 +7,13 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-import pytest
 from aiokafka import TopicPartition
 from prometheus_client import CollectorRegistry
 
-from services.engagement import consumer as consumer_module
-from services.engagement.batch import Record
-from services.engagement.config import EngagementWorkerSettings
-from services.engagement.consumer import InteractionsConsumer
-from services.engagement.metrics import WorkerMetrics
+from services.engagement.worker.consumer import InteractionsConsumer
+from services.engagement.worker.handler import Record
+from services.engagement.worker.metrics import WorkerMetrics
+from services.engagement.worker.settings import EngagementWorkerSettings
 
 TOPIC = "interactions"
 
@@ -84,7 +82,7 @@ class Handler:
 
 def consume(batches: list[dict[int, range]], revoke_after: int = -1) -> tuple[Handler, InteractionsConsumer]:
     handler = Handler()
-    settings = EngagementWorkerSettings(interactions_partitions=2, worker_commit_interval_seconds=60)
+    settings = EngagementWorkerSettings(worker_commit_interval_seconds=60)
 
     async def prepare() -> None:
         pass
@@ -112,32 +110,12 @@ def test_a_partition_revoked_while_its_batch_waited_is_not_marked_done() -> None
     assert consumer._done == {TopicPartition(TOPIC, 0): 5}
 
 
-def test_the_heap_is_settled_once_per_catch_up(monkeypatch: pytest.MonkeyPatch) -> None:
-    settled: list[int] = []
-    monkeypatch.setattr(consumer_module, "settle", lambda: settled.append(1))
-    settings = EngagementWorkerSettings(interactions_partitions=2, worker_emit_catchup_backlog=1_000)
-
-    async def prepare() -> None:
-        pass
-
-    consumer = InteractionsConsumer(settings, prepare, Handler(), WorkerMetrics(CollectorRegistry()))
-    levels = iter([-1, 50_000, 10, 0, 0, 500, 0, 80_000, 0])
-    consumer.backlog = lambda: next(levels)  # type: ignore[method-assign]
-    counts = []
-    for _ in range(9):
-        consumer._settle_when_caught_up()
-        counts.append(len(settled))
-    assert counts == [0, 0, 0, 1, 1, 1, 1, 1, 2]  # a small backlog in between is no new catch-up
-
-
 def test_the_fetch_settings_reach_the_kafka_consumer() -> None:
     async def prepare() -> None:
         pass
 
     async def build() -> Any:
-        settings = EngagementWorkerSettings(
-            interactions_partitions=2, worker_fetch_min_bytes=262_144, worker_fetch_max_wait_ms=20
-        )
+        settings = EngagementWorkerSettings(worker_fetch_min_bytes=262_144, worker_fetch_max_wait_ms=20)
         consumer = InteractionsConsumer(settings, prepare, Handler(), WorkerMetrics(CollectorRegistry()))
         return consumer._new_consumer()
 
