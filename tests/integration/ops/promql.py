@@ -12,7 +12,8 @@ from prometheus_client import CollectorRegistry
 from deploy.prometheus.kafka_lag_exporter import LagCollector
 from services.common.consumer_lag import KafkaOffsets
 from services.common.grpc_server import GrpcMetrics
-from services.engagement.metrics import WorkerMetrics
+from services.engagement.publisher.publisher import PublisherMetrics
+from services.engagement.worker.metrics import WorkerMetrics
 from services.feed.outbox import RelayMetrics
 from services.recognition.metrics import RecognitionMetrics
 
@@ -46,6 +47,7 @@ def exported_series() -> set[str]:
     RelayMetrics(registry)
     RecognitionMetrics(registry)
     WorkerMetrics(registry)
+    PublisherMetrics(registry)
     lag = LagCollector(KafkaOffsets("127.0.0.1:1", 500), [], {})  # describe() never touches Kafka
     names: set[str] = set()
     for family in [*registry.collect(), *lag.describe()]:

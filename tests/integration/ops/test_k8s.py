@@ -14,6 +14,7 @@ from deploy.prometheus.kafka_lag_exporter import LagExporterSettings
 from services.common.settings import CommonSettings
 from services.common.topics import load_topics
 from services.engagement.api.settings import EngagementApiSettings
+from services.engagement.publisher.settings import PublisherSettings
 from services.engagement.worker.settings import EngagementWorkerSettings
 from services.feed.config import FeedSettings
 from services.recognition.config import RecognitionSettings
@@ -25,6 +26,7 @@ SETTINGS = {
     "feed": FeedSettings,
     "engagement-api": EngagementApiSettings,
     "engagement-worker": EngagementWorkerSettings,
+    "engagement-publisher": PublisherSettings,
     "recognition": RecognitionSettings,
     "topics": CommonSettings,
     "kafka-lag-exporter": LagExporterSettings,
@@ -160,6 +162,22 @@ def test_ports_match_the_services_defaults() -> None:
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
     assert ports == {"metrics": worker["worker_metrics_port"].default, "web": worker["worker_web_port"].default}
     assert container["livenessProbe"]["httpGet"] == {"path": "/health", "port": "web"}
+    publisher = containers(workloads()["engagement-publisher"])[0]
+    assert {p["name"]: p["containerPort"] for p in publisher["ports"]} == {
+        "metrics": PublisherSettings.model_fields["publisher_metrics_port"].default
+    }
+    env = {e["name"]: e["value"] for e in publisher["env"]}
+    assert env["CATALYST_PUBLISHER_METRICS_PORT"] == str(
+        PublisherSettings.model_fields["publisher_metrics_port"].default
+    )
+
+
+def test_the_publisher_runs_once_beside_the_workers_as_its_own_program() -> None:
+    """One replica publishes every employee the workers marked; its own command, not a worker's child."""
+    publisher = workloads()["engagement-publisher"]
+    assert publisher["kind"] == "Deployment" and publisher["spec"]["replicas"] == 1
+    assert containers(publisher)[0]["command"] == ["python", "-m", "services.engagement.publisher"]
+    assert containers(workloads()["engagement-worker"])[0]["command"] == ["python", "-m", "services.engagement.worker"]
 
 
 def test_several_engagement_workers_share_the_partitions() -> None:

@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from deploy.prometheus.kafka_lag_exporter import LagCollector, LagExporterSettings, serve
 from services.common.consumer_lag import KafkaOffsets, PartitionLag, PartitionOffsets
-from services.engagement.config import EngagementWorkerSettings
+from services.engagement.worker.settings import EngagementWorkerSettings
 from services.recognition.config import RecognitionSettings
 from tests.conftest import free_port
 

@@ -71,6 +71,7 @@ def test_local_config_scrapes_every_process_on_loopback() -> None:
         "feed": ["127.0.0.1:9101"],
         "engagement-api": ["127.0.0.1:9102"],
         "engagement-worker": ["127.0.0.1:9103"],
+        "engagement-publisher": ["127.0.0.1:9106"],
         "recognition": ["127.0.0.1:9104"],
         "kafka-lag-exporter": ["127.0.0.1:9105"],
     }
