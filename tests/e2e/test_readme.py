@@ -54,7 +54,8 @@ EXPECTED = [
 
 @dataclass(frozen=True)
 class Block:
-    """A fenced shell block: where it is (`README.md:42`), under which `##` heading, and its text."""
+    """A fenced shell block: where it is (`README.md:42`), under which `##` heading, whether the line before it
+    marks it runnable, and its text."""
 
     source: str
     section: str
