@@ -3,7 +3,8 @@
 Every field the per-employee RPCs take too is checked by the same rule from `domain` (Catalyst ids, kinds,
 counts, tags, who may react or accept), so an import is exactly as strict as the API; the source system's own
 ids, body lengths and the original time are checked here. Whatever passes makes an event the engagement worker
-scores: tests/unit/feed/test_worker_contract.py runs the worker's planner over what these rules let through.
+scores (its checks: services/engagement/model/validation.py): the fuzz suite (tests/integration/fuzz) runs the
+real worker on everything these rules let through and finds no dead letter and no one outside the directory.
 """
 
 from __future__ import annotations
