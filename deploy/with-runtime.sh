@@ -12,7 +12,9 @@ if ! bash "$here/redis/redis.sh" status >/dev/null 2>&1; then
   started+=(redis)  # before the start: a start that fails half-way is stopped too
   bash "$here/redis/redis.sh" start || exit 1
 fi
-if ! "${PYTHON:-python3}" "$here/topics.py" ready >/dev/null 2>&1; then
+# Whether a process is running decides, not whether it answers quickly: a busy broker that is slow to answer
+# must not be "started" here and then stopped under the feet of whoever else uses it.
+if ! bash "$here/kafka/kafka.sh" status >/dev/null 2>&1 && ! "${PYTHON:-python3}" "$here/topics.py" ready >/dev/null 2>&1; then
   started+=(kafka)
   bash "$here/kafka/kafka.sh" start || exit 1
 fi

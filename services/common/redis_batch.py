@@ -1,7 +1,7 @@
 """Thousands of Redis commands in one write, their replies parsed by hiredis: the stream processors' hot path.
 
-redis-py's asyncio pipeline spends 15-30 µs of Python per command on this machine (arguments packed in
-Python, a timeout context around every reply); hiredis packs and parses in C, about 2 µs per command. A
+redis-py's asyncio pipeline packs arguments in Python and wraps every reply in a timeout context; hiredis packs
+and parses in C, about an order of magnitude cheaper per command. A
 worker batch carries one command per touched employee, so that difference is most of the per-event budget
 (docs/benchmark.md). Everything else keeps using redis-py (services/common/redis_client.py).
 """
@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import hiredis
@@ -21,20 +20,9 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
 Arg = bytes | str | int | float
-# A command is its arguments, or bytes already in RESP (one command; code that builds its commands in C).
-Command = Sequence[Arg] | bytes
+Command = Sequence[Arg]
 READ_CHUNK = 1 << 16
 INCOMPLETE = object()  # what the reader returns until a whole reply is buffered (not False: a reply can be 0)
-
-
-def bulk(value: bytes) -> bytes:
-    """One argument in RESP, for code that packs an argument once and reuses it in many commands."""
-    return b"$%d\r\n%b\r\n" % (len(value), value)
-
-
-def command(parts: Sequence[bytes]) -> bytes:
-    """A RESP command from arguments packed by `bulk`."""
-    return b"*%d\r\n%b" % (len(parts), b"".join(parts))
 
 
 class RedisBatch:
@@ -88,7 +76,7 @@ class RedisBatch:
     def _send(self, commands: Sequence[Command]) -> None:
         assert self._streams is not None
         pack = hiredis.pack_command
-        self._streams[1].write(b"".join(c if isinstance(c, bytes) else pack(tuple(c)) for c in commands))
+        self._streams[1].write(b"".join(pack(tuple(c)) for c in commands))
 
     async def _receive(self, want: int) -> list[Any]:
         assert self._streams is not None
@@ -109,28 +97,21 @@ class RedisBatch:
         self._send(commands)
         return await self._receive(len(commands))
 
-    @asynccontextmanager
-    async def stream(self) -> AsyncIterator[Stream]:
-        """Exclusive use of the connection for one batch sent in parts: Redis executes the first parts
-        while the caller still computes the next ones; all replies are read at the end."""
+    async def execute(self, commands: Sequence[Command]) -> list[Any]:
+        """Sends every command in one write and returns their replies in order (errors as values)."""
+        if not commands:
+            return []
         async with self._lock:
             try:
                 async with asyncio.timeout(self.timeout):
                     if self._streams is None:
                         await self._connect()
-                    yield Stream(self)
+                    return await self._exchange(commands)
             except BaseException as exc:
                 self._drop()
                 if isinstance(exc, (OSError, TimeoutError, asyncio.IncompleteReadError)):
                     raise RedisConnectionError(f"redis batch failed: {exc!r}") from exc
                 raise
-
-    async def execute(self, commands: Sequence[Command]) -> list[Any]:
-        if not commands:
-            return []
-        async with self.stream() as out:
-            out.send(commands)
-            return await out.receive()
 
     def _drop(self) -> None:
         if self._streams is not None:
@@ -146,26 +127,3 @@ class RedisBatch:
                 await writer.wait_closed()
             except OSError:
                 pass
-
-
-class Stream:
-    """Commands sent so far in one `RedisBatch.stream()`; `receive` returns all their replies, in order."""
-
-    def __init__(self, batch: RedisBatch) -> None:
-        self._batch = batch
-        self._sent = 0
-
-    def send(self, commands: Sequence[Command]) -> None:
-        if commands:
-            self._batch._send(commands)
-            self._sent += len(commands)
-
-    def send_packed(self, packed: bytes, commands: int) -> None:
-        """`commands` RESP commands already packed together (code that builds many at once in C)."""
-        if commands:
-            self._batch._send((packed,))
-            self._sent += commands
-
-    async def receive(self) -> list[Any]:
-        sent, self._sent = self._sent, 0
-        return await self._batch._receive(sent)

@@ -1,4 +1,4 @@
-"""The hiredis batch connection against a real Redis: order, error replies, parts, reconnection."""
+"""The hiredis batch connection against a real Redis: order, error replies, reconnection."""
 
 from __future__ import annotations
 
@@ -15,16 +15,6 @@ async def test_replies_come_back_in_order_with_errors_as_values(redis_url: str) 
     replies = await batch.execute([("SET", "k", "v"), ("INCR", "k"), ("GET", "k"), ("HSET", "h", "f", 1)])
     assert replies[0] == b"OK" and replies[2] == b"v" and replies[3] == 1
     assert isinstance(replies[1], ResponseError)
-    await batch.close()
-
-
-async def test_a_batch_sent_in_parts_returns_every_reply(redis_url: str) -> None:
-    batch = RedisBatch.from_url(redis_url)
-    async with batch.stream() as out:
-        for i in range(5):
-            out.send([("INCRBY", "n", i)] * 100)
-        replies = await out.receive()
-    assert len(replies) == 500 and replies[-1] == sum(range(5)) * 100
     await batch.close()
 
 
