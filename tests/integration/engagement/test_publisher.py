@@ -1,122 +1,179 @@
-"""The worker's publisher process (services/engagement/publisher.py) with the real worker, broker and Redis:
-its metrics reach the worker's /metrics, it is started again when it dies, and it never outlives its worker."""
+"""The publisher (`python -m services.engagement.publisher`) with the real worker, broker and Redis: one
+ScoreChanged per dirty employee with the model's figures, a killed publisher's unfinished chunk published by
+the next one, and nothing but a tombstone, last, for a forgotten employee."""
 
 from __future__ import annotations
 
-import os
-import re
-import signal
 import time
-import urllib.request
 from pathlib import Path
 
+import redis
+import redis.asyncio as aioredis
 from catalyst.events.v1 import envelope_pb2
+from prometheus_client import CollectorRegistry
 
-from bench.processes import thread_cpus
-from tests.integration.engagement.harness import WorkerProcess, produce, read_all, wait_until
-from tests.unit.engagement.builders import DAY, post
+from services.engagement.adapters.redis_store import DIRTY, TAKING, RedisStore, leaderboard
+from services.engagement.adapters.retrying import Retrying
+from services.engagement.publisher.publisher import Publisher, PublisherMetrics
+from services.engagement.publisher.settings import PublisherSettings
+from services.engagement.worker.handler import Record, plan
+from tests.integration.engagement.harness import (
+    MODEL,
+    PublisherProcess,
+    WorkerProcess,
+    as_of_day,
+    expected,
+    produce,
+    read_all,
+    topic_records,
+    wait_committed,
+    wait_published,
+    wait_until,
+)
+from tests.unit.engagement.builders import DAY, event, post, react
 
-
-def children(pid: int) -> list[int]:
-    found: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            found += [int(c) for c in (task / "children").read_text().split()]
-        except OSError:
-            continue
-    return found
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def metric(worker: WorkerProcess, name: str) -> float:
-    text = urllib.request.urlopen(f"http://127.0.0.1:{worker.metrics_port}/metrics", timeout=5).read().decode()
-    match = re.search(rf"^{name} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
+SCORE_CHANGES = "catalyst_engagement_publisher_score_changes_total"
+ROUNDS = "catalyst_engagement_publisher_round_seconds_count"
 
 
-def published_for(bootstrap: str, topic: str) -> set[str]:
-    return {key.decode() for key, _ in read_all(bootstrap, topic)}
+def activity(prefix: str, count: int) -> list[envelope_pb2.Envelope]:
+    """Registered employees who each post, the next one reacting: figures that differ between employees."""
+    t = (int(time.time()) // DAY) * DAY - 3600
+    people = [f"{prefix}-{n}" for n in range(count)]
+    events = [event("EmployeeRegistered", p, t - DAY, "d1", display_name=p) for p in people]
+    events += [post(p, t + n) for n, p in enumerate(people)]
+    return events + [react(people[(n + 1) % count], p, t + count + n) for n, p in enumerate(people)]
 
 
-def posts(prefix: str, count: int) -> list[envelope_pb2.Envelope]:
-    end = (int(time.time()) // DAY) * DAY - 1
-    return [post(f"{prefix}-{n}", end - 3600 + n) for n in range(count)]
+def score_changed(bootstrap: str, topic: str) -> list[envelope_pb2.Envelope]:
+    return [envelope_pb2.Envelope.FromString(v) for _, v in read_all(bootstrap, topic) if v is not None]
 
 
-def test_the_publisher_reports_through_the_worker_and_is_started_again_when_it_dies(
+def test_one_score_changed_per_dirty_employee_with_the_models_figures(
     common_env: dict[str, str], kafka_bootstrap: str, topics: dict[str, str], redis_url: str, tmp_path: Path
 ) -> None:
+    events = activity("a", 12)
+    topic = topics["interactions"]
+    produce(kafka_bootstrap, topic, events)
     worker = WorkerProcess(common_env, tmp_path).start()
     try:
-        assert worker.process is not None
-        wait_until(lambda: len(children(worker.process.pid)) == 1, 60, "the publisher process to start")
-        first = children(worker.process.pid)[0]
-        produce(kafka_bootstrap, topics["interactions"], posts("a", 5))
-        wait_until(
-            lambda: {f"a-{n}" for n in range(5)} <= published_for(kafka_bootstrap, topics["engagement"]),
-            120,
-            "ScoreChanged of the first employees",
-        )
-        wait_until(lambda: metric(worker, "catalyst_engagement_score_changes_total") >= 5, 30, "relayed metrics")
-        assert metric(worker, 'catalyst_engagement_redis_seconds_count{op="emit"}') > 0
-
-        os.kill(first, signal.SIGKILL)
-        wait_until(lambda: metric(worker, "catalyst_engagement_publisher_restarts_total") == 1, 30, "a restart")
-        wait_until(lambda: [c for c in children(worker.process.pid) if c != first], 30, "a new publisher process")
-        produce(kafka_bootstrap, topics["interactions"], posts("b", 5))
-        wait_until(
-            lambda: {f"b-{n}" for n in range(5)} <= published_for(kafka_bootstrap, topics["engagement"]),
-            120,
-            "ScoreChanged of the later employees",
-        )
-        health = urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/health", timeout=5).read()
-        assert b'"publisher": "running"' in health or b'"publisher":"running"' in health
-        second = children(worker.process.pid)
+        wait_committed(worker, kafka_bootstrap, topic)  # every employee marked dirty once before publishing
     finally:
-        assert worker.stop() == 0, worker.log_tail()
-    assert not any(alive(pid) for pid in second)  # stopped with its worker
-
-
-def test_the_publisher_does_not_outlive_a_killed_worker(
-    common_env: dict[str, str], redis_url: str, tmp_path: Path
-) -> None:
-    worker = WorkerProcess(common_env, tmp_path).start()
-    assert worker.process is not None
-    wait_until(lambda: len(children(worker.process.pid)) == 1, 60, "the publisher process to start")
-    publisher = children(worker.process.pid)[0]
-    worker.kill()
-    wait_until(lambda: not alive(publisher), 30, "the publisher to exit after its worker")
-
-
-def test_a_worker_given_a_cpu_runs_there_and_its_publisher_elsewhere(
-    common_env: dict[str, str], tmp_path: Path
-) -> None:
-    """CATALYST_WORKER_CPUS: every thread of the consumer process on that CPU, the publisher on the others (on
-    a machine of one CPU there are none: it stays with the consumer)."""
-    cpu = max(os.sched_getaffinity(0))
-    others = frozenset(os.sched_getaffinity(0)) - {cpu} or frozenset({cpu})
-    worker = WorkerProcess(common_env, tmp_path, CATALYST_WORKER_CPUS=str(cpu)).start()
+        worker.stop()
+    as_of = as_of_day(events)
+    want = expected(kafka_bootstrap, topic, as_of)
+    publisher = PublisherProcess(common_env, tmp_path).start()
     try:
-        assert worker.process is not None
-        wait_until(lambda: len(children(worker.process.pid)) == 1, 60, "the publisher process to start")
-        publisher = children(worker.process.pid)[0]
-        wait_until(lambda: thread_cpus(publisher) == {others}, 30, f"the publisher on CPUs {sorted(others)}")
-        assert thread_cpus(worker.process.pid) == {frozenset({cpu})}
+        wait_published(kafka_bootstrap, topics["engagement"], want, as_of)
+        rounds = publisher.metric(ROUNDS)
+        wait_until(lambda: publisher.metric(ROUNDS) >= rounds + 2, 30, "two more publishing rounds")
+        assert publisher.metric(SCORE_CHANGES) == len(want)
     finally:
-        assert worker.stop() == 0, worker.log_tail()
+        assert publisher.stop() == 0, publisher.log_tail()
+    published = score_changed(kafka_bootstrap, topics["engagement"])
+    assert sorted(env.employee_id for env in published) == sorted(want)  # once each: coalesced per round
+    for env in published:
+        assert env.type == "catalyst.events.v1.ScoreChanged" and env.producer == "engagement"
+        assert env.score_changed.department_id == "d1" and not env.score_changed.ranking_opt_out
+        assert env.event_id == f"engagement:{env.employee_id}:{env.score_changed.version}"
+    client = redis.Redis.from_url(redis_url)
+    board = {e.decode(): s for e, s in client.zrevrange(leaderboard("30d"), 0, -1, withscores=True)}
+    assert set(board) == set(want)
+    assert all(abs(board[e] - want[e]["30d total"]) < 1e-6 for e in want)
+    assert client.zcard(DIRTY) == client.zcard(TAKING) == 0
 
 
-def test_a_cpu_the_machine_does_not_have_stops_the_worker_with_a_clear_error(
-    common_env: dict[str, str], tmp_path: Path
+def test_a_killed_publisher_leaves_its_chunk_to_the_next_one(
+    common_env: dict[str, str], kafka_bootstrap: str, topics: dict[str, str], redis_url: str, tmp_path: Path
 ) -> None:
-    worker = WorkerProcess(common_env, tmp_path, CATALYST_WORKER_CPUS="4096").start()
-    assert worker.process is not None
-    assert worker.process.wait(60) != 0
-    assert "cannot run on CPUs 4096" in worker.log_tail()
+    """The first publisher sends to a topic that does not exist (no auto-creation): the broker never
+    acknowledges, so it is killed holding its chunk in the taking set, as if it died mid-chunk."""
+    events = activity("k", 12)
+    topic = topics["interactions"]
+    produce(kafka_bootstrap, topic, events)
+    worker = WorkerProcess(common_env, tmp_path).start()
+    try:
+        wait_committed(worker, kafka_bootstrap, topic)
+    finally:
+        worker.stop()
+    client = redis.Redis.from_url(redis_url)
+    stuck = PublisherProcess(
+        common_env,
+        tmp_path,
+        CATALYST_PUBLISHER_CHUNK="5",
+        CATALYST_TOPIC_ENGAGEMENT=f"{topics['engagement']}.missing",
+    ).start()
+    try:
+        wait_until(lambda: client.zcard(TAKING) == 5, 60, "the publisher to take a chunk")
+    finally:
+        stuck.kill()
+    chunk = {e.decode() for e in client.zrange(TAKING, 0, -1)}
+    assert not chunk & {e.decode() for e in client.zrange(DIRTY, 0, -1)}  # taken: only the taking set has them
+
+    as_of = as_of_day(events)
+    want = expected(kafka_bootstrap, topic, as_of)
+    assert chunk < set(want)
+    publisher = PublisherProcess(common_env, tmp_path, CATALYST_PUBLISHER_CHUNK="5").start()
+    try:
+        wait_published(kafka_bootstrap, topics["engagement"], want, as_of)
+    finally:
+        publisher.stop()
+    assert client.zcard(TAKING) == client.zcard(DIRTY) == 0
+    assert sorted(env.employee_id for env in score_changed(kafka_bootstrap, topics["engagement"])) == sorted(want)
+
+
+def test_a_forgotten_employee_is_not_published_again_and_ends_with_a_tombstone(
+    common_env: dict[str, str], kafka_bootstrap: str, topics: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    topic, engagement = topics["interactions"], topics["engagement"]
+    t = (int(time.time()) // DAY) * DAY - 7200
+    before = [post("a", t), post("b", t + 1), react("a", "b", t + 2), react("b", "a", t + 3)]
+    produce(kafka_bootstrap, topic, before)
+    worker = WorkerProcess(common_env, tmp_path).start()
+    publisher = PublisherProcess(common_env, tmp_path).start()
+    try:
+        wait_committed(worker, kafka_bootstrap, topic)
+        as_of = as_of_day(before)
+        wait_published(kafka_bootstrap, engagement, expected(kafka_bootstrap, topic, as_of), as_of)
+        produce(kafka_bootstrap, topic, [event("EmployeeForgotten", "b", t + 10)])
+        wait_committed(worker, kafka_bootstrap, topic)
+        after = [react("a", "b", t + 20), post("b", t + 21), post("a", t + 22)]  # b's ops are refused now
+        produce(kafka_bootstrap, topic, after)
+        wait_committed(worker, kafka_bootstrap, topic)
+        want = expected(kafka_bootstrap, topic, as_of_day(after))
+        assert sorted(want) == ["a"]
+        wait_published(kafka_bootstrap, engagement, want, as_of_day(after))  # a round after the erasure's
+    finally:
+        worker.stop()
+        publisher.stop()
+    records_of_b = [r.value for r in topic_records(kafka_bootstrap, engagement) if r.key == b"b"]
+    assert len(records_of_b) >= 2 and records_of_b[-1] is None  # compaction keeps the tombstone
+    assert None not in records_of_b[:-1]  # b's later dirty marks published nothing after it
+
+
+async def test_an_erasure_during_a_chunk_in_flight_is_followed_by_a_tombstone(redis_url: str) -> None:
+    """The worker forgets b while the publisher's ScoreChanged of b is on its way to the broker: b's figures
+    would outlive the worker's tombstone, so the publisher sends another one after them."""
+    client = aioredis.Redis.from_url(redis_url)
+    store = RedisStore(client, MODEL.keep_days)
+    t = (int(time.time()) // DAY) * DAY - 3600
+    events = [post("a", t), post("b", t + 1)]
+    records = [Record(0, n, env.employee_id.encode(), env.SerializeToString(), 0) for n, env in enumerate(events)]
+    work = plan(records, int(time.time() * 1000), 0)
+    await store.apply(work.writes, work.activity, work.newest_ms)
+    sent: list[tuple[bytes, bytes | None]] = []
+
+    async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
+        if not sent:
+            await store.forget("b", MODEL.leaderboards.windows)  # lands while the first chunk is in flight
+        sent.extend(messages)
+
+    metrics = PublisherMetrics(CollectorRegistry())
+    publisher = Publisher(store, publish, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1))
+    try:
+        assert await publisher.run_once() == 2
+        assert await publisher.run_once() == 0
+    finally:
+        await store.batch.close()
+        await client.aclose()
+    assert [(key, value is None) for key, value in sent] == [(b"a", False), (b"b", False), (b"b", True)]

@@ -87,7 +87,7 @@ class Process:
 
 @dataclass
 class CatalystSystem:
-    """feed, engagement worker, engagement API, recognition and the Kafka lag exporter."""
+    """feed, engagement worker, publisher and API, recognition and the Kafka lag exporter."""
 
     bootstrap: str
     redis_url: str
@@ -98,7 +98,7 @@ class CatalystSystem:
     processes: dict[str, Process] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        names = ["feed", "feed_metrics", "api", "api_metrics", "worker_metrics", "worker_web"]
+        names = ["feed", "feed_metrics", "api", "api_metrics", "worker_metrics", "worker_web", "publisher_metrics"]
         names += ["recognition", "recognition_metrics", "lag_metrics"]
         self.ports = {name: free_port() for name in names}
         self.engagement_group = f"catalyst-engagement-{self.suffix}"
@@ -128,18 +128,26 @@ class CatalystSystem:
                 {"GRPC_PORT": p["feed"], "METRICS_PORT": p["feed_metrics"]},
             ),
             "engagement-worker": (
-                ["-m", "services.engagement"],
+                ["-m", "services.engagement.worker"],
                 ("health", p["worker_web"]),
                 {
                     "ENGAGEMENT_GROUP_ID": self.engagement_group,
                     "WORKER_METRICS_PORT": p["worker_metrics"],
                     "WORKER_WEB_PORT": p["worker_web"],
                     "WORKER_DATA_DIR": self.run_dir / f"faust-{self.suffix}",
-                    "WORKER_EMIT_INTERVAL_SECONDS": 0.2,
                     "WORKER_LAG_INTERVAL_SECONDS": 1,
                     "WORKER_SESSION_TIMEOUT_SECONDS": 10,
                     "WORKER_HEARTBEAT_SECONDS": 1,
                     "WORKER_REBALANCE_TIMEOUT_SECONDS": 10,
+                },
+            ),
+            "engagement-publisher": (
+                ["-m", "services.engagement.publisher"],
+                ("metrics", p["publisher_metrics"]),
+                {
+                    "PUBLISHER_METRICS_PORT": p["publisher_metrics"],
+                    "PUBLISHER_INTERVAL_SECONDS": 0.2,
+                    "PUBLISHER_ROLLOVER_INTERVAL_SECONDS": 0,
                 },
             ),
             "engagement-api": (
@@ -178,6 +186,7 @@ class CatalystSystem:
             "feed": f"127.0.0.1:{p['feed_metrics']}",
             "engagement-api": f"127.0.0.1:{p['api_metrics']}",
             "engagement-worker": f"127.0.0.1:{p['worker_metrics']}",
+            "engagement-publisher": f"127.0.0.1:{p['publisher_metrics']}",
             "recognition": f"127.0.0.1:{p['recognition_metrics']}",
             "kafka-lag-exporter": f"127.0.0.1:{p['lag_metrics']}",
         }
