@@ -105,6 +105,7 @@ class EngagementConsumer:
                 try:
                     if await self._retrying(self._sweep):
                         self._swept = self.watermark
+                        self._metrics.revocation_clock.set(self.watermark.timestamp())
                 except Exception:
                     log.exception("revocation sweep failed; it runs again after the next batch")
 
@@ -129,6 +130,7 @@ class EngagementConsumer:
                 await step(*args)
                 return True
             except TRANSIENT as exc:
+                self._metrics.retries.labels(step.__name__.removeprefix("_")).inc()
                 log.warning("transient failure (%s); retrying in %.1fs", exc, delay)
             if await self._pause(delay):
                 return False

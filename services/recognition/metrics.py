@@ -24,6 +24,17 @@ class RecognitionMetrics:
             ["topic", "outcome"],
             registry=registry,
         )
+        self.retries = Counter(
+            "recognition_retries",
+            "Transient faults (Redis or Kafka away) the consumer retried, by step (handle, commit, sweep)",
+            ["step"],
+            registry=registry,
+        )
+        self.revocation_clock = Gauge(
+            "recognition_revocation_clock_seconds",
+            "Newest ScoreChanged event time up to which ended grace periods were revoked",
+            registry=registry,
+        )
         self.dead_letters = Counter(
             "recognition_dead_letters", "Records sent to the dead-letter topic", registry=registry
         )

@@ -18,6 +18,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from services.common.auth import Role, TokenAuthority
+from services.common.consumer_lag import KafkaOffsets
 from services.common.grpc_client import bearer
 from services.common.settings import CommonSettings
 from services.recognition.app import RecognitionApp
@@ -130,6 +131,7 @@ class Harness:
     channel: grpc.aio.Channel
     stub: recognition_pb2_grpc.RecognitionServiceStub
     registry: CollectorRegistry
+    offsets: KafkaOffsets
     authority: TokenAuthority = field(default_factory=lambda: TokenAuthority(CommonSettings().jwt_secret))
 
     @property
@@ -152,6 +154,34 @@ class Harness:
     async def metric(self, name: str, **labels: str) -> float:
         """A sample of this process's registry (0 when absent); async so `eventually` can poll it."""
         return self.registry.get_sample_value(name, labels) or 0.0
+
+    async def lag(self) -> int:
+        """Records on the input topics this process's group has not committed (Kafka's view, not ours)."""
+        group = self.app.settings.recognition_group_id
+        watched = {group: [self.topics["engagement"], self.topics["interactions"]]}
+        snapshot = await asyncio.to_thread(self.offsets.read, [], watched)
+        return sum(p.lag for p in snapshot.lags)
+
+    async def sweep_behind(self) -> bool:
+        """Whether the revocation sweep has yet to reach the newest ScoreChanged time the consumer saw."""
+        watermark = self.app.consumer.watermark
+        return watermark is not None and await self.metric("recognition_revocation_clock_seconds") != (
+            watermark.timestamp()
+        )
+
+    async def outbox_depth(self) -> int:
+        """Records written but not yet acknowledged by Kafka, over every employee's outbox."""
+        redis = self.store.redis
+        return sum([await redis.llen(key) async for key in redis.scan_iter(match=outbox_key("*"))])
+
+    async def settled(self) -> None:
+        """Waits for the facts that end this process's work on everything produced so far, in the order they
+        happen: its group committed every input record (each evaluated and its outcome stored), the revocation
+        sweep reached the newest event time, and every outbox drained onto the topic. Only then may a test
+        assert that something did not happen."""
+        await eventually(self.lag, lambda lag: lag == 0)
+        await eventually(self.sweep_behind, lambda behind: not behind)
+        await eventually(self.outbox_depth, lambda depth: depth == 0)
 
     async def redis_keys(self, employee: str) -> list[str]:
         """The per-employee keys that exist (state, event ids, outbox)."""
@@ -188,18 +218,13 @@ class Harness:
         return out
 
     async def events_of(self, kind: str, count: int, employee: str | None = None) -> list[envelope_pb2.Envelope]:
-        """Waits until exactly `count` events of a kind are on the topic (and stays there for a moment)."""
-
-        async def matching() -> list[envelope_pb2.Envelope]:
-            return [
-                e
-                for e in await self.recognition_events()
-                if e is not None and e.WhichOneof("payload") == kind and (employee is None or e.employee_id == employee)
-            ]
-
-        await eventually(matching, lambda found: len(found) >= count)
-        await asyncio.sleep(0.5)
-        found = await matching()
+        """The events of a kind on the topic once this process has settled; exactly `count` of them."""
+        await self.settled()
+        found = [
+            e
+            for e in await self.recognition_events()
+            if e is not None and e.WhichOneof("payload") == kind and (employee is None or e.employee_id == employee)
+        ]
         assert len(found) == count, [f"{e.employee_id}:{e.WhichOneof('payload')}" for e in found]
         return found
 
@@ -213,10 +238,12 @@ async def start_harness(common_env: dict[str, str]) -> Harness:
     )
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{app.port}")
     stub = recognition_pb2_grpc.RecognitionServiceStub(channel)
-    return Harness(app, common_env, producer, channel, stub, registry)
+    offsets = KafkaOffsets(common_env["CATALYST_KAFKA_BOOTSTRAP"], timeout_ms=5_000)
+    return Harness(app, common_env, producer, channel, stub, registry, offsets)
 
 
 async def stop_harness(h: Harness) -> None:
+    await asyncio.to_thread(h.offsets.reset)
     await h.channel.close()
     await asyncio.to_thread(h.producer.close)
     await h.app.stop()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -19,6 +18,7 @@ T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
 BRONZE = {"posts_30d": 3}  # creator bronze: grant 3, keep 2, grace 14 days
 BETWEEN = {"posts_30d": 2}
 BELOW = {"posts_30d": 1}
+CONSUMED = "recognition_records_consumed_total"
 
 
 def day(n: float) -> datetime:
@@ -111,11 +111,13 @@ async def test_replays_change_nothing(rec: Harness, common_env: dict[str, str]) 
     # and a second process reading everything from the beginning (a new consumer group) over the same Redis
     replayer = await start_harness(common_env)
     try:
-        unchanged = {"topic": "engagement", "outcome": "unchanged"}
-        await eventually(lambda: replayer.metric("recognition_records_consumed_total", **unchanged), lambda n: n >= 10)
+        await replayer.settled()
+        outcomes = {o: await replayer.metric(CONSUMED, topic="engagement", outcome=o) for o in ("applied", "unchanged")}
+        assert outcomes == {"applied": 0, "unchanged": 2 * len(history)}  # every record evaluated, none changed
     finally:
         await stop_harness(replayer)
-    await asyncio.sleep(1)
+    await rec.settled()
+    assert await rec.metric(CONSUMED, topic="engagement", outcome="unchanged") == len(history)
     assert await rec.recognition_events() == events_before
     assert {e: await rec.store.redis.hgetall(state_key(e)) for e in ("fred", "gina")} == state_before
     ids = [e.event_id for e in events_before if e is not None]
@@ -130,10 +132,13 @@ async def test_two_replicas_publish_each_event_once(rec: Harness, common_env: di
         people = [f"p{i}" for i in range(12)]
         for person in people:
             await rec.scores(score_changed(person, 1, day(0), BRONZE))
-        for person in people:
-            await eventually(lambda p=person: rec.store.load(p), lambda r: r.version == 1)
-        await asyncio.sleep(1)  # both relays had their chance
+        await replica.settled()  # the replica evaluated every record; then ours, and both relays drained
         granted = await rec.events_of("badge_granted", len(people))
+        for process in (rec, replica):
+            evaluated = [
+                await process.metric(CONSUMED, topic="engagement", outcome=o) for o in ("applied", "unchanged")
+            ]
+            assert sum(evaluated) == len(people)
         assert sorted(e.employee_id for e in granted) == sorted(people)
     finally:
         await stop_harness(replica)
