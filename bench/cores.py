@@ -1,8 +1,8 @@
-"""A core of its own for the worker's consumer during the benchmark, as an operator would give it one.
+"""A core of its own for the engagement worker during the benchmark, as an operator would give it one.
 
-The worker pins itself (`CATALYST_WORKER_CPUS`, its publisher goes to the other CPUs); what else runs on this
-machine is kept off that core here: this process (the load generator), the private Redis and the local
-broker. docs/benchmark.md, "Results (session 12)", has the measurements behind it.
+The worker process is started pinned to that core and the publisher to the others (bench/worker.py); what
+else runs on this machine is kept off it here: this process (the load generator), the private Redis and the
+local broker.
 """
 
 from __future__ import annotations
@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from bench import cpus
 from bench.processes import pin_threads, unpin_threads
-from services.common import cpus
 
 
 @dataclass(frozen=True)
 class Cores:
-    worker: frozenset[int]  # the consumer's
+    worker: frozenset[int]  # the worker process's
     others: frozenset[int]  # everything else's
 
     def as_dict(self) -> dict[str, str]:
@@ -26,7 +26,7 @@ class Cores:
 
 
 def split() -> Cores | None:
-    """The last CPU this process may use for the consumer, the rest for everything else; None with one CPU."""
+    """The last CPU this process may use for the worker, the rest for everything else; None with one CPU."""
     allowed = os.sched_getaffinity(0)
     if len(allowed) < 2:
         return None

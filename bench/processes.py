@@ -26,23 +26,6 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
     return _stat_cpu_seconds(Path(f"/proc/{pid}/stat").read_text(), children)
 
 
-def tree_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and all its descendants, running or reaped (the engagement worker's publisher
-    process is its child)."""
-    total = cpu_seconds(pid, children=True)
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:  # the thread ended meanwhile
-            continue
-        for child in children:
-            try:
-                total += tree_cpu_seconds(int(child))
-            except OSError:  # it ended meanwhile (its time is in the reaped children's once waited for)
-                pass
-    return total
-
-
 def threads_cpu_seconds(pid: int, name_prefixes: tuple[str, ...]) -> float:
     """User + system CPU time of the process's threads whose name starts with one of `name_prefixes` (Linux
     keeps a thread's first 15 characters: HotSpot's "C2 CompilerThread0" is "C2 CompilerThre")."""

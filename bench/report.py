@@ -10,7 +10,8 @@ from typing import Any
 
 MIN_RATE = 25_000.0  # events/s sustained by the worker
 MIN_NAIVE_RATIO = 5.0  # worker rate / naive rate
-MAX_P99_SECONDS = 0.100  # event-to-score at half the sustained rate
+LATENCY_RATE = 12_500.0  # offered events/s at which the p99 target is judged
+MAX_P99_SECONDS = 0.100  # event-to-score at LATENCY_RATE
 MAX_BYTES_PER_EMPLOYEE = 2048.0
 
 
@@ -37,22 +38,37 @@ class Measured:
 
 @dataclass(frozen=True)
 class Target:
+    """One line of the targets table; `passed` is None for a figure that is reported but not judged (`note`
+    says why)."""
+
     name: str
     wanted: str
     value: float
-    passed: bool
+    passed: bool | None
+    note: str = ""
 
 
-def targets(worker_rate: float, naive_rate: float, p99: float, bytes_per_employee: float) -> list[Target]:
+def targets(
+    worker_rate: float,
+    naive_rate: float,
+    p99: float,
+    offered_rate: float,
+    bytes_per_employee: float,
+    worker_cpu_per_million: float,
+) -> list[Target]:
+    """The issue's speed and memory targets. The p99 target is defined at LATENCY_RATE: at any other offered
+    rate (--latency-rate, --quick) it is reported but not judged."""
     ratio = worker_rate / naive_rate if naive_rate else 0.0
+    at_target_rate = offered_rate == LATENCY_RATE
     return [
         Target("sustained throughput (events/s)", f">= {MIN_RATE:,.0f}", worker_rate, worker_rate >= MIN_RATE),
         Target("worker / naive", f">= {MIN_NAIVE_RATIO:g}x", ratio, ratio >= MIN_NAIVE_RATIO),
         Target(
-            "p99 event-to-score at half the sustained rate (ms)",
+            f"p99 event-to-score at {LATENCY_RATE:,.0f} events/s (ms)",
             f"<= {MAX_P99_SECONDS * 1000:g}",
             p99 * 1000,
-            not math.isnan(p99) and p99 <= MAX_P99_SECONDS,
+            not math.isnan(p99) and p99 <= MAX_P99_SECONDS if at_target_rate else None,
+            "" if at_target_rate else f"measured at {offered_rate:,.0f} events/s: not judged",
         ),
         Target(
             "Redis bytes per active employee",
@@ -60,7 +76,21 @@ def targets(worker_rate: float, naive_rate: float, p99: float, bytes_per_employe
             bytes_per_employee,
             0 < bytes_per_employee <= MAX_BYTES_PER_EMPLOYEE,
         ),
+        Target(
+            "worker CPU-seconds per million events (backfill, the worker process alone)",
+            "lower is better",
+            worker_cpu_per_million,
+            None,
+            "reported, for comparing changes",
+        ),
     ]
+
+
+def verdict(target: dict[str, Any]) -> str:
+    """PASS, FAIL, or the reason a figure was not judged."""
+    if target["passed"] is None:
+        return target.get("note") or "not judged"
+    return "PASS" if target["passed"] else "FAIL"
 
 
 def _warm_up(lat: dict) -> str:
@@ -130,11 +160,11 @@ def markdown(report: dict[str, Any]) -> str:
         *([f"Worker environment overrides: `{cfg['worker_env']}`."] if cfg.get("worker_env") else []),
         *(
             [
-                f"The worker's consumer ran on CPU {cfg['cores']['worker']} alone; its publisher, Redis, the broker "
+                f"The worker process ran on CPU {cfg['cores']['worker']} alone; the publisher, Redis, the broker "
                 f"and this process (the load generator) on CPU(s) {cfg['cores']['others']} (--dedicated-core)."
             ]
             if cfg.get("cores")
-            else ["No CPU was kept for the worker's consumer (--no-dedicated-core): it shared every CPU."]
+            else ["No CPU was kept for the worker (--no-dedicated-core, or several workers): it shared every CPU."]
         ),
         *(
             [f"{cfg['workers']} worker processes in one group (scale-out by partitions)."]
@@ -165,11 +195,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"Worker wall time counts from its first processed event to all {cfg['partitions']} partitions committed "
         f"to the end (start-up took {w['startup_seconds']:.1f} s and is left out; spawn to committed: "
         f"{w['spawn_to_committed_seconds']:.1f} s). All events processed after {w['processed_seconds']:.1f} s; "
-        f"the worker published {w['score_changes']:,.0f} ScoreChanged events while doing so, and handled "
-        f"{w['batches']:,.0f} batches of {w['loaded'] / max(1.0, w['batches']):,.0f} records on average in "
-        f"{1000 * w['batch_seconds'] / max(1.0, w['batches']):.1f} ms each, "
-        f"{w['slice_writes'] / max(1, w['loaded']):.2f} slice writes per event (how the records fell into batches "
-        "decides how many: docs/benchmark.md). "
+        f"the worker handled {w['batches']:,.0f} batches of {w['loaded'] / max(1.0, w['batches']):,.0f} records "
+        f"on average in {1000 * w['batch_seconds'] / max(1.0, w['batches']):.1f} ms each, and the publisher "
+        f"published {w['score_changes']:,.0f} ScoreChanged events meanwhile. "
+        f"The CPU column is both processes: the worker {w['worker_cpu_seconds']:.1f} s "
+        f"(**{w['worker_cpu_seconds_per_million']:.1f} s per million events**), the publisher "
+        f"{w['publisher_cpu_seconds']:.1f} s ({w['publisher_cpu_seconds_per_million']:.1f} s per million events). "
         f"The naive consumer ran over the first {runs['naive']['events']:,} events.",
         *(
             []
@@ -187,11 +218,11 @@ def markdown(report: dict[str, Any]) -> str:
     if lat.get("fresh_worker_at_end_of_topic"):
         lines += [
             "The throughput run was partial, so latency was measured with a fresh worker group that started at "
-            "the end of the topic, on the same Redis state (its emitter still had the first worker's backlog).",
+            "the end of the topic, on the same Redis state (the publisher may still have had the first run's backlog).",
             "",
         ]
     lines += [
-        f"Offered {_num(lat['offered_rate'])} events/s ({lat.get('offered_by', 'half the sustained rate')}) "
+        f"Offered {_num(lat['offered_rate'])} events/s ({lat['offered_by']}) "
         f"for {lat['seconds']:.1f} s{_warm_up(lat)} "
         f"({lat['events']:,} events); {lat['samples']:,.0f} samples of the worker's "
         "`catalyst_engagement_event_to_score_seconds` histogram (record timestamp at send -> state written in "
@@ -200,14 +231,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"p50 = **{_num(lat['p50_ms'], 1)} ms**, p99 = **{_num(lat['p99_ms'], 1)} ms** "
         "(interpolated within histogram buckets).",
         "",
-        f"Steady state: the worker used {_num(lat['worker_cpu_us_per_event'])} CPU-µs per event (its publisher "
-        f"process {_num(lat.get('publisher_cpu_us_per_event', 0.0))} of them) in batches of "
-        f"{_num(lat['mean_batch_events'])} records on average "
-        f"({lat.get('slice_writes_per_event', 0.0):.2f} slice writes per event), each handled (planned and "
-        f"written to Redis) in {_num(lat.get('mean_batch_ms', 0.0), 1)} ms; planning and writing "
-        f"batches added up to {lat.get('handling_share', 0.0):.0%} of the phase's wall time (a batch is planned while "
-        "Redis writes the one before, so the two overlap); it published "
-        f"{lat.get('score_changes', 0.0):,.0f} ScoreChanged events.{_machine_share(lat)}",
+        f"Steady state: the worker used {_num(lat['worker_cpu_us_per_event'])} CPU-µs per event in batches of "
+        f"{_num(lat['mean_batch_events'])} records on average, each handled (planned and written to Redis) in "
+        f"{_num(lat['mean_batch_ms'], 1)} ms; planning and writing batches added up to "
+        f"{lat['handling_share']:.0%} of the phase's wall time (a batch is planned while Redis writes the one "
+        f"before, so the two overlap). The publisher used {_num(lat['publisher_cpu_us_per_event'])} CPU-µs per "
+        f"event and published {lat['score_changes']:,.0f} ScoreChanged events.{_machine_share(lat)}",
         *_redis_commands(lat),
         "",
         "## Redis memory",
@@ -220,8 +249,9 @@ def markdown(report: dict[str, Any]) -> str:
             [
                 f"Sample of {mem['sample_employees']} employees: "
                 f"state hash {mem['sample_state_hash_bytes']:,.0f} bytes "
-                f"({mem['sample_state_fields']:.1f} fields: a slice per source partition, and `oo` when opted "
-                f"out); {mem['sample_share_compact_encoding']:.0%} of them in Redis' compact listpack encoding "
+                f"({mem['sample_state_fields']:.1f} fields: counters per day and per colleague a day, totals, "
+                "newest values and a mark per source partition: services/engagement/model/state.py); "
+                f"{mem['sample_share_compact_encoding']:.0%} of them in Redis' compact listpack encoding "
                 "(the rest are hash tables)."
             ]
             if mem.get("sample_employees")
@@ -247,7 +277,7 @@ def markdown(report: dict[str, Any]) -> str:
         "|---|---|---:|---|",
     ]
     for t in report["targets"]:
-        lines.append(f"| {t['name']} | {t['wanted']} | {_num(t['value'], 1)} | {'PASS' if t['passed'] else 'FAIL'} |")
+        lines.append(f"| {t['name']} | {t['wanted']} | {_num(t['value'], 1)} | {verdict(t)} |")
     if report.get("profile"):
         lines += ["", "## Worker profile (py-spy, share of samples)", "", "```", *report["profile"], "```"]
     return "\n".join(lines) + "\n"

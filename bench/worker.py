@@ -1,4 +1,5 @@
-"""The Catalyst engagement worker (`python -m services.engagement`) as a measured subprocess."""
+"""The engagement service as measured subprocesses: the worker (`python -m services.engagement.worker`) and the
+ScoreChanged publisher (`python -m services.engagement.publisher`), on the bench topics and a private Redis."""
 
 from __future__ import annotations
 
@@ -9,14 +10,18 @@ import sys
 import uuid
 from pathlib import Path
 
-from bench.processes import cpu_seconds, free_port, tree_cpu_seconds
+from bench.cpus import pinned, text
+from bench.processes import cpu_seconds, free_port, thread_cpus
 
 ROOT = Path(__file__).resolve().parents[1]
+WORKER = [sys.executable, "-m", "services.engagement.worker", "worker", "-l", "warning"]
+PUBLISHER = [sys.executable, "-m", "services.engagement.publisher"]
 
 
 class WorkerProcess:
-    """`count` workers in one group with the bench topics and a private Redis; each has its own ports, data
-    directory and log. Two or more show how the worker scales out by partitions on one machine."""
+    """`count` workers in one group and one publisher, with the bench topics and a private Redis; each worker
+    has its own ports, data directory and log. Two or more workers show how the worker scales out by partitions
+    on one machine. With `worker_cpus` the workers run on those CPUs and the publisher on `publisher_cpus`."""
 
     def __init__(
         self,
@@ -24,16 +29,20 @@ class WorkerProcess:
         topics: dict[str, str],
         redis_url: str,
         workdir: Path,
-        partitions: int,
         extra_env: dict[str, str],
         count: int = 1,
+        worker_cpus: frozenset[int] | None = None,
+        publisher_cpus: frozenset[int] | None = None,
     ) -> None:
         self.group = f"bench-engagement-{uuid.uuid4().hex[:8]}"
         workdir.mkdir(parents=True, exist_ok=True)
         self.metrics_ports = [free_port() for _ in range(count)]
         self.web_ports = [free_port() for _ in range(count)]
+        self.publisher_metrics_port = free_port()
         self.log_paths = [workdir / f"worker-{i}.log" for i in range(count)]
-        base = {
+        self.publisher_log_path = workdir / "publisher.log"
+        self.worker_cpus, self.publisher_cpus = worker_cpus, publisher_cpus
+        self.base_env = {
             **os.environ,
             "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
             "CATALYST_KAFKA_BOOTSTRAP": bootstrap,
@@ -42,13 +51,12 @@ class WorkerProcess:
             "CATALYST_TOPIC_ENGAGEMENT": topics["engagement"],
             "CATALYST_TOPIC_RECOGNITION": topics["recognition"],
             "CATALYST_TOPIC_DEADLETTER": topics["deadletter"],
-            "CATALYST_INTERACTIONS_PARTITIONS": str(partitions),
             "CATALYST_ENGAGEMENT_GROUP_ID": self.group,
             "CATALYST_LOG_LEVEL": "WARNING",
         }
         self.envs = [
             {
-                **base,
+                **self.base_env,
                 "CATALYST_WORKER_METRICS_PORT": str(self.metrics_ports[i]),
                 "CATALYST_WORKER_WEB_PORT": str(self.web_ports[i]),
                 "CATALYST_WORKER_DATA_DIR": str(workdir / f"faust-{i}"),
@@ -56,7 +64,13 @@ class WorkerProcess:
             }
             for i in range(count)
         ]
+        self.publisher_env = {
+            **self.base_env,
+            "CATALYST_PUBLISHER_METRICS_PORT": str(self.publisher_metrics_port),
+            **extra_env,
+        }
         self.processes: list[subprocess.Popen] = []
+        self.publisher: subprocess.Popen | None = None
 
     @property
     def count(self) -> int:
@@ -67,35 +81,45 @@ class WorkerProcess:
         """The first worker's (what py-spy records)."""
         return self.processes[0].pid
 
+    @property
+    def all_metrics_ports(self) -> list[int]:
+        """The workers' and the publisher's: their metric names do not overlap."""
+        return [*self.metrics_ports, self.publisher_metrics_port]
+
     def start(self) -> None:
         for env, path in zip(self.envs, self.log_paths, strict=True):
-            log = path.open("ab")
-            self.processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "services.engagement", "worker", "-l", "warning"],
-                    env=env,
-                    cwd=ROOT,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                )
-            )
+            self.processes.append(_spawn(WORKER, env, path, self.worker_cpus))
+        self.publisher = _spawn(PUBLISHER, self.publisher_env, self.publisher_log_path, self.publisher_cpus)
 
     def alive(self) -> bool:
-        return bool(self.processes) and all(p.poll() is None for p in self.processes)
+        if self.publisher is None:  # not started
+            return False
+        return all(p.poll() is None for p in [*self.processes, self.publisher])
 
     def cpu(self) -> float:
-        """CPU seconds of all the workers together, their publisher processes included."""
-        return sum(tree_cpu_seconds(p.pid) for p in self.processes)
+        """CPU seconds of the workers and the publisher together."""
+        return self.worker_cpu() + self.publisher_cpu()
+
+    def worker_cpu(self) -> float:
+        """CPU seconds of the worker processes alone."""
+        return sum(cpu_seconds(p.pid) for p in self.processes)
 
     def publisher_cpu(self) -> float:
-        """CPU seconds of the workers' publisher processes (their descendants) alone."""
-        return sum(tree_cpu_seconds(p.pid) - cpu_seconds(p.pid) for p in self.processes)
+        """CPU seconds of the publisher process alone."""
+        return cpu_seconds(self.publisher.pid) if self.publisher else 0.0
+
+    def affinity(self) -> dict[str, str]:
+        """The CPUs the threads of the workers and of the publisher may run on now: the pinning as it took."""
+        workers = frozenset[int]().union(*(cpus for p in self.processes for cpus in thread_cpus(p.pid)))
+        publisher = frozenset[int]().union(*thread_cpus(self.publisher.pid)) if self.publisher else frozenset()
+        return {"worker_threads": text(workers), "publisher_threads": text(publisher)}
 
     def log_tail(self, chars: int = 3000) -> str:
-        return "".join(p.read_text(errors="replace")[-chars:] for p in self.log_paths if p.exists())
+        paths = [*self.log_paths, self.publisher_log_path]
+        return "".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}" for p in paths if p.exists())
 
     def stop(self, timeout: float = 60) -> None:
-        running = [p for p in self.processes if p.poll() is None]
+        running = [p for p in [*self.processes, self.publisher] if p is not None and p.poll() is None]
         for process in running:
             process.send_signal(signal.SIGTERM)
         for process in running:
@@ -104,3 +128,9 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)
+
+
+def _spawn(args: list[str], env: dict[str, str], log_path: Path, cpus: frozenset[int] | None) -> subprocess.Popen:
+    """One program with its output in its log, pinned to `cpus` from its first instruction on."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(args, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, preexec_fn=pinned(cpus))
