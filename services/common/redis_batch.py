@@ -16,13 +16,29 @@ from typing import Any
 import hiredis
 import redis.asyncio as aioredis
 from redis.connection import parse_url
+from redis.exceptions import BusyLoadingError, ClusterDownError, NoScriptError, ResponseError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
 
 Arg = bytes | str | int | float
 Command = Sequence[Arg]
 READ_CHUNK = 1 << 16
 INCOMPLETE = object()  # what the reader returns until a whole reply is buffered (not False: a reply can be 0)
+# Error replies that callers handle by kind, as redis-py's own client types them: a Redis still loading its data
+# or a cluster moving slots is transient (retried), a missing script is loaded again.
+TYPED_ERRORS: dict[str, type[ResponseError]] = {
+    "LOADING": BusyLoadingError,
+    "NOSCRIPT": NoScriptError,
+    "TRYAGAIN": TryAgainError,
+    "CLUSTERDOWN": ClusterDownError,
+}
+
+
+def _typed(reply: Any) -> Any:
+    if isinstance(reply, ResponseError):
+        kind = TYPED_ERRORS.get(str(reply).split(" ", 1)[0])
+        if kind is not None:
+            return kind(str(reply))
+    return reply
 
 
 class RedisBatch:
@@ -87,7 +103,7 @@ class RedisBatch:
         while True:
             replies += iter(parser.gets, INCOMPLETE)  # every whole reply buffered, without a Python loop
             if len(replies) >= want:
-                return replies
+                return [_typed(r) for r in replies] if any(isinstance(r, ResponseError) for r in replies) else replies
             data = await reader.read(READ_CHUNK)
             if not data:
                 raise RedisConnectionError("connection closed by redis")

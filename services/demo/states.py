@@ -43,9 +43,7 @@ class MemoryStates:
         for employee, parts in work.writes.items():
             if employee in self.gone:
                 continue
-            fields = self.fields.setdefault(employee, {})
-            for partition, ops in parts:
-                apply(fields, partition, ops, self.keep_days)
+            apply(self.fields.setdefault(employee, {}), parts, self.keep_days)
             self._decoded.pop(employee, None)
         self.newest_ms = max(self.newest_ms, work.newest_ms)
 
@@ -65,4 +63,4 @@ class MemoryStates:
 
 def scored(state: State) -> bool:
     """True once something counted for the employee (not only their directory entry)."""
-    return bool(state.daily or state.paired or state.colleagues or state.totals)
+    return bool(state.daily or state.paired or state.totals)

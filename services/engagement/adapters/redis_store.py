@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import redis.asyncio as aioredis
-from redis.exceptions import ResponseError
+from redis.exceptions import NoScriptError
 
 from services.common.redis_batch import RedisBatch
 from services.engagement.model import spec
@@ -83,8 +83,6 @@ while i <= #ARGV do
           local old = redis.call('HGET', key, field)
           if not old then
             redis.call('HSET', key, field, value)
-          elseif kind == '>' then
-            if tonumber(value) > tonumber(old) then redis.call('HSET', key, field, value) end
           else
             local old_ms, old_value = split(old)
             local new_ms, new_value = split(value)
@@ -108,12 +106,11 @@ if applied > 0 then
   written[#written + 1] = changes + applied
   if oldest and oldest <= top - keep - tonumber(ARGV[2]) then
     local gone = top - keep
-    local all = redis.call('HGETALL', key)
+    local names = redis.call('HKEYS', key)
     oldest = nil
-    for j = 1, #all, 2 do
-      local name, value = all[j], all[j + 1]
+    for j = 1, #names do
+      local name = names[j]
       local day = tonumber(string.match(name, '^(%d+)'))
-      if not day and string.sub(name, 1, 1) == 'g' then day = math.floor(tonumber(value) / 2) end
       if day then
         if day <= gone then
           redis.call('HDEL', key, name)
@@ -251,7 +248,7 @@ class RedisStore:
         if newest_ms:
             commands.append(["EVALSHA", self._watermark.sha, 1, WATERMARK, newest_ms])
         replies = await self.batch.execute(commands)
-        if any(isinstance(reply, ResponseError) and str(reply).startswith("NOSCRIPT") for reply in replies):
+        if any(isinstance(reply, NoScriptError) for reply in replies):
             await self.load_scripts()  # Redis restarted or was flushed: send the batch again
             replies = await self.batch.execute(commands)
         result = Applied()

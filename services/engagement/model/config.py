@@ -23,7 +23,9 @@ DECAYED = "decayed"
 COMPONENTS = tuple(f.name for f in scores_pb2.ComponentScores.DESCRIPTOR.fields if f.name != "total")
 DAILY = {c.name for c in spec.COUNTERS}
 TOTALS = {c.name for c in spec.TOTALS}
-GROUPS = {count.group for rule in spec.RULES.values() for count in rule.counts if count.per is not None}
+GROUPS = {count.group for rule in spec.RULES.values() for count in rule.counts if count.per is not None and count.group}
+# Counters kept per colleague or value: the ones whose distinct colleagues a term or signal can count.
+KEYED = {count.counter for rule in spec.RULES.values() for count in rule.counts if count.per is not None}
 
 
 class _Strict(BaseModel):
@@ -54,12 +56,21 @@ class Windows(_Strict):
 
 
 class Diversity(_Strict):
-    group: str
+    """The day points are multiplied by min(1, distinct colleagues of these counters in the window / distinct)^2."""
+
+    counters: list[str]
     distinct: int = Field(ge=1)
+
+    @field_validator("counters")
+    @classmethod
+    def _keyed(cls, value: list[str]) -> list[str]:
+        _known(value, KEYED, "counters kept per colleague")
+        return value
 
 
 class Daily(_Strict):
-    """Per day: sat(sum of weight * count, cap), or with `count_cap` each count at most that, linear."""
+    """Per day: sat(sum of weight * count, cap); or, with `count_cap`, linear in the counts scaled down so that
+    they add up to at most count_cap a day."""
 
     daily: dict[str, float]
     cap: float | None = Field(None, gt=0)
@@ -90,13 +101,20 @@ class Weeks(_Strict):
 
 
 class ColleagueSpec(_Strict):
+    counters: list[str]
     points: float = Field(ge=0)
     cap: float = Field(gt=0)
-    other_department: bool = False
+
+    @field_validator("counters")
+    @classmethod
+    def _keyed(cls, value: list[str]) -> list[str]:
+        _known(value, KEYED, "counters kept per colleague")
+        return value
 
 
 class Colleagues(_Strict):
-    """points * sat(distinct colleagues who interacted with the employee's content in the window, cap)."""
+    """points * sat(distinct colleagues of the counters in the window, cap); decayed: each colleague weighted by
+    the newest day they appear."""
 
     colleagues: ColleagueSpec
     as_: str = Field(alias="as")
@@ -143,41 +161,43 @@ Term = Annotated[Daily | Weeks | Colleagues | Days | Latest | TotalTerm, Field(u
 class Signal(_Strict):
     """One named figure; exactly one of the forms below."""
 
-    sum: str | None = None
+    sum: list[str] | None = None
+    colleagues: list[str] | None = None
     days: int | None = Field(None, ge=1)
     weeks: str | None = None
     iso_weeks: int | None = Field(None, ge=1)
     active_days: int | None = Field(None, ge=1)
-    colleagues: int | None = Field(None, ge=1)
-    other_department: bool = False
-    receivers: str | None = None
     ratio: tuple[str, str] | None = None
     latest: Literal["completeness"] | None = None
     total: list[str] | None = None
+
+    @field_validator("sum", mode="before")
+    @classmethod
+    def _one_or_more(cls, value: object) -> object:
+        return [value] if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _form(self) -> Signal:
         forms = {
             "sum": self.sum is not None and self.days is not None,
+            "colleagues": self.colleagues is not None and self.days is not None,
             "weeks": self.weeks is not None and self.iso_weeks is not None,
             "active_days": self.active_days is not None,
-            "colleagues": self.colleagues is not None,
-            "receivers": self.receivers is not None and self.days is not None,
             "ratio": self.ratio is not None,
             "latest": self.latest is not None,
             "total": self.total is not None,
         }
         if sum(forms.values()) != 1:
             raise ValueError(
-                "a signal is one of {sum, days}, {weeks, iso_weeks}, {active_days}, {colleagues}, "
-                "{receivers, days}, {ratio}, {latest}, {total}"
+                "a signal is one of {sum, days}, {colleagues, days}, {weeks, iso_weeks}, {active_days}, {ratio}, "
+                "{latest}, {total}"
             )
         if self.sum is not None:
-            _known([self.sum], DAILY, "counter")
+            _known(self.sum, DAILY, "counter")
+        if self.colleagues is not None:
+            _known(self.colleagues, KEYED, "counters kept per colleague")
         if self.weeks is not None:
             _known([self.weeks], DAILY, "counter")
-        if self.receivers is not None:
-            _known([self.receivers], GROUPS, "cap group")
         if self.total is not None:
             _known(self.total, TOTALS, "all-time counters")
         return self
@@ -218,15 +238,11 @@ class ScoringModel(_Strict):
         if unknown:
             raise ValueError(f"leaderboards.windows: unknown windows {unknown}; known: {names}")
         for name, signal in self.signals.items():
-            longest = max((n for n in (signal.days, signal.active_days, signal.colleagues) if n is not None), default=0)
+            longest = max((n for n in (signal.days, signal.active_days) if n is not None), default=0)
             if longest > self.keep_days or (signal.iso_weeks or 0) * 7 > self.keep_days + 6:
                 raise ValueError(f"signals.{name}: reaches further back than the longest window")
             if signal.ratio is not None:
                 _known(list(signal.ratio), set(self.signals) - {name}, "signals")
-        for component, terms in self.components.items():
-            for term in terms:
-                if isinstance(term, Daily) and term.diversity is not None:
-                    _known([term.diversity.group], GROUPS, f"cap group in {component}")
         return self
 
     @cached_property

@@ -11,10 +11,8 @@ from services.engagement.model import spec
 from services.engagement.model.state import (
     ADD,
     DAY_MS,
-    MAX,
     NEWEST,
     Op,
-    colleague_field,
     latest_field,
     pseudonym,
     tag,
@@ -57,6 +55,7 @@ class _Step(NamedTuple):
     who: str
     per: str | None
     same_department: bool
+    other_department: bool | None
     when: Callable[[Any], bool] | None
     own: bool
 
@@ -68,6 +67,7 @@ def _steps(rule: spec.Rule) -> tuple[_Step, ...]:
             c.who,
             c.per,
             c.same_department,
+            c.other_department,
             None if c.when is spec.always else c.when,
             c.who == spec.ACTOR and c.counter in _OWN,
         )
@@ -101,11 +101,14 @@ def effects(env: envelope_pb2.Envelope, payload: str) -> Effects:
         return NO_EFFECTS  # self-interactions give nothing to anyone
     other_dept = getattr(p, rule.department_of) if rule.department_of else ""
     same = bool(dept) and dept == other_dept
+    crossing = bool(dept) and bool(other_dept) and dept != other_dept
     prefix = str(day)
     ops: list[tuple[str, Op]] = []
     own = False
     for step in _STEPS[payload]:
         if (step.same_department and not same) or (step.when is not None and not step.when(p)):
+            continue
+        if step.other_department is not None and step.other_department != crossing:
             continue
         if step.per is None:
             name = prefix + step.code
@@ -117,9 +120,6 @@ def effects(env: envelope_pb2.Envelope, payload: str) -> Effects:
         if total.when(p):
             ops.append((actor, (ADD, total_field(_CODE[total.counter]), "1", -1)))
             own = True
-    if rule.met:
-        crossing = 1 if dept and other_dept and dept != other_dept else 0
-        ops.append((other, (MAX, colleague_field(tag(actor)), str(day * 2 + crossing), day)))
     for attribute, source in rule.latest:
         ops.append((actor, (NEWEST, _LATEST_FIELDS[attribute], f"{ms}|{getattr(p, source)!r}", -1)))
     activity = (dept, day, pseudonym(actor)) if dept and own else None

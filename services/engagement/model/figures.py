@@ -6,7 +6,7 @@ file, so the explanation's contributions add up to the scores by construction (o
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -91,25 +91,29 @@ class _Part:
 
 @dataclass
 class View:
-    """A state's days as of one day: credited counts per kept day (youngest first), the colleagues."""
+    """A state as of one day: its kept days youngest first, their credited counts, the colleagues or values
+    behind each keyed count, and per window the weight of each day. Terms cache what every window shares."""
 
     as_of: int
     ages: list[int]
     counts: list[dict[str, int]]  # credited counts of each day
-    keys: list[dict[str, set[str]]]  # cap group -> colleagues or values counted that day
+    keys: list[dict[str, set[str]]]  # keyed counter -> colleagues or values counted that day
     active: list[bool]  # any own activity that day
-    colleagues: list[tuple[int, bool]]  # (age of the newest day, other department)
+    weights: dict[str, list[float]]  # window -> weight of each kept day (0 outside the window)
     state: State
+    cache: dict[int, object] = field(default_factory=dict)
 
 
-def credit(paired: dict[str, dict[str, int]], caps: dict[str, int]) -> tuple[dict[str, int], dict[str, set[str]]]:
-    """Credited counts of one day's per-colleague counts: per (group, colleague) at most the group's cap, the
-    group's counters in the order of spec.COUNTERS (the most valuable first). A function of the counts alone."""
+def credit(paired: dict[str, dict[str, int]], caps: dict[str, int]) -> dict[str, int]:
+    """Credited counts of one day's keyed counts: per (cap group, colleague or value) at most the group's cap,
+    the group's counters in the order of spec.COUNTERS (the most valuable first); ungrouped counts in full. A
+    function of the counts alone, whatever order they arrived in."""
     credited: dict[str, int] = {}
     groups: dict[str, dict[str, list[tuple[int, str, int]]]] = {}
     for counter, per in paired.items():
         group = _GROUP_OF.get(counter)
-        if group is None:
+        if not group:
+            credited[counter] = sum(per.values())
             continue
         for key, count in per.items():
             groups.setdefault(group, {}).setdefault(key, []).append((_ORDER[counter], counter, count))
@@ -120,7 +124,7 @@ def credit(paired: dict[str, dict[str, int]], caps: dict[str, int]) -> tuple[dic
                 taken = min(count, room)
                 room -= taken
                 credited[counter] = credited.get(counter, 0) + taken
-    return credited, {group: set(by_key) for group, by_key in groups.items()}
+    return credited
 
 
 def view(state: State, as_of: int, model: ScoringModel) -> View:
@@ -128,56 +132,93 @@ def view(state: State, as_of: int, model: ScoringModel) -> View:
     days = sorted((d for d in {*state.daily, *state.paired} if as_of - keep < d <= as_of), reverse=True)
     counts, keys, active = [], [], []
     for d in days:
-        credited, day_keys = credit(state.paired.get(d, {}), model.caps)
-        for counter, count in state.daily.get(d, {}).items():
+        paired = state.paired.get(d, {})
+        credited = credit(paired, model.caps)
+        daily = state.daily.get(d, {})
+        for counter, count in daily.items():
             credited[counter] = credited.get(counter, 0) + count
         counts.append(credited)
-        keys.append(day_keys)
-        raw = {*state.daily.get(d, {}), *state.paired.get(d, {})}
-        active.append(any(c in _OWN for c in raw))
-    colleagues = [
-        (as_of - (mark >> 1), bool(mark & 1)) for mark in state.colleagues.values() if as_of - keep < mark >> 1 <= as_of
-    ]
-    return View(as_of, [as_of - d for d in days], counts, keys, active, colleagues, state)
+        keys.append({counter: set(per) for counter, per in paired.items()})
+        active.append(any(c in _OWN for c in daily) or any(c in _OWN for c in paired))
+    ages = [as_of - d for d in days]
+    half_life = model.windows.decay_half_life_days
+    weights = {name: [1.0 if age < length else 0.0 for age in ages] for name, length in model.windows.days.items()}
+    weights[DECAYED] = [0.5 ** (age / half_life) for age in ages]
+    return View(as_of, ages, counts, keys, active, weights, state)
 
 
-def _weight(model: ScoringModel, window: str) -> Callable[[int], float]:
-    if window == DECAYED:
-        half_life, keep = model.windows.decay_half_life_days, model.keep_days
-        return lambda age: 0.5 ** (age / half_life) if 0 <= age < keep else 0.0
-    length = model.windows.days[window]
-    return lambda age: 1.0 if 0 <= age < length else 0.0
+@dataclass(frozen=True)
+class _Day:
+    """One day of a daily term: its points and each counter's (count, share of the raw amount)."""
+
+    points: float
+    amounts: list[tuple[str, int, float]]
+    capped: bool
+    burst: bool
 
 
-def _daily(term: Daily, v: View, w: Callable[[int], float], component: str) -> _Part:
-    part = _Part()
-    capped = bursts = 0
-    for age, counts in zip(v.ages, v.counts, strict=True):
-        weight = w(age)
-        if weight == 0.0:
+def _daily_days(term: Daily, v: View) -> list[_Day | None]:
+    """The term's points of each kept day, the same for every window (cached on the view)."""
+    days: list[_Day | None] = []
+    for counts in v.counts:
+        present = [(c, counts[c], w) for c, w in term.daily.items() if counts.get(c)]
+        if not present:
+            days.append(None)
             continue
-        amounts = []
-        for counter, points in term.daily.items():
-            count = counts.get(counter, 0)
-            if count:
-                if term.count_cap is not None:
-                    bursts += count > term.count_cap
-                    amounts.append((counter, count, points * min(count, term.count_cap)))
-                else:
-                    amounts.append((counter, count, points * count))
-        raw = sum(a for _, _, a in amounts)
-        if raw <= 0:
-            for counter, count, _ in amounts:
-                part.add(counter, count, 0.0)
-            continue
-        if term.cap is not None:
-            capped += raw >= term.cap
-            day_points = sat(raw, term.cap)
+        total = sum(count for _, count, _ in present)
+        if term.count_cap is not None:
+            scale = min(1.0, term.count_cap / total)
+            amounts = [(c, count, w * count * scale) for c, count, w in present]
+            raw = sum(a for _, _, a in amounts)
+            days.append(_Day(raw, amounts, False, total > term.count_cap))
         else:
-            day_points = raw
-        part.points += weight * day_points
-        for counter, count, amount in amounts:
-            part.add(counter, count, weight * day_points * amount / raw)
+            amounts = [(c, count, w * count) for c, count, w in present]
+            raw = sum(a for _, _, a in amounts)
+            assert term.cap is not None
+            days.append(_Day(sat(raw, term.cap), amounts, raw >= term.cap, False))
+    return days
+
+
+def _distinct(counters: list[str], v: View, weights: list[float]) -> dict[str, int]:
+    """Colleagues or values of the counters within the window -> index of the youngest day they appear."""
+    seen: dict[str, int] = {}
+    for i, (weight, keys) in enumerate(zip(weights, v.keys, strict=True)):
+        if weight:
+            for counter in counters:
+                for key in keys.get(counter, ()):
+                    seen.setdefault(key, i)
+    return seen
+
+
+def _daily(term: Daily, v: View, window: str, component: str, detail: bool) -> _Part:
+    days = v.cache.get(id(term))
+    if days is None:
+        days = v.cache[id(term)] = _daily_days(term, v)
+    weights = v.weights[window]
+    part = _Part()
+    part.points = sum(w * d.points for w, d in zip(weights, days, strict=True) if w and d is not None)
+    factor = 1.0
+    if term.diversity is not None and part.points:
+        distinct = len(_distinct(term.diversity.counters, v, weights))
+        factor = min(1.0, distinct / term.diversity.distinct) ** 2
+        part.points *= factor
+        if detail and factor < 1.0:
+            part.notes.append(
+                f"Your comments and reactions went to {distinct} different colleague(s); "
+                f"{component} counts in full from {term.diversity.distinct} and is at {factor:.0%} now."
+            )
+    if not detail:
+        return part
+    capped = bursts = 0
+    for weight, day in zip(weights, days, strict=True):
+        if not weight or day is None:
+            continue
+        capped += day.capped
+        bursts += day.burst
+        raw = sum(a for _, _, a in day.amounts)
+        for counter, count, amount in day.amounts:
+            share = weight * day.points * amount / raw * factor if raw else 0.0
+            part.add(term.as_ or counter, count, share)
     if capped:
         part.notes.append(
             f"On {capped} day(s) your {_CAPPED_WORDS.get(component, component)} reached the daily cap of "
@@ -188,50 +229,38 @@ def _daily(term: Daily, v: View, w: Callable[[int], float], component: str) -> _
             f"On {bursts} day(s) you received more than {term.count_cap} interactions; each day counts at most "
             "that many."
         )
-    if term.diversity is not None and part.activities:
-        group, needed = term.diversity.group, term.diversity.distinct
-        distinct = len(set().union(*(k.get(group, set()) for a, k in zip(v.ages, v.keys, strict=True) if w(a))))
-        factor = min(1.0, distinct / needed) ** 2
-        part.points *= factor
-        for entry in part.activities.values():
-            entry[1] *= factor
-        if factor < 1.0:
-            part.notes.append(
-                f"Your comments and reactions went to {distinct} different colleague(s); "
-                f"{component} counts in full from {needed} and is at {factor:.0%} now."
-            )
     return part
 
 
-def _weeks(term: Weeks, v: View, w: Callable[[int], float], decayed: bool) -> _Part:
-    newest: dict[int, int] = {}  # week -> age of its youngest day with the counter
-    for age, counts in zip(v.ages, v.counts, strict=True):
-        if w(age) and counts.get(term.weeks):
-            newest.setdefault(week(v.as_of - age), age)
+def _weeks(term: Weeks, v: View, window: str) -> _Part:
+    weights = v.weights[window]
+    newest: dict[int, float] = {}  # week -> weight of its youngest day with the counter
+    for weight, age, counts in zip(weights, v.ages, v.counts, strict=True):
+        if weight and counts.get(term.weeks):
+            newest.setdefault(week(v.as_of - age), weight)
     part = _Part()
     if newest:
-        regular = sum(w(age) for age in newest.values()) if decayed else float(len(newest))
-        part.points = term.points * regular
+        part.points = term.points * sum(newest.values())
         part.add(term.as_ or term.weeks, len(newest), part.points)
     return part
 
 
-def _colleagues(term: Colleagues, v: View, w: Callable[[int], float]) -> _Part:
-    spec_ = term.colleagues
-    weights = [w(age) for age, other in v.colleagues if (other or not spec_.other_department) and w(age)]
+def _colleagues(term: Colleagues, v: View, window: str) -> _Part:
+    weights = v.weights[window]
+    seen = _distinct(term.colleagues.counters, v, weights)
     part = _Part()
-    if weights:
-        part.points = spec_.points * sat(sum(weights), spec_.cap)
-        part.add(term.as_, len(weights), part.points)
+    if seen:
+        part.points = term.colleagues.points * sat(sum(weights[i] for i in seen.values()), term.colleagues.cap)
+        part.add(term.as_, len(seen), part.points)
     return part
 
 
-def _days(term: Days, v: View, w: Callable[[int], float]) -> _Part:
-    weights = [w(age) for age, counts in zip(v.ages, v.counts, strict=True) if counts.get(term.days) and w(age)]
+def _days(term: Days, v: View, window: str) -> _Part:
+    picked = [w for w, counts in zip(v.weights[window], v.counts, strict=True) if w and counts.get(term.days)]
     part = _Part()
-    if weights:
-        part.points = term.points * min(sum(weights), term.most)
-        part.add(term.as_ or term.days, len(weights), part.points)
+    if picked:
+        part.points = term.points * min(sum(picked), term.most)
+        part.add(term.as_ or term.days, len(picked), part.points)
     return part
 
 
@@ -244,7 +273,7 @@ def _latest(term: Latest, v: View) -> _Part:
     return part
 
 
-def _total(term: TotalTerm, v: View) -> _Part:
+def _total(term: TotalTerm, v: View, detail: bool) -> _Part:
     part = _Part()
     amounts = [(c, v.state.totals.get(c, 0), weight) for c, weight in term.total.items()]
     raw = sum(count * weight for _, count, weight in amounts)
@@ -255,30 +284,28 @@ def _total(term: TotalTerm, v: View) -> _Part:
     for counter, count, weight in amounts:
         if count:
             part.add(counter, count, count * weight * scale)
-    if raw > term.cap:
+    if detail and raw > term.cap:
         part.notes.append(f"Pre-launch points are capped at {term.cap:g}.")
     return part
 
 
-def _evaluate(model: ScoringModel, v: View, window: str) -> dict[str, list[_Part]]:
-    w = _weight(model, window)
-    decayed = window == DECAYED
+def _evaluate(model: ScoringModel, v: View, window: str, detail: bool = False) -> dict[str, list[_Part]]:
     out: dict[str, list[_Part]] = {}
     for component, terms in model.components.items():
         parts = []
         for term in terms:
             if isinstance(term, Daily):
-                parts.append(_daily(term, v, w, component))
+                parts.append(_daily(term, v, window, component, detail))
             elif isinstance(term, Weeks):
-                parts.append(_weeks(term, v, w, decayed))
+                parts.append(_weeks(term, v, window))
             elif isinstance(term, Colleagues):
-                parts.append(_colleagues(term, v, w))
+                parts.append(_colleagues(term, v, window))
             elif isinstance(term, Days):
-                parts.append(_days(term, v, w))
+                parts.append(_days(term, v, window))
             elif isinstance(term, Latest):
                 parts.append(_latest(term, v))
             else:
-                parts.append(_total(term, v))
+                parts.append(_total(term, v, detail))
         out[component] = parts
     return out
 
@@ -290,25 +317,20 @@ def _scores(parts: dict[str, list[_Part]]) -> dict[str, float]:
 
 
 def _signal(signal: Signal, v: View, done: dict[str, float]) -> float:
-    within = lambda n: [i for i, age in enumerate(v.ages) if age < n]  # noqa: E731
-    if signal.sum is not None:
-        return float(sum(v.counts[i].get(signal.sum, 0) for i in within(signal.days or 0)))
+    if signal.sum is not None or signal.colleagues is not None:
+        recent = bisect_left(v.ages, signal.days or 0)  # the kept days younger than `days`: a prefix
+        if signal.colleagues is not None:
+            names = signal.colleagues
+            return float(len(set().union(*(k.get(c, ()) for k in v.keys[:recent] for c in names))))
+        names = signal.sum or []
+        return float(sum(counts.get(c, 0) for counts in v.counts[:recent] for c in names))
     if signal.weeks is not None:
-        first = week(v.as_of) - (signal.iso_weeks or 0) + 1
-        return float(
-            len(
-                {week(v.as_of - age) for age, c in zip(v.ages, v.counts, strict=True) if c.get(signal.weeks)}
-                & set(range(first, week(v.as_of) + 1))
-            )
-        )
+        current = week(v.as_of)
+        first = current - (signal.iso_weeks or 0) + 1
+        weeks = {week(v.as_of - age) for age, c in zip(v.ages, v.counts, strict=True) if c.get(signal.weeks)}
+        return float(sum(1 for w in weeks if first <= w <= current))
     if signal.active_days is not None:
-        return float(sum(v.active[i] for i in within(signal.active_days)))
-    if signal.colleagues is not None:
-        n = signal.colleagues
-        return float(sum(1 for age, other in v.colleagues if age < n and (other or not signal.other_department)))
-    if signal.receivers is not None:
-        group = signal.receivers
-        return float(len(set().union(*(v.keys[i].get(group, set()) for i in within(signal.days or 0)))))
+        return float(sum(v.active[: bisect_left(v.ages, signal.active_days)]))
     if signal.ratio is not None:
         top, bottom = done[signal.ratio[0]], done[signal.ratio[1]]
         return round(top / bottom, 6) if bottom else 0.0
@@ -349,7 +371,7 @@ def _describe(activity: str, count: float, points: float, decayed: bool) -> str:
 def explain(state: State, as_of: int, model: ScoringModel, window: str) -> Explanation:
     """The contributions behind the `window` scores as of `as_of`, largest first, with notes in words."""
     v = view(state, as_of, model)
-    parts = _evaluate(model, v, window)
+    parts = _evaluate(model, v, window, detail=True)
     decayed = window == DECAYED
     contributions = [
         Contribution(component, activity, count, round(points, 6), _describe(activity, count, points, decayed))

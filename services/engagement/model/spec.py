@@ -35,8 +35,9 @@ class Count:
     """An event adds 1 to `counter` of `who` (the actor, or the employee a payload field names).
 
     `per` names a payload field (or ACTOR): then the count is kept per (day, that colleague or value) and
-    credited at most the cap of `group` a day, counters of one group in the order of COUNTERS.
-    `same_department`: only when both parties' departments are known and equal.
+    credited at most the cap of `group` a day (no group: not capped), counters of one group in the order of
+    COUNTERS. `same_department`: only when both parties' departments are known and equal. `other_department`:
+    True only when both are known and differ, False only when they do not.
     """
 
     counter: str
@@ -45,6 +46,7 @@ class Count:
     group: str = ""
     when: Callable[[Any], bool] = always
     same_department: bool = False
+    other_department: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -58,15 +60,13 @@ class Total:
 @dataclass(frozen=True)
 class Rule:
     """What one event type does. `counterpart`: the payload field naming the other employee; an event with
-    oneself as counterpart counts nothing. `met`: the counterpart records the actor as a distinct colleague who
-    interacted with their content (reach). `department_of`: the payload field with the counterpart's
+    oneself as counterpart counts nothing. `department_of`: the payload field with the counterpart's
     department."""
 
     counts: tuple[Count, ...] = ()
     totals: tuple[Total, ...] = ()
     counterpart: str = ""
     department_of: str = ""
-    met: bool = False
     latest: tuple[tuple[str, str], ...] = ()  # (attribute, payload field): the newest value by event time
 
 
@@ -85,6 +85,7 @@ COUNTERS = (
     Counter("participation", "q", "surveys and sessions attended"),
     Counter("profile_updates", "u", "profile updates"),
     Counter("received", "v", "reactions, comments and answers received", own=False),
+    Counter("received_other", "w", "reactions, comments and answers from other departments", own=False),
 )
 TOTALS = (
     Counter("surveys", "S", "pre-launch surveys answered"),
@@ -97,6 +98,7 @@ LATEST = {"completeness": "c", "department": "d", "name": "n"}  # attribute -> c
 # Words for the figures a term derives rather than counts (`as:` in scoring.yaml).
 WORDS = {
     "active_weeks": "weeks with at least one post",
+    "received_interactions": "reactions, comments and answers received",
     "distinct_colleagues": "different colleagues who reacted, commented or answered on your content",
     "other_department_colleagues": "of them from other departments",
     "completeness": "profile completeness",
@@ -106,30 +108,36 @@ WORDS = {
 _SUGGESTION = interactions_pb2.FEEDBACK_KIND_SUGGESTION
 _INTERVIEW = interactions_pb2.SESSION_KIND_INTERVIEW
 
+
+def _received(author: str) -> tuple[Count, Count]:
+    """What the author of the content counts: who interacted with it, per colleague and day (reach)."""
+    return (
+        Count("received", who=author, per=ACTOR, other_department=False),
+        Count("received_other", who=author, per=ACTOR, other_department=True),
+    )
+
+
 RULES: dict[str, Rule] = {
     "post_created": Rule(counts=(Count("posts"),)),
     "question_asked": Rule(counts=(Count("posts"), Count("questions"))),
     "comment_added": Rule(
-        counts=(Count("comments", per="post_author_id", group="given"), Count("received", who="post_author_id")),
+        counts=(Count("comments", per="post_author_id", group="given"), *_received("post_author_id")),
         counterpart="post_author_id",
         department_of="post_author_department_id",
-        met=True,
     ),
     "reaction_added": Rule(
-        counts=(Count("reactions", per="post_author_id", group="given"), Count("received", who="post_author_id")),
+        counts=(Count("reactions", per="post_author_id", group="given"), *_received("post_author_id")),
         counterpart="post_author_id",
         department_of="post_author_department_id",
-        met=True,
     ),
     "answer_posted": Rule(
         counts=(
             Count("answers", per="question_author_id", group="given"),
             Count("answers_own", per="question_author_id", group="answers_own", same_department=True),
-            Count("received", who="question_author_id"),
+            *_received("question_author_id"),
         ),
         counterpart="question_author_id",
         department_of="question_author_department_id",
-        met=True,
     ),
     "answer_accepted": Rule(
         counts=(

@@ -1,15 +1,14 @@
 """One employee's engagement state: the fields it is stored as, how changes merge into it, and its decoding.
 
-State is a bag of named integer fields, each changed only by merges that commute: add, max, and newest-by-
-event-time. So the state is a function of the set of events applied, whatever order they came in; the figures
+State is a bag of named fields, each changed only by merges that commute: add, and newest by event time. So
+the state is a function of the set of events applied, whatever order they came in; the figures
 (`figures.py`) are pure functions of the state. The Redis store runs the same merge in one Lua script per
-employee (`worker/store.py`); `MemoryState.apply` here is its statement in Python, and one contract test
-suite holds both to it.
+employee (`adapters/redis_store.py`); `apply` here is its statement in Python, and one contract test suite
+holds both to it.
 
 Field names (a day is UTC days since 1970-01-01; a tag is `tag(id)` of a colleague or a value):
 
     <day><code>         daily counter              <day><code>:<tag>   count per colleague or value a day
-    g<tag>              colleague who interacted with the employee's content: newest day * 2 + other department
     T<code>             all-time counter           L<code>             newest value by event time ("<ms>|<value>")
     t                   newest day                 n                   changes applied (ScoreChanged.version)
     m<partition>        offset of the newest event applied from that partition (exactly once)
@@ -20,7 +19,7 @@ Field names (a day is UTC days since 1970-01-01; a tag is `tag(id)` of a colleag
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import blake2b
@@ -32,7 +31,7 @@ TOP, CHANGES, OLDEST, OPT_OUT = "t", "n", "lo", "oo"
 # Days no window reads are dropped once the oldest of them is this much older than needed: one scan of the
 # hash per that many days of an employee's activity, instead of one per day.
 PRUNE_SLACK_DAYS = 14
-ADD, MAX, NEWEST = "+", ">", "="
+ADD, NEWEST = "+", "="
 _DIGITS = "0123456789abcdefghijklmnopqrstuvwxyz"
 _BY_CODE = {c.code: c.name for c in spec.COUNTERS}
 _TOTAL_BY_CODE = {c.code: c.name for c in spec.TOTALS}
@@ -63,10 +62,6 @@ def pair_field(day: int, code: str, key: str) -> str:
     return f"{day}{code}:{key}"
 
 
-def colleague_field(key: str) -> str:
-    return f"g{key}"
-
-
 def total_field(code: str) -> str:
     return f"T{code}"
 
@@ -84,15 +79,13 @@ def mark_field(partition: int) -> str:
 Op = tuple[str, str, str, int]
 
 
-def field_day(name: str, value: str) -> int:
+def field_day(name: str) -> int:
     """The day a field belongs to (-1: it never expires)."""
     if name[0].isdigit():
         end = 1
         while name[end].isdigit():
             end += 1
         return int(name[:end])
-    if name[0] == "g":
-        return int(value) >> 1
     return -1
 
 
@@ -113,39 +106,40 @@ class Applied:
     late: int = 0
 
 
-def apply(fields: dict[str, str], partition: int, ops: Iterable[tuple[int, Op]], keep_days: int) -> Applied:
-    """Merges ops of one source partition (with their offsets, ascending) into `fields`, exactly once.
+def apply(
+    fields: dict[str, str], parts: Sequence[tuple[int, Sequence[tuple[int, Op]]]], keep_days: int
+) -> Applied:
+    """Merges one write into `fields`, exactly once: per source partition its ops with their offsets (ascending).
 
-    The statement of what the store's script does (`worker/store.py`). An op at or below the partition's mark
-    was applied before; an op for a day no window reaches any more is dropped.
+    The statement of what the store's script does (`adapters/redis_store.py`), one call per employee and
+    batch. An op at or below its partition's mark was applied before; an op for a day no window reaches any
+    more is dropped.
     """
     result = Applied()
-    mark_name = mark_field(partition)
-    seen = mark = int(fields.get(mark_name, "-1"))
     top = int(fields.get(TOP, "-1"))
     oldest = int(fields[OLDEST]) if OLDEST in fields else None
-    for offset, (kind, name, value, day) in ops:
-        if offset <= seen:  # the ops of one event share its offset
-            result.duplicates += 1
-            continue
-        mark = offset
-        if day >= 0:
-            if day <= top - keep_days:
-                result.late += 1
+    for partition, ops in parts:
+        mark_name = mark_field(partition)
+        seen = mark = int(fields.get(mark_name, "-1"))
+        for offset, (kind, name, value, day) in ops:
+            if offset <= seen:  # the ops of one event share its offset
+                result.duplicates += 1
                 continue
-            top = max(top, day)
-            oldest = day if oldest is None else min(oldest, day)
-        result.applied += 1
-        old = fields.get(name)
-        if kind == ADD:
-            fields[name] = str(int(old or 0) + int(value))
-        elif kind == MAX:
-            if old is None or int(value) > int(old):
+            mark = offset
+            if day >= 0:
+                if day <= top - keep_days:
+                    result.late += 1
+                    continue
+                top = max(top, day)
+                oldest = day if oldest is None else min(oldest, day)
+            result.applied += 1
+            old = fields.get(name)
+            if kind == ADD:
+                fields[name] = str(int(old or 0) + int(value))
+            elif _newer(old, value):
                 fields[name] = value
-        elif _newer(old, value):
-            fields[name] = value
-    if mark > seen:
-        fields[mark_name] = str(mark)
+        if mark > seen:
+            fields[mark_name] = str(mark)
     if result.applied:
         fields[TOP] = str(top)
         fields[CHANGES] = str(int(fields.get(CHANGES, 0)) + result.applied)
@@ -159,8 +153,8 @@ def apply(fields: dict[str, str], partition: int, ops: Iterable[tuple[int, Op]],
 def prune(fields: dict[str, str], oldest_gone: int) -> int | None:
     """Drops the fields of days at or before `oldest_gone` (no window reads them); returns the oldest day left."""
     left = None
-    for name, value in list(fields.items()):
-        day = field_day(name, value)
+    for name in list(fields):
+        day = field_day(name)
         if day < 0:
             continue
         if day <= oldest_gone:
@@ -176,7 +170,6 @@ class State:
 
     daily: dict[int, dict[str, int]] = field(default_factory=dict)  # day -> counter -> count
     paired: dict[int, dict[str, dict[str, int]]] = field(default_factory=dict)  # day -> counter -> tag -> count
-    colleagues: dict[str, int] = field(default_factory=dict)  # tag -> newest day * 2 + other department
     totals: dict[str, int] = field(default_factory=dict)
     latest: dict[str, str] = field(default_factory=dict)
     top: int = -1
@@ -219,8 +212,6 @@ def decode(raw: Mapping[str, str] | Mapping[bytes, bytes]) -> State:
                 per[name[code_at + 2 :]] = int(text)
             else:
                 state.daily.setdefault(day, {})[counter] = int(text)
-        elif first == "g":
-            state.colleagues[name[1:]] = int(text)
         elif first == "T" and name[1:] in _TOTAL_BY_CODE:
             state.totals[_TOTAL_BY_CODE[name[1:]]] = int(text)
         elif first == "L" and name[1:] in _LATEST_BY_CODE:

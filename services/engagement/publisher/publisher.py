@@ -94,12 +94,12 @@ class Publisher:
         if watermark_ms <= 0:
             return 0
         day = watermark_ms // DAY_MS
-        now = self.clock()
-        if now >= self._next_rollover:
+        if self.clock() >= self._next_rollover:
             marked = await self.retrying.redis("rollover", lambda: self.store.rollover(day))
             if marked:
                 self.metrics.rollover_marked.inc(marked)
-                self._next_rollover = now + self.settings.publisher_rollover_interval_seconds
+                self._next_rollover = self.clock() + self.settings.publisher_rollover_interval_seconds
+        now = self.clock()  # marks made from here on wait for the next round
         published = 0
         while True:
             employees = await self.retrying.redis(

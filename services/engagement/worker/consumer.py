@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, Protocol, TypeVar
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.errors import CommitFailedError, KafkaError
 from mode import Service
 
 from services.engagement.worker.handler import Record
@@ -85,7 +85,6 @@ class InteractionsConsumer(Service, Generic[P]):
         self._inflight: asyncio.Task | None = None
         self._done: dict[TopicPartition, int] = {}  # next offset to commit: every record before it is handled
         self._committed: dict[TopicPartition, int] = {}  # last committed by this worker (or read from Kafka)
-        self._position: dict[TopicPartition, int] = {}  # next offset getmany hands out
         self.serving = False  # True once the group gave this worker its first assignment
 
     def _new_consumer(self) -> AIOKafkaConsumer:
@@ -155,7 +154,6 @@ class InteractionsConsumer(Service, Generic[P]):
                     await asyncio.shield(self._inflight)  # batches apply in order, each on the state of the last
                 self._inflight = asyncio.ensure_future(self._apply(batch, planned))
                 await asyncio.sleep(0)  # its writes go out before the next batch is planned
-            await self._track_positions()
             if time.monotonic() >= next_commit:
                 await self._commit()
                 next_commit = time.monotonic() + s.worker_commit_interval_seconds
@@ -171,16 +169,6 @@ class InteractionsConsumer(Service, Generic[P]):
         for tp, messages in batch.items():
             if tp in assignment:
                 self._done[tp] = messages[-1].offset + 1
-
-    async def _track_positions(self) -> None:
-        """Positions for backlog(): only partitions already fetched from, whose position is known (no wait)."""
-        assert self._kafka is not None
-        for tp in self._kafka.assignment():
-            if self._kafka.highwater(tp) is not None:
-                try:
-                    self._position[tp] = await self._kafka.position(tp)
-                except IllegalStateError:  # revoked meanwhile
-                    return
 
     async def _commit(self, only: Sequence[TopicPartition] | None = None) -> None:
         """Commits the handled offsets that moved since the last commit; a refused commit is only logged."""
@@ -214,7 +202,6 @@ class InteractionsConsumer(Service, Generic[P]):
         for tp in revoked:
             self._done.pop(tp, None)
             self._committed.pop(tp, None)
-            self._position.pop(tp, None)
             if tp.topic == self.topic:
                 try:
                     self._metrics.lag.remove(str(tp.partition))
@@ -227,23 +214,10 @@ class InteractionsConsumer(Service, Generic[P]):
         log.info("partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})
 
     def partitions(self) -> list[int]:
-        """The interactions partitions this worker holds now (its home buckets)."""
+        """The interactions partitions this worker holds now."""
         if self._kafka is None:
             return []
         return sorted(tp.partition for tp in self._kafka.assignment() if tp.topic == self.topic)
-
-    def backlog(self) -> int:
-        """Records between this worker's position and the end of its partitions; -1 until known."""
-        if self._kafka is None or not self.serving:
-            return -1
-        total = 0
-        for tp in self._kafka.assignment():
-            end = self._kafka.highwater(tp)
-            position = self._position.get(tp)
-            if end is None or position is None:
-                return -1
-            total += max(0, end - position)
-        return total
 
     async def export_lag(self) -> None:
         """consumer lag = end offset (high water) - committed offset, per assigned partition, no admin client."""

@@ -30,12 +30,10 @@ class MemoryStore:
         for employee, parts in writes.items():
             if employee in self.gone:
                 continue
-            fields = self.fields.setdefault(employee, {})
-            for partition, ops in parts:
-                result = model_state.apply(fields, partition, ops, self.keep_days)
-                total.applied += result.applied
-                total.duplicates += result.duplicates
-                total.late += result.late
+            result = model_state.apply(self.fields.setdefault(employee, {}), parts, self.keep_days)
+            total.applied += result.applied
+            total.duplicates += result.duplicates
+            total.late += result.late
             if employee not in self.dirty:
                 self.dirty.append(employee)
         for key, who in activity.items():

@@ -79,7 +79,7 @@ def test_burst_days_are_noted() -> None:
     points = next(t.daily["received"] for t in MODEL.components["reach"] if isinstance(t, Daily) and t.count_cap)
     events = [react(f"g{i}", "a", END - DAY + i) for i in range(cap + 5)]
     result = explain(one(events), AS_OF, MODEL, "7d")
-    received = next(c for c in result.contributions if c.activity == "received")
+    received = next(c for c in result.contributions if c.activity == "received_interactions")
     assert received.count == cap + 5
     assert received.points == pytest.approx(points * cap)
     assert any("received more than" in n for n in result.notes)
