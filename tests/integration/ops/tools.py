@@ -23,7 +23,7 @@ def tool(name: str) -> str:
         return str(local)
     found = shutil.which(name)
     if found is None:
-        pytest.fail(f"{name} is not installed: run `bash deploy/tools.sh` (part of `make setup`)", pytrace=False)
+        pytest.fail(f"{name} is not installed: run `make tools` (part of `make test`)", pytrace=False)
     return found
 
 
