@@ -101,7 +101,7 @@ class View:
     active: list[bool]  # any own activity that day
     weights: dict[str, list[float]]  # window -> weight of each kept day (0 outside the window)
     state: State
-    cache: dict[int, object] = field(default_factory=dict)
+    cache: dict[object, object] = field(default_factory=dict)
 
 
 def credit(paired: dict[str, dict[str, int]], caps: dict[str, int]) -> dict[str, int]:
@@ -179,15 +179,35 @@ def _daily_days(term: Daily, v: View) -> list[_Day | None]:
     return days
 
 
-def _distinct(counters: list[str], v: View, weights: list[float]) -> dict[str, int]:
-    """Colleagues or values of the counters within the window -> index of the youngest day they appear."""
-    seen: dict[str, int] = {}
-    for i, (weight, keys) in enumerate(zip(weights, v.keys, strict=True)):
-        if weight:
+def _youngest(counters: list[str], v: View) -> dict[str, int]:
+    """Colleagues or values of the counters -> index of the youngest kept day they appear on (cached)."""
+    cached = v.cache.get(id(counters))
+    if cached is None:
+        seen: dict[str, int] = {}
+        for i, keys in enumerate(v.keys):
             for counter in counters:
                 for key in keys.get(counter, ()):
                     seen.setdefault(key, i)
-    return seen
+        cached = v.cache[id(counters)] = seen
+    return cached  # type: ignore[return-value]
+
+
+def _distinct(counters: list[str], v: View, weights: list[float]) -> list[int]:
+    """The youngest day (index) of each colleague or value of the counters within the window."""
+    return [i for i in _youngest(counters, v).values() if weights[i]]
+
+
+def _prefix(counter: str, v: View) -> list[int]:
+    """Sums of the counter over the youngest 0, 1, 2, ... kept days (cached)."""
+    key = ("prefix", counter)
+    cached = v.cache.get(key)
+    if cached is None:
+        total, cached = 0, [0]
+        for counts in v.counts:
+            total += counts.get(counter, 0)
+            cached.append(total)
+        v.cache[key] = cached
+    return cached  # type: ignore[return-value]
 
 
 def _daily(term: Daily, v: View, window: str, component: str, detail: bool) -> _Part:
@@ -250,7 +270,7 @@ def _colleagues(term: Colleagues, v: View, window: str) -> _Part:
     seen = _distinct(term.colleagues.counters, v, weights)
     part = _Part()
     if seen:
-        part.points = term.colleagues.points * sat(sum(weights[i] for i in seen.values()), term.colleagues.cap)
+        part.points = term.colleagues.points * sat(sum(weights[i] for i in seen), term.colleagues.cap)
         part.add(term.as_, len(seen), part.points)
     return part
 
@@ -320,10 +340,8 @@ def _signal(signal: Signal, v: View, done: dict[str, float]) -> float:
     if signal.sum is not None or signal.colleagues is not None:
         recent = bisect_left(v.ages, signal.days or 0)  # the kept days younger than `days`: a prefix
         if signal.colleagues is not None:
-            names = signal.colleagues
-            return float(len(set().union(*(k.get(c, ()) for k in v.keys[:recent] for c in names))))
-        names = signal.sum or []
-        return float(sum(counts.get(c, 0) for counts in v.counts[:recent] for c in names))
+            return float(sum(1 for i in _youngest(signal.colleagues, v).values() if i < recent))
+        return float(sum(_prefix(c, v)[recent] for c in signal.sum or ()))
     if signal.weeks is not None:
         current = week(v.as_of)
         first = current - (signal.iso_weeks or 0) + 1

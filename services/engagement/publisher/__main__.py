@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import CollectorRegistry
@@ -14,7 +15,7 @@ from services.common.settings import load
 from services.engagement.adapters.redis_store import RedisStore
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.model.config import load_model
-from services.engagement.publisher.publisher import Publisher, PublisherMetrics
+from services.engagement.publisher.publisher import Publisher, PublisherMetrics, pause_after
 from services.engagement.publisher.settings import PublisherSettings
 
 
@@ -41,12 +42,16 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
 
     async def loop() -> None:
         while not stopping.is_set():
+            started = time.monotonic()
             try:
                 await publisher.run_once()
             except Exception:
                 log.exception("publishing round failed; trying again next round")
+            pause = pause_after(
+                time.monotonic() - started, settings.publisher_interval_seconds, settings.publisher_cpu_share
+            )
             try:
-                await asyncio.wait_for(stopping.wait(), settings.publisher_interval_seconds)
+                await asyncio.wait_for(stopping.wait(), pause)
             except TimeoutError:
                 pass
 

@@ -66,6 +66,12 @@ def score_changed(
     ).SerializeToString()
 
 
+def pause_after(round_seconds: float, interval: float, share: float) -> float:
+    """How long to wait before the next round: the interval, or longer after a long round, so that publishing
+    takes at most `share` of the time."""
+    return max(interval, round_seconds * (1 - share) / share)
+
+
 class Publisher:
     def __init__(
         self,

@@ -16,6 +16,14 @@ class PublisherSettings(CommonSettings):
     publisher_interval_seconds: float = Field(
         1.0, gt=0, description="a round at most this often: an employee's figures go out at most once per round"
     )
+    publisher_cpu_share: float = Field(
+        0.25,
+        gt=0,
+        le=1,
+        description="after a round that took T seconds the next one waits at least T * (1 - share) / share: while "
+        "the worker imports history the publisher leaves the CPU to it and Redis, and more changes coalesce into "
+        "each ScoreChanged; live rounds are short and follow publisher_interval_seconds",
+    )
     publisher_chunk: int = Field(200, ge=1, le=2000, description="employees read and published per round trip")
     publisher_rollover_interval_seconds: float = Field(
         60.0,

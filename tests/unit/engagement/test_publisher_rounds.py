@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.model.config import load_model
 from services.engagement.model.figures import figures
-from services.engagement.publisher.publisher import Publisher, PublisherMetrics
+from services.engagement.publisher.publisher import Publisher, PublisherMetrics, pause_after
 from services.engagement.publisher.settings import PublisherSettings
 from services.engagement.worker.handler import plan
 from tests.unit.engagement.builders import DAY, post, react
@@ -45,3 +45,8 @@ def test_a_round_publishes_each_dirty_employee_once_with_the_models_figures() ->
     assert envelopes["a"].score_changed.windows["30d"].total == expected.windows["30d"]["total"]
     assert dict(envelopes["a"].score_changed.signals) == expected.signals
     assert store.dirty == [] and set(store.boards) == {"a", "b"}
+
+
+def test_a_long_round_is_followed_by_a_longer_pause() -> None:
+    assert pause_after(0.01, 1.0, 0.25) == 1.0  # live: the interval
+    assert pause_after(4.0, 1.0, 0.25) == 12.0  # importing history: publishing takes a quarter of the time
