@@ -17,7 +17,7 @@ from redis.exceptions import NoScriptError
 
 from services.common.redis_batch import RedisBatch
 from services.engagement.model import spec
-from services.engagement.model.state import OPT_OUT, PRUNE_SLACK_DAYS, Applied, Op, State, decode, latest_field
+from services.engagement.model.state import GONE, OPT_OUT, PRUNE_SLACK_DAYS, Applied, Op, State, decode, latest_field
 
 WATERMARK = "eng:wm"
 DEPARTMENTS = "eng:depts"
@@ -31,35 +31,53 @@ CHUNK = 500  # employees per read round trip
 LATEST_DEPARTMENT = latest_field(spec.LATEST["department"])
 MEMBER_OF = "md"  # the department whose member set holds the employee
 
-# KEYS: state, gone marker. ARGV: keep_days, prune slack days, then per source partition: partition, op
-# count, and per op offset, kind, field, value, day (ascending offsets). Its statement: model/state.apply.
-# Returns {applied, duplicates, late, refused}.
+# KEYS: the state hash. ARGV: keep_days, prune slack days, then per source partition: partition, op count,
+# and per op offset, kind, field, value, day (ascending offsets). Its statement: model/state.apply. Every field
+# it needs is read in one HMGET and every change written in one HSET: a command called from a script costs
+# far more than the work it does. Returns {applied, duplicates, late, refused}.
 APPLY = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return {0, 0, 0, 1} end
 local key = KEYS[1]
 local keep = tonumber(ARGV[1])
-local wanted = {'t', 'n', 'lo'}
+local CHUNK = 1000
+local function each_chunk(command, list)
+  local replies = {}
+  for first = 1, #list, CHUNK do
+    local part = redis.call(command, key, unpack(list, first, math.min(first + CHUNK - 1, #list)))
+    if type(part) == 'table' then
+      for _, v in ipairs(part) do replies[#replies + 1] = v end
+    end
+  end
+  return replies
+end
+local names, index, marks = {'x', 't', 'n', 'lo'}, {}, {}
 local i = 3
 while i <= #ARGV do
-  wanted[#wanted + 1] = 'm' .. ARGV[i]
-  i = i + 2 + 5 * tonumber(ARGV[i + 1])
+  names[#names + 1] = 'm' .. ARGV[i]
+  marks[#marks + 1] = #names
+  local n = tonumber(ARGV[i + 1])
+  i = i + 2
+  for _ = 1, n do
+    local field = ARGV[i + 2]
+    if not index[field] then
+      names[#names + 1] = field
+      index[field] = #names
+    end
+    i = i + 5
+  end
 end
-local stored = redis.call('HMGET', key, unpack(wanted))
-local top, changes, oldest = tonumber(stored[1] or '-1'), tonumber(stored[2] or '0'), tonumber(stored[3])
+local stored = {}
+for _, v in ipairs(each_chunk('HMGET', names)) do stored[#stored + 1] = v end
+if stored[1] then return {0, 0, 0, 1} end
+local top, changes, oldest = tonumber(stored[2] or '-1'), tonumber(stored[3] or '0'), tonumber(stored[4])
 local applied, duplicates, late = 0, 0, 0
-local written = {}
-local function split(v)
-  local ms, rest = string.match(v, '^(%-?%d+)|(.*)$')
-  return tonumber(ms), rest
-end
-local part = 3
+local values, written = {}, {}
+local part = 0
 i = 3
 while i <= #ARGV do
-  local mark_field = wanted[part + 1]
-  local n = tonumber(ARGV[i + 1])
-  local seen = tonumber(stored[part + 1] or '-1')
-  local mark = seen
   part = part + 1
+  local n = tonumber(ARGV[i + 1])
+  local seen = tonumber(stored[marks[part]] or '-1')
+  local mark = seen
   i = i + 2
   for _ = 1, n do
     local offset, kind, field, value = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -77,55 +95,57 @@ while i <= #ARGV do
           if not oldest or day < oldest then oldest = day end
         end
         applied = applied + 1
+        local old = values[field]
+        if old == nil then old = stored[index[field]] end
         if kind == '+' then
-          redis.call('HINCRBY', key, field, value)
+          values[field] = (tonumber(old) or 0) + tonumber(value)
+        elseif not old then
+          values[field] = value
         else
-          local old = redis.call('HGET', key, field)
-          if not old then
-            redis.call('HSET', key, field, value)
-          else
-            local old_ms, old_value = split(old)
-            local new_ms, new_value = split(value)
-            if new_ms > old_ms or (new_ms == old_ms and new_value > old_value) then
-              redis.call('HSET', key, field, value)
-            end
-          end
+          local old_ms, old_value = string.match(old, '^(%-?%d+)|(.*)$')
+          local new_ms, new_value = string.match(value, '^(%-?%d+)|(.*)$')
+          old_ms, new_ms = tonumber(old_ms), tonumber(new_ms)
+          if new_ms > old_ms or (new_ms == old_ms and new_value > old_value) then values[field] = value end
         end
       end
     end
   end
-  if mark > seen then
-    written[#written + 1] = mark_field
-    written[#written + 1] = mark
-  end
+  if mark > seen then values[names[marks[part]]] = mark end
 end
 if applied > 0 then
-  written[#written + 1] = 't'
-  written[#written + 1] = top
-  written[#written + 1] = 'n'
-  written[#written + 1] = changes + applied
+  values['t'] = top
+  values['n'] = changes + applied
   if oldest and oldest <= top - keep - tonumber(ARGV[2]) then
-    local gone = top - keep
-    local names = redis.call('HKEYS', key)
+    local gone, dropped = top - keep, {}
     oldest = nil
-    for j = 1, #names do
-      local name = names[j]
+    for _, name in ipairs(redis.call('HKEYS', key)) do
       local day = tonumber(string.match(name, '^(%d+)'))
       if day then
         if day <= gone then
-          redis.call('HDEL', key, name)
+          dropped[#dropped + 1] = name
+          values[name] = nil
         elseif not oldest or day < oldest then
           oldest = day
         end
       end
     end
+    for name, _ in pairs(values) do
+      local day = tonumber(string.match(name, '^(%d+)'))
+      if day and day <= gone then
+        values[name] = nil
+      elseif day and (not oldest or day < oldest) then
+        oldest = day
+      end
+    end
+    each_chunk('HDEL', dropped)
   end
-  if oldest then
-    written[#written + 1] = 'lo'
-    written[#written + 1] = oldest
-  end
+  if oldest then values['lo'] = oldest end
 end
-if #written > 0 then redis.call('HSET', key, unpack(written)) end
+for name, value in pairs(values) do
+  written[#written + 1] = name
+  written[#written + 1] = type(value) == 'number' and string.format('%d', value) or value
+end
+each_chunk('HSET', written)
 return {applied, duplicates, late, 0}
 """
 
@@ -147,9 +167,9 @@ end
 return taken
 """
 
-# KEYS: state, gone. ARGV: "1" opt out, "0" opt in. Refuses (0) for a forgotten employee.
+# KEYS: state. ARGV: "1" opt out, "0" opt in. Refuses (0) for a forgotten employee.
 SET_OPT_OUT = """
-if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+if redis.call('HEXISTS', KEYS[1], 'x') == 1 then return 0 end
 if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'oo', '1') else redis.call('HDEL', KEYS[1], 'oo') end
 return 1
 """
@@ -157,10 +177,6 @@ return 1
 
 def state_key(employee: str) -> str:
     return "{emp:" + employee + "}"
-
-
-def gone_key(employee: str) -> str:
-    return "{emp:" + employee + "}:gone"
 
 
 def dept_members(department: str) -> str:
@@ -221,15 +237,7 @@ class RedisStore:
         keep = str(self.keep_days)
         commands: list[list[str | int]] = []
         for employee, parts in writes.items():
-            args: list[str | int] = [
-                "EVALSHA",
-                self._apply.sha,
-                2,
-                state_key(employee),
-                gone_key(employee),
-                keep,
-                PRUNE_SLACK_DAYS,
-            ]
+            args: list[str | int] = ["EVALSHA", self._apply.sha, 1, state_key(employee), keep, PRUNE_SLACK_DAYS]
             for partition, ops in parts:
                 args += (partition, len(ops))
                 for offset, (kind, name, value, day) in ops:
@@ -266,12 +274,10 @@ class RedisStore:
         `md` in the state says which set holds the employee now. Idempotent, so a replay repeats it harmlessly."""
         pipe = self.redis.pipeline(transaction=False)
         for employee in employees:
-            pipe.hmget(state_key(employee), [LATEST_DEPARTMENT, MEMBER_OF])
-            pipe.exists(gone_key(employee))
+            pipe.hmget(state_key(employee), [LATEST_DEPARTMENT, MEMBER_OF, GONE])
         replies = await pipe.execute()
         pipe = self.redis.pipeline(transaction=False)
-        for i, employee in enumerate(employees):
-            (latest, member_of), gone = replies[2 * i], replies[2 * i + 1]
+        for employee, (latest, member_of, gone) in zip(employees, replies, strict=True):
             if gone or latest is None:
                 continue
             department = _text(latest).partition("|")[2]
@@ -288,11 +294,13 @@ class RedisStore:
 
     async def forget(self, employee: str, windows: Sequence[str]) -> None:
         """Erases the employee's state, their board entries and memberships, and marks them gone so a replay
-        of their events never writes them again (the merge script refuses a gone employee)."""
+        of their events never writes them again: what stays of their state is the marker the merge script
+        refuses, until the raw events it could come from have expired."""
         state = await self.read_state(employee)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.set(gone_key(employee), "1", ex=self.forgotten_ttl_seconds)
+        pipe = self.redis.pipeline(transaction=True)
         pipe.delete(state_key(employee))
+        pipe.hset(state_key(employee), GONE, "1")
+        pipe.expire(state_key(employee), self.forgotten_ttl_seconds)
         for window in windows:
             pipe.zrem(leaderboard(window), employee)
             if state is not None and state.department:
@@ -318,11 +326,8 @@ class RedisStore:
             pipe = self.redis.pipeline(transaction=False)
             for employee in chunk:
                 pipe.hgetall(state_key(employee))
-                pipe.exists(gone_key(employee))
-            replies = await pipe.execute()
-            for i, employee in enumerate(chunk):
-                fields, gone = replies[2 * i], replies[2 * i + 1]
-                out[employee] = None if gone or not fields else decode(fields)
+            for employee, fields in zip(chunk, await pipe.execute(), strict=True):
+                out[employee] = None if not fields or GONE.encode() in fields else decode(fields)
         return out
 
     async def read_state(self, employee: str) -> State | None:
@@ -415,7 +420,7 @@ class RedisStore:
 
     async def set_opt_out(self, employee: str, opt_out: bool) -> bool:
         """Writes the preference and marks the employee for re-publishing; False when forgotten."""
-        written = await self._opt_out(keys=[state_key(employee), gone_key(employee)], args=["1" if opt_out else "0"])
+        written = await self._opt_out(keys=[state_key(employee)], args=["1" if opt_out else "0"])
         if written:
             await self.redis.zadd(DIRTY, {employee: time.time()}, nx=True)
         return bool(written)

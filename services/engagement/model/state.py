@@ -15,6 +15,7 @@ Field names (a day is UTC days since 1970-01-01; a tag is `tag(id)` of a colleag
     lo                  the oldest day a field belongs to (pruning is due when it left the windows long enough)
     oo                  "1": the employee opted out of ranking (written by the query API)
     md                  the department whose member set holds the employee (adapters/redis_store.py)
+    x                   "1": the employee was forgotten; then it is the only field, and nothing merges any more
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from hashlib import blake2b
 from services.engagement.model import spec
 
 DAY_MS = 86_400_000
-TOP, CHANGES, OLDEST, OPT_OUT = "t", "n", "lo", "oo"
+TOP, CHANGES, OLDEST, OPT_OUT, GONE = "t", "n", "lo", "oo", "x"
 # Days no window reads are dropped once the oldest of them is this much older than needed: one scan of the
 # hash per that many days of an employee's activity, instead of one per day.
 PRUNE_SLACK_DAYS = 14
@@ -106,9 +107,7 @@ class Applied:
     late: int = 0
 
 
-def apply(
-    fields: dict[str, str], parts: Sequence[tuple[int, Sequence[tuple[int, Op]]]], keep_days: int
-) -> Applied:
+def apply(fields: dict[str, str], parts: Sequence[tuple[int, Sequence[tuple[int, Op]]]], keep_days: int) -> Applied:
     """Merges one write into `fields`, exactly once: per source partition its ops with their offsets (ascending).
 
     The statement of what the store's script does (`adapters/redis_store.py`), one call per employee and
@@ -116,6 +115,8 @@ def apply(
     more is dropped.
     """
     result = Applied()
+    if GONE in fields:
+        return result
     top = int(fields.get(TOP, "-1"))
     oldest = int(fields[OLDEST]) if OLDEST in fields else None
     for partition, ops in parts:

@@ -13,13 +13,17 @@ from services.engagement.model.state import Applied, State
 from services.engagement.worker.handler import Record, plan
 
 
+def live(fields: dict[str, str] | None) -> bool:
+    """The employee has state and was not forgotten."""
+    return bool(fields) and model_state.GONE not in fields
+
+
 class MemoryStore:
     """What RedisStore does, on dicts: the merges are model/state.apply, the statement the Lua script mirrors."""
 
     def __init__(self, keep_days: int) -> None:
         self.keep_days = keep_days
         self.fields: dict[str, dict[str, str]] = {}
-        self.gone: set[str] = set()
         self.activity: dict[tuple[str, int], set[int]] = {}
         self.dirty: list[str] = []
         self.watermark_ms = 0
@@ -28,8 +32,6 @@ class MemoryStore:
     async def apply(self, writes: Writes, activity: dict[tuple[str, int], set[int]], newest_ms: int) -> Applied:
         total = Applied()
         for employee, parts in writes.items():
-            if employee in self.gone:
-                continue
             result = model_state.apply(self.fields.setdefault(employee, {}), parts, self.keep_days)
             total.applied += result.applied
             total.duplicates += result.duplicates
@@ -45,18 +47,14 @@ class MemoryStore:
         """Memberships are read off the state here."""
 
     async def forget(self, employee: str, windows: Sequence[str]) -> None:
-        self.gone.add(employee)
-        self.fields.pop(employee, None)
+        self.fields[employee] = {model_state.GONE: "1"}
         self.boards.pop(employee, None)
 
     async def watermark(self) -> int:
         return self.watermark_ms
 
     async def read_states(self, employees: Sequence[str]) -> dict[str, State | None]:
-        return {
-            e: model_state.decode(self.fields[e]) if e in self.fields and e not in self.gone else None
-            for e in employees
-        }
+        return {e: model_state.decode(self.fields[e]) if live(self.fields.get(e)) else None for e in employees}
 
     async def take_dirty(self, count: int, cutoff: float) -> list[str]:
         return self.dirty[:count]
@@ -82,4 +80,4 @@ def expected_states(records: Iterable[Record], model: ScoringModel) -> dict[str,
         await store.apply(work.writes, work.activity, work.newest_ms)
 
     asyncio.run(run())
-    return {e: model_state.decode(f) for e, f in store.fields.items() if e not in store.gone}
+    return {e: model_state.decode(f) for e, f in store.fields.items() if live(f)}
