@@ -17,7 +17,17 @@ from redis.exceptions import NoScriptError
 
 from services.common.redis_batch import RedisBatch
 from services.engagement.model import spec
-from services.engagement.model.state import GONE, OPT_OUT, PRUNE_SLACK_DAYS, Applied, Op, State, decode, latest_field
+from services.engagement.model.state import (
+    FORGOTTEN,
+    OPT_OUT,
+    PRUNE_SLACK_DAYS,
+    TOP,
+    Applied,
+    Op,
+    State,
+    decode,
+    latest_field,
+)
 
 WATERMARK = "eng:wm"
 DEPARTMENTS = "eng:depts"
@@ -29,7 +39,7 @@ DEPT_DAYS_KEPT = 30  # department activity days kept (the adoption figures read 
 DEPT_DAY_TTL = 40 * 86_400  # a safety net: day sets expire even if nobody deletes them
 CHUNK = 500  # employees per read round trip
 LATEST_DEPARTMENT = latest_field(spec.LATEST["department"])
-MEMBER_OF = "md"  # the department whose member set holds the employee
+MEMBER_OF = "_md"  # the department whose member set holds the employee
 
 # KEYS: the state hash. ARGV: keep_days, prune slack days, then per source partition: partition, op count,
 # and per op offset, kind, field, value, day (ascending offsets). Its statement: model/state.apply. Every field
@@ -38,21 +48,10 @@ MEMBER_OF = "md"  # the department whose member set holds the employee
 APPLY = """
 local key = KEYS[1]
 local keep = tonumber(ARGV[1])
-local CHUNK = 1000
-local function each_chunk(command, list)
-  local replies = {}
-  for first = 1, #list, CHUNK do
-    local part = redis.call(command, key, unpack(list, first, math.min(first + CHUNK - 1, #list)))
-    if type(part) == 'table' then
-      for _, v in ipairs(part) do replies[#replies + 1] = v end
-    end
-  end
-  return replies
-end
-local names, index, marks = {'x', 't', 'n', 'lo'}, {}, {}
+local names, index, marks = {'_t', '_n', '_lo'}, {}, {}
 local i = 3
 while i <= #ARGV do
-  names[#names + 1] = 'm' .. ARGV[i]
+  names[#names + 1] = '_m' .. ARGV[i]
   marks[#marks + 1] = #names
   local n = tonumber(ARGV[i + 1])
   i = i + 2
@@ -66,11 +65,14 @@ while i <= #ARGV do
   end
 end
 local stored = {}
-for _, v in ipairs(each_chunk('HMGET', names)) do stored[#stored + 1] = v end
-if stored[1] then return {0, 0, 0, 1} end
-local top, changes, oldest = tonumber(stored[2] or '-1'), tonumber(stored[3] or '0'), tonumber(stored[4])
+for first = 1, #names, 1000 do
+  local part = redis.call('HMGET', key, unpack(names, first, math.min(first + 999, #names)))
+  for j = 1, #part do stored[first + j - 1] = part[j] end
+end
+if stored[1] == 'x' then return {0, 0, 0, 1} end
+local top, changes, oldest = tonumber(stored[1] or '-1'), tonumber(stored[2] or '0'), tonumber(stored[3])
 local applied, duplicates, late = 0, 0, 0
-local values, written = {}, {}
+local values = {}
 local part = 0
 i = 3
 while i <= #ARGV do
@@ -113,47 +115,55 @@ while i <= #ARGV do
   if mark > seen then values[names[marks[part]]] = mark end
 end
 if applied > 0 then
-  values['t'] = top
-  values['n'] = changes + applied
+  values['_t'] = top
+  values['_n'] = changes + applied
   if oldest and oldest <= top - keep - tonumber(ARGV[2]) then
     local gone, dropped = top - keep, {}
     oldest = nil
     for _, name in ipairs(redis.call('HKEYS', key)) do
-      local day = tonumber(string.match(name, '^(%d+)'))
-      if day then
+      if string.sub(name, 1, 1) ~= '_' then
+        local day = tonumber(string.sub(name, 1, 3), 36)
         if day <= gone then
           dropped[#dropped + 1] = name
-          values[name] = nil
         elseif not oldest or day < oldest then
           oldest = day
         end
       end
     end
     for name, _ in pairs(values) do
-      local day = tonumber(string.match(name, '^(%d+)'))
-      if day and day <= gone then
-        values[name] = nil
-      elseif day and (not oldest or day < oldest) then
-        oldest = day
+      if string.sub(name, 1, 1) ~= '_' then
+        local day = tonumber(string.sub(name, 1, 3), 36)
+        if day <= gone then
+          values[name] = nil
+        elseif not oldest or day < oldest then
+          oldest = day
+        end
       end
     end
-    each_chunk('HDEL', dropped)
+    for first = 1, #dropped, 1000 do
+      redis.call('HDEL', key, unpack(dropped, first, math.min(first + 999, #dropped)))
+    end
   end
-  if oldest then values['lo'] = oldest end
+  if oldest then values['_lo'] = oldest end
 end
+local written = {}
 for name, value in pairs(values) do
   written[#written + 1] = name
   written[#written + 1] = type(value) == 'number' and string.format('%d', value) or value
+  if #written == 2000 then
+    redis.call('HSET', key, unpack(written))
+    written = {}
+  end
 end
-each_chunk('HSET', written)
+if #written > 0 then redis.call('HSET', key, unpack(written)) end
 return {applied, duplicates, late, 0}
 """
 
-# KEYS: watermark. ARGV: epoch ms. Keeps the larger.
-MAX_WATERMARK = """
-local old = tonumber(redis.call('GET', KEYS[1]) or '0')
+# KEYS: a number. ARGV: a number. Keeps the larger; returns the one before (-1 when there was none).
+KEEP_MAX = """
+local old = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if tonumber(ARGV[1]) > old then redis.call('SET', KEYS[1], ARGV[1]) end
-return 0
+return old
 """
 
 # KEYS: dirty set, taking set. ARGV: cutoff (seconds), count. Moves the oldest marks made before the cutoff
@@ -169,8 +179,8 @@ return taken
 
 # KEYS: state. ARGV: "1" opt out, "0" opt in. Refuses (0) for a forgotten employee.
 SET_OPT_OUT = """
-if redis.call('HEXISTS', KEYS[1], 'x') == 1 then return 0 end
-if ARGV[1] == '1' then redis.call('HSET', KEYS[1], 'oo', '1') else redis.call('HDEL', KEYS[1], 'oo') end
+if redis.call('HGET', KEYS[1], '_t') == 'x' then return 0 end
+if ARGV[1] == '1' then redis.call('HSET', KEYS[1], '_oo', '1') else redis.call('HDEL', KEYS[1], '_oo') end
 return 1
 """
 
@@ -181,6 +191,11 @@ def state_key(employee: str) -> str:
 
 def dept_members(department: str) -> str:
     return "{dept:" + department + "}:m"
+
+
+def dept_newest(department: str) -> str:
+    """The newest day with activity in the department: when it moves on, older day sets go."""
+    return "{dept:" + department + "}:a"
 
 
 def dept_day(department: str, day: int) -> str:
@@ -218,13 +233,13 @@ class RedisStore:
         self.forgotten_ttl_seconds = forgotten_ttl_seconds
         self.batch = RedisBatch.like(client)
         self._apply = client.register_script(APPLY)
-        self._watermark = client.register_script(MAX_WATERMARK)
+        self._keep_max = client.register_script(KEEP_MAX)
         self._take = client.register_script(TAKE)
         self._opt_out = client.register_script(SET_OPT_OUT)
 
     async def load_scripts(self) -> None:
         """Scripts are cached by the server; after a restart of Redis the first batch loads them again."""
-        for script in (self._apply, self._watermark, self._take, self._opt_out):
+        for script in (self._apply, self._keep_max, self._take, self._opt_out):
             script.sha = await self.redis.script_load(script.script)
 
     # ------------------------------------------------------------------ the worker
@@ -249,12 +264,18 @@ class RedisStore:
             for employee in writes:
                 dirty += (marked, employee)
             commands.append(dirty)
+        newest_day: dict[str, int] = {}
         for (department, day), who in activity.items():
             commands.append(["SADD", dept_day(department, day), *who])
             commands.append(["EXPIRE", dept_day(department, day), DEPT_DAY_TTL])
+            newest_day[department] = max(day, newest_day.get(department, day))
+        rolled: list[tuple[str, int, int]] = []  # department, its newest day, where the reply with the one before is
+        for department, day in newest_day.items():
             commands.append(["SADD", DEPARTMENTS, department])
+            rolled.append((department, day, len(commands)))
+            commands.append(["EVALSHA", self._keep_max.sha, 1, dept_newest(department), day])
         if newest_ms:
-            commands.append(["EVALSHA", self._watermark.sha, 1, WATERMARK, newest_ms])
+            commands.append(["EVALSHA", self._keep_max.sha, 1, WATERMARK, newest_ms])
         replies = await self.batch.execute(commands)
         if any(isinstance(reply, NoScriptError) for reply in replies):
             await self.load_scripts()  # Redis restarted or was flushed: send the batch again
@@ -267,6 +288,14 @@ class RedisStore:
             result.applied += reply[0]
             result.duplicates += reply[1]
             result.late += reply[2]
+        expired = [
+            dept_day(department, d)
+            for department, day, at in rolled
+            if replies[at] >= 0
+            for d in range(replies[at] - DEPT_DAYS_KEPT + 1, day - DEPT_DAYS_KEPT + 1)
+        ]
+        if expired:  # the day sets the department's newest day left behind
+            await self.batch.execute([["DEL", *expired]])
         return result
 
     async def sync_memberships(self, employees: Sequence[str]) -> None:
@@ -274,11 +303,11 @@ class RedisStore:
         `md` in the state says which set holds the employee now. Idempotent, so a replay repeats it harmlessly."""
         pipe = self.redis.pipeline(transaction=False)
         for employee in employees:
-            pipe.hmget(state_key(employee), [LATEST_DEPARTMENT, MEMBER_OF, GONE])
+            pipe.hmget(state_key(employee), [LATEST_DEPARTMENT, MEMBER_OF, TOP])
         replies = await pipe.execute()
         pipe = self.redis.pipeline(transaction=False)
-        for employee, (latest, member_of, gone) in zip(employees, replies, strict=True):
-            if gone or latest is None:
+        for employee, (latest, member_of, top) in zip(employees, replies, strict=True):
+            if top == FORGOTTEN.encode() or latest is None:
                 continue
             department = _text(latest).partition("|")[2]
             old = _text(member_of) if member_of is not None else ""
@@ -299,7 +328,7 @@ class RedisStore:
         state = await self.read_state(employee)
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(state_key(employee))
-        pipe.hset(state_key(employee), GONE, "1")
+        pipe.hset(state_key(employee), TOP, FORGOTTEN)
         pipe.expire(state_key(employee), self.forgotten_ttl_seconds)
         for window in windows:
             pipe.zrem(leaderboard(window), employee)
@@ -327,7 +356,7 @@ class RedisStore:
             for employee in chunk:
                 pipe.hgetall(state_key(employee))
             for employee, fields in zip(chunk, await pipe.execute(), strict=True):
-                out[employee] = None if not fields or GONE.encode() in fields else decode(fields)
+                out[employee] = None if not fields or fields.get(TOP.encode()) == FORGOTTEN.encode() else decode(fields)
         return out
 
     async def read_state(self, employee: str) -> State | None:

@@ -13,6 +13,7 @@ from services.engagement.model.state import (
     DAY_MS,
     NEWEST,
     Op,
+    day_text,
     latest_field,
     pseudonym,
     tag,
@@ -102,7 +103,7 @@ def effects(env: envelope_pb2.Envelope, payload: str) -> Effects:
     other_dept = getattr(p, rule.department_of) if rule.department_of else ""
     same = bool(dept) and dept == other_dept
     crossing = bool(dept) and bool(other_dept) and dept != other_dept
-    prefix = str(day)
+    prefix = day_text(day)
     ops: list[tuple[str, Op]] = []
     own = False
     for step in _STEPS[payload]:
@@ -113,7 +114,7 @@ def effects(env: envelope_pb2.Envelope, payload: str) -> Effects:
         if step.per is None:
             name = prefix + step.code
         else:
-            name = f"{prefix}{step.code}:{tag(getattr(p, step.per) if step.per else actor)}"
+            name = prefix + step.code + tag(getattr(p, step.per) if step.per else actor)
         ops.append((getattr(p, step.who) if step.who else actor, (ADD, name, "1", day)))
         own = own or step.own
     for total in rule.totals:

@@ -6,16 +6,18 @@ the state is a function of the set of events applied, whatever order they came i
 employee (`adapters/redis_store.py`); `apply` here is its statement in Python, and one contract test suite
 holds both to it.
 
-Field names (a day is UTC days since 1970-01-01; a tag is `tag(id)` of a colleague or a value):
+Field names. A day is UTC days since 1970-01-01 written in base 36, three characters (`day_text`); a tag is
+`tag(id)` of a colleague or a value, six characters. A field that starts with `_` never expires.
 
-    <day><code>         daily counter              <day><code>:<tag>   count per colleague or value a day
-    T<code>             all-time counter           L<code>             newest value by event time ("<ms>|<value>")
-    t                   newest day                 n                   changes applied (ScoreChanged.version)
-    m<partition>        offset of the newest event applied from that partition (exactly once)
-    lo                  the oldest day a field belongs to (pruning is due when it left the windows long enough)
-    oo                  "1": the employee opted out of ranking (written by the query API)
-    md                  the department whose member set holds the employee (adapters/redis_store.py)
-    x                   "1": the employee was forgotten; then it is the only field, and nothing merges any more
+    <day><code>         daily counter              <day><code><tag>    count per colleague or value a day
+    _T<code>            all-time counter           _L<code>            newest value by event time ("<ms>|<value>")
+    _t                  newest day; "x" once the employee was forgotten (then it is the only field, and
+                        nothing merges any more)
+    _n                  changes applied (ScoreChanged.version)
+    _m<partition>       offset of the newest event applied from that partition (exactly once)
+    _lo                 the oldest day a field belongs to (pruning is due when it left the windows long enough)
+    _oo                 "1": the employee opted out of ranking (written by the query API)
+    _md                 the department whose member set holds the employee (adapters/redis_store.py)
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from hashlib import blake2b
 from services.engagement.model import spec
 
 DAY_MS = 86_400_000
-TOP, CHANGES, OLDEST, OPT_OUT, GONE = "t", "n", "lo", "oo", "x"
+TOP, CHANGES, OLDEST, OPT_OUT = "_t", "_n", "_lo", "_oo"
+FORGOTTEN = "x"  # the value of TOP once the employee was forgotten
 # Days no window reads are dropped once the oldest of them is this much older than needed: one scan of the
 # hash per that many days of an employee's activity, instead of one per day.
 PRUNE_SLACK_DAYS = 14
@@ -45,34 +48,40 @@ def pseudonym(value: str) -> int:
     return int.from_bytes(blake2b(value.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF or 1
 
 
-@lru_cache(maxsize=1 << 18)
-def tag(value: str) -> str:
-    """The pseudonym in base 36 (at most six characters), as field names carry it."""
-    n, out = pseudonym(value), ""
+def _base36(n: int, width: int) -> str:
+    out = ""
     while n:
         n, r = divmod(n, 36)
         out = _DIGITS[r] + out
-    return out
+    return out.rjust(width, "0")
 
 
-def day_field(day: int, code: str) -> str:
-    return f"{day}{code}"
+@lru_cache(maxsize=1 << 18)
+def tag(value: str) -> str:
+    """The pseudonym in base 36, six characters, as field names carry it."""
+    return _base36(pseudonym(value), 6)
 
 
-def pair_field(day: int, code: str, key: str) -> str:
-    return f"{day}{code}:{key}"
+@lru_cache(maxsize=4096)
+def day_text(day: int) -> str:
+    """A day in base 36, three characters (until the year 2097)."""
+    return _base36(day, 3)
 
 
 def total_field(code: str) -> str:
-    return f"T{code}"
+    return f"_T{code}"
 
 
 def latest_field(code: str) -> str:
-    return f"L{code}"
+    return f"_L{code}"
 
 
 def mark_field(partition: int) -> str:
-    return f"m{partition}"
+    return f"_m{partition}"
+
+
+def forgotten(fields: Mapping[str, str]) -> bool:
+    return fields.get(TOP) == FORGOTTEN
 
 
 # One merge into one field: (kind, field, value, day). `day` is the event's day for fields that leave the
@@ -82,12 +91,7 @@ Op = tuple[str, str, str, int]
 
 def field_day(name: str) -> int:
     """The day a field belongs to (-1: it never expires)."""
-    if name[0].isdigit():
-        end = 1
-        while name[end].isdigit():
-            end += 1
-        return int(name[:end])
-    return -1
+    return -1 if name[0] == "_" else int(name[:3], 36)
 
 
 def _newer(old: str | None, new: str) -> bool:
@@ -115,7 +119,7 @@ def apply(fields: dict[str, str], parts: Sequence[tuple[int, Sequence[tuple[int,
     more is dropped.
     """
     result = Applied()
-    if GONE in fields:
+    if forgotten(fields):
         return result
     top = int(fields.get(TOP, "-1"))
     oldest = int(fields[OLDEST]) if OLDEST in fields else None
@@ -199,24 +203,18 @@ def decode(raw: Mapping[str, str] | Mapping[bytes, bytes]) -> State:
     state = State()
     for key, value in raw.items():
         name, text = _text(key), _text(value)
-        first = name[0]
-        if first.isdigit():
-            code_at = 1
-            while name[code_at].isdigit():
-                code_at += 1
-            day, code = int(name[:code_at]), name[code_at]
-            counter = _BY_CODE.get(code)
+        if name[0] != "_":
+            day, counter = int(name[:3], 36), _BY_CODE.get(name[3])
             if counter is None:
                 continue  # a counter no longer in spec.py: its fields age out
-            if len(name) > code_at + 1:
-                per = state.paired.setdefault(day, {}).setdefault(counter, {})
-                per[name[code_at + 2 :]] = int(text)
+            if len(name) > 4:
+                state.paired.setdefault(day, {}).setdefault(counter, {})[name[4:]] = int(text)
             else:
                 state.daily.setdefault(day, {})[counter] = int(text)
-        elif first == "T" and name[1:] in _TOTAL_BY_CODE:
-            state.totals[_TOTAL_BY_CODE[name[1:]]] = int(text)
-        elif first == "L" and name[1:] in _LATEST_BY_CODE:
-            state.latest[_LATEST_BY_CODE[name[1:]]] = text.partition("|")[2]
+        elif name[1] == "T" and name[2:] in _TOTAL_BY_CODE:
+            state.totals[_TOTAL_BY_CODE[name[2:]]] = int(text)
+        elif name[1] == "L" and name[2:] in _LATEST_BY_CODE:
+            state.latest[_LATEST_BY_CODE[name[2:]]] = text.partition("|")[2]
         elif name == TOP:
             state.top = int(text)
         elif name == CHANGES:

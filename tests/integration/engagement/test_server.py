@@ -34,6 +34,7 @@ from services.engagement.api.server import EngagementApi, build
 from services.engagement.api.settings import EngagementApiSettings
 from services.engagement.model.config import COMPONENTS, load_model
 from services.engagement.model.figures import TOTAL, figures
+from services.engagement.model.state import OPT_OUT
 from services.engagement.publisher.publisher import Publisher, PublisherMetrics
 from services.engagement.publisher.settings import PublisherSettings
 from services.engagement.worker.handler import Handler, Record
@@ -322,7 +323,7 @@ async def test_ranking_opt_out_hides_and_opt_in_restores_idempotently(api: Api) 
     for _ in range(2):
         response = await api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "eng-3")
         assert response.opt_out
-    assert await api.redis.hget(state_key("eng-3"), "oo") == b"1"
+    assert await api.redis.hget(state_key("eng-3"), OPT_OUT) == b"1"
     for window in MODEL.leaderboards.windows:
         assert await api.redis.zscore(leaderboard(window), "eng-3") is None
         assert await api.redis.zscore(leaderboard(window, "eng"), "eng-3") is None
@@ -353,7 +354,7 @@ async def test_ranking_opt_out_hides_and_opt_in_restores_idempotently(api: Api) 
     for _ in range(2):
         response = await api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=False), "eng-3")
         assert not response.opt_out
-    assert await api.redis.hget(state_key("eng-3"), "oo") is None
+    assert await api.redis.hget(state_key("eng-3"), OPT_OUT) is None
     assert await api.redis.zscore(leaderboard("30d"), "eng-3") == pytest.approx(score_before)
     assert await api.redis.zscore(leaderboard("30d", "eng"), "eng-3") == pytest.approx(score_before)
     after = await api.call("GetLeaderboard", pb.GetLeaderboardRequest(window="30d", page_size=100))
@@ -384,7 +385,7 @@ async def test_forgotten_employees_are_not_found_and_cannot_be_resurrected(api: 
         api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "eng-5"),
         "erased",
     )
-    assert await api.redis.hgetall(state_key("eng-5")) == {b"x": b"1"}  # only the erasure marker
+    assert await api.redis.hgetall(state_key("eng-5")) == {b"_t": b"x"}  # only the erasure marker
     board = await all_pages(api, pb.GetLeaderboardRequest(window="30d", page_size=50))
     assert "eng-5" not in [e.employee_id for e in board]
 

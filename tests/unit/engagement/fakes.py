@@ -15,7 +15,7 @@ from services.engagement.worker.handler import Record, plan
 
 def live(fields: dict[str, str] | None) -> bool:
     """The employee has state and was not forgotten."""
-    return bool(fields) and model_state.GONE not in fields
+    return bool(fields) and not model_state.forgotten(fields)
 
 
 class MemoryStore:
@@ -47,7 +47,7 @@ class MemoryStore:
         """Memberships are read off the state here."""
 
     async def forget(self, employee: str, windows: Sequence[str]) -> None:
-        self.fields[employee] = {model_state.GONE: "1"}
+        self.fields[employee] = {model_state.TOP: model_state.FORGOTTEN}
         self.boards.pop(employee, None)
 
     async def watermark(self) -> int:
