@@ -167,6 +167,7 @@ class Signal(_Strict):
     weeks: str | None = None
     iso_weeks: int | None = Field(None, ge=1)
     active_days: int | None = Field(None, ge=1)
+    active_weeks: int | None = Field(None, ge=1)
     ratio: tuple[str, str] | None = None
     latest: Literal["completeness"] | None = None
     total: list[str] | None = None
@@ -183,14 +184,15 @@ class Signal(_Strict):
             "colleagues": self.colleagues is not None and self.days is not None,
             "weeks": self.weeks is not None and self.iso_weeks is not None,
             "active_days": self.active_days is not None,
+            "active_weeks": self.active_weeks is not None,
             "ratio": self.ratio is not None,
             "latest": self.latest is not None,
             "total": self.total is not None,
         }
         if sum(forms.values()) != 1:
             raise ValueError(
-                "a signal is one of {sum, days}, {colleagues, days}, {weeks, iso_weeks}, {active_days}, {ratio}, "
-                "{latest}, {total}"
+                "a signal is one of {sum, days}, {colleagues, days}, {weeks, iso_weeks}, {active_days}, "
+                "{active_weeks}, {ratio}, {latest}, {total}"
             )
         if self.sum is not None:
             _known(self.sum, DAILY, "counter")
@@ -239,7 +241,8 @@ class ScoringModel(_Strict):
             raise ValueError(f"leaderboards.windows: unknown windows {unknown}; known: {names}")
         for name, signal in self.signals.items():
             longest = max((n for n in (signal.days, signal.active_days) if n is not None), default=0)
-            if longest > self.keep_days or (signal.iso_weeks or 0) * 7 > self.keep_days + 6:
+            weeks = max(signal.iso_weeks or 0, signal.active_weeks or 0)
+            if longest > self.keep_days or weeks * 7 > self.keep_days + 6:
                 raise ValueError(f"signals.{name}: reaches further back than the longest window")
             if signal.ratio is not None:
                 _known(list(signal.ratio), set(self.signals) - {name}, "signals")

@@ -342,11 +342,14 @@ def _signal(signal: Signal, v: View, done: dict[str, float]) -> float:
         if signal.colleagues is not None:
             return float(sum(1 for i in _youngest(signal.colleagues, v).values() if i < recent))
         return float(sum(_prefix(c, v)[recent] for c in signal.sum or ()))
-    if signal.weeks is not None:
+    if signal.weeks is not None or signal.active_weeks is not None:
         current = week(v.as_of)
-        first = current - (signal.iso_weeks or 0) + 1
-        weeks = {week(v.as_of - age) for age, c in zip(v.ages, v.counts, strict=True) if c.get(signal.weeks)}
-        return float(sum(1 for w in weeks if first <= w <= current))
+        first = current - (signal.iso_weeks or signal.active_weeks or 0) + 1
+        if signal.weeks is not None:
+            days = [age for age, c in zip(v.ages, v.counts, strict=True) if c.get(signal.weeks)]
+        else:
+            days = [age for age, active in zip(v.ages, v.active, strict=True) if active]
+        return float(len({week(v.as_of - age) for age in days} & set(range(first, current + 1))))
     if signal.active_days is not None:
         return float(sum(v.active[: bisect_left(v.ages, signal.active_days)]))
     if signal.ratio is not None:

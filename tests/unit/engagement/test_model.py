@@ -168,3 +168,8 @@ def test_questions_asked_are_a_signal_of_their_own() -> None:
     events = [event("QuestionAsked", "a", t, question_id="q", body_length=5), post("a", t + 1)]
     signals = figures(states_of(events)["a"], TODAY - 1, MODEL).signals
     assert (signals["questions_asked_30d"], signals["posts_30d"]) == (1.0, 2.0)
+
+
+def test_active_weeks_count_any_own_activity_not_only_posts() -> None:
+    events = [react("a", "b", END - 3 * 7 * DAY), post("a", END - DAY // 2), react("a", "b", END - 2 * 7 * DAY)]
+    assert figures(states_of(events)["a"], TODAY - 1, MODEL).signals["active_weeks_12w"] == 3.0
