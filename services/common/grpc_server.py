@@ -53,6 +53,8 @@ _KAFKA_ERRORS = (kafka.errors.KafkaError, aiokafka.errors.KafkaError)
 _KAFKA_TIMEOUTS = (kafka.errors.KafkaTimeoutError, aiokafka.errors.KafkaTimeoutError)
 # Sent with every UNAVAILABLE: gRPC retry policies wait this long before the next attempt (gRFC A6).
 RETRY_PUSHBACK = (("grpc-retry-pushback-ms", "1000"),)
+# The largest request a server takes; gRPC itself answers RESOURCE_EXHAUSTED to a larger one.
+MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 
 def outage_of(exc: BaseException) -> str | None:
@@ -274,7 +276,7 @@ class GrpcService:
         self.metrics = GrpcMetrics(registry)
         self.server = grpc.aio.server(
             interceptors=[CatalystInterceptor(authority, self.metrics)],
-            options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)],
+            options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)],
         )
         self.port = self.server.add_insecure_port(f"{host}:{port}")
         self.health = health.aio.HealthServicer()
