@@ -64,10 +64,15 @@ while i <= #ARGV do
     i = i + 5
   end
 end
-local stored = {}
-for first = 1, #names, 1000 do
-  local part = redis.call('HMGET', key, unpack(names, first, math.min(first + 999, #names)))
-  for j = 1, #part do stored[first + j - 1] = part[j] end
+local stored
+if #names <= 1000 then
+  stored = redis.call('HMGET', key, unpack(names))
+else
+  stored = {}
+  for first = 1, #names, 1000 do
+    local part = redis.call('HMGET', key, unpack(names, first, math.min(first + 999, #names)))
+    for j = 1, #part do stored[first + j - 1] = part[j] end
+  end
 end
 if stored[1] == 'x' then return {0, 0, 0, 1} end
 local top, changes, oldest = tonumber(stored[1] or '-1'), tonumber(stored[2] or '0'), tonumber(stored[3])

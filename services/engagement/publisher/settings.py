@@ -17,7 +17,7 @@ class PublisherSettings(CommonSettings):
         1.0, gt=0, description="a round at most this often: an employee's figures go out at most once per round"
     )
     publisher_cpu_share: float = Field(
-        0.25,
+        0.1,
         gt=0,
         le=1,
         description="after a round that took T seconds the next one waits at least T * (1 - share) / share: while "
