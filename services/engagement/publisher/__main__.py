@@ -48,7 +48,10 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
             except Exception:
                 log.exception("publishing round failed; trying again next round")
             pause = pause_after(
-                time.monotonic() - started, settings.publisher_interval_seconds, settings.publisher_cpu_share
+                time.monotonic() - started,
+                settings.publisher_interval_seconds,
+                settings.publisher_cpu_share,
+                publisher.watermark_moved,
             )
             try:
                 await asyncio.wait_for(stopping.wait(), pause)

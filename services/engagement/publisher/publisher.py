@@ -66,10 +66,11 @@ def score_changed(
     ).SerializeToString()
 
 
-def pause_after(round_seconds: float, interval: float, share: float) -> float:
-    """How long to wait before the next round: the interval, or longer after a long round, so that publishing
-    takes at most `share` of the time."""
-    return max(interval, round_seconds * (1 - share) / share)
+def pause_after(round_seconds: float, interval: float, share: float, worker_busy: bool) -> float:
+    """How long to wait before the next round: the interval, or, while the worker is busy (its watermark moves),
+    longer after a long round, so that publishing takes at most `share` of the time. Once an import is done the
+    figures it left go out at full speed."""
+    return max(interval, round_seconds * (1 - share) / share) if worker_busy else interval
 
 
 class Publisher:
@@ -91,12 +92,15 @@ class Publisher:
         self.retrying = retrying
         self.clock = clock
         self._next_rollover = float("-inf")
+        self.watermark_moved = False  # the worker applied newer events since the round before
+        self._watermark_ms = 0
 
     async def run_once(self) -> int:
         """One round: the day rollover when due, then every mark made before the round began, chunk by chunk.
         Returns how many ScoreChanged were published."""
         started = time.perf_counter()
         watermark_ms = await self.retrying.redis("watermark", self.store.watermark)
+        self.watermark_moved, self._watermark_ms = watermark_ms != self._watermark_ms, watermark_ms
         if watermark_ms <= 0:
             return 0
         day = watermark_ms // DAY_MS

@@ -20,9 +20,9 @@ class PublisherSettings(CommonSettings):
         0.1,
         gt=0,
         le=1,
-        description="after a round that took T seconds the next one waits at least T * (1 - share) / share: while "
-        "the worker imports history the publisher leaves the CPU to it and Redis, and more changes coalesce into "
-        "each ScoreChanged; live rounds are short and follow publisher_interval_seconds",
+        description="while the worker's watermark moves, after a round that took T seconds the next one waits at "
+        "least T * (1 - share) / share: during an import the publisher leaves the CPU to the worker and Redis and "
+        "more changes coalesce into each ScoreChanged; live rounds are short and follow publisher_interval_seconds",
     )
     publisher_chunk: int = Field(200, ge=1, le=2000, description="employees read and published per round trip")
     publisher_rollover_interval_seconds: float = Field(
