@@ -6,8 +6,10 @@ import asyncio
 import time
 
 from aiokafka import AIOKafkaProducer
+from kafka.errors import KafkaError
 from prometheus_client import CollectorRegistry
 
+from services.common.consumer_lag import KafkaOffsets
 from services.common.grpc_server import run_until_signalled, serve_metrics
 from services.common.logging import configure_logging
 from services.common.redis_client import connect
@@ -35,9 +37,22 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
         sent = [await producer.send(topic, value, key=key) for key, value in messages]
         await asyncio.gather(*sent)
 
+    offsets = KafkaOffsets(settings.kafka_bootstrap, timeout_ms=5_000)
+    topic, group = settings.topic_interactions, settings.engagement_group_id
+
+    async def backlog() -> int:
+        """The worker group's lag on the interactions topic (0 when the broker cannot say: publish as usual)."""
+        try:
+            read = await asyncio.to_thread(offsets.read, [topic], {group: [topic]})
+        except (KafkaError, OSError) as exc:
+            log.warning("the worker's backlog is unknown (%s); publishing as if it had none", exc)
+            offsets.reset()
+            return 0
+        return sum(lag.lag for lag in read.lags)
+
     store = RedisStore(connect(settings.redis_url), model.keep_days)
     retrying = Retrying(metrics, settings.publisher_redis_backoff_max_seconds)
-    publisher = Publisher(store, publish, model, settings, metrics, retrying)
+    publisher = Publisher(store, publish, model, settings, metrics, retrying, backlog=backlog)
     stopping = asyncio.Event()
 
     async def loop() -> None:
@@ -51,7 +66,7 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
                 time.monotonic() - started,
                 settings.publisher_interval_seconds,
                 settings.publisher_cpu_share,
-                publisher.watermark_moved,
+                publisher.importing,
             )
             try:
                 await asyncio.wait_for(stopping.wait(), pause)
@@ -71,6 +86,7 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
         if task is not None:
             await asyncio.wait({task}, timeout=settings.shutdown_grace_seconds)
         await producer.stop()
+        offsets.reset()
 
     await run_until_signalled([start], [stop])
 

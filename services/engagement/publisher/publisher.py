@@ -66,11 +66,16 @@ def score_changed(
     ).SerializeToString()
 
 
-def pause_after(round_seconds: float, interval: float, share: float, worker_busy: bool) -> float:
-    """How long to wait before the next round: the interval, or, while the worker is busy (its watermark moves),
-    longer after a long round, so that publishing takes at most `share` of the time. Once an import is done the
-    figures it left go out at full speed."""
-    return max(interval, round_seconds * (1 - share) / share) if worker_busy else interval
+def pause_after(round_seconds: float, interval: float, share: float, importing: bool) -> float:
+    """How long to wait before the next round: the interval, or, while the worker imports history, longer after
+    a long round, so that publishing takes at most `share` of the time. Once the import is done the figures it
+    left go out at full speed."""
+    return max(interval, round_seconds * (1 - share) / share) if importing else interval
+
+
+async def caught_up() -> int:
+    """The backlog of a worker that is never behind (a publisher told nothing else)."""
+    return 0
 
 
 class Publisher:
@@ -83,6 +88,7 @@ class Publisher:
         metrics: PublisherMetrics,
         retrying: Retrying,
         clock: Callable[[], float] = time.time,
+        backlog: Callable[[], Awaitable[int]] = caught_up,
     ) -> None:
         self.store = store
         self.publish = publish
@@ -91,24 +97,21 @@ class Publisher:
         self.metrics = metrics
         self.retrying = retrying
         self.clock = clock
-        self._next_rollover = float("-inf")
-        self.watermark_moved = False  # the worker applied newer events since the round before
-        self._watermark_ms = 0
+        self.backlog = backlog  # records the worker group is behind on the interactions topic
+        self.importing = False
 
     async def run_once(self) -> int:
         """One round: the day rollover when due, then every mark made before the round began, chunk by chunk.
         Returns how many ScoreChanged were published."""
         started = time.perf_counter()
+        self.importing = await self.backlog() > self.settings.publisher_catchup_backlog
         watermark_ms = await self.retrying.redis("watermark", self.store.watermark)
-        self.watermark_moved, self._watermark_ms = watermark_ms != self._watermark_ms, watermark_ms
         if watermark_ms <= 0:
             return 0
-        day = watermark_ms // DAY_MS
-        if self.clock() >= self._next_rollover:
+        if not self.importing:  # an import crosses a day every few seconds: only its last one is worth it
+            day = watermark_ms // DAY_MS
             marked = await self.retrying.redis("rollover", lambda: self.store.rollover(day))
-            if marked:
-                self.metrics.rollover_marked.inc(marked)
-                self._next_rollover = self.clock() + self.settings.publisher_rollover_interval_seconds
+            self.metrics.rollover_marked.inc(marked)
         now = self.clock()  # marks made from here on wait for the next round
         published = 0
         while True:

@@ -16,19 +16,20 @@ class PublisherSettings(CommonSettings):
     publisher_interval_seconds: float = Field(
         1.0, gt=0, description="a round at most this often: an employee's figures go out at most once per round"
     )
+    publisher_catchup_backlog: int = Field(
+        20_000,
+        ge=0,
+        description="records the worker group is behind on the interactions topic above which it is importing "
+        "history: publishing is paced (publisher_cpu_share) and day rollovers wait, since what is published is "
+        "soon out of date",
+    )
     publisher_cpu_share: float = Field(
         0.1,
         gt=0,
         le=1,
-        description="while the worker's watermark moves, after a round that took T seconds the next one waits at "
-        "least T * (1 - share) / share: during an import the publisher leaves the CPU to the worker and Redis and "
-        "more changes coalesce into each ScoreChanged; live rounds are short and follow publisher_interval_seconds",
+        description="while the worker is importing, after a round that took T seconds the next one waits at least "
+        "T * (1 - share) / share: the publisher leaves the CPU to the worker and Redis, and more changes coalesce "
+        "into each ScoreChanged",
     )
     publisher_chunk: int = Field(200, ge=1, le=2000, description="employees read and published per round trip")
-    publisher_rollover_interval_seconds: float = Field(
-        60.0,
-        ge=0,
-        description="least wall time between day rollovers (re-publishing everyone whose windows moved): a backfill "
-        "crosses a day every few seconds, and re-publishing everyone each time would be wasted",
-    )
     publisher_redis_backoff_max_seconds: float = Field(5.0, gt=0, description="cap of the retry backoff")

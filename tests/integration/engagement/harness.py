@@ -190,7 +190,6 @@ class PublisherProcess(Program):
         return {
             "CATALYST_PUBLISHER_METRICS_PORT": str(self.metrics_port),
             "CATALYST_PUBLISHER_INTERVAL_SECONDS": "0.2",
-            "CATALYST_PUBLISHER_ROLLOVER_INTERVAL_SECONDS": "0",
             "CATALYST_PUBLISHER_REDIS_BACKOFF_MAX_SECONDS": "1",
         }
 

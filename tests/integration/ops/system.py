@@ -147,7 +147,6 @@ class CatalystSystem:
                 {
                     "PUBLISHER_METRICS_PORT": p["publisher_metrics"],
                     "PUBLISHER_INTERVAL_SECONDS": 0.2,
-                    "PUBLISHER_ROLLOVER_INTERVAL_SECONDS": 0,
                 },
             ),
             "engagement-api": (

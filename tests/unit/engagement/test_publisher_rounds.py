@@ -47,7 +47,7 @@ def test_a_round_publishes_each_dirty_employee_once_with_the_models_figures() ->
     assert store.dirty == [] and set(store.boards) == {"a", "b"}
 
 
-def test_a_long_round_is_followed_by_a_longer_pause_while_the_worker_is_busy() -> None:
-    assert pause_after(0.01, 1.0, 0.25, worker_busy=True) == 1.0  # live: the interval
-    assert pause_after(4.0, 1.0, 0.25, worker_busy=True) == 12.0  # importing history: a quarter of the time
-    assert pause_after(4.0, 1.0, 0.25, worker_busy=False) == 1.0  # the import is done: full speed
+def test_a_long_round_is_followed_by_a_longer_pause_while_the_worker_imports() -> None:
+    assert pause_after(0.01, 1.0, 0.25, importing=True) == 1.0  # a short round: the interval
+    assert pause_after(4.0, 1.0, 0.25, importing=True) == 12.0  # importing history: a quarter of the time
+    assert pause_after(4.0, 1.0, 0.25, importing=False) == 1.0  # caught up: full speed
