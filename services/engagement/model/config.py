@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import yaml
 from catalyst.events.v1 import scores_pb2
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from services.engagement.model import spec
 
@@ -38,6 +38,20 @@ def _known(names: list[str] | dict[str, float], known: set[str], what: str) -> N
         raise ValueError(f"unknown {what} {unknown}; known: {sorted(known)}")
 
 
+def _daily_counter(value: str) -> str:
+    _known([value], DAILY, "counter")
+    return value
+
+
+def _keyed_counters(value: list[str]) -> list[str]:
+    _known(value, KEYED, "counters kept per colleague")
+    return value
+
+
+DailyCounter = Annotated[str, AfterValidator(_daily_counter)]
+KeyedCounters = Annotated[list[str], AfterValidator(_keyed_counters)]
+
+
 class Windows(_Strict):
     days: dict[str, int]
     decay_half_life_days: float = Field(gt=0)
@@ -58,14 +72,8 @@ class Windows(_Strict):
 class Diversity(_Strict):
     """The day points are multiplied by min(1, distinct colleagues of these counters in the window / distinct)^2."""
 
-    counters: list[str]
+    counters: KeyedCounters
     distinct: int = Field(ge=1)
-
-    @field_validator("counters")
-    @classmethod
-    def _keyed(cls, value: list[str]) -> list[str]:
-        _known(value, KEYED, "counters kept per colleague")
-        return value
 
 
 class Daily(_Strict):
@@ -89,27 +97,15 @@ class Daily(_Strict):
 class Weeks(_Strict):
     """points per ISO week with the counter in the window (decayed: by the week's newest such day)."""
 
-    weeks: str
+    weeks: DailyCounter
     points: float = Field(ge=0)
     as_: str = Field("", alias="as")
 
-    @field_validator("weeks")
-    @classmethod
-    def _counter(cls, value: str) -> str:
-        _known([value], DAILY, "counter")
-        return value
-
 
 class ColleagueSpec(_Strict):
-    counters: list[str]
+    counters: KeyedCounters
     points: float = Field(ge=0)
     cap: float = Field(gt=0)
-
-    @field_validator("counters")
-    @classmethod
-    def _keyed(cls, value: list[str]) -> list[str]:
-        _known(value, KEYED, "counters kept per colleague")
-        return value
 
 
 class Colleagues(_Strict):
@@ -123,16 +119,10 @@ class Colleagues(_Strict):
 class Days(_Strict):
     """points * min(days with the counter in the window, most)."""
 
-    days: str
+    days: DailyCounter
     points: float = Field(ge=0)
     most: int = Field(ge=0)
     as_: str = Field("", alias="as")
-
-    @field_validator("days")
-    @classmethod
-    def _counter(cls, value: str) -> str:
-        _known([value], DAILY, "counter")
-        return value
 
 
 class Latest(_Strict):
