@@ -12,7 +12,17 @@ from typing import Annotated, Literal
 
 import yaml
 from catalyst.events.v1 import scores_pb2
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from services.engagement.model import spec
 
@@ -145,7 +155,25 @@ class TotalTerm(_Strict):
         return value
 
 
-Term = Annotated[Daily | Weeks | Colleagues | Days | Latest | TotalTerm, Field(union_mode="left_to_right")]
+_TERM_KEYS = {"daily": "Daily", "weeks": "Weeks", "colleagues": "Colleagues", "days": "Days", "latest": "Latest"}
+
+
+def _term_kind(value: object) -> str:
+    """Which kind of term an entry is, by its first key (so an error names that kind's fields only)."""
+    if isinstance(value, dict):
+        return next((kind for key, kind in _TERM_KEYS.items() if key in value), "TotalTerm")
+    return type(value).__name__
+
+
+Term = Annotated[
+    Annotated[Daily, Tag("Daily")]
+    | Annotated[Weeks, Tag("Weeks")]
+    | Annotated[Colleagues, Tag("Colleagues")]
+    | Annotated[Days, Tag("Days")]
+    | Annotated[Latest, Tag("Latest")]
+    | Annotated[TotalTerm, Tag("TotalTerm")],
+    Discriminator(_term_kind),
+]
 
 
 class Signal(_Strict):
