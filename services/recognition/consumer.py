@@ -22,6 +22,7 @@ from google.protobuf.message import DecodeError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from services.common.dead_letters import dead_letter
 from services.common.errors import Unavailable
 from services.recognition.handlers import Recognition, utc
 from services.recognition.metrics import RecognitionMetrics
@@ -200,17 +201,10 @@ class EngagementConsumer:
         return "applied"
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
-        letter = envelope_pb2.DeadLetter(
-            source_topic=record.topic,
-            source_partition=record.partition,
-            source_offset=record.offset,
-            key=record.key or b"",
-            value=record.value or b"",
-            reason=reason,
-            consumer=CONSUMER_NAME,
+        letter = dead_letter(
+            record.topic, record.partition, record.offset, record.key, record.value, reason, CONSUMER_NAME
         )
-        letter.failed_at.FromDatetime(datetime.now(UTC))
-        await self._producer.send_and_wait(self._deadletter, letter.SerializeToString(), key=record.key)
+        await self._producer.send_and_wait(self._deadletter, letter, key=record.key)
         self._metrics.dead_letters.inc()
         log.warning("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
 

@@ -11,9 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from catalyst.events.v1 import envelope_pb2
-from google.protobuf.timestamp_pb2 import Timestamp
-
+from services.common.dead_letters import dead_letter
 from services.engagement.adapters.redis_store import RedisStore, Writes
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.model.config import ScoringModel
@@ -154,22 +152,13 @@ class Handler:
             self.metrics.event_to_score.observe(max(0.0, now - record.timestamp_ms / 1000))
 
     async def _dead_letters(self, dead: Sequence[tuple[Record, str]]) -> None:
-        failed_at = Timestamp()
-        failed_at.GetCurrentTime()
         letters: list[tuple[bytes, bytes | None]] = []
         for record, reason in dead:
-            letter = envelope_pb2.DeadLetter(
-                source_topic=self.topic_interactions,
-                source_partition=record.partition,
-                source_offset=record.offset,
-                key=record.key or b"",
-                value=record.value or b"",
-                reason=reason,
-                consumer=PRODUCER,
-                failed_at=failed_at,
+            letter = dead_letter(
+                self.topic_interactions, record.partition, record.offset, record.key, record.value, reason, PRODUCER
             )
             log.warning("dead letter", extra={"partition": record.partition, "offset": record.offset, "reason": reason})
-            letters.append((record.key or b"", letter.SerializeToString()))
+            letters.append((record.key or b"", letter))
             self.metrics.dead_letters.labels(reason_label(reason)).inc()
         await self.retrying.kafka(self.topic_deadletter, lambda: self.publish(self.topic_deadletter, letters))
 
