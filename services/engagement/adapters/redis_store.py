@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from string import Template
 
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
@@ -18,7 +19,11 @@ from redis.exceptions import NoScriptError
 from services.common.redis_batch import RedisBatch
 from services.engagement.model import spec
 from services.engagement.model.state import (
+    CHANGES,
+    FIXED_PREFIX,
     FORGOTTEN,
+    MARK_PREFIX,
+    OLDEST,
     OPT_OUT,
     PRUNE_SLACK_DAYS,
     TOP,
@@ -41,17 +46,31 @@ CHUNK = 500  # employees per read round trip
 LATEST_DEPARTMENT = latest_field(spec.LATEST["department"])
 MEMBER_OF = "_md"  # the department whose member set holds the employee
 
+
+def _with_fields(script: str) -> str:
+    """A script with the state's field names of model/state.py filled in (the one place they are named)."""
+    return Template(script).substitute(
+        top=TOP,
+        changes=CHANGES,
+        oldest=OLDEST,
+        mark=MARK_PREFIX,
+        forgotten=FORGOTTEN,
+        opt_out=OPT_OUT,
+        fixed=FIXED_PREFIX,
+    )
+
+
 # KEYS: the state hash. ARGV: keep_days, prune slack days, then per source partition: partition, op count,
 # and per op offset, kind, field, value, day (ascending offsets). Its statement: model/state.apply. Every field
 # it needs is read in one HMGET and every change written in one HSET: a command called from a script costs
 # far more than the work it does. Returns {applied, duplicates, late, refused}.
-APPLY = """
+APPLY = _with_fields("""
 local key = KEYS[1]
 local keep = tonumber(ARGV[1])
-local names, index, marks = {'_t', '_n', '_lo'}, {}, {}
+local names, index, marks = {'$top', '$changes', '$oldest'}, {}, {}
 local i = 3
 while i <= #ARGV do
-  names[#names + 1] = '_m' .. ARGV[i]
+  names[#names + 1] = '$mark' .. ARGV[i]
   marks[#marks + 1] = #names
   local n = tonumber(ARGV[i + 1])
   i = i + 2
@@ -74,7 +93,7 @@ else
     for j = 1, #part do stored[first + j - 1] = part[j] end
   end
 end
-if stored[1] == 'x' then return {0, 0, 0, 1} end
+if stored[1] == '$forgotten' then return {0, 0, 0, 1} end
 local top, changes, oldest = tonumber(stored[1] or '-1'), tonumber(stored[2] or '0'), tonumber(stored[3])
 local applied, duplicates, late = 0, 0, 0
 local values = {}
@@ -109,8 +128,8 @@ while i <= #ARGV do
         elseif not old then
           values[field] = value
         else
-          local old_ms, old_value = string.match(old, '^(%-?%d+)|(.*)$')
-          local new_ms, new_value = string.match(value, '^(%-?%d+)|(.*)$')
+          local old_ms, old_value = string.match(old, '^(%-?%d+)|(.*)$$')
+          local new_ms, new_value = string.match(value, '^(%-?%d+)|(.*)$$')
           old_ms, new_ms = tonumber(old_ms), tonumber(new_ms)
           if new_ms > old_ms or (new_ms == old_ms and new_value > old_value) then values[field] = value end
         end
@@ -120,13 +139,13 @@ while i <= #ARGV do
   if mark > seen then values[names[marks[part]]] = mark end
 end
 if applied > 0 then
-  values['_t'] = top
-  values['_n'] = changes + applied
+  values['$top'] = top
+  values['$changes'] = changes + applied
   if oldest and oldest <= top - keep - tonumber(ARGV[2]) then
     local gone, dropped = top - keep, {}
     oldest = nil
     for _, name in ipairs(redis.call('HKEYS', key)) do
-      if string.sub(name, 1, 1) ~= '_' then
+      if string.sub(name, 1, 1) ~= '$fixed' then
         local day = tonumber(string.sub(name, 1, 3), 36)
         if day <= gone then
           dropped[#dropped + 1] = name
@@ -136,7 +155,7 @@ if applied > 0 then
       end
     end
     for name, _ in pairs(values) do
-      if string.sub(name, 1, 1) ~= '_' then
+      if string.sub(name, 1, 1) ~= '$fixed' then
         local day = tonumber(string.sub(name, 1, 3), 36)
         if day <= gone then
           values[name] = nil
@@ -149,7 +168,7 @@ if applied > 0 then
       redis.call('HDEL', key, unpack(dropped, first, math.min(first + 999, #dropped)))
     end
   end
-  if oldest then values['_lo'] = oldest end
+  if oldest then values['$oldest'] = oldest end
 end
 local written = {}
 for name, value in pairs(values) do
@@ -162,7 +181,7 @@ for name, value in pairs(values) do
 end
 if #written > 0 then redis.call('HSET', key, unpack(written)) end
 return {applied, duplicates, late, 0}
-"""
+""")
 
 # KEYS: a number. ARGV: a number. Keeps the larger; returns the one before (-1 when there was none).
 KEEP_MAX = """
@@ -183,11 +202,11 @@ return taken
 """
 
 # KEYS: state. ARGV: "1" opt out, "0" opt in. Refuses (0) for a forgotten employee.
-SET_OPT_OUT = """
-if redis.call('HGET', KEYS[1], '_t') == 'x' then return 0 end
-if ARGV[1] == '1' then redis.call('HSET', KEYS[1], '_oo', '1') else redis.call('HDEL', KEYS[1], '_oo') end
+SET_OPT_OUT = _with_fields("""
+if redis.call('HGET', KEYS[1], '$top') == '$forgotten' then return 0 end
+if ARGV[1] == '1' then redis.call('HSET', KEYS[1], '$opt_out', '1') else redis.call('HDEL', KEYS[1], '$opt_out') end
 return 1
-"""
+""")
 
 
 def state_key(employee: str) -> str:
@@ -458,6 +477,3 @@ class RedisStore:
         if written:
             await self.redis.zadd(DIRTY, {employee: time.time()}, nx=True)
         return bool(written)
-
-
-__all__ = ["OPT_OUT", "RedisStore", "Board", "Writes"]

@@ -32,6 +32,8 @@ from services.engagement.model import spec
 DAY_MS = 86_400_000
 TOP, CHANGES, OLDEST, OPT_OUT = "_t", "_n", "_lo", "_oo"
 FORGOTTEN = "x"  # the value of TOP once the employee was forgotten
+FIXED_PREFIX = "_"  # a field whose name starts with it never expires
+MARK_PREFIX = "_m"  # then the source partition
 # Days no window reads are dropped once the oldest of them is this much older than needed: one scan of the
 # hash per that many days of an employee's activity, instead of one per day.
 PRUNE_SLACK_DAYS = 14
@@ -77,7 +79,7 @@ def latest_field(code: str) -> str:
 
 
 def mark_field(partition: int) -> str:
-    return f"_m{partition}"
+    return f"{MARK_PREFIX}{partition}"
 
 
 def forgotten(fields: Mapping[str, str]) -> bool:
@@ -91,7 +93,7 @@ Op = tuple[str, str, str, int]
 
 def field_day(name: str) -> int:
     """The day a field belongs to (-1: it never expires)."""
-    return -1 if name[0] == "_" else int(name[:3], 36)
+    return -1 if name[0] == FIXED_PREFIX else int(name[:3], 36)
 
 
 def _newer(old: str | None, new: str) -> bool:
@@ -203,7 +205,7 @@ def decode(raw: Mapping[str, str] | Mapping[bytes, bytes]) -> State:
     state = State()
     for key, value in raw.items():
         name, text = _text(key), _text(value)
-        if name[0] != "_":
+        if name[0] != FIXED_PREFIX:
             day, counter = int(name[:3], 36), _BY_CODE.get(name[3])
             if counter is None:
                 continue  # a counter no longer in spec.py: its fields age out
