@@ -361,7 +361,7 @@ def main() -> None:
     ensure_topics(args.bootstrap, [TopicSpec(spec.key, topic, spec.partitions, spec.config)])
     authority = TokenAuthority(SECRET)
     service = bearer(authority.mint("bench-bridge", [Role.SERVICE], 7200))
-    admin = bearer(authority.mint("bench-hr", [Role.ADMIN], 7200))
+    hr = bearer(authority.mint("bench-hr", [Role.HR], 7200))
     employees = [f"e-{i:05d}" for i in range(args.employees)]
     feed_env = dict(kv.split("=", 1) for kv in args.feed_env)
     results: list[Result] = []
@@ -371,7 +371,7 @@ def main() -> None:
             print(
                 f"feed pid {procs.feed.pid}, redis pid {procs.redis_server.process.pid}, topic {topic}", file=sys.stderr
             )
-            register(procs.target, employees, admin)
+            register(procs.target, employees, hr)
             wait_until(lambda: procs.outbox_depth() == 0, 120, "the directory events to go out")
             for level in [int(x) for x in args.in_flight.split(",")]:
                 source = f"bench-{level}-{uuid.uuid4().hex[:6]}"

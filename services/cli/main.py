@@ -18,8 +18,10 @@ from services.common.settings import load
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="catalyst", description="Find, recognise and support intranet ambassadors.")
-    p.add_argument("--as", dest="subject", default="cli-admin", help="employee id to act as (minted token)")
-    p.add_argument("--role", default="admin", choices=[r.value for r in Role], help="role of the minted token")
+    p.add_argument("--as", dest="subject", default="cli-programme-owner", help="employee id to act as (minted token)")
+    p.add_argument(
+        "--role", default=Role.PROGRAMME_OWNER.value, choices=[r.value for r in Role], help="role of the minted token"
+    )
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("token", help="mint a bearer token for local use and demos")
@@ -48,7 +50,7 @@ def parser() -> argparse.ArgumentParser:
     ad.add_argument("--department", default="")
     pg = sub.add_parser("pilot-group", help="propose a pilot group covering every department")
     pg.add_argument("--size", type=int, default=24)
-    en = sub.add_parser("endorse", help="endorse a badge holder (admin)")
+    en = sub.add_parser("endorse", help="endorse a badge holder (programme owner)")
     en.add_argument("employee")
     en.add_argument("--badge", default="intranet_ambassador")
     en.add_argument("--note", required=True)

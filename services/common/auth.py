@@ -16,8 +16,13 @@ from services.common.errors import PermissionDenied, Unauthenticated
 
 
 class Role(enum.StrEnum):
+    """The roles the identity provider grants; each call names the ones it needs."""
+
     EMPLOYEE = "employee"
-    ADMIN = "admin"  # comms / HR
+    PROGRAMME_OWNER = "programme_owner"  # comms: invitations, endorsements, candidates, reports, moderation
+    HR = "hr"  # the directory and leavers
+    WORKS_COUNCIL = "works_council"  # reads the audit log and its aggregates
+    OPERATOR = "operator"  # runs the system: operational calls, no personal figures
     SERVICE = "service"  # machine clients, e.g. ingestion from an existing intranet
 
 

@@ -1,4 +1,4 @@
-"""`python -m services.common.mint_token --subject e-1 --role admin [--ttl 3600]`: prints a bearer
+"""`python -m services.common.mint_token --subject e-1 --role hr [--ttl 3600]`: prints a bearer
 token signed with CATALYST_JWT_SECRET, for local use and demos."""
 
 from __future__ import annotations

@@ -73,11 +73,11 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
     settings.demo_reports_dir.mkdir(parents=True, exist_ok=True)
     truth_file.write(truth, settings.demo_reports_dir / "ground_truth.json")
 
-    admin = bearer(authority.mint("demo-comms-team", [Role.ADMIN], 600))
+    owner = bearer(authority.mint("demo-comms-team", [Role.PROGRAMME_OWNER], 600))
     async with channel(settings.recognition_target) as ch:
         stub = recognition_pb2_grpc.RecognitionServiceStub(ch)
-        coverage = await stub.GetDepartmentCoverage(recognition_pb2.GetDepartmentCoverageRequest(), metadata=admin)
-        pilot = await stub.ProposePilotGroup(recognition_pb2.ProposePilotGroupRequest(size=24), metadata=admin)
+        coverage = await stub.GetDepartmentCoverage(recognition_pb2.GetDepartmentCoverageRequest(), metadata=owner)
+        pilot = await stub.ProposePilotGroup(recognition_pb2.ProposePilotGroupRequest(size=24), metadata=owner)
     detection = evaluate(truth, watcher.board.holdings, watcher.board.grants)
     facts = report.RunFacts(
         events_sent=result.accepted,

@@ -43,13 +43,13 @@ async def first_ambassador_event(stream: grpc.aio.UnaryStreamCall) -> str:
 async def seed(settings: DemoSettings) -> str:
     """Loads the sample company unless an ambassador exists already; returns the first ambassador's id."""
     authority = TokenAuthority(settings.jwt_secret, settings.jwt_issuer)
-    admin = bearer(authority.mint("sample-seed", [Role.ADMIN], 3600))
+    owner = bearer(authority.mint("sample-seed", [Role.PROGRAMME_OWNER], 3600))
     async with channel(settings.recognition_target) as ch:
         stub = recognition_pb2_grpc.RecognitionServiceStub(ch)
         # Subscribed before anything is sent, so the grant cannot pass unseen.
-        stream = stub.StreamBadgeEvents(recognition_pb2.StreamBadgeEventsRequest(), metadata=admin)
+        stream = stub.StreamBadgeEvents(recognition_pb2.StreamBadgeEventsRequest(), metadata=owner)
         try:
-            listed = await stub.ListAmbassadors(recognition_pb2.ListAmbassadorsRequest(), metadata=admin)
+            listed = await stub.ListAmbassadors(recognition_pb2.ListAmbassadorsRequest(), metadata=owner)
             if listed.ambassadors:
                 say("Catalyst lists an Intranet Ambassador already; nothing to load")
                 return listed.ambassadors[0].employee_id

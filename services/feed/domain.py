@@ -264,9 +264,9 @@ def ensure_can_edit(post: Post, actor: str) -> None:
 
 
 def ensure_can_delete(post: Post, principal: Principal) -> None:
-    """Authors delete their own posts; comms/HR admins may remove any post (moderation)."""
-    if post.author_id != principal.subject and not principal.has(Role.ADMIN):
-        raise PermissionDenied("only the author or a comms/HR admin may delete a post")
+    """Authors delete their own posts; the programme owner (comms) may remove any post (moderation)."""
+    if post.author_id != principal.subject and not principal.has(Role.PROGRAMME_OWNER):
+        raise PermissionDenied("only the author or someone with the programme_owner role may delete a post")
 
 
 def ensure_can_react(author_id: str, actor: str, field_name: str = "post_id") -> None:

@@ -24,8 +24,8 @@ from services.feed.store import FeedStore, Keys, Tx
 
 T = TypeVar("T")
 
-MEMBER_ROLES = (Role.EMPLOYEE, Role.ADMIN)
-READER_ROLES = (Role.EMPLOYEE, Role.ADMIN, Role.SERVICE)
+MEMBER_ROLES = (Role.EMPLOYEE, Role.PROGRAMME_OWNER, Role.HR)
+READER_ROLES = (*MEMBER_ROLES, Role.SERVICE)
 
 
 def wall_clock_ms() -> int:
@@ -453,7 +453,7 @@ class FeedHandlers:
 
     async def upsert_employees(self, principal: Principal, rows: Sequence[tuple[str, str, str, bool]]) -> int:
         """Creates or changes directory entries; unchanged entries write nothing and emit nothing."""
-        principal.require(Role.ADMIN)
+        principal.require(Role.HR)
         employees = domain.check_employees(rows, self._limits)
 
         async def handler(tx: Tx) -> int:

@@ -1,5 +1,5 @@
 """`python -m services.feed.import_directory FILE`: loads a directory export (CSV or YAML) into the
-feed through the admin RPC UpsertEmployees, so it takes the same checks and emits the same events.
+feed through the HR RPC UpsertEmployees, so it takes the same checks and emits the same events.
 
 CSV: a header with employee_id, display_name, department_id and optionally is_manager (true/false/1/0).
 YAML: a list of mappings with the same keys, or {employees: [...]}.
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", type=Path)
     parser.add_argument("--target", default=f"127.0.0.1:{settings.grpc_port}", help="feed gRPC address")
-    parser.add_argument("--token", help="admin bearer token (default: mint one with CATALYST_JWT_SECRET)")
+    parser.add_argument("--token", help="HR bearer token (default: mint one with CATALYST_JWT_SECRET)")
     args = parser.parse_args(argv)
     try:
         employees = parse_directory(args.file.read_text(encoding="utf-8"), str(args.file))
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"import_directory: {exc}", file=sys.stderr)
         return 2
     token = args.token or TokenAuthority(settings.jwt_secret, settings.jwt_issuer).mint(
-        "directory-import", [Role.ADMIN], 600
+        "directory-import", [Role.HR], 600
     )
     changed = asyncio.run(upload(args.target, token, employees, settings.max_directory_batch))
     print(f"{len(employees)} employees read, {changed} created or changed")

@@ -2,7 +2,7 @@
 
 Who sees what: a person sees all of their own badges, evidence, progress and losses; others see only the
 badges of visible people (not opted out, not hidden), without evidence, and an ambassador only once the
-invitation is accepted. Admins (comms / HR) also see pending and declined invitations and the evidence.
+invitation is accepted. The programme owner (comms) also sees pending and declined invitations and the evidence.
 """
 
 from __future__ import annotations
@@ -88,7 +88,9 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
         return badges.index(h.badge) if h.badge in badges else len(badges), TIER_PB[h.tier]
 
     def _shown_to_others(self, h: Holding, viewer: Principal) -> bool:
-        return viewer.has(Role.ADMIN) or not self._rules.badges[h.badge].invitation or h.status == model.ACCEPTED
+        return (
+            viewer.has(Role.PROGRAMME_OWNER) or not self._rules.badges[h.badge].invitation or h.status == model.ACCEPTED
+        )
 
     async def GetBadges(self, request: pb.GetBadgesRequest, context: grpc.aio.ServicerContext) -> pb.GetBadgesResponse:
         viewer = current_principal()
@@ -100,7 +102,7 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
         held = sorted((h for h in record.held() if h.badge in self._rules.badges), key=self._order)
         response = pb.GetBadgesResponse(
             badges=[
-                badge_pb(record, h, own or viewer.has(Role.ADMIN))
+                badge_pb(record, h, own or viewer.has(Role.PROGRAMME_OWNER))
                 for h in held
                 if own or self._shown_to_others(h, viewer)
             ]
@@ -133,15 +135,15 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
         self, request: pb.ListAmbassadorsRequest, context: grpc.aio.ServicerContext
     ) -> pb.ListAmbassadorsResponse:
         viewer = current_principal()
-        admin = viewer.has(Role.ADMIN)
-        statuses = frozenset({model.INVITED, model.ACCEPTED, model.DECLINED} if admin else {model.ACCEPTED})
+        owner = viewer.has(Role.PROGRAMME_OWNER)
+        statuses = frozenset({model.INVITED, model.ACCEPTED, model.DECLINED} if owner else {model.ACCEPTED})
         found = await self._rec.ambassadors(_id(request.department_id, "department_id"), statuses)
-        return pb.ListAmbassadorsResponse(ambassadors=[badge_pb(r, h, admin) for r, h in found])
+        return pb.ListAmbassadorsResponse(ambassadors=[badge_pb(r, h, owner) for r, h in found])
 
     async def GetDepartmentCoverage(
         self, request: pb.GetDepartmentCoverageRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetDepartmentCoverageResponse:
-        current_principal().require(Role.ADMIN)
+        current_principal().require(Role.PROGRAMME_OWNER)
         shown, without = await self._rec.coverage()
         return pb.GetDepartmentCoverageResponse(
             departments=[
@@ -161,7 +163,7 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
     async def ProposePilotGroup(
         self, request: pb.ProposePilotGroupRequest, context: grpc.aio.ServicerContext
     ) -> pb.ProposePilotGroupResponse:
-        current_principal().require(Role.ADMIN)
+        current_principal().require(Role.PROGRAMME_OWNER)
         picks = await self._rec.pilot_group(request.size)
         return pb.ProposePilotGroupResponse(
             candidates=[
@@ -177,7 +179,7 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
 
     async def Endorse(self, request: pb.EndorseRequest, context: grpc.aio.ServicerContext) -> pb.EndorseResponse:
         viewer = current_principal()
-        viewer.require(Role.ADMIN)
+        viewer.require(Role.PROGRAMME_OWNER)
         employee_id = _id(request.employee_id, "employee_id")
         if not employee_id:
             raise InvalidArgument("employee_id", "name the badge holder to endorse")
@@ -219,7 +221,9 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
         self, request: pb.StreamBadgeEventsRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.StreamBadgeEventsResponse]:
         viewer = current_principal()
-        sub = self._hub.subscribe(viewer.subject, viewer.has(Role.ADMIN), _id(request.department_id, "department_id"))
+        sub = self._hub.subscribe(
+            viewer.subject, viewer.has(Role.PROGRAMME_OWNER), _id(request.department_id, "department_id")
+        )
         try:
             while True:
                 env = await sub.next()

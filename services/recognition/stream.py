@@ -2,7 +2,7 @@
 
 Every process tails the topic itself (no consumer group, from the end), so a client sees the events of every
 instance, not only those this one published. Visibility is checked per event: hidden or opted-out employees
-appear only in their own stream, and pending or declined invitations only to the person and to admins.
+appear only in their own stream, and pending or declined invitations only to the person and to the programme owner.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ PRIVATE_TO_HOLDER = ("invitation_declined",)
 @dataclass(eq=False)
 class Subscriber:
     viewer: str
-    admin: bool
+    programme_owner: bool
     department: str
     queue: asyncio.Queue = field(repr=False)
     overflowed: bool = False
@@ -51,7 +51,7 @@ def may_see(sub: Subscriber, env: envelope_pb2.Envelope, visible: bool) -> bool:
         return False
     kind = env.WhichOneof("payload")
     private = kind in PRIVATE_TO_HOLDER or (kind == "badge_granted" and env.badge_granted.invitation)
-    return sub.admin or not private
+    return sub.programme_owner or not private
 
 
 class BadgeEventHub:
@@ -92,8 +92,8 @@ class BadgeEventHub:
                 await self._task
         await self._consumer.stop()
 
-    def subscribe(self, viewer: str, admin: bool, department: str) -> Subscriber:
-        sub = Subscriber(viewer, admin, department, asyncio.Queue(self._queue_size + 1))
+    def subscribe(self, viewer: str, programme_owner: bool, department: str) -> Subscriber:
+        sub = Subscriber(viewer, programme_owner, department, asyncio.Queue(self._queue_size + 1))
         self._subscribers.add(sub)
         self._metrics.stream_clients.set(len(self._subscribers))
         return sub

@@ -1,6 +1,6 @@
 """Runs a scenario against the real feed service over gRPC (the simulator's only I/O besides the file).
 
-1. UpsertEmployees with an admin token registers the directory.
+1. UpsertEmployees with an HR token registers the directory.
 2. The history goes, in event-time order, in batches through IngestInteractions with a service token:
    every action is an ImportedInteraction with a deterministic `source_id` and its simulated `occurred_at`,
    so months of event time pass in minutes and a re-run is a no-op (the feed deduplicates by source id).
@@ -89,11 +89,11 @@ class SimulationResult:
 
 
 class _Tokens:
-    """Bearer tokens: one admin, one service, and one per employee who calls the API interactively."""
+    """Bearer tokens: one for HR (the directory), one service, and one per employee who calls the API."""
 
     def __init__(self, authority: TokenAuthority, source: str) -> None:
         self._authority = authority
-        self.admin = bearer(authority.mint(f"{source}-admin", [Role.ADMIN], TOKEN_TTL_SECONDS))
+        self.hr = bearer(authority.mint(f"{source}-hr", [Role.HR], TOKEN_TTL_SECONDS))
         self.service = bearer(authority.mint(source, [Role.SERVICE], TOKEN_TTL_SECONDS))
         self._employees: dict[str, tuple[tuple[str, str]]] = {}
 
@@ -253,7 +253,7 @@ async def _register(
     for i in range(0, len(employees), options.directory_batch):
         chunk = [wire.directory_entry(e) for e in employees[i : i + options.directory_batch]]
         request = feed_pb2.UpsertEmployeesRequest(employees=chunk)
-        response = await _call(stub.UpsertEmployees, request, tokens.admin, options, "UpsertEmployees")
+        response = await _call(stub.UpsertEmployees, request, tokens.hr, options, "UpsertEmployees")
         upserted += response.upserted
     return upserted
 

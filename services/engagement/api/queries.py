@@ -84,16 +84,16 @@ class Visibility(enum.Enum):
 
 
 def score_visibility(caller: Principal, employee_id: str, opted_out: bool) -> Visibility:
-    """Own score and comms/HR (admin) or system (service) callers: everything. A colleague's score only while
-    that colleague takes part in ranking, and then without the detailed signals (data minimisation)."""
-    if caller.subject == employee_id or caller.has(Role.ADMIN) or caller.has(Role.SERVICE):
+    """Own score and the programme owner (comms) or system (service) callers: everything. A colleague's score
+    only while that colleague takes part in ranking, and then without the detailed signals (data minimisation)."""
+    if caller.subject == employee_id or caller.has(Role.PROGRAMME_OWNER) or caller.has(Role.SERVICE):
         return Visibility.FULL
     return Visibility.NONE if opted_out else Visibility.PUBLIC
 
 
 def may_explain(caller: Principal, employee_id: str) -> bool:
-    """Explanations are for the employee themself and for comms/HR (and system callers acting for them)."""
-    return caller.subject == employee_id or caller.has(Role.ADMIN) or caller.has(Role.SERVICE)
+    """Explanations are for the employee themself and for the programme owner (and system callers for them)."""
+    return caller.subject == employee_id or caller.has(Role.PROGRAMME_OWNER) or caller.has(Role.SERVICE)
 
 
 # ---------------------------------------------------------------- leaderboards

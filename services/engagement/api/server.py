@@ -95,7 +95,7 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         employee = _employee(request.employee_id, caller)
         window = queries.check_window(request.window, self.model)
         if not queries.may_explain(caller, employee):
-            raise PermissionDenied("a score is explained only to the employee themself and to comms/HR (admin role)")
+            raise PermissionDenied("a score is explained only to the employee themself and to the programme_owner role")
         state, _ = await self._state(employee, caller)
         watermark = await self.store.watermark()
         day = queries.as_of_day(state, watermark)
@@ -239,7 +239,7 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         self, request: engagement_pb2.SetRankingPreferenceRequest, context: Any
     ) -> engagement_pb2.SetRankingPreferenceResponse:
         caller = current_principal()
-        caller.require(Role.EMPLOYEE, Role.ADMIN)
+        caller.require(Role.EMPLOYEE, Role.PROGRAMME_OWNER, Role.HR)
         employee = caller.subject
         if not await self.store.set_opt_out(employee, request.opt_out):
             raise NotFound("your engagement data was erased at your request; there is no ranking to opt out of")

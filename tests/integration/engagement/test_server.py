@@ -206,11 +206,11 @@ async def test_get_score_matches_the_published_score_changed(api: Api) -> None:
     assert dict(response.signals) == pytest.approx(dict(published.signals))
 
 
-async def test_colleagues_see_windows_without_signals_and_admins_see_everything(api: Api) -> None:
+async def test_colleagues_see_windows_without_signals_and_the_programme_owner_sees_everything(api: Api) -> None:
     colleague = await api.call("GetScore", pb.GetScoreRequest(employee_id="eng-0"), "sales-1")
     assert colleague.windows["30d"].total > 0
     assert not colleague.signals
-    hr = await api.call("GetScore", pb.GetScoreRequest(employee_id="eng-0"), "hr-1", Role.ADMIN)
+    hr = await api.call("GetScore", pb.GetScoreRequest(employee_id="eng-0"), "hr-1", Role.PROGRAMME_OWNER)
     assert hr.signals["posts_30d"] > 0
 
 
@@ -218,7 +218,7 @@ async def test_unknown_employees_and_bad_requests_get_readable_errors(api: Api) 
     await expect(grpc.StatusCode.NOT_FOUND, api.call("GetScore", pb.GetScoreRequest(employee_id="nobody")), "nobody")
     await expect(
         grpc.StatusCode.NOT_FOUND,
-        api.call("GetScore", pb.GetScoreRequest(employee_id="nobody"), "hr", Role.ADMIN),
+        api.call("GetScore", pb.GetScoreRequest(employee_id="nobody"), "hr", Role.PROGRAMME_OWNER),
         "no recorded activity",
     )
     await expect(
@@ -248,10 +248,10 @@ async def test_explain_score_adds_up_and_is_only_for_the_employee_and_comms(api:
     assert response.notes
     default = await api.call("ExplainScore", pb.ExplainScoreRequest(), "eng-0")
     assert default.window == "30d"
-    admin = await api.call(
-        "ExplainScore", pb.ExplainScoreRequest(employee_id="eng-0", window="decayed"), "hr", Role.ADMIN
+    owner = await api.call(
+        "ExplainScore", pb.ExplainScoreRequest(employee_id="eng-0", window="decayed"), "hr", Role.PROGRAMME_OWNER
     )
-    assert admin.scores.total == pytest.approx((await api.state_figures("eng-0", "decayed"))["total"])
+    assert owner.scores.total == pytest.approx((await api.state_figures("eng-0", "decayed"))["total"])
     await expect(
         grpc.StatusCode.PERMISSION_DENIED,
         api.call("ExplainScore", pb.ExplainScoreRequest(employee_id="eng-0"), "eng-1"),
@@ -373,7 +373,7 @@ async def test_opting_out_before_any_activity_is_kept_and_services_cannot_opt_ou
     await expect(
         grpc.StatusCode.PERMISSION_DENIED,
         api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "importer", Role.SERVICE),
-        "employee or admin role",
+        "employee or programme_owner or hr role",
     )
 
 
@@ -391,7 +391,7 @@ async def test_forgotten_employees_are_not_found_and_cannot_be_resurrected(api: 
 
 
 async def test_department_adoption_with_minimum_group_size(api: Api) -> None:
-    response = await api.call("GetDepartmentAdoption", pb.GetDepartmentAdoptionRequest(), "hr", Role.ADMIN)
+    response = await api.call("GetDepartmentAdoption", pb.GetDepartmentAdoptionRequest(), "hr", Role.PROGRAMME_OWNER)
     assert response.minimum_group_size == 5
     by_id = {d.department_id: d for d in response.departments}
     assert set(by_id) == {"eng", "sales"}
@@ -461,7 +461,7 @@ async def test_the_process_serves_health_and_metrics_and_stops_on_sigterm(redis_
                 except grpc.aio.AioRpcError:
                     await asyncio.sleep(0.2)
             assert status == health_pb2.HealthCheckResponse.SERVING
-            token = TokenAuthority(SECRET).mint("hr", [Role.ADMIN], 60)
+            token = TokenAuthority(SECRET).mint("hr", [Role.PROGRAMME_OWNER], 60)
             stub = engagement_pb2_grpc.EngagementServiceStub(channel)
             adoption = await stub.GetDepartmentAdoption(pb.GetDepartmentAdoptionRequest(), metadata=bearer(token))
             assert adoption.minimum_group_size == 5

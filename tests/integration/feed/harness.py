@@ -62,7 +62,7 @@ class Feed:
     async def directory(self, *rows: tuple[str, str, str]) -> int:
         employees = [feed_pb2.Employee(employee_id=e, display_name=n, department_id=d) for e, n, d in rows]
         response = await self.call(
-            "UpsertEmployees", feed_pb2.UpsertEmployeesRequest(employees=employees), "hr-1", Role.ADMIN
+            "UpsertEmployees", feed_pb2.UpsertEmployeesRequest(employees=employees), "hr-1", Role.HR
         )
         return response.upserted
 

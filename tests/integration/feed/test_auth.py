@@ -39,7 +39,7 @@ async def test_expired_token_is_unauthenticated(feed: Feed) -> None:
 
 
 async def test_badly_signed_token_is_unauthenticated(feed: Feed) -> None:
-    forged = TokenAuthority("some-other-secret-that-is-long-enough-00").mint("e-1", [Role.ADMIN])
+    forged = TokenAuthority("some-other-secret-that-is-long-enough-00").mint("e-1", [Role.HR])
     code, details = await status_of(feed.stub.ListFeed(pb.ListFeedRequest(), metadata=bearer(forged), timeout=10))
     assert code == grpc.StatusCode.UNAUTHENTICATED and "signature" in details
     garbage = jwt.encode({"sub": "e-1"}, SECRET, algorithm="HS256")
@@ -47,15 +47,15 @@ async def test_badly_signed_token_is_unauthenticated(feed: Feed) -> None:
     assert code == grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_employee_calling_an_admin_rpc_is_permission_denied(feed: Feed) -> None:
+async def test_employee_calling_an_hr_rpc_is_permission_denied(feed: Feed) -> None:
     request = pb.UpsertEmployeesRequest(employees=[pb.Employee(employee_id="e-2", display_name="X", department_id="d")])
     code, details = await status_of(feed.call("UpsertEmployees", request, "e-1", Role.EMPLOYEE))
-    assert code == grpc.StatusCode.PERMISSION_DENIED and "admin role" in details
+    assert code == grpc.StatusCode.PERMISSION_DENIED and "hr role" in details
 
 
 async def test_only_the_service_role_may_ingest(feed: Feed) -> None:
     request = pb.IngestInteractionsRequest(source="legacy")
-    for role in (Role.EMPLOYEE, Role.ADMIN):
+    for role in (Role.EMPLOYEE, Role.HR, Role.PROGRAMME_OWNER, Role.OPERATOR):
         code, details = await status_of(feed.call("IngestInteractions", request, "e-1", role))
         assert code == grpc.StatusCode.PERMISSION_DENIED and "service role" in details
 

@@ -89,10 +89,10 @@ async def test_post_errors_name_the_field(people: Feed) -> None:
     await expect(grpc.StatusCode.INVALID_ARGUMENT, f.call("GetPost", pb.GetPostRequest(), ALICE), "post_id")
 
 
-async def test_an_admin_may_delete_any_post(people: Feed) -> None:
+async def test_the_programme_owner_may_delete_any_post(people: Feed) -> None:
     f = people
     post = (await f.call("CreatePost", pb.CreatePostRequest(body="rude"), ALICE)).post
-    await f.call("DeletePost", pb.DeletePostRequest(post_id=post.post_id), "comms-1", Role.ADMIN)
+    await f.call("DeletePost", pb.DeletePostRequest(post_id=post.post_id), "comms-1", Role.PROGRAMME_OWNER)
     await expect(grpc.StatusCode.NOT_FOUND, f.call("GetPost", pb.GetPostRequest(post_id=post.post_id), ALICE))
 
 
@@ -340,17 +340,15 @@ async def test_upsert_employees_validates_and_counts_changes(feed: Feed) -> None
     assert await f.directory((ALICE, "Alice", "sales"), (BOB, "Bob", "hr")) == 1
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
-        f.call("UpsertEmployees", pb.UpsertEmployeesRequest(), "hr-1", Role.ADMIN),
+        f.call("UpsertEmployees", pb.UpsertEmployeesRequest(), "hr-1", Role.HR),
         "employees",
     )
     bad = pb.UpsertEmployeesRequest(employees=[pb.Employee(employee_id="x y", display_name="X", department_id="d")])
     await expect(
-        grpc.StatusCode.INVALID_ARGUMENT, f.call("UpsertEmployees", bad, "hr-1", Role.ADMIN), "employees[0].employee_id"
+        grpc.StatusCode.INVALID_ARGUMENT, f.call("UpsertEmployees", bad, "hr-1", Role.HR), "employees[0].employee_id"
     )
     twice = pb.UpsertEmployeesRequest(employees=[pb.Employee(employee_id="a", display_name="A", department_id="d")] * 2)
-    await expect(
-        grpc.StatusCode.INVALID_ARGUMENT, f.call("UpsertEmployees", twice, "hr-1", Role.ADMIN), "more than once"
-    )
+    await expect(grpc.StatusCode.INVALID_ARGUMENT, f.call("UpsertEmployees", twice, "hr-1", Role.HR), "more than once")
 
 
 async def test_forget_me_removes_content_and_directory_entry(people: Feed) -> None:

@@ -213,7 +213,7 @@ class CatalystSystem:
         with grpc.insecure_channel(self.grpc_target("feed")) as channel:
             feed_pb2_grpc.FeedServiceStub(channel).UpsertEmployees(
                 feed_pb2.UpsertEmployeesRequest(employees=employees),
-                metadata=bearer(self.token("hr-ops", Role.ADMIN)),
+                metadata=bearer(self.token("hr-ops", Role.HR)),
                 timeout=30,
             )
 

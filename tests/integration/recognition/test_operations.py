@@ -118,8 +118,8 @@ async def test_health_reflection_and_metrics(rec: Harness) -> None:
     await rec.scores_applied(score_changed("rae", 1, T0, BRONZE))
     await rec.events_of("badge_granted", 1)
     assert await rec.metric("recognition_evaluation_seconds_count") >= 1
-    admin = rec.token("hr", Role.ADMIN)
-    await rec.stub.GetDepartmentCoverage(pb.GetDepartmentCoverageRequest(), metadata=admin)
+    owner = rec.token("comms", Role.PROGRAMME_OWNER)
+    await rec.stub.GetDepartmentCoverage(pb.GetDepartmentCoverageRequest(), metadata=owner)
 
 
 def test_the_process_serves_and_shuts_down_gracefully_on_sigterm(common_env: dict[str, str], tmp_path: Path) -> None:

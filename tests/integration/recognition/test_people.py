@@ -34,28 +34,28 @@ async def make_ambassador(rec: Harness, employee: str, department: str = "d1", v
     await rec.scores_applied(score_changed(employee, version, T0, AMBASSADOR, department))
 
 
-async def test_endorsement_needs_an_admin_and_a_current_holder(rec: Harness) -> None:
+async def test_endorsement_needs_the_programme_owner_and_a_current_holder(rec: Harness) -> None:
     await make_ambassador(rec, "amy")
     await rec.scores_applied(score_changed("ben", 1, T0, {"posts_30d": 1}))
-    admin = rec.token("hr-1", Role.ADMIN)
+    owner = rec.token("comms-1", Role.PROGRAMME_OWNER)
 
     await expect_error(
         rec.stub.Endorse(pb.EndorseRequest(employee_id="amy", badge=AMB), metadata=rec.token("ben")),
         grpc.StatusCode.PERMISSION_DENIED,
-        "needs the admin role",
+        "needs the programme_owner role",
     )
     await expect_error(
-        rec.stub.Endorse(pb.EndorseRequest(employee_id="ben", badge=AMB), metadata=admin),
+        rec.stub.Endorse(pb.EndorseRequest(employee_id="ben", badge=AMB), metadata=owner),
         grpc.StatusCode.FAILED_PRECONDITION,
         "cannot create one",
     )
     await expect_error(
-        rec.stub.Endorse(pb.EndorseRequest(employee_id="nobody", badge=AMB), metadata=admin),
+        rec.stub.Endorse(pb.EndorseRequest(employee_id="nobody", badge=AMB), metadata=owner),
         grpc.StatusCode.NOT_FOUND,
         "holds no badges",
     )
     await expect_error(
-        rec.stub.Endorse(pb.EndorseRequest(employee_id="amy", badge="rockstar"), metadata=admin),
+        rec.stub.Endorse(pb.EndorseRequest(employee_id="amy", badge="rockstar"), metadata=owner),
         grpc.StatusCode.INVALID_ARGUMENT,
         "unknown badge",
     )
@@ -66,9 +66,9 @@ async def test_endorsement_needs_an_admin_and_a_current_holder(rec: Harness) -> 
     )
 
     request = pb.EndorseRequest(employee_id="amy", badge=AMB, note="training slot in May")
-    endorsed = (await rec.stub.Endorse(request, metadata=admin)).badge
+    endorsed = (await rec.stub.Endorse(request, metadata=owner)).badge
     assert endorsed.endorsed and endorsed.endorsed_by == "hr-1" and endorsed.endorsement_note == "training slot in May"
-    assert (await rec.stub.Endorse(request, metadata=admin)).badge.endorsed  # a retry is harmless
+    assert (await rec.stub.Endorse(request, metadata=owner)).badge.endorsed  # a retry is harmless
     (event,) = await rec.events_of("badge_endorsed", 1)
     assert event.badge_endorsed.endorsed_by == "hr-1" and event.badge_endorsed.note == "training slot in May"
 
@@ -94,8 +94,10 @@ async def test_the_holder_accepts_or_declines_the_invitation(rec: Harness) -> No
     )
     employee_view = await rec.stub.ListAmbassadors(pb.ListAmbassadorsRequest(), metadata=rec.token("dan"))
     assert not employee_view.ambassadors  # an open invitation is between the person and comms
-    admin_view = await rec.stub.ListAmbassadors(pb.ListAmbassadorsRequest(), metadata=rec.token("hr", Role.ADMIN))
-    assert [(a.employee_id, a.status) for a in admin_view.ambassadors] == [("cleo", pb.AMBASSADOR_STATUS_INVITED)]
+    owner_view = await rec.stub.ListAmbassadors(
+        pb.ListAmbassadorsRequest(), metadata=rec.token("comms", Role.PROGRAMME_OWNER)
+    )
+    assert [(a.employee_id, a.status) for a in owner_view.ambassadors] == [("cleo", pb.AMBASSADOR_STATUS_INVITED)]
 
     accepted = await rec.stub.RespondToInvitation(
         pb.RespondToInvitationRequest(badge=AMB, accept=True), metadata=rec.token("cleo")
@@ -113,7 +115,9 @@ async def test_the_holder_accepts_or_declines_the_invitation(rec: Harness) -> No
     )
     assert declined.badge.status == pb.AMBASSADOR_STATUS_DECLINED
     await expect_error(
-        rec.stub.Endorse(pb.EndorseRequest(employee_id="cleo", badge=AMB), metadata=rec.token("hr", Role.ADMIN)),
+        rec.stub.Endorse(
+            pb.EndorseRequest(employee_id="cleo", badge=AMB), metadata=rec.token("comms", Role.PROGRAMME_OWNER)
+        ),
         grpc.StatusCode.FAILED_PRECONDITION,
         "declined",
     )
@@ -132,10 +136,10 @@ async def test_opting_out_hides_existing_badges_and_stops_new_ones(rec: Harness)
     assert got.preferences == prefs
 
     other = rec.token("fay")
-    admin = rec.token("hr", Role.ADMIN)
+    owner = rec.token("comms", Role.PROGRAMME_OWNER)
     assert not (await rec.stub.GetBadges(pb.GetBadgesRequest(employee_id="eve"), metadata=other)).badges
-    assert not (await rec.stub.GetBadges(pb.GetBadgesRequest(employee_id="eve"), metadata=admin)).badges
-    assert not (await rec.stub.ListAmbassadors(pb.ListAmbassadorsRequest(), metadata=admin)).ambassadors
+    assert not (await rec.stub.GetBadges(pb.GetBadgesRequest(employee_id="eve"), metadata=owner)).badges
+    assert not (await rec.stub.ListAmbassadors(pb.ListAmbassadorsRequest(), metadata=owner)).ambassadors
     own = await rec.stub.GetBadges(pb.GetBadgesRequest(), metadata=rec.token("eve"))
     assert {b.badge for b in own.badges} >= {AMB}  # the person still sees their own
 
@@ -169,7 +173,9 @@ async def test_hidden_from_lists_keeps_badges_private(rec: Harness) -> None:
     assert not (await rec.stub.ListAmbassadors(pb.ListAmbassadorsRequest(), metadata=rec.token("x"))).ambassadors
     assert not (await rec.stub.GetBadges(pb.GetBadgesRequest(employee_id="gus"), metadata=rec.token("x"))).badges
     await expect_error(
-        rec.stub.Endorse(pb.EndorseRequest(employee_id="gus", badge=AMB), metadata=rec.token("hr", Role.ADMIN)),
+        rec.stub.Endorse(
+            pb.EndorseRequest(employee_id="gus", badge=AMB), metadata=rec.token("comms", Role.PROGRAMME_OWNER)
+        ),
         grpc.StatusCode.FAILED_PRECONDITION,
         "opted out",
     )
@@ -199,7 +205,7 @@ async def test_progress_figures_agree_with_the_rules_file(rec: Harness) -> None:
     ]
     assert "profile completeness of 80% (now 50%)" in views[AMB].summary
     await expect_error(
-        rec.stub.GetProgress(pb.GetProgressRequest(employee_id="hal"), metadata=rec.token("ida", Role.ADMIN)),
+        rec.stub.GetProgress(pb.GetProgressRequest(employee_id="hal"), metadata=rec.token("ida", Role.PROGRAMME_OWNER)),
         grpc.StatusCode.PERMISSION_DENIED,
         "personal",
     )
@@ -228,40 +234,40 @@ async def test_department_coverage_and_pilot_group(rec: Harness) -> None:
     await eventually(rec.store.departments, lambda d: d == departments)
     await eventually(lambda: rec.store.load("sales-0"), lambda r: r.display_name == "Sales 0")
 
-    admin = rec.token("hr", Role.ADMIN)
+    owner = rec.token("comms", Role.PROGRAMME_OWNER)
     await expect_error(
         rec.stub.GetDepartmentCoverage(pb.GetDepartmentCoverageRequest(), metadata=rec.token("sales-0")),
         grpc.StatusCode.PERMISSION_DENIED,
-        "admin",
+        "programme_owner",
     )
-    coverage = await rec.stub.GetDepartmentCoverage(pb.GetDepartmentCoverageRequest(), metadata=admin)
+    coverage = await rec.stub.GetDepartmentCoverage(pb.GetDepartmentCoverageRequest(), metadata=owner)
     rows = {c.department_id: c for c in coverage.departments}
     assert set(rows) == {"sales", "it"}  # legal is below the minimum group size of 5
     assert (rows["sales"].employees, rows["sales"].ambassadors) == (6, 1)  # the declined one does not count
     assert rows["sales"].ratio == pytest.approx(1 / 6) and rows["sales"].target_ratio == RULES.coverage.target_ratio
     assert rows["sales"].meets_target and not rows["it"].meets_target
     assert sorted(coverage.departments_without_ambassador) == ["it", "legal"]
-    listed = await rec.stub.ListAmbassadors(pb.ListAmbassadorsRequest(), metadata=admin)
+    listed = await rec.stub.ListAmbassadors(pb.ListAmbassadorsRequest(), metadata=owner)
     assert [(a.employee_id, a.display_name, a.department_id) for a in listed.ambassadors] == [
         ("sales-0", "Sales 0", "sales"),
         ("sales-1", "Sales 1", "sales"),
     ]
 
-    group = await rec.stub.ProposePilotGroup(pb.ProposePilotGroupRequest(size=3), metadata=admin)
+    group = await rec.stub.ProposePilotGroup(pb.ProposePilotGroupRequest(size=3), metadata=owner)
     chosen = [c.employee_id for c in group.candidates]
     assert sorted(chosen) == ["it-1", "legal-0", "sales-2"]  # best of each department; it-4 opted out of ranking
     assert next(c for c in group.candidates if c.employee_id == "it-1").reason.startswith(
         "strongest pilot signals in department it"
     )
-    bigger = await rec.stub.ProposePilotGroup(pb.ProposePilotGroupRequest(size=4), metadata=admin)
+    bigger = await rec.stub.ProposePilotGroup(pb.ProposePilotGroupRequest(size=4), metadata=owner)
     assert [c.employee_id for c in bigger.candidates] == ["sales-2", "sales-3", "it-1", "legal-0"]
     await expect_error(
-        rec.stub.ProposePilotGroup(pb.ProposePilotGroupRequest(size=2), metadata=admin),
+        rec.stub.ProposePilotGroup(pb.ProposePilotGroupRequest(size=2), metadata=owner),
         grpc.StatusCode.INVALID_ARGUMENT,
         "3 departments have pilot candidates",
     )
     await expect_error(
         rec.stub.ProposePilotGroup(pb.ProposePilotGroupRequest(size=3), metadata=rec.token("sales-2")),
         grpc.StatusCode.PERMISSION_DENIED,
-        "admin",
+        "programme_owner",
     )

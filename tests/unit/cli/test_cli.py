@@ -17,10 +17,10 @@ from tests.conftest import free_port
 
 
 def test_token_command_mints_a_token_the_services_accept(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["token", "emp-7", "--token-role", "admin"]) == 0
+    assert main(["token", "emp-7", "--token-role", "programme_owner"]) == 0
     token = capsys.readouterr().out.strip()
     principal = TokenAuthority(CommonSettings().jwt_secret).verify(token)
-    assert principal.subject == "emp-7" and principal.has(Role.ADMIN)
+    assert principal.subject == "emp-7" and principal.has(Role.PROGRAMME_OWNER)
 
 
 def test_a_service_that_is_down_gets_a_clear_message(

@@ -121,9 +121,9 @@ class TestPermissions:
         with pytest.raises(PermissionDenied):
             domain.ensure_can_edit(post("a"), "b")
 
-    def test_author_or_admin_deletes(self) -> None:
+    def test_author_or_programme_owner_deletes(self) -> None:
         domain.ensure_can_delete(post("a"), principal("a"))
-        domain.ensure_can_delete(post("a"), principal("comms", Role.ADMIN))
+        domain.ensure_can_delete(post("a"), principal("comms", Role.PROGRAMME_OWNER))
         with pytest.raises(PermissionDenied):
             domain.ensure_can_delete(post("a"), principal("b"))
 

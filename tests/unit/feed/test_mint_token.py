@@ -12,10 +12,10 @@ SECRET = "unit-test-secret-for-minting-0123456789"
 
 def test_mints_a_verifiable_token(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("CATALYST_JWT_SECRET", SECRET)
-    token = main(["--subject", "e-1", "--role", "admin", "--role", "employee", "--ttl", "60"])
+    token = main(["--subject", "e-1", "--role", "hr", "--role", "employee", "--ttl", "60"])
     assert capsys.readouterr().out.strip() == token
     principal = TokenAuthority(SECRET).verify(token)
-    assert principal.subject == "e-1" and principal.roles == {Role.ADMIN, Role.EMPLOYEE}
+    assert principal.subject == "e-1" and principal.roles == {Role.HR, Role.EMPLOYEE}
 
 
 def test_defaults_to_the_employee_role(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,8 +17,8 @@ def event(kind: str, employee: str = "e1", department: str = "d1", invitation: b
     return env
 
 
-def sub(viewer: str = "v", admin: bool = False, department: str = "") -> Subscriber:
-    return Subscriber(viewer, admin, department, asyncio.Queue())
+def sub(viewer: str = "v", programme_owner: bool = False, department: str = "") -> Subscriber:
+    return Subscriber(viewer, programme_owner, department, asyncio.Queue())
 
 
 def test_visible_public_events_reach_everyone_in_the_department() -> None:
@@ -29,12 +29,12 @@ def test_visible_public_events_reach_everyone_in_the_department() -> None:
 
 def test_hidden_people_appear_only_in_their_own_stream() -> None:
     assert not may_see(sub(), event("badge_granted"), visible=False)
-    assert not may_see(sub(admin=True), event("badge_granted"), visible=False)
+    assert not may_see(sub(programme_owner=True), event("badge_granted"), visible=False)
     assert may_see(sub("e1"), event("badge_granted"), visible=False)
 
 
-def test_open_and_declined_invitations_are_private_to_the_person_and_admins() -> None:
+def test_open_and_declined_invitations_are_private_to_the_person_and_programme_owner() -> None:
     for env in (event("badge_granted", invitation=True), event("invitation_declined")):
         assert not may_see(sub(), env, visible=True)
-        assert may_see(sub(admin=True), env, visible=True)
+        assert may_see(sub(programme_owner=True), env, visible=True)
         assert may_see(sub("e1"), env, visible=True)

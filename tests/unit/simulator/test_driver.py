@@ -120,7 +120,7 @@ async def test_history_is_ingested_in_bounded_batches_and_the_tail_replayed_as_e
     assert fake.sources == {"simulator"} and max(fake.batch_sizes) == 100
     assert fake.max_in_flight <= 2
     roles = {method: p.roles for method, p in fake.calls}
-    assert roles["UpsertEmployees"] == {Role.ADMIN}
+    assert roles["UpsertEmployees"] == {Role.HR}
     assert roles["IngestInteractions"] == {Role.SERVICE}
     assert fake.calls[0][0] == "UpsertEmployees"
     employee_calls = [(m, p) for m, p in fake.calls if m in ("CreatePost", "AddComment", "AddReaction")]
