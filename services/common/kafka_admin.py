@@ -6,7 +6,7 @@ import socket
 from collections.abc import Iterable
 
 from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
+from kafka.admin import ConfigResource, ConfigResourceType, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from services.common.topics import TopicSpec
@@ -52,13 +52,16 @@ def broker_ready(bootstrap: str) -> bool:
 
 
 def ensure_topics(bootstrap: str, specs: Iterable[TopicSpec], replication: int = 1) -> list[str]:
-    """Creates the topics that do not exist yet; returns the names it created."""
+    """Creates the topics that do not exist yet and sets the declared config (retention) on those that do, so a
+    changed policy reaches existing topics; returns the names it created."""
     client = admin(bootstrap)
     try:
         existing = set(client.list_topics())
-        missing = [s for s in specs if s.name not in existing]
         created = []
-        for spec in missing:
+        for spec in specs:
+            if spec.name in existing:
+                client.alter_configs([ConfigResource(ConfigResourceType.TOPIC, spec.name, configs=spec.config)])
+                continue
             try:
                 client.create_topics([NewTopic(spec.name, spec.partitions, replication, topic_configs=spec.config)])
                 created.append(spec.name)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.common.policy import policy_path
 from services.common.topics import topic_name
 
 
@@ -23,6 +25,12 @@ class CommonSettings(BaseSettings):
         description="HMAC key that signs and checks bearer tokens (HS256)",
     )
     jwt_issuer: str = "catalyst"
+    pseudonym_key: str = Field(
+        "catalyst-local-development-pseudonym-key-change-me",
+        min_length=32,
+        description="HMAC key of keyed pseudonyms (erasure markers); keep it apart from the data it protects",
+    )
+    policy_file: Path = Field(default_factory=policy_path, description="the validated policy file (retention)")
     topic_interactions: str = Field(default_factory=lambda: topic_name("interactions"))
     topic_engagement: str = Field(default_factory=lambda: topic_name("engagement"))
     topic_recognition: str = Field(default_factory=lambda: topic_name("recognition"))
