@@ -11,7 +11,7 @@ from grpc_health.v1 import health_pb2
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.common import redis_client
-from services.common.auth import TokenAuthority
+from services.common.auth import verifier_for
 from services.common.grpc_server import GrpcService
 from services.recognition.config import RecognitionSettings
 from services.recognition.consumer import EngagementConsumer
@@ -92,7 +92,7 @@ class RecognitionApp:
         )
         self.grpc = GrpcService(
             "recognition",
-            TokenAuthority(settings.jwt_secret, settings.jwt_issuer),
+            verifier_for(settings),
             settings.grpc_host,
             settings.grpc_port,
             registry,

@@ -8,7 +8,7 @@ import time
 
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.starlette_client import OAuth
-from httpx import HTTPError
+from httpx2 import HTTPError
 from starlette.requests import Request
 from starlette.responses import Response
 

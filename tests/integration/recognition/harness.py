@@ -17,13 +17,14 @@ from catalyst.recognition.v1 import recognition_pb2_grpc
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from services.common.auth import Role, TokenAuthority
+from services.common.auth import Role
 from services.common.consumer_lag import KafkaOffsets
 from services.common.grpc_client import bearer
-from services.common.settings import CommonSettings
+from services.common.local_issuer import LocalIssuer
 from services.recognition.app import RecognitionApp
 from services.recognition.config import RecognitionSettings
 from services.recognition.store import RecognitionStore, events_key, outbox_key, state_key
+from tests.conftest import trusted_issuer
 
 T = TypeVar("T")
 COMPONENTS = ("content", "conversation", "reach", "helpfulness", "innovation", "profile", "pilot", "total")
@@ -132,7 +133,7 @@ class Harness:
     stub: recognition_pb2_grpc.RecognitionServiceStub
     registry: CollectorRegistry
     offsets: KafkaOffsets
-    authority: TokenAuthority = field(default_factory=lambda: TokenAuthority(CommonSettings().jwt_secret))
+    authority: LocalIssuer = field(default_factory=trusted_issuer)
 
     @property
     def store(self) -> RecognitionStore:

@@ -37,7 +37,7 @@ async def make_ambassador(rec: Harness, employee: str, department: str = "d1", v
 async def test_endorsement_needs_the_programme_owner_and_a_current_holder(rec: Harness) -> None:
     await make_ambassador(rec, "amy")
     await rec.scores_applied(score_changed("ben", 1, T0, {"posts_30d": 1}))
-    owner = rec.token("comms-1", Role.PROGRAMME_OWNER)
+    owner = rec.token("po-1", Role.PROGRAMME_OWNER)
 
     await expect_error(
         rec.stub.Endorse(pb.EndorseRequest(employee_id="amy", badge=AMB), metadata=rec.token("ben")),
@@ -67,10 +67,10 @@ async def test_endorsement_needs_the_programme_owner_and_a_current_holder(rec: H
 
     request = pb.EndorseRequest(employee_id="amy", badge=AMB, note="training slot in May")
     endorsed = (await rec.stub.Endorse(request, metadata=owner)).badge
-    assert endorsed.endorsed and endorsed.endorsed_by == "hr-1" and endorsed.endorsement_note == "training slot in May"
+    assert endorsed.endorsed and endorsed.endorsed_by == "po-1" and endorsed.endorsement_note == "training slot in May"
     assert (await rec.stub.Endorse(request, metadata=owner)).badge.endorsed  # a retry is harmless
     (event,) = await rec.events_of("badge_endorsed", 1)
-    assert event.badge_endorsed.endorsed_by == "hr-1" and event.badge_endorsed.note == "training slot in May"
+    assert event.badge_endorsed.endorsed_by == "po-1" and event.badge_endorsed.note == "training slot in May"
 
 
 async def test_the_holder_accepts_or_declines_the_invitation(rec: Harness) -> None:
