@@ -40,13 +40,14 @@ from kafka import KafkaConsumer, TopicPartition
 
 from bench.processes import cpu_seconds, free_port
 from bench.redis_instance import RedisInstance
-from services.common.auth import Role, TokenAuthority
+from services.common.auth import Role
 from services.common.grpc_client import bearer
 from services.common.kafka_admin import delete_topics, ensure_topics
+from services.common.local_issuer import LocalIssuer
 from services.common.topics import TopicSpec, load_topics
+from services.issuer.server import serve
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRET = "feed-ingest-bench-secret-0123456789abcdef"
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
 T0 = 1_650_000_000
 
@@ -72,7 +73,6 @@ class Processes:
             "CATALYST_REDIS_URL": self.redis_server.url,
             "CATALYST_KAFKA_BOOTSTRAP": bootstrap,
             "CATALYST_TOPIC_INTERACTIONS": topic,
-            "CATALYST_JWT_SECRET": SECRET,
             "CATALYST_GRPC_HOST": "127.0.0.1",
             "CATALYST_GRPC_PORT": str(self.grpc_port),
             "CATALYST_METRICS_HOST": "127.0.0.1",
@@ -359,11 +359,16 @@ def main() -> None:
     spec = load_topics()["interactions"]
     topic = f"{spec.name}.bench-{uuid.uuid4().hex[:8]}"
     ensure_topics(args.bootstrap, [TopicSpec(spec.key, topic, spec.partitions, spec.config)])
-    authority = TokenAuthority(SECRET)
+    issuer_port = free_port()
+    authority = LocalIssuer(
+        Path(tempfile.mkdtemp(prefix="bench-issuer-")), f"http://127.0.0.1:{issuer_port}", "catalyst"
+    )
+    authority.ensure_key()
+    serve(authority, "127.0.0.1", issuer_port)
     service = bearer(authority.mint("bench-bridge", [Role.SERVICE], 7200))
     hr = bearer(authority.mint("bench-hr", [Role.HR], 7200))
     employees = [f"e-{i:05d}" for i in range(args.employees)]
-    feed_env = dict(kv.split("=", 1) for kv in args.feed_env)
+    feed_env = {"CATALYST_OIDC_ISSUER": authority.issuer, **dict(kv.split("=", 1) for kv in args.feed_env)}
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="feed-bench-") as tmp:
         procs = Processes(Path(tmp), args.bootstrap, topic, feed_env, args.feed_root.resolve())

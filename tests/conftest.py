@@ -10,17 +10,25 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import jwt
 import pytest
 import redis
+from jwt import PyJWK
+from prometheus_client import CollectorRegistry
 
+from services.common.auth import Principal, TokenVerifier
+from services.common.errors import Unauthenticated
 from services.common.kafka_admin import broker_ready, delete_topics, ensure_topics
+from services.common.local_issuer import LocalIssuer
 from services.common.topics import TopicSpec, load_topics
+from services.issuer.server import serve
 
 IN_CI = bool(os.environ.get("CI"))
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +46,53 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+_ISSUER: list[LocalIssuer] = []
+
+
+def trusted_issuer() -> LocalIssuer:
+    """The local issuer every test mints with: its JWKS served on a free port (once per session) and named in
+    CATALYST_OIDC_ISSUER, so every service of the session, in-process or a child process, trusts it."""
+    if not _ISSUER:
+        port = free_port()
+        keys = Path(tempfile.mkdtemp(prefix="catalyst-test-issuer-"))
+        issuer = LocalIssuer(keys, f"http://127.0.0.1:{port}", "catalyst")
+        issuer.ensure_key()
+        serve(issuer, "127.0.0.1", port, CollectorRegistry())
+        os.environ["CATALYST_OIDC_ISSUER"] = issuer.issuer
+        os.environ["CATALYST_LOCAL_ISSUER_DIR"] = str(keys)
+        _ISSUER.append(issuer)
+    return _ISSUER[0]
+
+
+class IssuerKeys:
+    """The test issuer's keys without HTTP: a fake KeySource for unit tests."""
+
+    def __init__(self, issuer: LocalIssuer) -> None:
+        self._issuer = issuer
+
+    def cached(self, kid: str) -> PyJWK | None:
+        return next((PyJWK(k) for k in self._issuer.jwks()["keys"] if k["kid"] == kid), None)
+
+    def fetch(self, kid: str) -> PyJWK:
+        key = self.cached(kid)
+        if key is None:
+            raise Unauthenticated(f"unknown key {kid!r}")
+        return key
+
+
+def verify(token: str) -> Principal:
+    """The caller a service would see for this token of the test issuer."""
+    issuer = trusted_issuer()
+    verifier = TokenVerifier(issuer.issuer, issuer.audience, IssuerKeys(issuer), issuer.roles_claim, 0)
+    return verifier.verify(token, IssuerKeys(issuer).fetch(jwt.get_unverified_header(token)["kid"]))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _trusted_issuer() -> LocalIssuer:
+    """Started before any test builds settings."""
+    return trusted_issuer()
 
 
 @pytest.fixture(scope="session")

@@ -12,8 +12,9 @@ from catalyst.feed.v1 import feed_pb2_grpc
 from catalyst.recognition.v1 import recognition_pb2_grpc
 
 from services.cli.config import CliSettings
-from services.common.auth import Role, TokenAuthority
+from services.common.auth import Role
 from services.common.grpc_client import bearer
+from services.common.local_issuer import local_issuer
 
 
 class CliError(Exception):
@@ -41,8 +42,7 @@ class Caller:
     def token(self) -> str:
         if self.settings.token:
             return self.settings.token
-        authority = TokenAuthority(self.settings.jwt_secret, self.settings.jwt_issuer)
-        return authority.mint(self.subject, [self.role], ttl_seconds=300)
+        return local_issuer(self.settings).mint(self.subject, [self.role], ttl_seconds=300)
 
     def call(self, service: str, method: str, request: Any) -> Any:
         stub_class, target_field = _STUBS[service]

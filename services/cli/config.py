@@ -11,6 +11,7 @@ class CliSettings(CommonSettings):
     feed_target: str = "localhost:50051"
     engagement_target: str = "localhost:50052"
     recognition_target: str = "localhost:50053"
-    # A token to use as is; when empty the CLI mints one with the local secret (development and demos).
+    # A token to use as is (production: from the identity provider); when empty the CLI mints one with the
+    # local issuer (development and demos).
     token: str = ""
     call_timeout_seconds: float = Field(10.0, gt=0)

@@ -12,7 +12,8 @@ from rich.console import Console
 from services.cli import render
 from services.cli.clients import Caller, CliError
 from services.cli.config import CliSettings
-from services.common.auth import Role, TokenAuthority
+from services.common.auth import Role
+from services.common.local_issuer import local_issuer
 from services.common.settings import load
 
 
@@ -61,8 +62,7 @@ def run(args: argparse.Namespace, settings: CliSettings, console: Console) -> No
     caller = Caller(settings, args.subject, Role(args.role))
     match args.command:
         case "token":
-            authority = TokenAuthority(settings.jwt_secret, settings.jwt_issuer)
-            print(authority.mint(args.subject, [Role(args.token_role)], ttl_seconds=args.ttl))
+            print(local_issuer(settings).mint(args.subject, [Role(args.token_role)], ttl_seconds=args.ttl))
         case "leaderboard":
             request = engagement_pb2.GetLeaderboardRequest(
                 department_id=args.department, window=args.window, component=args.component, page_size=args.limit

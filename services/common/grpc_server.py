@@ -25,7 +25,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, start_http_server
 
 from services.common import errors
-from services.common.auth import TokenAuthority, set_current_principal
+from services.common.auth import TokenVerifier, set_current_principal
 
 log = logging.getLogger(__name__)
 
@@ -182,8 +182,8 @@ def _rebuilt(
 class CatalystInterceptor(grpc.aio.ServerInterceptor):
     """Authenticates the caller, maps errors to status codes and records metrics."""
 
-    def __init__(self, authority: TokenAuthority, metrics: GrpcMetrics) -> None:
-        self._authority = authority
+    def __init__(self, verifier: TokenVerifier, metrics: GrpcMetrics) -> None:
+        self._verifier = verifier
         self._metrics = metrics
 
     async def intercept_service(
@@ -207,9 +207,9 @@ class CatalystInterceptor(grpc.aio.ServerInterceptor):
 
         return _rebuilt(handler, wrap)
 
-    def _authenticate(self, context: grpc.aio.ServicerContext, request: Any) -> None:
+    async def _authenticate(self, context: grpc.aio.ServicerContext, request: Any) -> None:
         """Sets the caller from the token; an undecodable body is refused only after the token is checked."""
-        set_current_principal(self._authority.from_metadata(context.invocation_metadata()))
+        set_current_principal(await self._verifier.authenticate(context.invocation_metadata()))
         if isinstance(request, Undecodable):
             raise request.error()
 
@@ -227,7 +227,7 @@ class CatalystInterceptor(grpc.aio.ServerInterceptor):
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             started = time.perf_counter()
             try:
-                self._authenticate(context, request)
+                await self._authenticate(context, request)
                 response = await behavior(request, context)
             except errors.CatalystError as exc:
                 await self._fail(context, exc, service, method)
@@ -246,7 +246,7 @@ class CatalystInterceptor(grpc.aio.ServerInterceptor):
     def _wrap_stream(self, behavior: Callable[..., Any], service: str, method: str) -> Callable:
         async def wrapper(request: Any, context: grpc.aio.ServicerContext) -> Any:
             try:
-                self._authenticate(context, request)
+                await self._authenticate(context, request)
                 async for item in behavior(request, context):
                     yield item
             except errors.CatalystError as exc:
@@ -267,7 +267,7 @@ class GrpcService:
     def __init__(
         self,
         name: str,
-        authority: TokenAuthority,
+        verifier: TokenVerifier,
         host: str,
         port: int,
         registry: CollectorRegistry = REGISTRY,
@@ -275,7 +275,7 @@ class GrpcService:
         self.name = name
         self.metrics = GrpcMetrics(registry)
         self.server = grpc.aio.server(
-            interceptors=[CatalystInterceptor(authority, self.metrics)],
+            interceptors=[CatalystInterceptor(verifier, self.metrics)],
             options=[("grpc.max_receive_message_length", MAX_REQUEST_BYTES)],
         )
         self.port = self.server.add_insecure_port(f"{host}:{port}")

@@ -1,11 +1,12 @@
 """`python -m services.common.mint_token --subject e-1 --role hr [--ttl 3600]`: prints a bearer
-token signed with CATALYST_JWT_SECRET, for local use and demos."""
+token signed by the local issuer, for local use and demos (refused in production)."""
 
 from __future__ import annotations
 
 import argparse
 
-from services.common.auth import Role, TokenAuthority
+from services.common.auth import Role
+from services.common.local_issuer import local_issuer
 from services.common.settings import CommonSettings, load
 
 
@@ -26,7 +27,7 @@ def main(argv: list[str] | None = None) -> str:
         parser.error("--ttl must be positive")
     settings = load(CommonSettings)
     roles = [Role(r) for r in (args.role or [Role.EMPLOYEE.value])]
-    token = TokenAuthority(settings.jwt_secret, settings.jwt_issuer).mint(args.subject.strip(), roles, args.ttl)
+    token = local_issuer(settings).mint(args.subject.strip(), roles, args.ttl)
     print(token)
     return token
 

@@ -17,8 +17,9 @@ from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
 
-from services.common.auth import Role, TokenAuthority
+from services.common.auth import Role
 from services.common.grpc_client import bearer, channel
+from services.common.local_issuer import local_issuer
 from services.common.settings import load
 from services.demo import report
 from services.demo.config import DemoSettings
@@ -53,7 +54,7 @@ async def settle(settings: DemoSettings, console: Console) -> None:
 
 
 async def main_async(settings: DemoSettings, scenario_name: str, seed: int, console: Console) -> int:
-    authority = TokenAuthority(settings.jwt_secret, settings.jwt_issuer)
+    authority = local_issuer(settings)
     scenario = preset(scenario_name, seed)
     watcher = TopicWatcher(settings.kafka_bootstrap, settings.topic_recognition, settings.topic_engagement)
     await watcher.start()

@@ -16,8 +16,9 @@ import sys
 import grpc
 from catalyst.recognition.v1 import recognition_pb2, recognition_pb2_grpc
 
-from services.common.auth import Role, TokenAuthority
+from services.common.auth import Role
 from services.common.grpc_client import bearer, channel
+from services.common.local_issuer import local_issuer
 from services.common.settings import load
 from services.demo.config import DemoSettings
 from services.demo.evaluation import AMBASSADOR
@@ -42,7 +43,7 @@ async def first_ambassador_event(stream: grpc.aio.UnaryStreamCall) -> str:
 
 async def seed(settings: DemoSettings) -> str:
     """Loads the sample company unless an ambassador exists already; returns the first ambassador's id."""
-    authority = TokenAuthority(settings.jwt_secret, settings.jwt_issuer)
+    authority = local_issuer(settings)
     owner = bearer(authority.mint("sample-seed", [Role.PROGRAMME_OWNER], 3600))
     async with channel(settings.recognition_target) as ch:
         stub = recognition_pb2_grpc.RecognitionServiceStub(ch)

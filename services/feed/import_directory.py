@@ -17,8 +17,9 @@ from pathlib import Path
 import yaml
 from catalyst.feed.v1 import feed_pb2, feed_pb2_grpc
 
-from services.common.auth import Role, TokenAuthority
+from services.common.auth import Role
 from services.common.grpc_client import bearer, channel
+from services.common.local_issuer import local_issuer
 from services.feed.config import FeedSettings
 
 REQUIRED = ("employee_id", "display_name", "department_id")
@@ -101,16 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", type=Path)
     parser.add_argument("--target", default=f"127.0.0.1:{settings.grpc_port}", help="feed gRPC address")
-    parser.add_argument("--token", help="HR bearer token (default: mint one with CATALYST_JWT_SECRET)")
+    parser.add_argument("--token", help="HR bearer token (default: mint one with the local issuer)")
     args = parser.parse_args(argv)
     try:
         employees = parse_directory(args.file.read_text(encoding="utf-8"), str(args.file))
     except (OSError, DirectoryFileError) as exc:
         print(f"import_directory: {exc}", file=sys.stderr)
         return 2
-    token = args.token or TokenAuthority(settings.jwt_secret, settings.jwt_issuer).mint(
-        "directory-import", [Role.HR], 600
-    )
+    token = args.token or local_issuer(settings).mint("directory-import", [Role.HR], 600)
     changed = asyncio.run(upload(args.target, token, employees, settings.max_directory_batch))
     print(f"{len(employees)} employees read, {changed} created or changed")
     return 0

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from services.common.auth import TokenAuthority
+from services.common.auth import verifier_for
 from services.common.grpc_server import GrpcService, run_until_signalled, serve_metrics
 from services.common.redis_client import connect
 from services.feed.api import SERVICE_NAME, FeedServicer
@@ -86,8 +86,7 @@ def build(settings: FeedSettings, registry: CollectorRegistry = REGISTRY) -> Fee
         max_comments_shown=settings.max_comments_shown,
         on_commit=relay.notify if relay is not None else (lambda: None),
     )
-    authority = TokenAuthority(settings.jwt_secret, settings.jwt_issuer)
-    grpc_service = GrpcService("feed", authority, settings.grpc_host, settings.grpc_port, registry)
+    grpc_service = GrpcService("feed", verifier_for(settings), settings.grpc_host, settings.grpc_port, registry)
     grpc_service.add(SERVICE_NAME, FeedServicer(handlers).register)
     return FeedService(settings, grpc_service, relay, handlers, store)
 

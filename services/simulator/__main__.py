@@ -14,7 +14,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-from services.common.auth import TokenAuthority
+from services.common.local_issuer import local_issuer
 from services.common.logging import configure_logging
 from services.common.settings import load
 from services.simulator import ground_truth as truth_file
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         interactive_budget=settings.sim_interactive_budget,
         call_timeout_seconds=settings.sim_call_timeout_seconds,
     )
-    authority = TokenAuthority(settings.jwt_secret, settings.jwt_issuer)
+    authority = local_issuer(settings)
     try:
         result = asyncio.run(run_simulation(scenario, args.feed, authority, _log_progress, options, today))
     except SimulatorError as exc:

@@ -9,8 +9,8 @@ from services.common.settings import CommonSettings
 
 
 class SimulatorSettings(CommonSettings):
-    """Where the feed service is and how hard to drive it. The JWT secret and issuer come from
-    CommonSettings (CATALYST_JWT_SECRET, CATALYST_JWT_ISSUER) and must match the feed service's."""
+    """Where the feed service is and how hard to drive it. Tokens come from the local issuer of
+    CommonSettings (CATALYST_OIDC_*), the one the feed service trusts."""
 
     model_config = SettingsConfigDict(env_prefix="CATALYST_", extra="ignore", frozen=True)
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 import grpc
 from catalyst.feed.v1 import feed_pb2, feed_pb2_grpc
 
-from services.common.auth import Role, TokenAuthority
+from services.common.auth import Role
 from services.common.grpc_client import bearer, channel
+from services.common.local_issuer import LocalIssuer
 from services.simulator import wire
 from services.simulator.actions import Action, ActionKind, SimulatedDay
 from services.simulator.behaviour import Simulation
@@ -91,7 +92,7 @@ class SimulationResult:
 class _Tokens:
     """Bearer tokens: one for HR (the directory), one service, and one per employee who calls the API."""
 
-    def __init__(self, authority: TokenAuthority, source: str) -> None:
+    def __init__(self, authority: LocalIssuer, source: str) -> None:
         self._authority = authority
         self.hr = bearer(authority.mint(f"{source}-hr", [Role.HR], TOKEN_TTL_SECONDS))
         self.service = bearer(authority.mint(source, [Role.SERVICE], TOKEN_TTL_SECONDS))
@@ -170,7 +171,7 @@ class SimulatorError(RuntimeError):
 async def run_simulation(
     scenario: Scenario,
     feed_target: str,
-    token_authority: TokenAuthority,
+    token_authority: LocalIssuer,
     on_progress: Callable[[Progress], None] | None = None,
     options: DriverOptions | None = None,
     today: dt.date | None = None,

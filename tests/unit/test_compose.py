@@ -23,12 +23,13 @@ def test_environment_names_are_fields_of_each_service_settings() -> None:
     from services.engagement.publisher.settings import PublisherSettings
     from services.engagement.worker.settings import EngagementWorkerSettings
     from services.feed.config import FeedSettings
+    from services.issuer.config import IssuerSettings
     from services.recognition.config import RecognitionSettings
 
     settings = {
         "feed": FeedSettings, "engagement-worker": EngagementWorkerSettings,
         "engagement-publisher": PublisherSettings, "engagement-api": EngagementApiSettings,
-        "recognition": RecognitionSettings, "topics": CommonSettings,
+        "recognition": RecognitionSettings, "topics": CommonSettings, "issuer": IssuerSettings,
     }  # fmt: skip
     for service, cls in settings.items():
         fields = {f"CATALYST_{name.upper()}" for name in cls.model_fields}
@@ -58,6 +59,7 @@ def test_published_ports_follow_the_design_defaults() -> None:
     assert published["engagement-publisher"] == {"9106"}
     assert published["recognition"] == {"50053", "9104"}
     assert published["kafka-lag-exporter"] == {"9105"}
+    assert published["issuer"] == {"9107"}
     assert published["prometheus"] == {"9090"}
     assert published["grafana"] == {"3000"}
 
@@ -77,7 +79,7 @@ def test_local_runner_and_compose_start_the_same_commands() -> None:
         if line.strip() and not line.startswith("#"):
             name, _port, *args = line.split()
             local[name] = ["python", *args]
-    assert local == {s: SERVICES[s]["command"] for s in [*CATALYST, "kafka-lag-exporter"]}
+    assert local == {s: SERVICES[s]["command"] for s in ["issuer", *CATALYST, "kafka-lag-exporter"]}
 
 
 def test_published_ports_are_the_services_default_settings() -> None:
@@ -85,6 +87,7 @@ def test_published_ports_are_the_services_default_settings() -> None:
     from services.engagement.publisher.settings import PublisherSettings
     from services.engagement.worker.settings import EngagementWorkerSettings
     from services.feed.config import FeedSettings
+    from services.issuer.config import IssuerSettings
     from services.recognition.config import RecognitionSettings
 
     expected = {
@@ -93,6 +96,7 @@ def test_published_ports_are_the_services_default_settings() -> None:
         "engagement-worker": {EngagementWorkerSettings().worker_metrics_port},
         "engagement-publisher": {PublisherSettings().publisher_metrics_port},
         "recognition": {RecognitionSettings().grpc_port, RecognitionSettings().metrics_port},
+        "issuer": {IssuerSettings().issuer_port},
     }
     for service, ports in expected.items():
         assert {int(p.split(":")[1]) for p in SERVICES[service]["ports"]} == ports, service

@@ -17,7 +17,7 @@ from catalyst.events.v1 import scores_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from services.common.auth import Principal, Role, TokenAuthority, current_principal
+from services.common.auth import Principal, Role, current_principal, verifier_for
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.grpc_server import GrpcService, run_until_signalled, serve_metrics
 from services.common.redis_client import connect
@@ -276,8 +276,7 @@ class EngagementApi:
 def build(settings: EngagementApiSettings, registry: CollectorRegistry = REGISTRY) -> EngagementApi:
     model = load_model(settings.scoring_file)
     store = RedisStore(connect(settings.redis_url), model.keep_days)
-    authority = TokenAuthority(settings.jwt_secret, settings.jwt_issuer)
-    service = GrpcService("engagement-api", authority, settings.grpc_host, settings.grpc_port, registry)
+    service = GrpcService("engagement-api", verifier_for(settings), settings.grpc_host, settings.grpc_port, registry)
     service.add(SERVICE_NAME, EngagementServicer(store, model, settings).register)
     return EngagementApi(settings, service, store)
 

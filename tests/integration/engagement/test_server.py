@@ -25,8 +25,9 @@ from catalyst.events.v1.scores_pb2 import ScoreChanged
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
-from services.common.auth import Role, TokenAuthority
+from services.common.auth import Role
 from services.common.grpc_client import bearer
+from services.common.local_issuer import LocalIssuer
 from services.engagement.adapters.redis_store import DIRTY, RedisStore, leaderboard, state_key
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.api import queries
@@ -39,11 +40,10 @@ from services.engagement.publisher.publisher import Publisher, PublisherMetrics
 from services.engagement.publisher.settings import PublisherSettings
 from services.engagement.worker.handler import Handler, Record
 from services.engagement.worker.metrics import WorkerMetrics
-from tests.conftest import RedisServer, free_port
+from tests.conftest import RedisServer, free_port, trusted_issuer
 from tests.unit.engagement.builders import DAY, comment, event, post, react
 
 ROOT = Path(__file__).resolve().parents[3]
-SECRET = "engagement-api-integration-secret-0123456789"
 MODEL = load_model()
 PARTITIONS = 6
 END = 20_400 * DAY  # 2025-11-08
@@ -124,7 +124,7 @@ class Api:
     stub: engagement_pb2_grpc.EngagementServiceStub
     redis: aioredis.Redis
     pipeline: Pipeline
-    authority: TokenAuthority = field(default_factory=lambda: TokenAuthority(SECRET))
+    authority: LocalIssuer = field(default_factory=trusted_issuer)
 
     async def call(self, method: str, request: object, subject: str = "eng-1", *roles: Role) -> object:
         token = self.authority.mint(subject, list(roles) or [Role.EMPLOYEE], 600)
@@ -144,7 +144,6 @@ async def api(redis_url: str) -> AsyncIterator[Api]:
     await pipeline.feed(history())
     settings = EngagementApiSettings(
         redis_url=redis_url,
-        jwt_secret=SECRET,
         grpc_host="127.0.0.1",
         grpc_port=0,
         metrics_port=0,
@@ -439,7 +438,6 @@ async def test_the_process_serves_health_and_metrics_and_stops_on_sigterm(redis_
         **os.environ,
         "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
         "CATALYST_REDIS_URL": redis_url,
-        "CATALYST_JWT_SECRET": SECRET,
         "CATALYST_GRPC_HOST": "127.0.0.1",
         "CATALYST_GRPC_PORT": str(grpc_port),
         "CATALYST_METRICS_HOST": "127.0.0.1",
@@ -461,7 +459,7 @@ async def test_the_process_serves_health_and_metrics_and_stops_on_sigterm(redis_
                 except grpc.aio.AioRpcError:
                     await asyncio.sleep(0.2)
             assert status == health_pb2.HealthCheckResponse.SERVING
-            token = TokenAuthority(SECRET).mint("hr", [Role.PROGRAMME_OWNER], 60)
+            token = trusted_issuer().mint("hr", [Role.PROGRAMME_OWNER], 60)
             stub = engagement_pb2_grpc.EngagementServiceStub(channel)
             adoption = await stub.GetDepartmentAdoption(pb.GetDepartmentAdoptionRequest(), metadata=bearer(token))
             assert adoption.minimum_group_size == 5

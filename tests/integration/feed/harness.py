@@ -12,12 +12,12 @@ from catalyst.events.v1 import envelope_pb2
 from catalyst.feed.v1 import feed_pb2, feed_pb2_grpc
 from prometheus_client import CollectorRegistry
 
-from services.common.auth import Role, TokenAuthority
+from services.common.auth import Role
 from services.common.grpc_client import bearer
+from services.common.local_issuer import LocalIssuer
 from services.feed.config import FeedSettings
 from services.feed.server import FeedService, build
-
-SECRET = "feed-integration-test-secret-0123456789"
+from tests.conftest import trusted_issuer
 
 
 def feed_settings(redis_url: str, bootstrap: str, topic: str, **overrides: object) -> FeedSettings:
@@ -25,7 +25,6 @@ def feed_settings(redis_url: str, bootstrap: str, topic: str, **overrides: objec
         "redis_url": redis_url,
         "kafka_bootstrap": bootstrap,
         "topic_interactions": topic,
-        "jwt_secret": SECRET,
         "grpc_host": "127.0.0.1",
         "grpc_port": 0,
         "metrics_port": 0,
@@ -48,7 +47,7 @@ class Feed:
     registry: CollectorRegistry
     channel: grpc.aio.Channel
     stub: feed_pb2_grpc.FeedServiceStub
-    authority: TokenAuthority = field(default_factory=lambda: TokenAuthority(SECRET))
+    authority: LocalIssuer = field(default_factory=trusted_issuer)
 
     def token(self, subject: str, *roles: Role, ttl: int = 600) -> str:
         return self.authority.mint(subject, list(roles) or [Role.EMPLOYEE], ttl)
@@ -76,7 +75,7 @@ async def start_feed(settings: FeedSettings) -> Feed:
     service = build(settings, registry)
     await service.start()
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{service.port}")
-    return Feed(service, settings, registry, channel, feed_pb2_grpc.FeedServiceStub(channel), TokenAuthority(SECRET))
+    return Feed(service, settings, registry, channel, feed_pb2_grpc.FeedServiceStub(channel), trusted_issuer())
 
 
 async def stop_feed(feed: Feed) -> None:

@@ -20,10 +20,9 @@ from catalyst.feed.v1 import feed_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from services.common.auth import TokenAuthority
 from services.common.grpc_client import bearer
-from tests.conftest import free_port
-from tests.integration.feed.harness import SECRET, read_topic
+from tests.conftest import free_port, verify
+from tests.integration.feed.harness import read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +34,6 @@ def env_for(common_env: dict[str, str], grpc_port: int, metrics_port: int) -> di
         **os.environ,
         **common_env,
         "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
-        "CATALYST_JWT_SECRET": SECRET,
         "CATALYST_GRPC_HOST": "127.0.0.1",
         "CATALYST_METRICS_HOST": "127.0.0.1",
         "CATALYST_GRPC_PORT": str(grpc_port),
@@ -83,7 +81,7 @@ def test_feed_process_serves_probes_metrics_commands_and_drains_on_sigterm(
         minted = run_command(env, "services.common.mint_token", "--subject", "e-1", "--role", "employee")
         assert minted.returncode == 0, minted.stderr
         token = minted.stdout.strip()
-        assert TokenAuthority(SECRET).verify(token).subject == "e-1"
+        assert verify(token).subject == "e-1"
 
         with grpc.insecure_channel(target) as channel:
             health = health_pb2_grpc.HealthStub(channel)

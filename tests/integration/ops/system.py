@@ -19,14 +19,13 @@ import redis
 from catalyst.feed.v1 import feed_pb2, feed_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from services.common.auth import Role, TokenAuthority
+from services.common.auth import Role
 from services.common.grpc_client import bearer
 from services.common.kafka_admin import delete_topics, ensure_topics
 from services.common.topics import TopicSpec, load_topics
-from tests.conftest import free_port
+from tests.conftest import free_port, trusted_issuer
 
 ROOT = Path(__file__).resolve().parents[3]
-SECRET = "ops-integration-test-secret-0123456789abcdef"
 
 
 @dataclass
@@ -108,7 +107,6 @@ class CatalystSystem:
             "PYTHONPATH": f"{ROOT}:{ROOT / 'gen'}",
             "CATALYST_KAFKA_BOOTSTRAP": self.bootstrap,
             "CATALYST_REDIS_URL": self.redis_url,
-            "CATALYST_JWT_SECRET": SECRET,
             "CATALYST_TOPIC_INTERACTIONS": self.topics["interactions"],
             "CATALYST_TOPIC_ENGAGEMENT": self.topics["engagement"],
             "CATALYST_TOPIC_RECOGNITION": self.topics["recognition"],
@@ -205,7 +203,7 @@ class CatalystSystem:
             process.stop()
 
     def token(self, subject: str, *roles: Role) -> str:
-        return TokenAuthority(SECRET).mint(subject, list(roles) or [Role.EMPLOYEE], 3600)
+        return trusted_issuer().mint(subject, list(roles) or [Role.EMPLOYEE], 3600)
 
     def register(self, *employee_ids: str, department: str = "d-ops") -> None:
         """Directory import as comms/HR would do it: feed accepts writes only from known employees."""

@@ -122,16 +122,14 @@ def test_environment_variables_are_read_by_the_settings_of_each_process() -> Non
         assert not unknown, f"{name} sets variables its settings do not read: {unknown}"
 
 
-def test_jwt_secret_comes_from_a_secret_never_a_literal() -> None:
-    assert "CATALYST_JWT_SECRET" not in environment_configmap()
-    for name, workload in workloads().items():
-        env = {e["name"]: e for e in containers(workload)[0]["env"]}
-        if name in GRPC_SERVICES:
-            ref = env["CATALYST_JWT_SECRET"]["valueFrom"]["secretKeyRef"]
-            assert ref == {"name": "catalyst-jwt", "key": "secret"}, name
-        else:
-            assert "CATALYST_JWT_SECRET" not in env, f"{name} checks no tokens and needs no key"
-    assert not of_kind("Secret"), "the Secret is created by the operator, never committed"
+def test_tokens_are_checked_against_the_identity_provider_in_production_mode() -> None:
+    environment = environment_configmap()
+    settings = CommonSettings(**{k.removeprefix("CATALYST_").lower(): v for k, v in environment.items()})
+    assert settings.env == "production" and settings.oidc_issuer.startswith("https://")
+    for workload in workloads().values():
+        names = {e["name"] for e in containers(workload)[0].get("env", [])}
+        assert not {n for n in names if "SECRET" in n or "JWT" in n}, "no signing key reaches a pod"
+    assert not of_kind("Secret"), "secrets are created by the operator, never committed"
 
 
 def test_grpc_services_have_grpc_health_probes_on_their_port() -> None:

@@ -20,9 +20,8 @@ from catalyst.recognition.v1 import recognition_pb2_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from services.common.auth import Role, TokenAuthority
-from services.common.settings import CommonSettings
-from tests.conftest import ROOT, RedisServer, free_port
+from services.common.auth import Role
+from tests.conftest import ROOT, RedisServer, free_port, trusted_issuer
 from tests.integration.recognition.harness import Harness, eventually, read_topic, registered, score_changed
 
 pytestmark = pytest.mark.integration
@@ -149,7 +148,7 @@ def test_the_process_serves_and_shuts_down_gracefully_on_sigterm(common_env: dic
             assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "recognition.log").read_text()
             time.sleep(0.2)
         stub = recognition_pb2_grpc.RecognitionServiceStub(channel)
-        token = TokenAuthority(CommonSettings().jwt_secret).mint("sam", [Role.EMPLOYEE])
+        token = trusted_issuer().mint("sam", [Role.EMPLOYEE])
         prefs = stub.GetPreferences(pb.GetPreferencesRequest(), metadata=(("authorization", f"Bearer {token}"),))
         assert not prefs.preferences.recognition_opt_out
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5).read().decode()

@@ -8,14 +8,13 @@ from collections import Counter
 
 import pytest
 
-from services.common.auth import TokenAuthority
 from services.simulator import wire
 from services.simulator.actions import Action
 from services.simulator.behaviour import Simulation
 from services.simulator.driver import DriverOptions, Progress, run_simulation
 from services.simulator.population import build_population
 from services.simulator.scenario import preset
-from tests.integration.feed.harness import SECRET, Feed, read_topic
+from tests.integration.feed.harness import Feed, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +31,7 @@ async def test_small_scenario_reaches_the_interactions_topic(
     options = DriverOptions(batch_size=200, max_in_flight=3, interactive_posts=2, interactive_budget=12)
 
     result = await run_simulation(
-        scenario, f"127.0.0.1:{feed.service.port}", TokenAuthority(SECRET), progress.append, options, TODAY
+        scenario, f"127.0.0.1:{feed.service.port}", feed.authority, progress.append, options, TODAY
     )
 
     employees = len(population.employees)
@@ -64,5 +63,5 @@ async def test_small_scenario_reaches_the_interactions_topic(
 
     # A re-run imports nothing twice; only the actions replayed interactively before are new to ingestion.
     rerun = DriverOptions(interactive_posts=0)
-    again = await run_simulation(scenario, f"127.0.0.1:{feed.service.port}", TokenAuthority(SECRET), None, rerun, TODAY)
+    again = await run_simulation(scenario, f"127.0.0.1:{feed.service.port}", feed.authority, None, rerun, TODAY)
     assert again.accepted == interactive and again.duplicates == len(planned) - interactive

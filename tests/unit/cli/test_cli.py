@@ -11,15 +11,14 @@ from rich.console import Console
 
 from services.cli import render
 from services.cli.main import main
-from services.common.auth import Role, TokenAuthority
-from services.common.settings import CommonSettings
-from tests.conftest import free_port
+from services.common.auth import Role
+from tests.conftest import free_port, verify
 
 
 def test_token_command_mints_a_token_the_services_accept(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["token", "emp-7", "--token-role", "programme_owner"]) == 0
     token = capsys.readouterr().out.strip()
-    principal = TokenAuthority(CommonSettings().jwt_secret).verify(token)
+    principal = verify(token)
     assert principal.subject == "emp-7" and principal.has(Role.PROGRAMME_OWNER)
 
 

@@ -13,13 +13,13 @@ import grpc
 import pytest
 from catalyst.feed.v1 import feed_pb2, feed_pb2_grpc
 
-from services.common.auth import Principal, Role, TokenAuthority
+from services.common.auth import Principal, Role, bearer_token
 from services.simulator.behaviour import Simulation
 from services.simulator.driver import DriverOptions, SimulatorError, run_simulation
 from services.simulator.population import build_population
 from services.simulator.scenario import Scenario, preset
+from tests.conftest import trusted_issuer, verify
 
-SECRET = "simulator-unit-test-secret-0123456789abcdef"
 TODAY = dt.date(2026, 11, 26)
 
 
@@ -27,7 +27,6 @@ class FakeFeed(feed_pb2_grpc.FeedServiceServicer):
     """Records calls with the verified caller; can fail the first ingest calls with a chosen status."""
 
     def __init__(self, fail_first: int = 0, fail_code: grpc.StatusCode = grpc.StatusCode.UNAVAILABLE) -> None:
-        self.authority = TokenAuthority(SECRET)
         self.calls: list[tuple[str, Principal]] = []
         self.ingested: list[feed_pb2.ImportedInteraction] = []
         self.sources: set[str] = set()
@@ -39,7 +38,7 @@ class FakeFeed(feed_pb2_grpc.FeedServiceServicer):
         self.posts = 0
 
     def _caller(self, method: str, context: grpc.aio.ServicerContext) -> Principal:
-        principal = self.authority.from_metadata(context.invocation_metadata())
+        principal = verify(bearer_token(context.invocation_metadata()))
         self.calls.append((method, principal))
         return principal
 
@@ -111,7 +110,7 @@ async def test_history_is_ingested_in_bounded_batches_and_the_tail_replayed_as_e
     planned = [a for day in Simulation(scenario, population).days() for a in day.actions]
     options = DriverOptions(batch_size=100, max_in_flight=2, interactive_posts=2, interactive_budget=10)
     async with serve(fake) as target:
-        result = await run_simulation(scenario, target, TokenAuthority(SECRET), None, options, TODAY)
+        result = await run_simulation(scenario, target, trusted_issuer(), None, options, TODAY)
 
     interactive = sum(result.interactive_by_kind.values())
     assert result.actions == len(planned) and 2 <= interactive <= 10
@@ -135,7 +134,7 @@ async def test_transient_failures_are_retried(scenario: Scenario) -> None:
     fake = FakeFeed(fail_first=2)
     options = DriverOptions(interactive_posts=0)
     async with serve(fake) as target:
-        result = await run_simulation(scenario, target, TokenAuthority(SECRET), None, options, TODAY)
+        result = await run_simulation(scenario, target, trusted_issuer(), None, options, TODAY)
     assert result.accepted == result.actions == len(fake.ingested)
 
 
@@ -143,4 +142,4 @@ async def test_refused_traffic_stops_the_run_with_the_reason(scenario: Scenario)
     fake = FakeFeed(fail_first=1, fail_code=grpc.StatusCode.INVALID_ARGUMENT)
     async with serve(fake) as target:
         with pytest.raises(SimulatorError, match="IngestInteractions failed: INVALID_ARGUMENT: try again"):
-            await run_simulation(scenario, target, TokenAuthority(SECRET), None, DriverOptions(), TODAY)
+            await run_simulation(scenario, target, trusted_issuer(), None, DriverOptions(), TODAY)
