@@ -11,7 +11,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 PROTOS := $(shell find proto -name '*.proto')
 
 .PHONY: help setup system-deps venv proto kafka-jars tools prometheus k8s-config demo lint test test-unit test-integration up down status logs \
-        runtime-up runtime-down topics demo seed bench clean
+        runtime-up runtime-down topics demo seed bench clean console-messages
 
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -47,6 +47,12 @@ prometheus: ## Prometheus with Catalyst's rules, scraping `make up` (http://127.
 	@mkdir -p $(RUN_DIR)/prometheus && prometheus --config.file=deploy/prometheus/prometheus.local.yml \
 	  --storage.tsdb.path=$(RUN_DIR)/prometheus/data --web.listen-address=127.0.0.1:9090
 
+console-messages: venv ## After changing the console's texts: extract them and update the catalogues (then translate)
+	@$(BIN)/pybabel extract -F services/console/babel.cfg --no-location --sort-output --project=catalyst-console \
+	  --copyright-holder=Catalyst -o services/console/locales/messages.pot services/console 2>/dev/null
+	@$(BIN)/pybabel update -i services/console/locales/messages.pot -d services/console/locales --no-fuzzy-matching \
+	  --ignore-obsolete --width=120 2>/dev/null
+
 k8s-config: venv ## Regenerate deploy/k8s/rules.yaml after editing deploy/config/*.yaml
 	@$(PY) deploy/k8s/rules_configmap.py
 
@@ -68,8 +74,9 @@ runtime-down: ## Stop Kafka and Redis
 	@bash deploy/kafka/kafka.sh stop
 	@bash deploy/redis/redis.sh stop
 
-up: runtime-up ## Start the whole system locally (Kafka, Redis, services)
+up: runtime-up ## Start the whole system locally (Kafka, Redis, services, the web console)
 	@bash deploy/local/services.sh start
+	@echo "[console] http://localhost:8080 : sign in as a simulated employee, programme owner or works council member (any employee id)"
 
 seed: ## A sample company (200 people, 12 weeks) through the running feed API; prints its first ambassador's id
 	@$(PY) -m services.demo.seed

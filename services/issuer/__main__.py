@@ -25,7 +25,7 @@ def main(argv: list[str]) -> None:
         print(issuer.rotate())
         return
     issuer.ensure_key()
-    server = serve(issuer, settings.issuer_host, settings.issuer_port)
+    server = serve(issuer, settings.issuer_host, settings.issuer_port, login_settings=settings)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

@@ -12,17 +12,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, generate_latest
 
 from services.common.local_issuer import LocalIssuer
-from services.common.local_issuer_login import InteractiveLogin
+from services.common.local_issuer_login import InteractiveLogin, LoginSettings
 
 log = logging.getLogger(__name__)
 DISCOVERY_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/jwks.json"
 
 
-def serve(issuer: LocalIssuer, host: str, port: int, registry: CollectorRegistry = REGISTRY) -> ThreadingHTTPServer:
+def serve(
+    issuer: LocalIssuer,
+    host: str,
+    port: int,
+    registry: CollectorRegistry = REGISTRY,
+    login_settings: LoginSettings | None = None,
+) -> ThreadingHTTPServer:
     """A started server (in a daemon thread); `shutdown()` stops it."""
     requests = Counter("issuer_requests", "HTTP requests to the local issuer, by path", ["path"], registry=registry)
-    login = InteractiveLogin(issuer)
+    login = InteractiveLogin(issuer, login_settings)
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:

@@ -19,6 +19,7 @@ def env_names(service: str) -> set[str]:
 
 
 def test_environment_names_are_fields_of_each_service_settings() -> None:
+    from services.console.config import ConsoleSettings
     from services.engagement.api.settings import EngagementApiSettings
     from services.engagement.publisher.settings import PublisherSettings
     from services.engagement.worker.settings import EngagementWorkerSettings
@@ -30,6 +31,7 @@ def test_environment_names_are_fields_of_each_service_settings() -> None:
         "feed": FeedSettings, "engagement-worker": EngagementWorkerSettings,
         "engagement-publisher": PublisherSettings, "engagement-api": EngagementApiSettings,
         "recognition": RecognitionSettings, "topics": CommonSettings, "issuer": IssuerSettings,
+        "console": ConsoleSettings,
     }  # fmt: skip
     for service, cls in settings.items():
         fields = {f"CATALYST_{name.upper()}" for name in cls.model_fields}
@@ -60,6 +62,7 @@ def test_published_ports_follow_the_design_defaults() -> None:
     assert published["recognition"] == {"50053", "9104"}
     assert published["kafka-lag-exporter"] == {"9105"}
     assert published["issuer"] == {"9107"}
+    assert published["console"] == {"8080"}
     assert published["prometheus"] == {"9090"}
     assert published["grafana"] == {"3000"}
 
@@ -79,10 +82,11 @@ def test_local_runner_and_compose_start_the_same_commands() -> None:
         if line.strip() and not line.startswith("#"):
             name, _port, *args = line.split()
             local[name] = ["python", *args]
-    assert local == {s: SERVICES[s]["command"] for s in ["issuer", *CATALYST, "kafka-lag-exporter"]}
+    assert local == {s: SERVICES[s]["command"] for s in ["issuer", *CATALYST, "console", "kafka-lag-exporter"]}
 
 
 def test_published_ports_are_the_services_default_settings() -> None:
+    from services.console.config import ConsoleSettings
     from services.engagement.api.settings import EngagementApiSettings
     from services.engagement.publisher.settings import PublisherSettings
     from services.engagement.worker.settings import EngagementWorkerSettings
@@ -97,6 +101,7 @@ def test_published_ports_are_the_services_default_settings() -> None:
         "engagement-publisher": {PublisherSettings().publisher_metrics_port},
         "recognition": {RecognitionSettings().grpc_port, RecognitionSettings().metrics_port},
         "issuer": {IssuerSettings().issuer_port},
+        "console": {ConsoleSettings().console_port},
     }
     for service, ports in expected.items():
         assert {int(p.split(":")[1]) for p in SERVICES[service]["ports"]} == ports, service

@@ -13,6 +13,7 @@ from deploy.k8s.rules_configmap import render
 from deploy.prometheus.kafka_lag_exporter import LagExporterSettings
 from services.common.settings import CommonSettings
 from services.common.topics import load_topics
+from services.console.config import ConsoleSettings
 from services.engagement.api.settings import EngagementApiSettings
 from services.engagement.publisher.settings import PublisherSettings
 from services.engagement.worker.settings import EngagementWorkerSettings
@@ -30,7 +31,10 @@ SETTINGS = {
     "recognition": RecognitionSettings,
     "topics": CommonSettings,
     "kafka-lag-exporter": LagExporterSettings,
+    "console": ConsoleSettings,
 }
+# The console's cookie signing key, from a Secret the operator creates; it signs no token.
+OPERATOR_SECRETS = {"CATALYST_CONSOLE_SESSION_SECRET"}
 GRPC_SERVICES = {
     "feed": ("catalyst.feed.v1.FeedService", 50051, 9101),
     "engagement-api": ("catalyst.engagement.v1.EngagementService", 50052, 9102),
@@ -127,7 +131,7 @@ def test_tokens_are_checked_against_the_identity_provider_in_production_mode() -
     settings = CommonSettings(**{k.removeprefix("CATALYST_").lower(): v for k, v in environment.items()})
     assert settings.env == "production" and settings.oidc_issuer.startswith("https://")
     for workload in workloads().values():
-        names = {e["name"] for e in containers(workload)[0].get("env", [])}
+        names = {e["name"] for e in containers(workload)[0].get("env", [])} - OPERATOR_SECRETS
         assert not {n for n in names if "SECRET" in n or "JWT" in n}, "no signing key reaches a pod"
     assert not of_kind("Secret"), "secrets are created by the operator, never committed"
 
@@ -197,3 +201,14 @@ def test_every_workload_has_requests_a_memory_limit_and_a_disruption_budget() ->
             assert container["securityContext"]["readOnlyRootFilesystem"] is True, name
         assert tuple(sorted(workload["spec"]["selector"]["matchLabels"].items())) in budgets, name
         assert workload["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+
+
+def test_the_console_serves_http_on_its_default_port_with_health_probes() -> None:
+    container = containers(workloads()["console"])[0]
+    port = ConsoleSettings.model_fields["console_port"].default
+    assert {p["name"]: p["containerPort"] for p in container["ports"]} == {"http": port}
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}
+    secret = next(e for e in container["env"] if e["name"] == "CATALYST_CONSOLE_SESSION_SECRET")
+    assert "value" not in secret and secret["valueFrom"]["secretKeyRef"]["name"] == "catalyst-console"
+    assert {p["name"]: p["port"] for p in of_kind("Service")["console"]["spec"]["ports"]} == {"http": port}
