@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from catalyst.recognition.v1 import recognition_pb2_grpc
@@ -13,6 +14,8 @@ from prometheus_client import REGISTRY, CollectorRegistry
 from services.common import redis_client
 from services.common.auth import verifier_for
 from services.common.grpc_server import GrpcService
+from services.common.periodic import Periodic
+from services.common.policy import load_policy
 from services.recognition.config import RecognitionSettings
 from services.recognition.consumer import EngagementConsumer
 from services.recognition.handlers import Recognition
@@ -32,9 +35,10 @@ class RecognitionApp:
     def __init__(self, settings: RecognitionSettings, registry: CollectorRegistry = REGISTRY) -> None:
         self.settings = settings
         self.rules: Rules = load_rules(settings.badge_rules_file, settings.scoring_file)
+        self.retention = load_policy(settings.policy_file).retention
         self.metrics = RecognitionMetrics(registry)
         self.redis = redis_client.connect(settings.redis_url)
-        self.store = RecognitionStore(self.redis, self.rules)
+        self.store = RecognitionStore(self.redis, self.rules, settings.pseudonym_key, self.retention.erasure_markers)
         self.producer = AIOKafkaProducer(
             bootstrap_servers=settings.kafka_bootstrap,
             client_id="catalyst-recognition",
@@ -97,6 +101,7 @@ class RecognitionApp:
             settings.grpc_port,
             registry,
         )
+        self.sweeper = Periodic("recognition-retention", self._expire, self.retention.sweep_interval.total_seconds())
         self._stopping = False
         servicer = RecognitionServicer(self.recognition, self.rules, self.hub)
         self.grpc.add(
@@ -115,10 +120,17 @@ class RecognitionApp:
         await self.hub.start()
         await self.consumer.start()
         await self.grpc.start()
+        self.sweeper.start()
         for task in (self.consumer.task, self.relay.task):
             if task is not None:
                 task.add_done_callback(self._worker_ended)
         log.info("recognition started with %d badges", len(self.rules.badges))
+
+    async def _expire(self) -> None:
+        """Retention: revoked badges past the policy's limit lose their history."""
+        expired = await self.recognition.expire_revoked(datetime.now(UTC), self.retention.recognition.revoked_badges)
+        if expired:
+            log.info("retention removed the history of %d revoked badges", expired)
 
     def _worker_ended(self, task: asyncio.Task) -> None:
         """A background loop that ends on its own is a fault: report NOT_SERVING so the probe restarts us."""
@@ -131,9 +143,10 @@ class RecognitionApp:
             )
 
     async def stop(self) -> None:
-        """gRPC first (health NOT_SERVING, drain calls), then the consumer (commit), then the relay (drain
-        the outbox), then the hub, the producer and Redis."""
+        """The retention sweep, then gRPC (health NOT_SERVING, drain calls), then the consumer (commit), then the
+        relay (drain the outbox), then the hub, the producer and Redis."""
         self._stopping = True
+        await self.sweeper.stop()
         await self.hub.close_streams()
         await self.grpc.stop(self.settings.shutdown_grace_seconds)
         await self.consumer.stop()

@@ -24,7 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.dead_letters import dead_letter
 from services.common.errors import Unavailable
-from services.recognition.handlers import Recognition, utc
+from services.recognition.handlers import Erased, Recognition, utc
 from services.recognition.metrics import RecognitionMetrics
 
 log = logging.getLogger(__name__)
@@ -154,6 +154,8 @@ class EngagementConsumer:
         except Poison as exc:
             await self._dead_letter(record, str(exc))
             outcome = "dead_letter"
+        except Erased:
+            outcome = "erased"  # about a person erased before: refused, so a late event never recreates them
         except TRANSIENT:
             raise
         except Exception as exc:
@@ -167,7 +169,7 @@ class EngagementConsumer:
         if record.value is None:
             if not record.key:
                 raise Poison("tombstone without a key: no employee to forget")
-            await self._recognition.forget(record.key.decode())
+            await self._recognition.forget(record.key.decode(), datetime.fromtimestamp(record.timestamp / 1000, UTC))
             return "forgotten"
         env = _parse(record.value)
         if env.WhichOneof("payload") != "score_changed":
@@ -195,7 +197,7 @@ class EngagementConsumer:
         if not env.employee_id or kind not in ("employee_registered", "employee_forgotten"):
             return "ignored"
         if kind == "employee_forgotten":
-            await self._recognition.forget(env.employee_id)
+            await self._recognition.forget(env.employee_id, utc(env.occurred_at.ToDatetime(tzinfo=UTC)))
             return "forgotten"
         await self._recognition.register(env)
         return "applied"

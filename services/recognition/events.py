@@ -2,6 +2,8 @@
 
 An id is derived from what the event is about (employee, badge, tier, kind, grant number, answer number),
 never from time or randomness: a replay computes the same id, and the store refuses it a second time.
+Events say who holds what, never why: evidence, reasons and notes stay in the store, which an erasure empties
+(docs/decisions/0014-badge-events-without-evidence.md).
 """
 
 from __future__ import annotations
@@ -53,7 +55,6 @@ def granted(employee_id: str, department_id: str, holding: Holding, invitation: 
     env.type = "catalyst.events.v1.BadgeGranted"
     env.badge_granted.badge = holding.badge
     env.badge_granted.tier = TIER_PB[holding.tier]
-    env.badge_granted.evidence.extend(evidence_pb(holding.evidence))
     env.badge_granted.evaluated_at.FromDatetime(holding.granted_at)
     env.badge_granted.invitation = invitation
     return env
@@ -65,8 +66,6 @@ def revoked(employee_id: str, department_id: str, holding: Holding) -> envelope_
     env.type = "catalyst.events.v1.BadgeRevoked"
     env.badge_revoked.badge = holding.badge
     env.badge_revoked.tier = TIER_PB[holding.tier]
-    env.badge_revoked.evidence.extend(evidence_pb(holding.revoke_evidence))
-    env.badge_revoked.reason = holding.revoke_reason
     return env
 
 
@@ -75,12 +74,11 @@ def endorsed(employee_id: str, department_id: str, holding: Holding, at: datetim
     env.type = "catalyst.events.v1.BadgeEndorsed"
     env.badge_endorsed.badge = holding.badge
     env.badge_endorsed.endorsed_by = holding.endorsed_by
-    env.badge_endorsed.note = holding.endorsement_note
     return env
 
 
 def answered(
-    employee_id: str, department_id: str, holding: Holding, accept: bool, reason: str, at: datetime
+    employee_id: str, department_id: str, holding: Holding, accept: bool, at: datetime
 ) -> envelope_pb2.Envelope:
     env = _envelope(event_id(employee_id, holding, "answer", holding.response_seq), at, employee_id, department_id)
     if accept:
@@ -89,5 +87,4 @@ def answered(
     else:
         env.type = "catalyst.events.v1.InvitationDeclined"
         env.invitation_declined.badge = holding.badge
-        env.invitation_declined.reason = reason
     return env

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from catalyst.events.v1 import badges_pb2, envelope_pb2
 
@@ -25,6 +25,13 @@ log = logging.getLogger(__name__)
 
 Change = tuple[EmployeeRecord, list[envelope_pb2.Envelope]] | None
 COMPONENTS = ("content", "conversation", "reach", "helpfulness", "innovation", "profile", "pilot", "total")
+
+
+class Erased(NotFound):
+    """The employee was erased; nothing about them is stored again (until a later registration)."""
+
+    def __init__(self, employee_id: str) -> None:
+        super().__init__(f"{employee_id} was erased; recognition stores nothing about them")
 
 
 def utc(ts: datetime) -> datetime:
@@ -80,6 +87,8 @@ class Recognition:
             after, envelopes = outcome
             pairs = [(e.event_id, e.SerializeToString(deterministic=True)) for e in envelopes]
             result = await self.store.commit(before, after, pairs)
+            if result is Commit.GONE:
+                raise Erased(employee_id)
             if result is Commit.CONFLICT:
                 continue
             if envelopes:
@@ -157,9 +166,12 @@ class Recognition:
         return applied
 
     async def register(self, env: envelope_pb2.Envelope) -> None:
-        """Directory facts from EmployeeRegistered: department and display name."""
+        """Directory facts from EmployeeRegistered: department and display name. A registration after an
+        erasure (a re-hire) lifts the gone marker; a replayed one from before it raises Erased."""
         name = env.employee_registered.display_name
         department = env.department_id
+        if not await self.store.lift_marker(env.employee_id, utc(env.occurred_at.ToDatetime(tzinfo=UTC))):
+            raise Erased(env.employee_id)
 
         def change(record: EmployeeRecord) -> Change:
             if record.registered and record.department == department and record.display_name == name:
@@ -168,10 +180,39 @@ class Recognition:
 
         await self._update(env.employee_id, change)
 
-    async def forget(self, employee_id: str) -> None:
-        if await self.store.forget(employee_id):
+    async def forget(self, employee_id: str, erased_at: datetime) -> None:
+        """Erases the employee and leaves the keyed gone marker, so a late or replayed event is refused."""
+        if await self.store.forget(employee_id, erased_at):
             self._on_outbox()
             await self.refresh_holder_gauges()
+
+    async def expire_revoked(self, now: datetime, keep: timedelta) -> int:
+        """Retention: revoked badges older than `keep` lose their dates, evidence and reason. What remains is
+        the grant and answer counts per badge and tier, which keep event ids unique. Returns how many expired."""
+        cutoff = now - keep
+        expired = 0
+        async for records in self.store.records_with_revoked():
+            for stale in records:
+                if not any(h.revoked_at is not None and h.revoked_at <= cutoff for h in stale.revoked()):
+                    continue
+                removed = 0
+
+                def change(record: EmployeeRecord) -> Change:
+                    nonlocal removed
+                    holdings = dict(record.holdings)
+                    for key, h in record.holdings.items():
+                        if not h.held and h.revoked_at is not None and h.revoked_at <= cutoff:
+                            holdings[key] = Holding(h.badge, h.tier, grant_seq=h.grant_seq, response_seq=h.response_seq)
+                    removed = sum(1 for key in holdings if holdings[key] != record.holdings[key])
+                    return (replace(record, holdings=holdings), []) if removed else None
+
+                try:
+                    await self._update(stale.employee_id, change)
+                except Erased:
+                    continue
+                expired += removed
+        self.metrics.retention_removed.labels("revoked_badges").inc(expired)
+        return expired
 
     async def sweep(self, now: datetime) -> int:
         """Revokes at-risk tiers whose grace period ended by event time `now` without fresh figures."""
@@ -211,11 +252,11 @@ class Recognition:
         at = datetime.now(UTC)
 
         def change(record: EmployeeRecord) -> Change:
-            holding = model.respond(self.rules, record, badge, accept)
+            holding = model.respond(self.rules, record, badge, accept, reason)
             if holding is None:
                 return None
             holdings = {**record.holdings, (holding.badge, holding.tier): holding}
-            env = events.answered(employee_id, record.department, holding, accept, reason, at)
+            env = events.answered(employee_id, record.department, holding, accept, at)
             return replace(record, holdings=holdings), [env]
 
         record, _ = await self._update(employee_id, change)

@@ -20,7 +20,8 @@ class RecognitionMetrics:
         )
         self.consumed = Counter(
             "recognition_records_consumed",
-            "Records read from Kafka, by topic and outcome (applied, unchanged, ignored, forgotten, dead_letter)",
+            "Records read from Kafka, by topic and outcome (applied, unchanged, ignored, forgotten, erased: about a "
+            "person erased before, dead_letter)",
             ["topic", "outcome"],
             registry=registry,
         )
@@ -41,5 +42,11 @@ class RecognitionMetrics:
         self.published = Counter("recognition_events_published", "Outbox records published to Kafka", registry=registry)
         self.publish_failures = Counter(
             "recognition_publish_failures", "Failed outbox publish rounds (retried)", registry=registry
+        )
+        self.retention_removed = Counter(
+            "recognition_retention_removed",
+            "Records removed because they passed the policy's retention, by kind (revoked_badges)",
+            ["kind"],
+            registry=registry,
         )
         self.stream_clients = Gauge("recognition_stream_clients", "Open StreamBadgeEvents calls", registry=registry)

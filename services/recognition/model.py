@@ -88,8 +88,9 @@ def endorse(rules: Rules, record: EmployeeRecord, badge_id: str, admin: str, not
     return replace(holding, endorsed_by=admin, endorsement_note=note)
 
 
-def respond(rules: Rules, record: EmployeeRecord, badge_id: str, accept: bool) -> Holding | None:
-    """The holding with its new status, or None when the answer equals the current status (a retry)."""
+def respond(rules: Rules, record: EmployeeRecord, badge_id: str, accept: bool, reason: str) -> Holding | None:
+    """The holding with its new status and the reason for a decline, or None when the answer equals the current
+    status (a retry)."""
     known_badge(rules, badge_id)
     badge = rules.badges[badge_id]
     if not badge.invitation:
@@ -100,4 +101,5 @@ def respond(rules: Rules, record: EmployeeRecord, badge_id: str, accept: bool) -
     status = ACCEPTED if accept else DECLINED
     if holding.status == status:
         return None
-    return replace(holding, status=status, response_seq=holding.response_seq + 1)
+    words = "" if accept else reason
+    return replace(holding, status=status, response_seq=holding.response_seq + 1, response_reason=words)

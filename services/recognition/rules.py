@@ -280,6 +280,7 @@ class Holding:
     revoke_evidence: tuple[EvidenceItem, ...] = ()
     status: str = ""  # invitation badges: invited / accepted / declined
     response_seq: int = 0
+    response_reason: str = ""  # the holder's words when declining
     endorsed_by: str = ""
     endorsement_note: str = ""
 
@@ -361,6 +362,7 @@ def evaluate(
                     revoke_evidence=(),
                     status="invited" if badge.invitation else "",
                     response_seq=0,
+                    response_reason="",
                     endorsed_by="",
                     endorsement_note="",
                 )

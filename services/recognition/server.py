@@ -55,9 +55,35 @@ def badge_pb(record: EmployeeRecord, h: Holding, with_evidence: bool) -> pb.Badg
         msg.granted_at.FromDatetime(h.granted_at)
     if with_evidence:
         msg.evidence.extend(evidence_pb(h.evidence))
+        msg.decline_reason = h.response_reason
         if h.at_risk_since:
             msg.at_risk_since.FromDatetime(h.at_risk_since)
     return msg
+
+
+def qualifying_pb(record: EmployeeRecord, h: Holding) -> pb.Badge:
+    msg = pb.Badge(employee_id=record.employee_id, badge=h.badge, tier=TIER_PB[h.tier])
+    if h.qualifying_since:
+        msg.qualifying_since.FromDatetime(h.qualifying_since)
+    return msg
+
+
+def my_data_pb(record: EmployeeRecord) -> pb.GetMyDataResponse:
+    """Everything the record holds, for its own employee (Art. 15)."""
+    response = pb.GetMyDataResponse(
+        employee_id=record.employee_id,
+        display_name=record.display_name,
+        department_id=record.department,
+        preferences=_prefs(record),
+        ranking_opt_out=record.ranking_opt_out,
+        figures=record.figures,
+        badges=[badge_pb(record, h, True) for h in record.held()],
+        qualifying=[qualifying_pb(record, h) for h in record.holdings.values() if not h.held and h.qualifying_since],
+        revoked=[revoked_pb(record, h) for h in record.revoked()],
+    )
+    if record.scored_at:
+        response.figures_as_of.FromDatetime(record.scored_at)
+    return response
 
 
 def revoked_pb(record: EmployeeRecord, h: Holding) -> pb.Badge:
@@ -216,6 +242,9 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
     ) -> pb.GetPreferencesResponse:
         record = await self._rec.record(current_principal().subject)
         return pb.GetPreferencesResponse(preferences=_prefs(record))
+
+    async def GetMyData(self, request: pb.GetMyDataRequest, context: grpc.aio.ServicerContext) -> pb.GetMyDataResponse:
+        return my_data_pb(await self._rec.record(current_principal().subject))
 
     async def StreamBadgeEvents(
         self, request: pb.StreamBadgeEventsRequest, context: grpc.aio.ServicerContext

@@ -5,6 +5,10 @@ Key schema (all keys of one employee share the `{emp:<id>}` hash tag, so every s
                       opt_out, hidden, ranking_opt_out, and one field h:<badge>:<tier> (JSON) per holding
   {emp:<id>}:events   set of recognition event ids ever written (a replayed transition is refused)
   {emp:<id>}:outbox   list of pending records: b"E" + Envelope bytes, or b"T" for a tombstone
+  recognition:gone:{<slot tag>}:<pseudonym>
+                      string: when the employee was erased (epoch ms), kept for the policy's erasure_markers;
+                      keyed by an HMAC of the id in the employee's slot (services/common/pseudonyms.py), so it
+                      holds nothing that names them and a commit can check it atomically
 Global indexes (derived, rewritten idempotently after each employee change, safe to rebuild):
   recognition:outbox:pending   zset of employee ids with a non-empty outbox
   recognition:outbox:lease     string: the relay instance that may publish (expires unless renewed)
@@ -19,13 +23,14 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import redis.asyncio as aioredis
 
 from services.common.lease import RedisLease
+from services.common.pseudonyms import marker_key
 from services.recognition.model import EmployeeRecord
 from services.recognition.rules import EvidenceItem, Holding, Rules, Tier, revocation_due
 
@@ -37,6 +42,7 @@ DEPARTMENTS = "recognition:departments"
 EVENT, TOMBSTONE = b"E", b"T"
 
 _COMMIT = """
+if redis.call('EXISTS', KEYS[4]) == 1 then return -2 end
 local rev = redis.call('HGET', KEYS[1], 'rev') or '0'
 if rev ~= ARGV[1] then return 0 end
 for i = 3, #ARGV, 2 do
@@ -51,11 +57,24 @@ redis.call('HSET', KEYS[1], 'rev', tonumber(rev) + 1)
 return 1
 """
 
+# Deletes the employee's keys, queues a tombstone if anything was there, and sets the gone marker to the
+# later of its erasure times, all at once: no commit can slip in between.
 _FORGET = """
 local existed = redis.call('EXISTS', KEYS[1], KEYS[2])
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 if existed > 0 then redis.call('RPUSH', KEYS[3], ARGV[1]) end
+local erased = math.max(tonumber(redis.call('GET', KEYS[4]) or '0'), tonumber(ARGV[2]))
+redis.call('SET', KEYS[4], erased, 'PX', ARGV[3])
 return existed
+"""
+
+# Lifts the marker only for a registration that happened after the erasure (a re-hire), never for a replay.
+_LIFT = """
+local erased = tonumber(redis.call('GET', KEYS[1]) or '-1')
+if erased < 0 then return 1 end
+if tonumber(ARGV[1]) <= erased then return 0 end
+redis.call('DEL', KEYS[1])
+return 1
 """
 
 # Removes the published entries from the head of the outbox, only while they are still the head
@@ -75,6 +94,7 @@ class Commit(enum.Enum):
     APPLIED = "applied"
     CONFLICT = "conflict"  # someone else wrote first: read again and retry
     DUPLICATE = "duplicate"  # an event id was written before: the transition already happened
+    GONE = "gone"  # the employee was erased: nothing about them may be stored again
 
 
 def state_key(employee_id: str) -> str:
@@ -87,6 +107,10 @@ def events_key(employee_id: str) -> str:
 
 def outbox_key(employee_id: str) -> str:
     return f"{{emp:{employee_id}}}:outbox"
+
+
+def gone_key(pseudonym_key: str, employee_id: str) -> str:
+    return marker_key("recognition:gone", pseudonym_key, employee_id)
 
 
 def holders_key(badge: str) -> str:
@@ -173,11 +197,14 @@ def encode_changes(before: EmployeeRecord, after: EmployeeRecord) -> dict[str, s
 
 
 class RecognitionStore:
-    def __init__(self, redis: aioredis.Redis, rules: Rules) -> None:
+    def __init__(self, redis: aioredis.Redis, rules: Rules, pseudonym_key: str, marker_ttl: timedelta) -> None:
         self.redis = redis
         self.rules = rules
+        self._pseudonym_key = pseudonym_key
+        self._marker_ttl_ms = int(marker_ttl.total_seconds() * 1000)
         self._commit = redis.register_script(_COMMIT)
         self._forget = redis.register_script(_FORGET)
+        self._lift = redis.register_script(_LIFT)
         self._ack = redis.register_script(_ACK)
         self._relay_lease = RedisLease(redis, RELAY_LEASE)
 
@@ -200,8 +227,10 @@ class RecognitionStore:
         events = list(events)
         for event_id, payload in events:
             args.extend([event_id, EVENT + payload])
-        keys = [state_key(employee_id), events_key(employee_id), outbox_key(employee_id)]
+        keys = [state_key(employee_id), events_key(employee_id), outbox_key(employee_id), self._gone(employee_id)]
         result = int(await self._commit(keys=keys, args=args))
+        if result == -2:
+            return Commit.GONE
         if result == 0:
             return Commit.CONFLICT
         if result == -1:
@@ -238,10 +267,14 @@ class RecognitionStore:
             pipe.sadd(department_key(after.department), employee_id)
         await pipe.execute()
 
-    async def forget(self, employee_id: str) -> bool:
-        """Deletes everything about the employee and queues a tombstone if anything was there."""
-        keys = [state_key(employee_id), events_key(employee_id), outbox_key(employee_id)]
-        existed = int(await self._forget(keys=keys, args=[TOMBSTONE])) > 0
+    def _gone(self, employee_id: str) -> str:
+        return gone_key(self._pseudonym_key, employee_id)
+
+    async def forget(self, employee_id: str, erased_at: datetime) -> bool:
+        """Deletes everything about the employee, marks them gone, and queues a tombstone if anything was there."""
+        keys = [state_key(employee_id), events_key(employee_id), outbox_key(employee_id), self._gone(employee_id)]
+        erased_ms = int(erased_at.timestamp() * 1000)
+        existed = int(await self._forget(keys=keys, args=[TOMBSTONE, erased_ms, self._marker_ttl_ms])) > 0
         pipe = self.redis.pipeline(transaction=False)
         for badge_id in self.rules.badges:
             pipe.srem(holders_key(badge_id), employee_id)
@@ -253,6 +286,26 @@ class RecognitionStore:
         if existed:
             await self.mark_pending(employee_id)
         return existed
+
+    async def lift_marker(self, employee_id: str, registered_at: datetime) -> bool:
+        """False when the employee was erased at or after `registered_at` (a replayed registration)."""
+        registered_ms = int(registered_at.timestamp() * 1000)
+        return bool(await self._lift(keys=[self._gone(employee_id)], args=[registered_ms]))
+
+    async def is_gone(self, employee_id: str) -> bool:
+        return bool(await self.redis.exists(self._gone(employee_id)))
+
+    async def records_with_revoked(self, batch: int = 500) -> AsyncIterator[list[EmployeeRecord]]:
+        """Every stored record that holds a revoked badge, in batches (a SCAN: retention runs rarely)."""
+        ids: list[str] = []
+        async for key in self.redis.scan_iter(match="{emp:*}:state", count=batch):
+            text = key.decode()
+            ids.append(text[len("{emp:") : text.rindex("}")])
+            if len(ids) >= batch:
+                yield [r for r in await self.load_many(ids) if r.revoked()]
+                ids = []
+        if ids:
+            yield [r for r in await self.load_many(ids) if r.revoked()]
 
     # ------------------------------------------------------------ outbox
 

@@ -230,9 +230,9 @@ class Harness:
         return found
 
 
-async def start_harness(common_env: dict[str, str]) -> Harness:
+async def start_harness(common_env: dict[str, str], settings: RecognitionSettings | None = None) -> Harness:
     registry = CollectorRegistry()
-    app = RecognitionApp(settings_for(common_env), registry)
+    app = RecognitionApp(settings or settings_for(common_env), registry)
     await app.start()
     producer = await asyncio.to_thread(
         KafkaProducer, bootstrap_servers=common_env["CATALYST_KAFKA_BOOTSTRAP"], acks="all", linger_ms=0

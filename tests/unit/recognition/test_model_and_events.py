@@ -76,25 +76,42 @@ def test_endorse_uses_the_highest_held_tier(rules: Rules) -> None:
 
 
 def test_holder_accepts_declines_and_may_change_their_mind(rules: Rules) -> None:
-    accepted = model.respond(rules, holder(), AMB, accept=True)
+    accepted = model.respond(rules, holder(), AMB, accept=True, reason="ignored when accepting")
     assert accepted is not None and accepted.status == model.ACCEPTED and accepted.response_seq == 1
+    assert accepted.response_reason == ""
     record = replace(holder(), holdings={(AMB, Tier.SINGLE): accepted})
-    assert model.respond(rules, record, AMB, accept=True) is None
-    declined = model.respond(rules, record, AMB, accept=False)
+    assert model.respond(rules, record, AMB, accept=True, reason="") is None
+    declined = model.respond(rules, record, AMB, accept=False, reason="no time")
     assert declined is not None and declined.status == model.DECLINED and declined.response_seq == 2
+    assert declined.response_reason == "no time"
 
 
 def test_only_invitation_badges_held_by_the_caller_are_answered(rules: Rules) -> None:
     with pytest.raises(FailedPrecondition, match="not an invitation"):
-        model.respond(rules, holder(), "creator", accept=True)
+        model.respond(rules, holder(), "creator", accept=True, reason="")
     with pytest.raises(NotFound, match="no Intranet Ambassador invitation"):
-        model.respond(rules, EmployeeRecord("e2"), AMB, accept=True)
+        model.respond(rules, EmployeeRecord("e2"), AMB, accept=True, reason="")
 
 
 def test_visibility_follows_both_preferences() -> None:
     assert EmployeeRecord("e").visible
     assert not EmployeeRecord("e", opt_out=True).visible
     assert not EmployeeRecord("e", hidden=True).visible
+
+
+def test_badge_events_carry_no_evidence_reason_or_note() -> None:
+    evidence = (EvidenceItem("posts_30d", 4, 3, "posts: 4 (threshold 3)", "30d"),)
+    h = Holding("creator", Tier.BRONZE, held=True, grant_seq=1, granted_at=T0, evidence=evidence)
+    gone = replace(h, held=False, revoked_at=T0, revoke_reason="below 2 posts", revoke_evidence=evidence)
+    noted = replace(h, endorsed_by="po-1", endorsement_note="thank you", response_seq=1, response_reason="no time")
+    for env in (
+        events.granted("e1", "d1", h, invitation=False),
+        events.revoked("e1", "d1", gone),
+        events.endorsed("e1", "d1", noted, T0),
+        events.answered("e1", "d1", noted, False, T0),
+    ):
+        text = str(env)
+        assert "posts" not in text and "thank you" not in text and "no time" not in text, text
 
 
 def test_event_ids_are_deterministic_and_distinct_per_fact() -> None:
@@ -104,13 +121,13 @@ def test_event_ids_are_deterministic_and_distinct_per_fact() -> None:
     assert first.SerializeToString(deterministic=True) == events.granted("e1", "d1", h, False).SerializeToString(
         deterministic=True
     )
-    assert first.type == "catalyst.events.v1.BadgeGranted" and first.badge_granted.evidence[0].window == "30d"
+    assert first.type == "catalyst.events.v1.BadgeGranted" and first.badge_granted.badge == "creator"
     regrant = events.granted("e1", "d1", replace(h, grant_seq=2), invitation=False)
     revoked = events.revoked("e1", "d1", replace(h, held=False, revoked_at=T0, revoke_reason="r"))
     other_tier = events.granted("e1", "d1", replace(h, tier=Tier.SILVER), invitation=False)
     other_person = events.granted("e2", "d1", h, invitation=False)
     ids = {e.event_id for e in (first, regrant, revoked, other_tier, other_person)}
     assert len(ids) == 5
-    answer1 = events.answered("e1", "d1", replace(h, response_seq=1), True, "", T0)
-    answer2 = events.answered("e1", "d1", replace(h, response_seq=2), False, "no time", T0)
-    assert answer1.event_id != answer2.event_id and answer2.invitation_declined.reason == "no time"
+    answer1 = events.answered("e1", "d1", replace(h, response_seq=1), True, T0)
+    answer2 = events.answered("e1", "d1", replace(h, response_seq=2), False, T0)
+    assert answer1.event_id != answer2.event_id and answer2.invitation_declined.badge == "creator"
