@@ -193,6 +193,7 @@ def common_env(kafka_bootstrap: str, redis_url: str, topics: dict[str, str]) -> 
         "CATALYST_TOPIC_ENGAGEMENT": topics["engagement"],
         "CATALYST_TOPIC_RECOGNITION": topics["recognition"],
         "CATALYST_TOPIC_DEADLETTER": topics["deadletter"],
+        "CATALYST_TOPIC_AUDIT": topics["audit"],
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from catalyst.audit.v1 import audit_pb2
 from catalyst.engagement.v1 import engagement_pb2
 from catalyst.recognition.v1 import recognition_pb2
 from rich.console import Console
@@ -23,6 +24,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--role", default=Role.PROGRAMME_OWNER.value, choices=[r.value for r in Role], help="role of the minted token"
     )
+    p.add_argument("--purpose", default="", help="why you look at someone else's data (audited; required then)")
     sub = p.add_subparsers(dest="command", required=True)
 
     t = sub.add_parser("token", help="mint a bearer token for local use and demos")
@@ -55,11 +57,16 @@ def parser() -> argparse.ArgumentParser:
     en.add_argument("employee")
     en.add_argument("--badge", default="intranet_ambassador")
     en.add_argument("--note", required=True)
+    sub.add_parser("my-accesses", help="who looked at your data (as --as), and why")
+    au = sub.add_parser("audit", help="the audit log of look-ups (works council: --role works_council)")
+    au.add_argument("--employee", default="", help="only look-ups of this person's data")
+    au.add_argument("--actor", default="", help="only look-ups by this person")
+    au.add_argument("--summary", action="store_true", help="counts per role, method and purpose instead")
     return p
 
 
 def run(args: argparse.Namespace, settings: CliSettings, console: Console) -> None:
-    caller = Caller(settings, args.subject, Role(args.role))
+    caller = Caller(settings, args.subject, Role(args.role), args.purpose.strip())
     match args.command:
         case "token":
             print(local_issuer(settings).mint(args.subject, [Role(args.token_role)], ttl_seconds=args.ttl))
@@ -89,6 +96,15 @@ def run(args: argparse.Namespace, settings: CliSettings, console: Console) -> No
         case "pilot-group":
             request = recognition_pb2.ProposePilotGroupRequest(size=args.size)
             render.pilot_group(console, caller.call("recognition", "ProposePilotGroup", request))
+        case "my-accesses":
+            render.accesses(console, caller.call("audit", "ListMyAccesses", audit_pb2.ListMyAccessesRequest()))
+        case "audit" if args.summary:
+            render.access_summary(
+                console, caller.call("audit", "SummariseAccesses", audit_pb2.SummariseAccessesRequest())
+            )
+        case "audit":
+            request = audit_pb2.ListAccessesRequest(employee_id=args.employee, actor=args.actor)
+            render.accesses(console, caller.call("audit", "ListAccesses", request))
         case "endorse":
             request = recognition_pb2.EndorseRequest(employee_id=args.employee, badge=args.badge, note=args.note)
             response = caller.call("recognition", "Endorse", request)

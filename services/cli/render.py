@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from catalyst.audit.v1 import audit_pb2
 from catalyst.engagement.v1 import engagement_pb2
 from catalyst.events.v1 import badges_pb2
 from catalyst.recognition.v1 import recognition_pb2
@@ -178,3 +179,31 @@ def adoption(console: Console, response: engagement_pb2.GetDepartmentAdoptionRes
         table,
         f"no departments to show{in_department(department)}: adoption counts the people of the directory; {LOAD_HINT}",
     )
+
+
+def accesses(console: Console, response: audit_pb2.ListAccessesResponse | audit_pb2.ListMyAccessesResponse) -> None:
+    table = Table(title="Look-ups of personal data (newest first)")
+    for column in ("when (UTC)", "whose", "who", "roles", "what", "purpose"):
+        table.add_column(column)
+    for env in response.accesses:
+        access = env.data_accessed
+        table.add_row(
+            env.occurred_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S"),
+            env.employee_id,
+            access.actor,
+            ", ".join(access.actor_roles),
+            access.method.rpartition("/")[2],
+            access.purpose,
+        )
+    show(console, table, "Nobody else looked at this data within the audit's retention.")
+
+
+def access_summary(console: Console, response: audit_pb2.SummariseAccessesResponse) -> None:
+    table = Table(title=f"Look-ups by role, method and purpose ({response.total_accesses} in all)")
+    for column in ("roles", "what", "purpose", "look-ups", "people", "actors"):
+        table.add_column(column)
+    for c in response.counts:
+        table.add_row(
+            c.actor_role, c.method.rpartition("/")[2], c.purpose, str(c.accesses), str(c.people), str(c.actors)
+        )
+    show(console, table, "No look-ups of personal data within the audit's retention.")

@@ -48,6 +48,7 @@ class CommonSettings(BaseSettings):
     topic_engagement: str = Field(default_factory=lambda: topic_name("engagement"))
     topic_recognition: str = Field(default_factory=lambda: topic_name("recognition"))
     topic_deadletter: str = Field(default_factory=lambda: topic_name("deadletter"))
+    topic_audit: str = Field(default_factory=lambda: topic_name("audit"))
     # Consumer groups are named here because other processes (lag exporter, demo) watch them too.
     engagement_group_id: str = Field("catalyst-engagement", min_length=1, description="engagement worker group")
     recognition_group_id: str = Field("catalyst-recognition", min_length=1, description="recognition group")

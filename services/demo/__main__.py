@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.live import Live
 from rich.markdown import Markdown
 
+from services.common.audit import PURPOSE_KEY
 from services.common.auth import Role
 from services.common.grpc_client import bearer, channel
 from services.common.local_issuer import local_issuer
@@ -74,7 +75,8 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
     settings.demo_reports_dir.mkdir(parents=True, exist_ok=True)
     truth_file.write(truth, settings.demo_reports_dir / "ground_truth.json")
 
-    owner = bearer(authority.mint("demo-comms-team", [Role.PROGRAMME_OWNER], 600))
+    token = bearer(authority.mint("demo-comms-team", [Role.PROGRAMME_OWNER], 600))
+    owner = (*token, (PURPOSE_KEY, "demo: propose the pilot group"))
     async with channel(settings.recognition_target) as ch:
         stub = recognition_pb2_grpc.RecognitionServiceStub(ch)
         coverage = await stub.GetDepartmentCoverage(recognition_pb2.GetDepartmentCoverageRequest(), metadata=owner)

@@ -16,6 +16,7 @@ import sys
 import grpc
 from catalyst.recognition.v1 import recognition_pb2, recognition_pb2_grpc
 
+from services.common.audit import PURPOSE_KEY
 from services.common.auth import Role
 from services.common.grpc_client import bearer, channel
 from services.common.local_issuer import local_issuer
@@ -44,7 +45,8 @@ async def first_ambassador_event(stream: grpc.aio.UnaryStreamCall) -> str:
 async def seed(settings: DemoSettings) -> str:
     """Loads the sample company unless an ambassador exists already; returns the first ambassador's id."""
     authority = local_issuer(settings)
-    owner = bearer(authority.mint("sample-seed", [Role.PROGRAMME_OWNER], 3600))
+    token = bearer(authority.mint("sample-seed", [Role.PROGRAMME_OWNER], 3600))
+    owner = (*token, (PURPOSE_KEY, "sample data: name the first Intranet Ambassador"))
     async with channel(settings.recognition_target) as ch:
         stub = recognition_pb2_grpc.RecognitionServiceStub(ch)
         # Subscribed before anything is sent, so the grant cannot pass unseen.

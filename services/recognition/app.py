@@ -12,10 +12,14 @@ from grpc_health.v1 import health_pb2
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.common import redis_client
+from services.common.audit import Auditor, KafkaAuditLog
 from services.common.auth import verifier_for
 from services.common.grpc_server import GrpcService
 from services.common.periodic import Periodic
 from services.common.policy import load_policy
+from services.recognition.audit_service import SERVICE_NAME as AUDIT_SERVICE_NAME
+from services.recognition.audit_service import AuditMetrics, AuditProjection, AuditServicer
+from services.recognition.audit_store import AuditStore
 from services.recognition.config import RecognitionSettings
 from services.recognition.consumer import EngagementConsumer
 from services.recognition.handlers import Recognition
@@ -103,7 +107,22 @@ class RecognitionApp:
         )
         self.sweeper = Periodic("recognition-retention", self._expire, self.retention.sweep_interval.total_seconds())
         self._stopping = False
-        servicer = RecognitionServicer(self.recognition, self.rules, self.hub)
+        self.audit_log = KafkaAuditLog(settings.kafka_bootstrap, settings.topic_audit, "catalyst-recognition-audit")
+        self.audit_store = AuditStore(self.redis, self.retention.topics["audit"])
+        self.audit_projection = AuditProjection(
+            AIOKafkaConsumer(
+                settings.topic_audit,
+                bootstrap_servers=settings.kafka_bootstrap,
+                group_id=settings.audit_group_id,
+                client_id="catalyst-recognition-audit",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+            ),
+            self.audit_store,
+            AuditMetrics(registry),
+        )
+        self.grpc.add(AUDIT_SERVICE_NAME, AuditServicer(self.audit_store).register)
+        servicer = RecognitionServicer(self.recognition, self.rules, self.hub, Auditor(self.audit_log, "recognition"))
         self.grpc.add(
             SERVICE_NAME, lambda server: recognition_pb2_grpc.add_RecognitionServiceServicer_to_server(servicer, server)
         )
@@ -119,9 +138,10 @@ class RecognitionApp:
         await self.relay.start()
         await self.hub.start()
         await self.consumer.start()
+        await self.audit_projection.start()
         await self.grpc.start()
         self.sweeper.start()
-        for task in (self.consumer.task, self.relay.task):
+        for task in (self.consumer.task, self.relay.task, self.audit_projection.task):
             if task is not None:
                 task.add_done_callback(self._worker_ended)
         log.info("recognition started with %d badges", len(self.rules.badges))
@@ -150,6 +170,8 @@ class RecognitionApp:
         await self.hub.close_streams()
         await self.grpc.stop(self.settings.shutdown_grace_seconds)
         await self.consumer.stop()
+        await self.audit_projection.stop()
+        await self.audit_log.close()
         await self.relay.stop(self.settings.shutdown_grace_seconds)
         await self.hub.stop()
         await self.producer.stop()

@@ -21,6 +21,7 @@ class RecognitionSettings(CommonSettings):
     scoring_file: Path = Field(
         DEFAULT_SCORING_FILE, description="engagement's scoring file: the signals and windows badge rules may read"
     )
+    audit_group_id: str = Field("catalyst-audit", min_length=1, description="group projecting the audit topic")
     consumer_max_records: int = Field(500, ge=1, description="records per poll")
     consumer_poll_ms: int = Field(500, ge=10, description="longest wait for records in one poll")
     consumer_session_timeout_ms: int = Field(30_000, ge=6_000)

@@ -3,6 +3,7 @@
 Who sees what: a person sees all of their own badges, evidence, progress and losses; others see only the
 badges of visible people (not opted out, not hidden), without evidence, and an ambassador only once the
 invitation is accepted. The programme owner (comms) also sees pending and declined invitations and the evidence.
+Every look-up of someone else's badges or of candidates states a purpose and is audited (common/audit.py).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import grpc
 from catalyst.recognition.v1 import recognition_pb2 as pb
 from catalyst.recognition.v1 import recognition_pb2_grpc
 
+from services.common.audit import Auditor, stated_purpose
 from services.common.auth import Principal, Role, current_principal
 from services.common.errors import InvalidArgument, PermissionDenied
 from services.recognition import model
@@ -29,6 +31,9 @@ STATUS_PB = {
     model.DECLINED: pb.AMBASSADOR_STATUS_DECLINED,
 }
 MAX_NOTE_CHARS = 1000
+GET_BADGES = f"{SERVICE_NAME}/GetBadges"
+LIST_AMBASSADORS = f"{SERVICE_NAME}/ListAmbassadors"
+PROPOSE_PILOT_GROUP = f"{SERVICE_NAME}/ProposePilotGroup"
 MAX_ID_CHARS = 128
 
 
@@ -104,10 +109,11 @@ def revoked_pb(record: EmployeeRecord, h: Holding) -> pb.Badge:
 
 
 class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
-    def __init__(self, recognition: Recognition, rules: Rules, hub: BadgeEventHub) -> None:
+    def __init__(self, recognition: Recognition, rules: Rules, hub: BadgeEventHub, auditor: Auditor) -> None:
         self._rec = recognition
         self._rules = rules
         self._hub = hub
+        self._audit = auditor
 
     def _order(self, h: Holding) -> tuple[int, int]:
         badges = list(self._rules.badges)
@@ -121,8 +127,10 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
     async def GetBadges(self, request: pb.GetBadgesRequest, context: grpc.aio.ServicerContext) -> pb.GetBadgesResponse:
         viewer = current_principal()
         target = _id(request.employee_id, "employee_id") or viewer.subject
+        purpose = self._audit.purpose(viewer, [target], context.invocation_metadata())
         record = await self._rec.record(target)
         own = target == viewer.subject
+        await self._audit.record(viewer, [target], GET_BADGES, purpose)
         if not own and not record.visible:
             return pb.GetBadgesResponse()
         held = sorted((h for h in record.held() if h.badge in self._rules.badges), key=self._order)
@@ -163,7 +171,10 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
         viewer = current_principal()
         owner = viewer.has(Role.PROGRAMME_OWNER)
         statuses = frozenset({model.INVITED, model.ACCEPTED, model.DECLINED} if owner else {model.ACCEPTED})
+        purpose = stated_purpose(context.invocation_metadata()) if owner else ""
         found = await self._rec.ambassadors(_id(request.department_id, "department_id"), statuses)
+        if owner:  # candidates with their evidence; others see only who accepted to be shown
+            await self._audit.record(viewer, [r.employee_id for r, _ in found], LIST_AMBASSADORS, purpose)
         return pb.ListAmbassadorsResponse(ambassadors=[badge_pb(r, h, owner) for r, h in found])
 
     async def GetDepartmentCoverage(
@@ -189,8 +200,11 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
     async def ProposePilotGroup(
         self, request: pb.ProposePilotGroupRequest, context: grpc.aio.ServicerContext
     ) -> pb.ProposePilotGroupResponse:
-        current_principal().require(Role.PROGRAMME_OWNER)
+        viewer = current_principal()
+        viewer.require(Role.PROGRAMME_OWNER)
+        purpose = stated_purpose(context.invocation_metadata())
         picks = await self._rec.pilot_group(request.size)
+        await self._audit.record(viewer, [p.record.employee_id for p in picks], PROPOSE_PILOT_GROUP, purpose)
         return pb.ProposePilotGroupResponse(
             candidates=[
                 pb.PilotCandidate(

@@ -2,7 +2,8 @@
 straight from the engagement state in Redis, and its composition root.
 
 Every figure is computed as of the global event-time watermark, so inactive people decay even before the
-publisher re-publishes them. The caller always comes from the bearer token.
+publisher re-publishes them. The caller always comes from the bearer token; a look-up of someone else's score
+or explanation states a purpose and is audited before it is answered (common/audit.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from catalyst.events.v1 import scores_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from services.common.audit import Auditor, KafkaAuditLog
 from services.common.auth import Principal, Role, current_principal, verifier_for
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.grpc_server import GrpcService, run_until_signalled, serve_metrics
@@ -51,10 +53,13 @@ def _employee(request_id: str, caller: Principal) -> str:
 
 
 class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
-    def __init__(self, store: RedisStore, model: ScoringModel, settings: EngagementApiSettings) -> None:
+    def __init__(
+        self, store: RedisStore, model: ScoringModel, settings: EngagementApiSettings, auditor: Auditor
+    ) -> None:
         self.store = store
         self.model = model
         self.settings = settings
+        self.audit = auditor
 
     def register(self, server: grpc.aio.Server) -> None:
         engagement_pb2_grpc.add_EngagementServiceServicer_to_server(self, server)
@@ -73,7 +78,9 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
     async def GetScore(self, request: engagement_pb2.GetScoreRequest, context: Any) -> engagement_pb2.GetScoreResponse:
         caller = current_principal()
         employee = _employee(request.employee_id, caller)
+        purpose = self.audit.purpose(caller, [employee], context.invocation_metadata())
         state, visibility = await self._state(employee, caller)
+        await self.audit.record(caller, [employee], f"{SERVICE_NAME}/GetScore", purpose)
         watermark = await self.store.watermark()
         day = queries.as_of_day(state, watermark)
         figs = figures(state, day, self.model)
@@ -96,7 +103,9 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         window = queries.check_window(request.window, self.model)
         if not queries.may_explain(caller, employee):
             raise PermissionDenied("a score is explained only to the employee themself and to the programme_owner role")
+        purpose = self.audit.purpose(caller, [employee], context.invocation_metadata())
         state, _ = await self._state(employee, caller)
+        await self.audit.record(caller, [employee], f"{SERVICE_NAME}/ExplainScore", purpose)
         watermark = await self.store.watermark()
         day = queries.as_of_day(state, watermark)
         result = explain(state, day, self.model, window)
@@ -260,6 +269,7 @@ class EngagementApi:
     settings: EngagementApiSettings
     grpc: GrpcService
     store: RedisStore
+    audit_log: KafkaAuditLog
 
     @property
     def port(self) -> int:
@@ -270,6 +280,7 @@ class EngagementApi:
 
     async def stop(self) -> None:
         await self.grpc.stop(self.settings.shutdown_grace_seconds)
+        await self.audit_log.close()
         await self.store.redis.aclose()
 
 
@@ -277,8 +288,10 @@ def build(settings: EngagementApiSettings, registry: CollectorRegistry = REGISTR
     model = load_model(settings.scoring_file)
     store = RedisStore(connect(settings.redis_url), model.keep_days)
     service = GrpcService("engagement-api", verifier_for(settings), settings.grpc_host, settings.grpc_port, registry)
-    service.add(SERVICE_NAME, EngagementServicer(store, model, settings).register)
-    return EngagementApi(settings, service, store)
+    audit_log = KafkaAuditLog(settings.kafka_bootstrap, settings.topic_audit, "catalyst-engagement-api-audit")
+    auditor = Auditor(audit_log, "engagement-api")
+    service.add(SERVICE_NAME, EngagementServicer(store, model, settings, auditor).register)
+    return EngagementApi(settings, service, store, audit_log)
 
 
 async def serve(settings: EngagementApiSettings) -> None:

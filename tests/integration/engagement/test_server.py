@@ -18,6 +18,7 @@ from pathlib import Path
 import grpc
 import pytest
 import redis.asyncio as aioredis
+from aiokafka import AIOKafkaConsumer
 from catalyst.engagement.v1 import engagement_pb2 as pb
 from catalyst.engagement.v1 import engagement_pb2_grpc
 from catalyst.events.v1 import envelope_pb2
@@ -25,6 +26,7 @@ from catalyst.events.v1.scores_pb2 import ScoreChanged
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client import CollectorRegistry
 
+from services.common.audit import PURPOSE_KEY
 from services.common.auth import Role
 from services.common.grpc_client import bearer
 from services.common.local_issuer import LocalIssuer
@@ -126,9 +128,13 @@ class Api:
     pipeline: Pipeline
     authority: LocalIssuer = field(default_factory=trusted_issuer)
 
-    async def call(self, method: str, request: object, subject: str = "eng-1", *roles: Role) -> object:
+    async def call(
+        self, method: str, request: object, subject: str = "eng-1", *roles: Role, purpose: str = "integration test"
+    ) -> object:
+        """Calls as `subject`, stating `purpose` (leave it empty to state none)."""
         token = self.authority.mint(subject, list(roles) or [Role.EMPLOYEE], 600)
-        return await getattr(self.stub, method)(request, metadata=bearer(token), timeout=30)
+        metadata = (*bearer(token), (PURPOSE_KEY, purpose)) if purpose else bearer(token)
+        return await getattr(self.stub, method)(request, metadata=metadata, timeout=30)
 
     async def state_figures(self, employee: str, window: str) -> dict[str, float]:
         state = await self.pipeline.store.read_state(employee)
@@ -138,12 +144,14 @@ class Api:
 
 
 @pytest.fixture
-async def api(redis_url: str) -> AsyncIterator[Api]:
+async def api(redis_url: str, kafka_bootstrap: str, topics: dict[str, str]) -> AsyncIterator[Api]:
     client = aioredis.Redis.from_url(redis_url)
     pipeline = await make_pipeline(client)
     await pipeline.feed(history())
     settings = EngagementApiSettings(
         redis_url=redis_url,
+        kafka_bootstrap=kafka_bootstrap,
+        topic_audit=topics["audit"],
         grpc_host="127.0.0.1",
         grpc_port=0,
         metrics_port=0,
@@ -256,6 +264,29 @@ async def test_explain_score_adds_up_and_is_only_for_the_employee_and_comms(api:
         api.call("ExplainScore", pb.ExplainScoreRequest(employee_id="eng-0"), "eng-1"),
         "explained only to the employee",
     )
+
+
+async def test_a_look_up_of_someone_elses_score_needs_a_purpose_and_is_audited(
+    api: Api, kafka_bootstrap: str, topics: dict[str, str]
+) -> None:
+    request = pb.ExplainScoreRequest(employee_id="eng-0", window="30d")
+    await expect(
+        grpc.StatusCode.INVALID_ARGUMENT,
+        api.call("ExplainScore", request, "po-1", Role.PROGRAMME_OWNER, purpose=""),
+        PURPOSE_KEY,
+    )
+    await api.call("GetScore", pb.GetScoreRequest(), "eng-0", purpose="")  # one's own: no purpose, no entry
+    await api.call("ExplainScore", request, "po-1", Role.PROGRAMME_OWNER, purpose="invitation for the pilot")
+    consumer = AIOKafkaConsumer(topics["audit"], bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=10)
+    finally:
+        await consumer.stop()
+    entry = envelope_pb2.Envelope.FromString(record.value)
+    assert record.key == b"eng-0" and entry.employee_id == "eng-0" and entry.producer == "engagement-api"
+    assert entry.data_accessed.actor == "po-1" and entry.data_accessed.purpose == "invitation for the pilot"
+    assert entry.data_accessed.method == "catalyst.engagement.v1.EngagementService/ExplainScore"
 
 
 async def test_company_leaderboard_is_ranked_and_pages_without_gaps(api: Api) -> None:

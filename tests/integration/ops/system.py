@@ -111,6 +111,7 @@ class CatalystSystem:
             "CATALYST_TOPIC_ENGAGEMENT": self.topics["engagement"],
             "CATALYST_TOPIC_RECOGNITION": self.topics["recognition"],
             "CATALYST_TOPIC_DEADLETTER": self.topics["deadletter"],
+            "CATALYST_TOPIC_AUDIT": self.topics["audit"],
             "CATALYST_GRPC_HOST": "127.0.0.1",
             "CATALYST_METRICS_HOST": "127.0.0.1",
             "CATALYST_SHUTDOWN_GRACE_SECONDS": "2",

@@ -17,6 +17,7 @@ from catalyst.recognition.v1 import recognition_pb2_grpc
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from services.common.audit import PURPOSE_KEY
 from services.common.auth import Role
 from services.common.consumer_lag import KafkaOffsets
 from services.common.grpc_client import bearer
@@ -42,6 +43,8 @@ def settings_for(common_env: dict[str, str], group: str | None = None, **extra: 
         topic_engagement=common_env["CATALYST_TOPIC_ENGAGEMENT"],
         topic_recognition=common_env["CATALYST_TOPIC_RECOGNITION"],
         topic_deadletter=common_env["CATALYST_TOPIC_DEADLETTER"],
+        topic_audit=common_env["CATALYST_TOPIC_AUDIT"],
+        audit_group_id=f"audit-test-{uuid.uuid4().hex[:8]}",
         recognition_group_id=group or f"recognition-test-{uuid.uuid4().hex[:8]}",
         grpc_host="127.0.0.1",
         grpc_port=0,
@@ -189,8 +192,10 @@ class Harness:
         keys = [state_key(employee), events_key(employee), outbox_key(employee)]
         return [k for k in keys if await self.store.redis.exists(k)]
 
-    def token(self, subject: str, *roles: Role) -> tuple[tuple[str, str]]:
-        return bearer(self.authority.mint(subject, list(roles) or [Role.EMPLOYEE]))
+    def token(self, subject: str, *roles: Role, purpose: str = "integration test") -> tuple[tuple[str, str], ...]:
+        """Metadata of a call: the bearer token and, unless empty, the purpose of a look-up."""
+        metadata = bearer(self.authority.mint(subject, list(roles) or [Role.EMPLOYEE]))
+        return (*metadata, (PURPOSE_KEY, purpose)) if purpose else metadata
 
     async def produce(self, topic_key: str, key: str, value: bytes | None) -> None:
         topic = self.topics[topic_key]
