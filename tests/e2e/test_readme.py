@@ -44,7 +44,7 @@ EXPECTED = [
     (README, "RecognitionService/GetBadges", '"intranet_ambassador"'),
     (README, "RespondToInvitation", "AMBASSADOR_STATUS_ACCEPTED"),
     (README, "protoc --decode catalyst.events.v1.Envelope", "badge_granted {"),
-    (README, "catalyst ambassadors", "accepted"),
+    (README, "ambassadors", "accepted"),
     (README, "catalyst endorse", "Endorsed"),
     (OPERATIONS, "FeedService/CreatePost", '"post_id"'),
     (OPERATIONS, "protoc --decode catalyst.events.v1.Envelope", "badge_granted {"),
