@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 
 from aiokafka import AIOKafkaProducer
@@ -93,6 +94,7 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
 
 def main() -> None:
     settings = load(PublisherSettings)
+    os.nice(settings.publisher_nice)
     registry = CollectorRegistry()
     serve_metrics(settings.metrics_host, settings.publisher_metrics_port, registry)
     asyncio.run(serve(settings, registry))

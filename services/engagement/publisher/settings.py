@@ -31,5 +31,13 @@ class PublisherSettings(CommonSettings):
         "T * (1 - share) / share: the publisher leaves the CPU to the worker and Redis, and more changes coalesce "
         "into each ScoreChanged",
     )
+    publisher_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="the process' scheduling niceness: on a machine it shares with the worker, Redis and the broker, "
+        "the publisher takes only the CPU they leave (freshness of the state first, of ScoreChanged second); "
+        "containers get the same from their CPU requests",
+    )
     publisher_chunk: int = Field(200, ge=1, le=2000, description="employees read and published per round trip")
     publisher_redis_backoff_max_seconds: float = Field(5.0, gt=0, description="cap of the retry backoff")

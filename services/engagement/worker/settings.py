@@ -19,7 +19,7 @@ class EngagementWorkerSettings(CommonSettings):
     worker_web_host: str = Field("127.0.0.1", description="faust web bind address")
     worker_data_dir: Path = Field(ROOT / ".run" / "engagement", description="faust data directory (per worker)")
     worker_batch_size: int = Field(
-        10_000, ge=1, description="most records per getmany() and processing batch (bigger batches coalesce more)"
+        30_000, ge=1, description="most records per getmany() and processing batch (bigger batches coalesce more)"
     )
     worker_poll_seconds: float = Field(
         0.5, gt=0, le=10, description="longest getmany() wait when nothing is buffered (a batch never waits to fill)"
