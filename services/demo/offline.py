@@ -62,6 +62,8 @@ from services.engagement.worker import handler as worker_handler
 from services.feed import events as feed_events
 from services.feed import ingest
 from services.feed.domain import Limits
+from services.recognition import calibration as calibration_module
+from services.recognition.calibration import Calibration
 from services.recognition.config import DEFAULT_RULES
 from services.recognition.rules import Action, Criterion, Holding, Rules, Tier, figures_from, load_rules
 from services.recognition.rules import evaluate as evaluate_rules
@@ -70,7 +72,7 @@ from services.simulator import population as population_module
 from services.simulator.behaviour import Simulation
 from services.simulator.ground_truth import GroundTruth, ground_truth
 from services.simulator.population import Population, build_population
-from services.simulator.scenario import Scenario, preset
+from services.simulator.scenario import SHAPES, Scenario, preset
 
 SOURCE = "simulator"
 CLOCKS = ("live", "snapshot")
@@ -133,10 +135,18 @@ class Recognition:
         self.grants: list[Grant] = []
         self.revocations = 0
         self.at_risk: set[str] = set()
+        self.calibration: Calibration | None = None
+
+    def recalibrate(self, everyone: Mapping[str, Mapping[str, float]], at: dt.datetime) -> bool:
+        """A new calibration from everyone's figures when `at` starts a new period, as the service does."""
+        if not calibration_module.due(self.rules, self.calibration, at):
+            return False
+        self.calibration = calibration_module.calibrate(self.rules, everyone.values(), at)
+        return True
 
     def apply(self, employee: str, flat: Mapping[str, float], at: dt.datetime) -> None:
         current = self.holdings.setdefault(employee, {})
-        for d in evaluate_rules(self.rules, flat, current, at):
+        for d in evaluate_rules(self.rules, flat, current, at, calibration=self.calibration):
             current[(d.badge, d.tier)] = d.holding
             if d.action is Action.GRANT:
                 self.grants.append(Grant(employee, d.badge, d.tier.value, d.at))
@@ -265,6 +275,8 @@ def recognise(line: Timeline, rules: Rules) -> Outcome:
     """Runs the badge rules over a timeline and scores the badges held at the end."""
     recognition = Recognition(rules)
     used = sorted({c.metric for b in rules.badges.values() for t in b.tiers.values() for c in t.criteria})
+    if rules.calibration is not None:
+        used = sorted({*used, rules.calibration.active_metric})
     index = {m: i for i, m in enumerate(line.metrics)}
     columns = [(m, index[m]) for m in used if m in index]
     width = len(line.metrics)
@@ -279,8 +291,10 @@ def recognise(line: Timeline, rules: Rules) -> Outcome:
                 if v > best.get(m, 0.0):
                     best[m] = v
         # Unchanged figures without an at-risk tier decide nothing new (evaluate is a function of figures,
-        # holdings and, only for at-risk tiers, time), so only those two kinds of employees are evaluated.
-        for employee in sorted({*changed, *recognition.at_risk}):
+        # holdings, the calibration and, only for at-risk tiers, time), so only those two kinds of employees
+        # are evaluated, and everyone when a new calibration moved the thresholds.
+        everyone = recognition.recalibrate(current, at)
+        for employee in sorted(current if everyone else {*changed, *recognition.at_risk}):
             recognition.apply(employee, current[employee], at)
     holdings = recognition.held()
     detection = evaluate(line.truth, holdings, recognition.grants)
@@ -376,6 +390,30 @@ def _days_text(days: list[int]) -> str:
     return f"median {days[len(days) // 2]}, range {days[0]} to {days[-1]}"
 
 
+def shapes_table(outcomes: Sequence[Outcome]) -> str:
+    """One line per company shape: detection quality where the rules were not tuned, as a Markdown table."""
+    lines = [
+        "| company | employees | activity | ambassadors | precision | recall | gamers with badges "
+        "| days after launch to recognition |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for o in outcomes:
+        d, s = o.detection, o.scenario
+        lines.append(
+            f"| {s.name} (seed {s.seed}) | {len(o.truth.employees)} | {s.activity:g} | {len(o.truth.ambassadors)} "
+            f"| {d.precision:.2f} | {d.recall:.2f} | {len(d.gamers_with_badges)} / {d.gamers_total} "
+            f"| {_days_text(sorted(d.days_to_detection.values()))} |"
+        )
+    return "\n".join(lines)
+
+
+def shapes(
+    cfg: ScoringModel, rules: Rules, seed: int = 42, cache_dir: Path | None = CACHE_DIR, names: Sequence[str] = SHAPES
+) -> list[Outcome]:
+    """Every company shape through the live clock: the rules judged on companies they were not tuned on."""
+    return [run(preset(name, seed), cfg, rules, "live", None, cache_dir) for name in names]
+
+
 def meets_targets(detection: Detection, precision: float = 0.9, recall: float = 0.9) -> bool:
     return detection.precision >= precision and detection.recall >= recall and not detection.gamers_with_badges
 
@@ -390,9 +428,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--today", type=dt.date.fromisoformat, default=None, help="run day (YYYY-MM-DD)")
     p.add_argument("--cache-dir", type=Path, default=CACHE_DIR, help="where timelines are kept")
     p.add_argument("--no-cache", action="store_true", help="recompute the figures")
+    p.add_argument("--shapes", action="store_true", help=f"every company shape ({', '.join(SHAPES)}), live clock")
     args = p.parse_args(argv)
     cfg = load_model(args.scoring)
     rules = load_rules(args.rules)
+    if args.shapes:
+        cache = None if args.no_cache else args.cache_dir
+        outcomes = []
+        for seed in args.seed or [42]:
+            for outcome in shapes(cfg, rules, seed, cache):
+                print(summary(outcome, rules), end="\n\n", flush=True)
+                outcomes.append(outcome)
+        print(shapes_table(outcomes))
+        return 0 if all(meets_targets(o.detection) for o in outcomes) else 3
     ok = True
     for seed in args.seed or [42]:
         for clock in args.clock or ["live"]:

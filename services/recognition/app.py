@@ -20,6 +20,7 @@ from services.common.policy import load_policy
 from services.recognition.audit_service import SERVICE_NAME as AUDIT_SERVICE_NAME
 from services.recognition.audit_service import AuditMetrics, AuditProjection, AuditServicer
 from services.recognition.audit_store import AuditStore
+from services.recognition.calibrator import Calibrator
 from services.recognition.config import RecognitionSettings
 from services.recognition.consumer import EngagementConsumer
 from services.recognition.handlers import Recognition
@@ -61,7 +62,12 @@ class RecognitionApp:
             lease_seconds=settings.relay_lease_seconds,
         )
         self.recognition = Recognition(
-            self.store, self.rules, self.metrics, settings.store_max_retries, on_outbox=self.relay.kick
+            self.store,
+            self.rules,
+            self.metrics,
+            settings.store_max_retries,
+            on_outbox=self.relay.kick,
+            calibrator=Calibrator(self.redis, self.rules),
         )
         self.consumer = EngagementConsumer(
             AIOKafkaConsumer(

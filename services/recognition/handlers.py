@@ -16,6 +16,8 @@ from catalyst.events.v1 import badges_pb2, envelope_pb2
 
 from services.common.errors import InvalidArgument, NotFound, Unavailable
 from services.recognition import events, model
+from services.recognition.calibration import Calibration
+from services.recognition.calibrator import Calibrator
 from services.recognition.metrics import RecognitionMetrics
 from services.recognition.model import EmployeeRecord
 from services.recognition.rules import Action, Decision, Holding, Rules, evaluate, figures_from
@@ -63,12 +65,19 @@ class Recognition:
         metrics: RecognitionMetrics,
         max_retries: int = 50,
         on_outbox: Callable[[], None] = lambda: None,
+        calibrator: Calibrator | None = None,
     ) -> None:
         self.store = store
         self.rules = rules
         self.metrics = metrics
         self.max_retries = max_retries
         self._on_outbox = on_outbox
+        self.calibrator = calibrator
+
+    @property
+    def calibration(self) -> Calibration | None:
+        """The company's calibration in force (percentile criteria), None before the first."""
+        return self.calibrator.calibration if self.calibrator else None
 
     # ------------------------------------------------------------ the write path
 
@@ -137,6 +146,7 @@ class Recognition:
         at = utc(env.occurred_at.ToDatetime(tzinfo=UTC))
         windows = {w: {c: getattr(s, c) for c in COMPONENTS} for w, s in scores.windows.items()}
         figures = figures_from(dict(scores.signals), windows)
+        calibration = await self.calibrator.current(at) if self.calibrator else None
         applied = False
 
         def change(record: EmployeeRecord) -> Change:
@@ -157,7 +167,9 @@ class Recognition:
                 department=department or record.department,
                 ranking_opt_out=scores.ranking_opt_out,
             )
-            decisions = evaluate(self.rules, figures, updated.holdings, at, may_grant=not updated.opt_out)
+            decisions = evaluate(
+                self.rules, figures, updated.holdings, at, may_grant=not updated.opt_out, calibration=calibration
+            )
             applied = True
             return self._apply(updated, decisions) or (updated, [])
 
@@ -220,7 +232,9 @@ class Recognition:
         for employee_id in await self.store.due_for_revocation(now):
 
             def change(record: EmployeeRecord) -> Change:
-                decisions = evaluate(self.rules, record.figures, record.holdings, now, may_grant=False)
+                decisions = evaluate(
+                    self.rules, record.figures, record.holdings, now, may_grant=False, calibration=self.calibration
+                )
                 return self._apply(record, [d for d in decisions if d.action is Action.REVOKE])
 
             record, changed = await self._update(employee_id, change)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from services.engagement.model.config import COMPONENTS, DEFAULT_SCORING_FILE, ScoringModel, load_model
 from services.engagement.model.figures import TOTAL
+from services.recognition.calibration import Calibration, thresholds
 
 _SUFFIX_WINDOW = re.compile(r"_(\d+[dw])$")
 
@@ -80,14 +81,32 @@ def default_window(metric: str) -> str:
     return match.group(1) if match else "current"
 
 
+class Percentile(BaseModel):
+    """A rank within the company: the figure must reach what the top (100 - grant) % of active colleagues
+    reach to earn the tier, and what the top (100 - keep) % reach to hold it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    grant: float = Field(gt=0, lt=100)
+    keep: float = Field(ge=0, lt=100)
+
+    @model_validator(mode="after")
+    def _keep_not_above_grant(self) -> Percentile:
+        if self.keep > self.grant:
+            raise ValueError(f"percentile keep ({self.keep:g}) must not exceed grant ({self.grant:g})")
+        return self
+
+
 class Criterion(BaseModel):
-    """One figure a tier needs: at least `grant` to earn it, at least `keep` to hold it."""
+    """One figure a tier needs: at least `grant` to earn it, at least `keep` to hold it. With `percentile`,
+    grant and keep are floors, raised to what the company's most active reach (calibration.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     metric: str
     grant: float = Field(gt=0)
     keep: float = Field(ge=0)
+    percentile: Percentile | None = None
     label: str = Field(min_length=3, description="noun phrase after a number, e.g. 'posts in the last 30 days'")
     format: str = Field("number", pattern="^(number|percent)$")
     window: str = ""
@@ -185,6 +204,24 @@ class PilotGroupRule(BaseModel):
         return check_metric(value, info)
 
 
+class CalibrationRule(BaseModel):
+    """How percentile criteria compare a person with the company (calibration.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    period_days: int = Field(7, ge=1, le=90, description="percentile thresholds are recomputed once a period")
+    active_metric: str = Field("active_days_30d", description="who counts as an active colleague")
+    active_min: float = Field(1, gt=0, description="active: active_metric at least this")
+    min_population: int = Field(
+        30, ge=5, description="fewer active colleagues: nobody is compared, percentile criteria cannot be earned"
+    )
+
+    @field_validator("active_metric")
+    @classmethod
+    def _metric_known(cls, value: str, info: ValidationInfo) -> str:
+        return check_metric(value, info)
+
+
 class Rules(BaseModel):
     """The whole badges.yaml file."""
 
@@ -194,6 +231,7 @@ class Rules(BaseModel):
     badges: dict[str, BadgeRule] = Field(min_length=1)
     coverage: CoverageRule = CoverageRule()
     pilot_group: PilotGroupRule = PilotGroupRule()
+    calibration: CalibrationRule | None = None
 
     @field_validator("badges")
     @classmethod
@@ -207,6 +245,9 @@ class Rules(BaseModel):
     def _coverage_badge_exists(self) -> Rules:
         if self.coverage.badge not in self.badges:
             raise ValueError(f"coverage.badge '{self.coverage.badge}' is not a badge in this file")
+        ranked = any(c.percentile for b in self.badges.values() for t in b.tiers.values() for c in t.criteria)
+        if ranked and self.calibration is None:
+            raise ValueError("a criterion has a percentile: the file needs a calibration section")
         return self
 
     def badge(self, badge_id: str) -> BadgeRule:
@@ -309,10 +350,44 @@ def _value(figures: Mapping[str, float], metric: str) -> float:
     return float(figures.get(metric, 0.0))
 
 
-def _evidence(criterion: Criterion, value: float, threshold: float) -> EvidenceItem:
+def _threshold_text(criterion: Criterion, threshold: float, floor: float, percentile: float | None) -> str:
+    """A threshold in words; a percentile one names a share of colleagues, never anyone's rank."""
     kind = criterion.format
-    text = f"{criterion.label}: {fmt(value, kind)} (threshold {fmt(threshold, kind)})"
+    if criterion.percentile is None or percentile is None:
+        return f"threshold {fmt(threshold, kind)}"
+    return (
+        f"threshold {fmt(threshold, kind)}: what the {fmt(100 - percentile)}% of active colleagues with the most "
+        f"{criterion.label} reach, at least {fmt(floor, kind)}"
+    )
+
+
+def _evidence(criterion: Criterion, value: float, bar: Bar, keep: bool = False) -> EvidenceItem:
+    threshold, floor, percentile = bar.keep_side() if keep else bar.grant_side()
+    said = _threshold_text(criterion, threshold, floor, percentile)
+    text = f"{criterion.label}: {fmt(value, criterion.format)} ({said})"
     return EvidenceItem(criterion.metric, value, threshold, text, criterion.covers)
+
+
+@dataclass(frozen=True)
+class Bar:
+    """A criterion's thresholds for one evaluation: its floors, raised by the calibration if it has one."""
+
+    criterion: Criterion
+    grant: float
+    keep: float
+
+    @classmethod
+    def of(cls, criterion: Criterion, calibration: Calibration | None) -> Bar:
+        grant, keep = thresholds(criterion, calibration)
+        return cls(criterion, grant, keep)
+
+    def grant_side(self) -> tuple[float, float, float | None]:
+        c = self.criterion
+        return self.grant, c.grant, c.percentile.grant if c.percentile else None
+
+    def keep_side(self) -> tuple[float, float, float | None]:
+        c = self.criterion
+        return self.keep, c.keep, c.percentile.keep if c.percentile else None
 
 
 def evaluate(
@@ -321,6 +396,7 @@ def evaluate(
     holdings: Mapping[tuple[str, Tier], Holding],
     now: datetime,
     may_grant: bool = True,
+    calibration: Calibration | None = None,
 ) -> list[Decision]:
     """Decisions for one employee at event time `now`; an empty list means nothing changes.
 
@@ -328,15 +404,16 @@ def evaluate(
     evaluation for the tier's `confirm_days` of event time: a moment's crossing (a burst, a ring's good week)
     earns nothing. At risk: a held tier with any criterion below its keep threshold. Revoke: still below keep once the
     grace period has passed since it went at risk, dated at the end of the grace period (deterministic).
+    Percentile criteria read their thresholds from `calibration` (the company's distribution this period).
     """
     decisions: list[Decision] = []
     for badge_id, badge in rules.badges.items():
         for tier in badge.ordered_tiers():
             rule = badge.tiers[tier]
             current = holdings.get((badge_id, tier), Holding(badge_id, tier))
-            values = [(c, _value(figures, c.metric)) for c in rule.criteria]
+            values = [(Bar.of(c, calibration), _value(figures, c.metric)) for c in rule.criteria]
             if not current.held:
-                qualifies = may_grant and all(v >= c.grant for c, v in values)
+                qualifies = may_grant and all(v >= bar.grant for bar, v in values)
                 if not qualifies:
                     if current.qualifying_since is not None:
                         after = replace(current, qualifying_since=None)
@@ -348,7 +425,7 @@ def evaluate(
                         after = replace(current, qualifying_since=now)
                         decisions.append(Decision(Action.QUALIFY, badge_id, tier, now, after))
                     continue
-                evidence = tuple(_evidence(c, v, c.grant) for c, v in values)
+                evidence = tuple(_evidence(bar.criterion, v, bar) for bar, v in values)
                 after = replace(
                     current,
                     held=True,
@@ -368,7 +445,7 @@ def evaluate(
                 )
                 decisions.append(Decision(Action.GRANT, badge_id, tier, now, after, evidence))
                 continue
-            below = [(c, v) for c, v in values if v < c.keep]
+            below = [(bar, v) for bar, v in values if v < bar.keep]
             if not below:
                 if current.at_risk_since is not None:
                     after = replace(current, at_risk_since=None)
@@ -376,7 +453,7 @@ def evaluate(
                 continue
             since = current.at_risk_since or now
             due = since + timedelta(days=rule.grace_days)
-            evidence = tuple(_evidence(c, v, c.keep) for c, v in below)
+            evidence = tuple(_evidence(bar.criterion, v, bar, keep=True) for bar, v in below)
             if now >= due:
                 reason = (
                     f"{badge.name} {tier.value}: below the keep threshold since {since.date().isoformat()}, "
@@ -427,16 +504,30 @@ class ProgressView:
     summary: str
 
 
-def _missing_text(c: Criterion, current: float) -> str:
-    if c.format == "percent":
-        return f"{c.label} of {fmt(c.grant, 'percent')} (now {fmt(current, 'percent')})"
-    return f"{fmt(c.grant - current)} more {c.label} ({fmt(current)} of {fmt(c.grant)})"
+def _ranked(bar: Bar) -> str:
+    """Where a percentile threshold comes from, for the person's own progress view."""
+    c = bar.criterion
+    if c.percentile is None:
+        return ""
+    if bar.grant == float("inf"):
+        return "; compared with active colleagues once enough of them are active"
+    return f"; what the {fmt(100 - c.percentile.grant)}% of active colleagues with the most reach"
 
 
-def _met_text(c: Criterion, current: float) -> str:
+def _missing_text(bar: Bar, current: float) -> str:
+    c, grant = bar.criterion, bar.grant
+    if grant == float("inf"):
+        return f"more {c.label} (now {fmt(current, c.format)}{_ranked(bar)})"
     if c.format == "percent":
-        return f"{c.label} {fmt(current, 'percent')} (needs {fmt(c.grant, 'percent')})"
-    return f"{fmt(current)} {c.label} (needs {fmt(c.grant)})"
+        return f"{c.label} of {fmt(grant, 'percent')} (now {fmt(current, 'percent')}{_ranked(bar)})"
+    return f"{fmt(grant - current)} more {c.label} ({fmt(current)} of {fmt(grant)}{_ranked(bar)})"
+
+
+def _met_text(bar: Bar, current: float) -> str:
+    c, grant = bar.criterion, bar.grant
+    if c.format == "percent":
+        return f"{c.label} {fmt(current, 'percent')} (needs {fmt(grant, 'percent')}{_ranked(bar)})"
+    return f"{fmt(current)} {c.label} (needs {fmt(grant)}{_ranked(bar)})"
 
 
 def progress(
@@ -444,6 +535,7 @@ def progress(
     figures: Mapping[str, float],
     holdings: Mapping[tuple[str, Tier], Holding],
     may_grant: bool = True,
+    calibration: Calibration | None = None,
 ) -> list[ProgressView]:
     """Per badge, the next tier not held and what is still missing for it, in numbers and in words."""
     views = []
@@ -456,11 +548,13 @@ def progress(
         tier = pending[0]
         missing, met = [], []
         for c in badge.tiers[tier].criteria:
+            bar = Bar.of(c, calibration)
             value = _value(figures, c.metric)
-            if value >= c.grant:
-                met.append(RequirementView(c.metric, value, c.grant, _met_text(c, value)))
+            required = c.grant if bar.grant == float("inf") else bar.grant
+            if value >= bar.grant:
+                met.append(RequirementView(c.metric, value, required, _met_text(bar, value)))
             else:
-                missing.append(RequirementView(c.metric, value, c.grant, _missing_text(c, value)))
+                missing.append(RequirementView(c.metric, value, required, _missing_text(bar, value)))
         title = badge.name if tier is Tier.SINGLE else f"{badge.name} {tier.value}"
         total = len(missing) + len(met)
         if not missing and not may_grant:

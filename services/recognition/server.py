@@ -154,7 +154,14 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
             raise PermissionDenied("progress is personal: you can only see your own")
         record = await self._rec.record(target)
         response = pb.GetProgressResponse()
-        for view in progress(self._rules, record.figures, record.holdings, may_grant=not record.opt_out):
+        views = progress(
+            self._rules,
+            record.figures,
+            record.holdings,
+            may_grant=not record.opt_out,
+            calibration=self._rec.calibration,
+        )
+        for view in views:
             item = response.progress.add(badge=view.badge, summary=view.summary)
             if view.next_tier is not None:
                 item.next_tier = TIER_PB[view.next_tier]

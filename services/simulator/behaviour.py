@@ -132,7 +132,7 @@ class Simulation:
         self._seq = itertools.count(1)
         self._ids = {k: itertools.count(1) for k in ("p", "q", "c", "a", "f")}
         people = population.employees
-        self.traits: dict[str, Traits] = {e.employee_id: draw_traits(e, self._rng) for e in people}
+        self.traits: dict[str, Traits] = {e.employee_id: draw_traits(e, self._rng, scenario.activity) for e in people}
         self._off = {e.employee_id: self._vacations() for e in people}
         self._circle = {e.employee_id: self._circle_of(e) for e in people}
         self._ring = {m: g.members for g in population.groups for m in g.members}

@@ -56,6 +56,13 @@ class Scenario(BaseModel):
     live_days: int = Field(120, ge=7, le=730)
     launch_date: dt.date | None = None
     features_every_days: int = Field(12, ge=1, description="a new intranet feature is released this often")
+    activity: float = Field(
+        1.0,
+        gt=0,
+        le=4,
+        description="how much the whole company uses the intranet: every person's rates of posting, commenting, "
+        "reacting, asking, answering, trying and suggesting scaled by this (gamers game as much in any company)",
+    )
     mix: PersonaMix = PersonaMix()
 
     @model_validator(mode="after")
@@ -107,7 +114,30 @@ PRESETS: dict[str, Scenario] = {
     "sample": Scenario.model_validate(
         SMALL.model_dump() | {"name": "sample", "seed": 3, "employees": 200, "live_days": 84, "features_every_days": 7}
     ),
+    # Other companies, so detection is judged on more than the company the rules were tuned on.
+    "quiet": Scenario(name="quiet", activity=0.5),
+    "busy": Scenario(name="busy", activity=1.8),
+    # Few, large departments with wide teams (fewer managers), more regular contributors, more ambassadors.
+    "flat": Scenario(
+        name="flat",
+        employees=1200,
+        departments=5,
+        team_size=25,
+        mix=PersonaMix(ambassador=0.045, regular=0.22, occasional=0.25, reaction_rings=4),
+    ),
+    # Many small departments and teams, a thin ambassador network and more gamers.
+    "scattered": Scenario(
+        name="scattered",
+        employees=1800,
+        departments=24,
+        team_size=6,
+        activity=0.8,
+        mix=PersonaMix(ambassador=0.012, regular=0.12, self_promoter=0.01, react_only=0.006, reaction_rings=5),
+    ),
 }
+
+# The company shapes detection is reported on (`python -m services.demo.offline --shapes`, `make demo`).
+SHAPES = ("default", "quiet", "busy", "flat", "scattered")
 
 
 def preset(name: str, seed: int | None = None, launch_date: dt.date | None = None) -> Scenario:

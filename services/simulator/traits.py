@@ -317,13 +317,22 @@ SPECIALTIES: dict[str, dict[str, object]] = {
 SPECIALIST_SHARE = 0.3
 
 _VARIED = ("posts", "comments", "reactions", "answers", "appeal", "profile_updates")
+# What a company's activity level scales: how often people do things, and their chances to try and tell.
+_RATES = ("posts", "questions", "comments", "reactions", "answers", "suggestions", "profile_updates")
+_CHANCES = ("trial", "feedback")
 
 
-def draw_traits(employee: Employee, rng: random.Random) -> Traits:
-    """This person's rates: the persona's typical numbers, each scaled by a personal factor (about +-30 %)."""
+def draw_traits(employee: Employee, rng: random.Random, activity: float = 1.0) -> Traits:
+    """This person's rates: the persona's typical numbers, each scaled by a personal factor (about +-30 %) and,
+    except for gamers (who game as much in a quiet company as in a busy one), by the company's activity level."""
     base = RATES[employee.persona]
     if employee.persona is Persona.REGULAR and rng.random() < SPECIALIST_SHARE:
         specialty = rng.choice(sorted(SPECIALTIES))
         base = dataclasses.replace(base, specialty=specialty, **SPECIALTIES[specialty])  # type: ignore[arg-type]
     varied = {name: getattr(base, name) * rng.lognormvariate(0.0, 0.3) for name in _VARIED}
-    return dataclasses.replace(base, **varied)
+    person = dataclasses.replace(base, **varied)
+    if activity == 1.0 or employee.persona.is_gamer:
+        return person
+    scaled = {name: getattr(person, name) * activity for name in _RATES}
+    scaled |= {name: min(0.98, getattr(person, name) * activity) for name in _CHANCES}
+    return dataclasses.replace(person, **scaled)

@@ -1,0 +1,121 @@
+"""Calibration to the company: percentile thresholds from the company's own figures (pure: no I/O, no clock).
+
+A criterion with `percentile: {grant: 90, keep: 75}` needs, besides its absolute floor, what the top 10 % of
+active colleagues reach (75 % to keep). The thresholds come from every employee's latest figures and are
+frozen for a calibration period (event time), so a badge does not flicker while the distribution moves;
+the gap between the grant and keep percentiles is the hysteresis within a period. Below the rules'
+`min_population` active employees nobody is compared with anybody: a percentile criterion cannot be earned
+and holds on its floor alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.recognition.rules import Criterion, Rules
+
+QUANTILES = 101  # the value at every whole percentile, 0..100
+_MONDAY = dt.date(1970, 1, 5)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The company's distribution of the figures percentile criteria read, as of the start of a period.
+
+    `quantiles[metric][p]` is the value the top (100 - p) % of the `population` active employees reach.
+    """
+
+    period_start: dt.datetime
+    population: int
+    quantiles: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    def value(self, metric: str, percentile: float) -> float | None:
+        """What the top (100 - percentile) % reach; None when the metric was not calibrated."""
+        table = self.quantiles.get(metric)
+        if not table:
+            return None
+        return table[min(len(table) - 1, math.floor(percentile))]
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "period_start": self.period_start.isoformat(),
+            "population": self.population,
+            "quantiles": {m: list(v) for m, v in self.quantiles.items()},
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, object]) -> Calibration:
+        quantiles = raw.get("quantiles", {})
+        assert isinstance(quantiles, Mapping)
+        return cls(
+            dt.datetime.fromisoformat(str(raw["period_start"])),
+            int(str(raw["population"])),
+            {str(m): tuple(float(x) for x in v) for m, v in quantiles.items()},
+        )
+
+
+def calibrated_metrics(rules: Rules) -> list[str]:
+    """The metrics some criterion ranks within the company."""
+    return sorted(
+        {c.metric for b in rules.badges.values() for t in b.tiers.values() for c in t.criteria if c.percentile}
+    )
+
+
+def period_start(rules: Rules, at: dt.datetime) -> dt.datetime:
+    """The start of the calibration period `at` falls in: periods of `period_days` counted from a Monday, so
+    weekly periods are ISO weeks."""
+    days = rules.calibration.period_days
+    index = (at.date() - _MONDAY).days // days
+    start = _MONDAY + dt.timedelta(days=index * days)
+    return dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
+
+
+def is_active(rules: Rules, figures: Mapping[str, float]) -> bool:
+    """Counted in the company's distribution: some own activity in the window the rules name."""
+    return float(figures.get(rules.calibration.active_metric, 0.0)) >= rules.calibration.active_min
+
+
+def calibrate(rules: Rules, everyone: Iterable[Mapping[str, float]], at: dt.datetime) -> Calibration:
+    """The distribution among active employees of every metric a percentile criterion reads, for the period
+    `at` falls in."""
+    metrics = calibrated_metrics(rules)
+    columns: dict[str, list[float]] = {m: [] for m in metrics}
+    population = 0
+    for figures in everyone:
+        if not is_active(rules, figures):
+            continue
+        population += 1
+        for m in metrics:
+            columns[m].append(float(figures.get(m, 0.0)))
+    quantiles: dict[str, tuple[float, ...]] = {}
+    if population >= rules.calibration.min_population:
+        for m, values in columns.items():
+            values.sort()
+            quantiles[m] = tuple(values[min(population - 1, (p * population) // 100)] for p in range(QUANTILES))
+    return Calibration(period_start(rules, at), population, quantiles)
+
+
+def due(rules: Rules, calibration: Calibration | None, at: dt.datetime) -> bool:
+    """A new calibration is due when `at` is in a later period than the current one."""
+    if not calibrated_metrics(rules):
+        return False
+    return calibration is None or period_start(rules, at) > calibration.period_start
+
+
+def thresholds(criterion: Criterion, calibration: Calibration | None) -> tuple[float, float]:
+    """(grant, keep) for a criterion: its floors, raised to its percentiles within the company. Without a
+    calibration (too few active colleagues, or none yet) a percentile criterion cannot be earned and is kept
+    on its floor."""
+    if criterion.percentile is None:
+        return criterion.grant, criterion.keep
+    grant = calibration.value(criterion.metric, criterion.percentile.grant) if calibration else None
+    keep = calibration.value(criterion.metric, criterion.percentile.keep) if calibration else None
+    return (
+        math.inf if grant is None else max(criterion.grant, grant),
+        criterion.keep if keep is None else max(criterion.keep, keep),
+    )
