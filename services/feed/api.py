@@ -12,7 +12,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.auth import current_principal
 from services.feed.domain import Comment, Employee, Post, Profile, completeness
-from services.feed.handlers import FeedHandlers
+from services.feed.handlers import FeedHandlers, MyData
 
 SERVICE_NAME = feed_pb2.DESCRIPTOR.services_by_name["FeedService"].full_name
 
@@ -69,6 +69,41 @@ def profile_message(employee: Employee, profile: Profile) -> feed_pb2.Profile:
         completeness=completeness(profile),
         updated_at=_ts(profile.updated_ms),
     )
+
+
+def my_data_message(data: MyData) -> feed_pb2.GetMyDataResponse:
+    response = feed_pb2.GetMyDataResponse(
+        posts=[post_message(p) for p in data.posts],
+        comments=[comment_message(c) for c in data.comments],
+        reactions=[
+            feed_pb2.GivenReaction(post_id=post_id, reaction=ev.ReactionKind.Value(f"REACTION_KIND_{name}"))
+            for post_id, name in data.reactions
+        ],
+        feedback=[
+            feed_pb2.Feedback(
+                feedback_id=feedback_id,
+                kind=record["kind"],
+                topic=record["topic"],
+                body=record["body"],
+                created_at=_ts(record["created_ms"]),
+            )
+            for feedback_id, record in data.feedback.items()
+        ],
+        survey_ids=data.surveys,
+        session_ids=data.sessions,
+    )
+    if data.employee is not None:
+        e = data.employee
+        response.employee.CopyFrom(
+            feed_pb2.Employee(
+                employee_id=e.employee_id,
+                display_name=e.display_name,
+                department_id=e.department_id,
+                is_manager=e.is_manager,
+            )
+        )
+        response.profile.CopyFrom(profile_message(e, data.profile))
+    return response
 
 
 class FeedServicer(feed_pb2_grpc.FeedServiceServicer):
@@ -205,6 +240,17 @@ class FeedServicer(feed_pb2_grpc.FeedServiceServicer):
     ) -> feed_pb2.ForgetMeResponse:
         await self._h.forget_me(current_principal())
         return feed_pb2.ForgetMeResponse()
+
+    async def EraseEmployee(
+        self, request: feed_pb2.EraseEmployeeRequest, context: grpc.aio.ServicerContext
+    ) -> feed_pb2.EraseEmployeeResponse:
+        await self._h.erase_employee(current_principal(), request.employee_id, request.reason)
+        return feed_pb2.EraseEmployeeResponse()
+
+    async def GetMyData(
+        self, request: feed_pb2.GetMyDataRequest, context: grpc.aio.ServicerContext
+    ) -> feed_pb2.GetMyDataResponse:
+        return my_data_message(await self._h.my_data(current_principal()))
 
     async def UpsertEmployees(
         self, request: feed_pb2.UpsertEmployeesRequest, context: grpc.aio.ServicerContext

@@ -111,6 +111,16 @@ def make_id(prefix: str, now_ms: int, entropy: str) -> str:
     return f"{prefix}{now_ms:013d}{entropy}"
 
 
+def created_ms(item_id: str) -> int:
+    """When a post, comment or feedback was written, read from its id (see make_id)."""
+    return int(item_id[1:14])
+
+
+def id_floor(prefix: str, ms: int) -> str:
+    """The smallest id of that kind written at `ms`: every id below it is older."""
+    return f"{prefix}{ms:013d}"
+
+
 def check_id(field_name: str, value: str, limits: Limits, required: bool = True) -> str:
     """Directory, department, feature, survey and session ids: short, printable, no spaces."""
     value = value.strip()
@@ -241,6 +251,14 @@ def page_token_after(post_id: str) -> str:
 
 
 # ---------------------------------------------------------------- who may do what
+
+
+def check_erasure(employee_id: str, reason: str, limits: Limits) -> tuple[str, str]:
+    """HR names the person to erase and says why (the reason goes to the audit)."""
+    return (
+        check_id("employee_id", employee_id, limits),
+        check_text("reason", reason, limits.max_about_chars, required=True),
+    )
 
 
 def require_registered(employee: Employee | None, subject: str) -> Employee:

@@ -7,8 +7,8 @@ import json
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import replace
-from typing import TypeVar
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from catalyst.events.v1 import envelope_pb2
 from catalyst.events.v1 import interactions_pb2 as ev
@@ -26,6 +26,20 @@ T = TypeVar("T")
 
 MEMBER_ROLES = (Role.EMPLOYEE, Role.PROGRAMME_OWNER, Role.HR)
 READER_ROLES = (*MEMBER_ROLES, Role.SERVICE)
+
+
+@dataclass(frozen=True)
+class MyData:
+    """What the feed holds about one person."""
+
+    employee: Employee | None
+    profile: Profile
+    posts: list[Post]
+    comments: list[Comment]
+    reactions: list[tuple[str, str]]  # (post id, reaction name)
+    feedback: dict[str, dict[str, Any]]
+    surveys: list[str]
+    sessions: list[str]
 
 
 def wall_clock_ms() -> int:
@@ -406,48 +420,114 @@ class FeedHandlers:
     # ---------------------------------------------------------------- privacy
 
     async def forget_me(self, principal: Principal) -> None:
-        """Removes the caller's directory entry, profile, posts, comments, reactions and signals,
-        and tells every consumer through EmployeeForgotten to delete what it holds."""
+        """The caller asks to be forgotten (see _erase)."""
         principal.require(*MEMBER_ROLES)
-        me = principal.subject
 
         async def handler(tx: Tx) -> None:
-            actor = await self._actor(tx, principal)
-            own_posts = set(await tx.members(Keys.posts_of(me)))
-            for post_id in own_posts:
-                post = await tx.post(post_id)
-                if post is not None:
-                    await self._remove_post(tx, post)
-            for comment_id in await tx.members(Keys.comments_of(me)):
-                comment = await tx.comment(comment_id)
-                tx.queue("delete", Keys.comment(comment_id))
-                if comment is None or comment.post_id in own_posts:
-                    continue
-                if await tx.post(comment.post_id) is not None:
-                    tx.queue("zrem", Keys.post_comments(comment.post_id), comment_id)
-                    tx.queue("hincrby", Keys.post(comment.post_id), "comment_count", -1)
-                    if comment.accepted:
-                        tx.queue("hset", Keys.post(comment.post_id), "accepted_answer_id", "")
-            for member in await tx.members(Keys.reactions_of(me)):
-                post_id, _, name = member.partition("|")
-                if post_id in own_posts or await tx.post(post_id) is None:
-                    continue
-                tx.queue("srem", Keys.post_reactors(post_id), f"{me}|{name}")
-                tx.queue("hincrby", Keys.post_reactions(post_id), name, -1)
-            tx.queue(
-                "delete",
-                Keys.employee(me),
-                Keys.profile(me),
-                Keys.posts_of(me),
-                Keys.comments_of(me),
-                Keys.reactions_of(me),
-                Keys.feedback_of(me),
-                Keys.surveys_of(me),
-                Keys.sessions_of(me),
-            )
-            self._emit(tx, actor, ev.EmployeeForgotten(), self._clock())
+            await self._erase(tx, await self._actor(tx, principal))
 
         await self._commit(handler)
+
+    async def erase_employee(self, principal: Principal, employee_id: str, reason: str) -> None:
+        """HR erases a leaver, also one the directory no longer lists (their content may still be stored)."""
+        principal.require(Role.HR)
+        emp_id, _ = domain.check_erasure(employee_id, reason, self._limits)
+
+        async def handler(tx: Tx) -> None:
+            await self._erase(tx, await tx.employee(emp_id) or Employee(emp_id, "", ""))
+
+        await self._commit(handler)
+
+    async def _erase(self, tx: Tx, person: Employee) -> None:
+        """Removes the person's directory entry, profile, posts, comments, reactions, feedback and signals, and
+        tells every consumer through EmployeeForgotten to delete what it holds."""
+        me = person.employee_id
+        own_posts = set(await tx.members(Keys.posts_of(me)))
+        for post_id in own_posts:
+            post = await tx.post(post_id)
+            if post is not None:
+                await self._remove_post(tx, post)
+        for comment_id in await tx.members(Keys.comments_of(me)):
+            comment = await tx.comment(comment_id)
+            tx.queue("delete", Keys.comment(comment_id))
+            if comment is None or comment.post_id in own_posts:
+                continue
+            if await tx.post(comment.post_id) is not None:
+                tx.queue("zrem", Keys.post_comments(comment.post_id), comment_id)
+                tx.queue("hincrby", Keys.post(comment.post_id), "comment_count", -1)
+                if comment.accepted:
+                    tx.queue("hset", Keys.post(comment.post_id), "accepted_answer_id", "")
+        for member in await tx.members(Keys.reactions_of(me)):
+            post_id, _, name = member.partition("|")
+            if post_id in own_posts or await tx.post(post_id) is None:
+                continue
+            tx.queue("srem", Keys.post_reactors(post_id), f"{me}|{name}")
+            tx.queue("hincrby", Keys.post_reactions(post_id), name, -1)
+        tx.queue(
+            "delete",
+            Keys.employee(me),
+            Keys.profile(me),
+            Keys.posts_of(me),
+            Keys.comments_of(me),
+            Keys.reactions_of(me),
+            Keys.feedback_of(me),
+            Keys.surveys_of(me),
+            Keys.sessions_of(me),
+        )
+        self._emit(tx, person, ev.EmployeeForgotten(), self._clock())
+
+    async def my_data(self, principal: Principal) -> MyData:
+        """Everything the feed stores about the caller (Art. 15); any authenticated caller may ask."""
+        me = principal.subject
+        store = self._store
+        posts = await store.posts(await store.members(Keys.posts_of(me)))
+        comments = await store.comments_by_id(await store.members(Keys.comments_of(me)))
+        given = [member.partition("|") for member in await store.members(Keys.reactions_of(me))]
+        return MyData(
+            employee=await store.employee(me),
+            profile=await store.profile(me),
+            posts=sorted(posts, key=lambda p: p.post_id),
+            comments=sorted(comments, key=lambda c: c.comment_id),
+            reactions=[(post_id, name) for post_id, _, name in given],
+            feedback=await store.feedback(me),
+            surveys=await store.members(Keys.surveys_of(me)),
+            sessions=await store.members(Keys.sessions_of(me)),
+        )
+
+    # ---------------------------------------------------------------- retention
+
+    async def expire_posts(self, keep_ms: int, batch: int = 100) -> tuple[int, int]:
+        """Removes posts and questions older than `keep_ms`, with their comments, answers and reactions (a
+        comment is never older than its post, so no older comment outlives this). No event: retention limits
+        storage, it is no activity, and the scores counted the post when it was written. Returns (posts,
+        comments) removed."""
+        cutoff = domain.id_floor("p", self._clock() - keep_ms)
+        posts = comments = 0
+        while ids := await self._store.posts_created_before(cutoff, batch):
+            for post_id in ids:
+
+                async def handler(tx: Tx, post_id: str = post_id) -> int:
+                    post = await tx.post(post_id)
+                    if post is None:
+                        tx.queue("zrem", Keys.FEED_ALL, post_id)  # a stale index entry
+                        return -1
+                    thread = len(await tx.comment_ids(post_id))
+                    await self._remove_post(tx, post)
+                    return thread
+
+                thread = await self._store.run(handler)
+                if thread >= 0:
+                    posts += 1
+                    comments += thread
+        return posts, comments
+
+    async def expire_feedback(self, keep_ms: int) -> int:
+        """Removes feedback texts older than `keep_ms`; returns how many."""
+        cutoff = self._clock() - keep_ms
+        removed = 0
+        async for key, ids in self._store.feedback_keys():
+            removed += await self._store.delete_fields(key, [i for i in ids if domain.created_ms(i) < cutoff])
+        return removed
 
     # ---------------------------------------------------------------- directory and ingestion
 

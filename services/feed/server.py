@@ -9,6 +9,8 @@ from prometheus_client import REGISTRY, CollectorRegistry
 
 from services.common.auth import verifier_for
 from services.common.grpc_server import GrpcService, run_until_signalled, serve_metrics
+from services.common.periodic import Periodic
+from services.common.policy import load_policy
 from services.common.redis_client import connect
 from services.feed.api import SERVICE_NAME, FeedServicer
 from services.feed.config import FeedSettings
@@ -16,6 +18,7 @@ from services.feed.domain import Limits
 from services.feed.handlers import FeedHandlers
 from services.feed.ingest_store import IngestStore
 from services.feed.outbox import KafkaPublisher, OutboxRelay, ProducerTuning, RelayMetrics, producer_factory
+from services.feed.retention import RetentionSweep
 from services.feed.store import FeedStore
 
 log = logging.getLogger(__name__)
@@ -35,6 +38,7 @@ class FeedService:
     relay: OutboxRelay | None
     handlers: FeedHandlers
     store: FeedStore
+    retention: Periodic
 
     @property
     def port(self) -> int:
@@ -44,9 +48,11 @@ class FeedService:
         await self.grpc.start()
         if self.relay is not None:
             await self.relay.start()
+        self.retention.start()
 
     async def stop(self) -> None:
-        """Stop taking calls, let in-flight ones finish, drain the relay, close Redis."""
+        """Stop the retention sweep and taking calls, let in-flight ones finish, drain the relay, close Redis."""
+        await self.retention.stop()
         await self.grpc.stop(self.settings.shutdown_grace_seconds)
         if self.relay is not None:
             await self.relay.drain(self.settings.relay_drain_seconds)
@@ -88,7 +94,10 @@ def build(settings: FeedSettings, registry: CollectorRegistry = REGISTRY) -> Fee
     )
     grpc_service = GrpcService("feed", verifier_for(settings), settings.grpc_host, settings.grpc_port, registry)
     grpc_service.add(SERVICE_NAME, FeedServicer(handlers).register)
-    return FeedService(settings, grpc_service, relay, handlers, store)
+    retention = load_policy(settings.policy_file).retention
+    sweep = RetentionSweep(handlers, retention.feed, registry)
+    periodic = Periodic("feed-retention", sweep.run, retention.sweep_interval.total_seconds())
+    return FeedService(settings, grpc_service, relay, handlers, store, periodic)
 
 
 async def main(settings: FeedSettings) -> None:

@@ -12,7 +12,7 @@ do not all WATCH the same "already ingested" set. Key schema: docs/feed.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -362,6 +362,42 @@ class FeedStore:
             raws = await pipe.execute()
         return [c for c in (_comment(r) for r in raws) if c is not None]
 
+    async def members(self, key: str) -> list[str]:
+        return sorted(m.decode() for m in await self.redis.smembers(key))
+
+    async def posts(self, post_ids: Sequence[str]) -> list[Post]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for pid in post_ids:
+                pipe.hgetall(Keys.post(pid))
+                pipe.hgetall(Keys.post_reactions(pid))
+            raws = await pipe.execute()
+        return [p for p in (_post(raws[i], raws[i + 1]) for i in range(0, len(raws), 2)) if p is not None]
+
+    async def comments_by_id(self, comment_ids: Sequence[str]) -> list[Comment]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for cid in comment_ids:
+                pipe.hgetall(Keys.comment(cid))
+            raws = await pipe.execute()
+        return [c for c in (_comment(r) for r in raws) if c is not None]
+
+    async def feedback(self, emp_id: str) -> dict[str, dict[str, Any]]:
+        """Feedback id -> its stored record (kind, topic, body, created_ms)."""
+        raw = await self.redis.hgetall(Keys.feedback_of(emp_id))
+        return {k.decode(): json.loads(v) for k, v in sorted(raw.items())}
+
+    async def posts_created_before(self, cutoff_id: str, limit: int) -> list[str]:
+        """Ids of posts older than `cutoff_id` (ids sort by creation time), oldest first."""
+        ids = await self.redis.zrange(Keys.FEED_ALL, "-", f"({cutoff_id}", bylex=True, offset=0, num=limit)
+        return [i.decode() for i in ids]
+
+    async def feedback_keys(self) -> AsyncIterator[tuple[str, list[str]]]:
+        """Every employee's feedback hash as (key, feedback ids): retention reads them rarely, so a SCAN."""
+        async for key in self.redis.scan_iter(match=Keys.feedback_of("*"), count=500):
+            yield key.decode(), [f.decode() for f in await self.redis.hkeys(key)]
+
+    async def delete_fields(self, key: str, fields: Sequence[str]) -> int:
+        return int(await self.redis.hdel(key, *fields)) if fields else 0
+
     async def feed_page(self, department_id: str, after: str, size: int) -> tuple[list[Post], str]:
         """Newest first. Post ids sort by creation time, so the index is a lexicographic sorted set."""
         key = Keys.feed_department(department_id) if department_id else Keys.FEED_ALL
@@ -371,10 +407,5 @@ class FeedStore:
         ]
         more = len(ids) > size
         ids = ids[:size]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for pid in ids:
-                pipe.hgetall(Keys.post(pid))
-                pipe.hgetall(Keys.post_reactions(pid))
-            raws = await pipe.execute()
-        posts = [p for p in (_post(raws[i], raws[i + 1]) for i in range(0, len(raws), 2)) if p is not None]
+        posts = await self.posts(ids)
         return posts, (ids[-1] if more and ids else "")
