@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 from datetime import timedelta
+from enum import StrEnum
 from functools import cache
 from pathlib import Path
 from typing import Annotated
@@ -91,10 +92,50 @@ class RetentionPolicy(_Section):
         return self
 
 
+class Profile(StrEnum):
+    WORKS_COUNCIL = "works_council"  # what a German works agreement can accept: the floors below hold
+    CUSTOM = "custom"  # for companies without co-determination; the switches alone decide
+
+
+class Rankings(StrEnum):
+    NONE = "none"  # no ranking of people exists for anyone, not even stored
+    OPTED_IN = "opted_in"  # leaderboards list only the people who chose to take part
+
+
+WORKS_COUNCIL_MIN_GROUP = 5
+
+
+class VisibilityPolicy(_Section):
+    """Who sees which figures about whom. Everyone always sees their own score, explanation, badges and
+    progress; the programme owner sees a person's figures with a stated purpose, audited."""
+
+    profile: Profile = Field(description="works_council: the minimum group size cannot go below 5")
+    rankings: Rankings = Field(description="none: no leaderboards; opted_in: only people who opted in are ranked")
+    colleague_scores: Rankings = Field(
+        description="none: an employee never sees a colleague's figures; opted_in: the score windows of a "
+        "colleague who opted in to ranking (never their signals or explanation)"
+    )
+    min_group_size: int = Field(ge=2, description="no figure about a group smaller than this appears anywhere")
+
+    @model_validator(mode="after")
+    def _works_council_floor(self) -> VisibilityPolicy:
+        if self.profile is Profile.WORKS_COUNCIL and self.min_group_size < WORKS_COUNCIL_MIN_GROUP:
+            raise ValueError(
+                f"min_group_size is {self.min_group_size}, but the works_council profile needs at least "
+                f"{WORKS_COUNCIL_MIN_GROUP}: smaller groups single people out"
+            )
+        return self
+
+    def ranked(self, opted_in: bool) -> bool:
+        """Whether a person with this choice appears on leaderboards."""
+        return self.rankings is Rankings.OPTED_IN and opted_in
+
+
 class Policy(_Section):
     """The whole policy file: one field per section."""
 
     retention: RetentionPolicy
+    visibility: VisibilityPolicy
 
 
 def policy_path() -> Path:

@@ -201,10 +201,11 @@ end
 return taken
 """
 
-# KEYS: state. ARGV: "1" opt out, "0" opt in. Refuses (0) for a forgotten employee.
+# KEYS: state. ARGV: "1" opt out, "0" opt in (both kept: opting in is a choice of its own). Refuses (0) for a
+# forgotten employee.
 SET_OPT_OUT = _with_fields("""
 if redis.call('HGET', KEYS[1], '$top') == '$forgotten' then return 0 end
-if ARGV[1] == '1' then redis.call('HSET', KEYS[1], '$opt_out', '1') else redis.call('HDEL', KEYS[1], '$opt_out') end
+redis.call('HSET', KEYS[1], '$opt_out', ARGV[1])
 return 1
 """)
 
@@ -425,6 +426,13 @@ class RedisStore:
             pipe.zadd(ACTIVE, dict(tops), gt=True)
         if employees:
             pipe.zrem(TAKING, *employees)
+        await pipe.execute()
+
+    async def drop_leaderboards(self) -> None:
+        """Deletes every leaderboard (a policy without rankings keeps none)."""
+        pipe = self.redis.pipeline(transaction=False)
+        async for key in self.redis.scan_iter(match=leaderboard("*"), count=1000):
+            pipe.delete(key)  # one key per command: boards live in different cluster slots
         await pipe.execute()
 
     async def rollover(self, day: int) -> int:

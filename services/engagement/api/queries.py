@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import TypeGuard
 
 from services.common.auth import Principal, Role
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.policy import Rankings, VisibilityPolicy
 from services.engagement.model.config import COMPONENTS, ScoringModel
 from services.engagement.model.figures import TOTAL, figures
 from services.engagement.model.state import DAY_MS, State
@@ -83,12 +84,22 @@ class Visibility(enum.Enum):
     NONE = "none"
 
 
-def score_visibility(caller: Principal, employee_id: str, opted_out: bool) -> Visibility:
+def score_visibility(caller: Principal, employee_id: str, opted_in: bool, policy: VisibilityPolicy) -> Visibility:
     """Own score and the programme owner (comms) or system (service) callers: everything. A colleague's score
-    only while that colleague takes part in ranking, and then without the detailed signals (data minimisation)."""
+    only where the policy shows colleagues' scores and that colleague opted in to ranking, and then without
+    the detailed signals (data minimisation)."""
     if caller.subject == employee_id or caller.has(Role.PROGRAMME_OWNER) or caller.has(Role.SERVICE):
         return Visibility.FULL
-    return Visibility.NONE if opted_out else Visibility.PUBLIC
+    return Visibility.PUBLIC if policy.colleague_scores is Rankings.OPTED_IN and opted_in else Visibility.NONE
+
+
+def require_rankings(policy: VisibilityPolicy) -> None:
+    """Leaderboards exist only where the policy has rankings (of people who opted in)."""
+    if policy.rankings is Rankings.NONE:
+        raise PermissionDenied(
+            "there are no rankings of people under this installation's policy (visibility.rankings: none, "
+            f"profile {policy.profile.value}); each person sees their own score"
+        )
 
 
 def may_explain(caller: Principal, employee_id: str) -> bool:
@@ -173,11 +184,11 @@ def rank_entries(entries: Iterable[tuple[str, float]], cursor: Cursor) -> tuple[
 def component_board(
     states: dict[str, State], watermark_ms: int, model: ScoringModel, window: str, component: str
 ) -> list[tuple[str, float]]:
-    """A board computed from state (for components, and windows without an index), best first; leaves out
-    opted-out employees."""
+    """A board computed from state (for components, and windows without an index), best first; only the
+    employees who opted in to ranking."""
     rows = []
     for employee, state in states.items():
-        if state.opt_out:
+        if not state.opted_in:
             continue
         scores = figures(state, as_of_day(state, watermark_ms), model).windows[window]
         rows.append((employee, scores[component]))

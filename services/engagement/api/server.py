@@ -22,6 +22,7 @@ from services.common.audit import Auditor, KafkaAuditLog
 from services.common.auth import Principal, Role, current_principal, verifier_for
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.grpc_server import GrpcService, run_until_signalled, serve_metrics
+from services.common.policy import VisibilityPolicy, load_policy
 from services.common.redis_client import connect
 from services.engagement.adapters.redis_store import RedisStore
 from services.engagement.api import boards, queries
@@ -54,12 +55,18 @@ def _employee(request_id: str, caller: Principal) -> str:
 
 class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
     def __init__(
-        self, store: RedisStore, model: ScoringModel, settings: EngagementApiSettings, auditor: Auditor
+        self,
+        store: RedisStore,
+        model: ScoringModel,
+        settings: EngagementApiSettings,
+        auditor: Auditor,
+        policy: VisibilityPolicy,
     ) -> None:
         self.store = store
         self.model = model
         self.settings = settings
         self.audit = auditor
+        self.policy = policy
 
     def register(self, server: grpc.aio.Server) -> None:
         engagement_pb2_grpc.add_EngagementServiceServicer_to_server(self, server)
@@ -67,10 +74,10 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
     async def _state(self, employee: str, caller: Principal) -> tuple[State, queries.Visibility]:
         state = await self.store.read_state(employee)
         if queries.recorded(state):
-            visibility = queries.score_visibility(caller, employee, state.opt_out)
+            visibility = queries.score_visibility(caller, employee, state.opted_in, self.policy)
             if visibility is not queries.Visibility.NONE:
                 return state, visibility
-        if queries.score_visibility(caller, employee, opted_out=True) is queries.Visibility.FULL:
+        if queries.score_visibility(caller, employee, False, self.policy) is queries.Visibility.FULL:
             raise NotFound(f"no engagement figures for employee {employee!r} (no recorded activity)")
         # the same answer for unknown and private, so it tells nothing about an opted-out colleague
         raise NotFound(f"no score to show for {employee!r}: unknown employee, or they keep their score private")
@@ -132,6 +139,7 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         self, request: engagement_pb2.GetLeaderboardRequest, context: Any
     ) -> engagement_pb2.GetLeaderboardResponse:
         current_principal()
+        queries.require_rankings(self.policy)
         window = queries.check_window(request.window, self.model)
         component = queries.check_component(request.component)
         s = self.settings
@@ -139,7 +147,7 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         department = _checked_id(request.department_id.strip(), "department_id")
         board = queries.board_key(window, department, component)
         cursor = queries.decode_token(request.page_token, board)
-        if department and (await self.store.department_sizes([department]))[department] < s.min_group_size:
+        if department and (await self.store.department_sizes([department]))[department] < self.policy.min_group_size:
             return engagement_pb2.GetLeaderboardResponse(hidden=True)
         if component == TOTAL and window in self.model.leaderboards.windows:
             rows, names, offset, more = await self._indexed_page(window, department, cursor.offset, size)
@@ -174,7 +182,7 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
             for employee, score in raw:
                 offset += 1
                 state = states[employee]
-                if state is not None and not state.opt_out and (not department or state.department == department):
+                if state is not None and state.opted_in and (not department or state.department == department):
                     rows.append((employee, score))
                     names[employee] = (state.department, state.name)
                     if len(rows) == size:
@@ -216,7 +224,7 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         departments = [department] if department else await self.store.departments()
         watermark = await self.store.watermark()
         day = watermark // DAY_MS
-        minimum = self.settings.min_group_size
+        minimum = self.policy.min_group_size
         sizes = await self.store.department_sizes(departments)
         out = []
         for d in departments:
@@ -253,7 +261,7 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         if not await self.store.set_opt_out(employee, request.opt_out):
             raise NotFound("your engagement data was erased at your request; there is no ranking to opt out of")
         state = await self.store.read_state(employee)
-        if state is not None and state.top >= 0:
+        if state is not None and state.top >= 0 and self.policy.ranked(True):
             totals = None
             if not request.opt_out:
                 totals = queries.board_totals(state, await self.store.watermark(), self.model)
@@ -290,7 +298,8 @@ def build(settings: EngagementApiSettings, registry: CollectorRegistry = REGISTR
     service = GrpcService("engagement-api", verifier_for(settings), settings.grpc_host, settings.grpc_port, registry)
     audit_log = KafkaAuditLog(settings.kafka_bootstrap, settings.topic_audit, "catalyst-engagement-api-audit")
     auditor = Auditor(audit_log, "engagement-api")
-    service.add(SERVICE_NAME, EngagementServicer(store, model, settings, auditor).register)
+    policy = load_policy(settings.policy_file).visibility
+    service.add(SERVICE_NAME, EngagementServicer(store, model, settings, auditor, policy).register)
     return EngagementApi(settings, service, store, audit_log)
 
 

@@ -11,12 +11,11 @@ from services.engagement.model.config import DEFAULT_SCORING_FILE
 
 
 class EngagementApiSettings(CommonSettings):
-    """Ports, privacy and paging bounds of the EngagementService."""
+    """Ports and paging bounds of the EngagementService (who sees what: the policy file)."""
 
     grpc_port: int = Field(50052, ge=0, le=65535, description="gRPC port (0 picks a free one)")
     metrics_port: int = Field(9102, ge=0, le=65535, description="Prometheus /metrics port (0 disables)")
     scoring_file: Path = Field(DEFAULT_SCORING_FILE, description="the same scoring file the worker reads")
-    min_group_size: int = Field(5, ge=1, description="department figures are hidden below this many members")
     page_size_default: int = Field(20, ge=1)
     page_size_max: int = Field(100, ge=1)
     component_rank_max_employees: int = Field(

@@ -16,7 +16,8 @@ Field names. A day is UTC days since 1970-01-01 written in base 36, three charac
     _n                  changes applied (ScoreChanged.version)
     _m<partition>       offset of the newest event applied from that partition (exactly once)
     _lo                 the oldest day a field belongs to (pruning is due when it left the windows long enough)
-    _oo                 "1": the employee opted out of ranking (written by the query API)
+    _oo                 the employee's ranking choice (written by the query API): "1" opted out, "0" opted in;
+                        absent: no choice made (not ranked where rankings need an opt-in)
     _md                 the department whose member set holds the employee (adapters/redis_store.py)
 """
 
@@ -182,6 +183,7 @@ class State:
     top: int = -1
     changes: int = 0
     opt_out: bool = False
+    opted_in: bool = False
 
     @property
     def department(self) -> str:
@@ -223,4 +225,5 @@ def decode(raw: Mapping[str, str] | Mapping[bytes, bytes]) -> State:
             state.changes = int(text)
         elif name == OPT_OUT:
             state.opt_out = text == "1"
+            state.opted_in = text == "0"
     return state

@@ -79,6 +79,7 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
     async def start() -> None:
         nonlocal task
         await producer.start()
+        await publisher.start()
         task = asyncio.ensure_future(loop())
         log.info("engagement publisher started", extra={"topic": settings.topic_engagement})
 

@@ -4,7 +4,8 @@ with the figures of their state as of the event-time watermark (docs/engagement.
 A round takes chunks of the oldest marks into a taking set, publishes them, waits for the broker, then
 updates the leaderboards and removes the chunk; a crash in between publishes the chunk again (at-least-once,
 deterministic event ids). When the watermark crosses a day, everyone active within the longest window is
-marked again: their windowed figures moved although nothing new happened.
+marked again: their windowed figures moved although nothing new happened. Leaderboards are kept only where
+the policy has rankings (of the people who opted in); otherwise none is stored at all.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from catalyst.events.v1 import envelope_pb2
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
+from services.common.policy import Rankings, load_policy
 from services.engagement.adapters.redis_store import Board, RedisStore
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.model.config import ScoringModel
@@ -99,6 +101,17 @@ class Publisher:
         self.clock = clock
         self.backlog = backlog  # records the worker group is behind on the interactions topic
         self.importing = False
+        self.visibility = load_policy(settings.policy_file).visibility
+
+    @property
+    def ranks(self) -> bool:
+        """Whether the policy has leaderboards at all."""
+        return self.visibility.rankings is not Rankings.NONE
+
+    async def start(self) -> None:
+        """Under a policy without rankings, boards a former policy left behind go before the first round."""
+        if not self.ranks:
+            await self.retrying.redis("drop boards", self.store.drop_leaderboards)
 
     async def run_once(self) -> int:
         """One round: the day rollover when due, then every mark made before the round began, chunk by chunk.
@@ -144,12 +157,13 @@ class Publisher:
                 employee, state.department, state.opt_out, version, figs.windows, figs.signals, occurred
             )
             messages.append((employee.encode(), value))
-            totals = {w: figs.windows[w][TOTAL] for w in boards.windows}
-            indexed.append(Board(employee, state.department, not state.opt_out, totals))
+            if self.ranks:
+                totals = {w: figs.windows[w][TOTAL] for w in boards.windows}
+                indexed.append(Board(employee, state.department, self.visibility.ranked(state.opted_in), totals))
             tops[employee] = state.top
         if messages:
             await self.retrying.kafka(topic, lambda: self.publish(topic, messages))
-            await self._tombstone_if_forgotten([b.employee for b in indexed])
+            await self._tombstone_if_forgotten([key.decode() for key, _ in messages])
         sizes = (boards.size, boards.department_size)
         await self.retrying.redis("published", lambda: self.store.published(employees, indexed, tops, sizes))
         self.metrics.score_changes.inc(len(messages))

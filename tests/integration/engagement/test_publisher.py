@@ -7,13 +7,15 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
 import redis
 import redis.asyncio as aioredis
 from catalyst.events.v1 import envelope_pb2
 from prometheus_client import CollectorRegistry
 
-from services.engagement.adapters.redis_store import DIRTY, TAKING, RedisStore, leaderboard
+from services.engagement.adapters.redis_store import DIRTY, TAKING, RedisStore, leaderboard, state_key
 from services.engagement.adapters.retrying import Retrying
+from services.engagement.model.state import OPT_OUT
 from services.engagement.publisher.publisher import Publisher, PublisherMetrics
 from services.engagement.publisher.settings import PublisherSettings
 from services.engagement.worker.handler import Record, plan
@@ -30,6 +32,7 @@ from tests.integration.engagement.harness import (
     wait_published,
     wait_until,
 )
+from tests.policies import ranking_policy
 from tests.unit.engagement.builders import DAY, event, post, react
 
 SCORE_CHANGES = "catalyst_engagement_publisher_score_changes_total"
@@ -77,10 +80,34 @@ def test_one_score_changed_per_dirty_employee_with_the_models_figures(
         assert env.score_changed.department_id == "d1" and not env.score_changed.ranking_opt_out
         assert env.event_id == f"engagement:{env.employee_id}:{env.score_changed.version}"
     client = redis.Redis.from_url(redis_url)
-    board = {e.decode(): s for e, s in client.zrevrange(leaderboard("30d"), 0, -1, withscores=True)}
-    assert set(board) == set(want)
-    assert all(abs(board[e] - want[e]["30d total"]) < 1e-6 for e in want)
+    assert list(client.scan_iter(match=leaderboard("*"))) == []  # the default policy has no rankings
     assert client.zcard(DIRTY) == client.zcard(TAKING) == 0
+
+
+def test_under_a_ranking_policy_the_boards_hold_those_who_opted_in(
+    common_env: dict[str, str], kafka_bootstrap: str, topics: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    events = activity("r", 6)
+    topic = topics["interactions"]
+    produce(kafka_bootstrap, topic, events)
+    client = redis.Redis.from_url(redis_url)
+    client.hset(state_key("r-0"), OPT_OUT, "0")  # what SetRankingPreference(opt_out=False) writes
+    client.hset(state_key("r-1"), OPT_OUT, "1")
+    worker = WorkerProcess(common_env, tmp_path).start()
+    try:
+        wait_committed(worker, kafka_bootstrap, topic)
+    finally:
+        worker.stop()
+    as_of = as_of_day(events)
+    want = expected(kafka_bootstrap, topic, as_of)
+    env = {"CATALYST_POLICY_FILE": str(ranking_policy(tmp_path))}
+    publisher = PublisherProcess(common_env, tmp_path, **env).start()
+    try:
+        wait_published(kafka_bootstrap, topics["engagement"], want, as_of)
+    finally:
+        assert publisher.stop() == 0, publisher.log_tail()
+    board = {e.decode(): s for e, s in client.zrevrange(leaderboard("30d"), 0, -1, withscores=True)}
+    assert board == pytest.approx({"r-0": want["r-0"]["30d total"]})
 
 
 def test_a_killed_publisher_leaves_its_chunk_to_the_next_one(

@@ -43,6 +43,7 @@ from services.engagement.publisher.settings import PublisherSettings
 from services.engagement.worker.handler import Handler, Record
 from services.engagement.worker.metrics import WorkerMetrics
 from tests.conftest import RedisServer, free_port, trusted_issuer
+from tests.policies import ranking_policy
 from tests.unit.engagement.builders import DAY, comment, event, post, react
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -101,10 +102,10 @@ class Pipeline:
         raise AssertionError(f"no ScoreChanged of {employee}")
 
 
-async def make_pipeline(client: aioredis.Redis) -> Pipeline:
+async def make_pipeline(client: aioredis.Redis, policy: Path | None = None) -> Pipeline:
     store = RedisStore(client, MODEL.keep_days)
     await store.load_scripts()
-    settings = PublisherSettings()
+    settings = PublisherSettings(**({"policy_file": policy} if policy else {}))
     sent: list[tuple[str, bytes, bytes | None]] = []
 
     async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
@@ -143,12 +144,17 @@ class Api:
         return figures(state, day, MODEL).windows[window]
 
 
-@pytest.fixture
-async def api(redis_url: str, kafka_bootstrap: str, topics: dict[str, str]) -> AsyncIterator[Api]:
+async def serve_api(
+    redis_url: str, kafka_bootstrap: str, topics: dict[str, str], policy: Path | None
+) -> AsyncIterator[Api]:
     client = aioredis.Redis.from_url(redis_url)
-    pipeline = await make_pipeline(client)
+    pipeline = await make_pipeline(client, policy)
+    if policy is not None:  # everyone opted in before the history: all of them ranked
+        for employee in ENG + SALES:
+            await pipeline.store.set_opt_out(employee, False)
     await pipeline.feed(history())
     settings = EngagementApiSettings(
+        **({"policy_file": policy} if policy else {}),
         redis_url=redis_url,
         kafka_bootstrap=kafka_bootstrap,
         topic_audit=topics["audit"],
@@ -164,6 +170,20 @@ async def api(redis_url: str, kafka_bootstrap: str, topics: dict[str, str]) -> A
     await channel.close()
     await service.stop()
     await client.aclose()
+
+
+@pytest.fixture
+async def api(redis_url: str, kafka_bootstrap: str, topics: dict[str, str]) -> AsyncIterator[Api]:
+    """Under the default policy (works council: no rankings, no colleague's figures)."""
+    async for served in serve_api(redis_url, kafka_bootstrap, topics, None):
+        yield served
+
+
+@pytest.fixture
+async def ranked(redis_url: str, kafka_bootstrap: str, topics: dict[str, str], tmp_path: Path) -> AsyncIterator[Api]:
+    """Under a policy with rankings of the people who opted in; everyone in the history opted in."""
+    async for served in serve_api(redis_url, kafka_bootstrap, topics, ranking_policy(tmp_path)):
+        yield served
 
 
 async def expect(code: grpc.StatusCode, call: object, match: str = "") -> str:
@@ -213,12 +233,29 @@ async def test_get_score_matches_the_published_score_changed(api: Api) -> None:
     assert dict(response.signals) == pytest.approx(dict(published.signals))
 
 
-async def test_colleagues_see_windows_without_signals_and_the_programme_owner_sees_everything(api: Api) -> None:
-    colleague = await api.call("GetScore", pb.GetScoreRequest(employee_id="eng-0"), "sales-1")
+async def test_under_the_default_policy_nobody_sees_a_colleagues_figures_or_any_ranking(api: Api) -> None:
+    await expect(
+        grpc.StatusCode.NOT_FOUND,
+        api.call("GetScore", pb.GetScoreRequest(employee_id="eng-0"), "sales-1"),
+        "keep their score private",
+    )
+    for role in (Role.EMPLOYEE, Role.PROGRAMME_OWNER, Role.HR, Role.WORKS_COUNCIL):
+        await expect(
+            grpc.StatusCode.PERMISSION_DENIED,
+            api.call("GetLeaderboard", pb.GetLeaderboardRequest(window="30d"), "eng-1", role),
+            "visibility.rankings: none",
+        )
+    assert [key async for key in api.redis.scan_iter(match="eng:lb:*")] == []  # no ranking is even stored
+    owner = await api.call("GetScore", pb.GetScoreRequest(employee_id="eng-0"), "po-1", Role.PROGRAMME_OWNER)
+    assert owner.signals["posts_30d"] > 0
+
+
+async def test_a_ranking_policy_shows_colleagues_who_opted_in_without_signals(ranked: Api) -> None:
+    colleague = await ranked.call("GetScore", pb.GetScoreRequest(employee_id="eng-0"), "sales-1")
     assert colleague.windows["30d"].total > 0
     assert not colleague.signals
-    hr = await api.call("GetScore", pb.GetScoreRequest(employee_id="eng-0"), "hr-1", Role.PROGRAMME_OWNER)
-    assert hr.signals["posts_30d"] > 0
+    owner = await ranked.call("GetScore", pb.GetScoreRequest(employee_id="eng-0"), "po-1", Role.PROGRAMME_OWNER)
+    assert owner.signals["posts_30d"] > 0
 
 
 async def test_unknown_employees_and_bad_requests_get_readable_errors(api: Api) -> None:
@@ -289,8 +326,8 @@ async def test_a_look_up_of_someone_elses_score_needs_a_purpose_and_is_audited(
     assert entry.data_accessed.method == "catalyst.engagement.v1.EngagementService/ExplainScore"
 
 
-async def test_company_leaderboard_is_ranked_and_pages_without_gaps(api: Api) -> None:
-    whole = await api.call("GetLeaderboard", pb.GetLeaderboardRequest(window="30d", page_size=100))
+async def test_company_leaderboard_is_ranked_and_pages_without_gaps(ranked: Api) -> None:
+    whole = await ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(window="30d", page_size=100))
     assert not whole.next_page_token
     ids = [e.employee_id for e in whole.entries]
     assert sorted(ids) == sorted(ENG + SALES)
@@ -298,125 +335,127 @@ async def test_company_leaderboard_is_ranked_and_pages_without_gaps(api: Api) ->
     assert scores == sorted(scores, reverse=True)
     assert whole.entries[0].rank == 1
     for entry in whole.entries:
-        assert entry.score == pytest.approx((await api.state_figures(entry.employee_id, "30d"))["total"])
+        assert entry.score == pytest.approx((await ranked.state_figures(entry.employee_id, "30d"))["total"])
         assert entry.display_name == entry.employee_id.upper()
         assert entry.department_id in ("eng", "sales")
-    paged = await all_pages(api, pb.GetLeaderboardRequest(window="30d", page_size=2))
+    paged = await all_pages(ranked, pb.GetLeaderboardRequest(window="30d", page_size=2))
     assert [(e.rank, e.employee_id) for e in paged] == [(e.rank, e.employee_id) for e in whole.entries]
 
 
-async def test_department_leaderboards_and_component_rankings(api: Api) -> None:
-    eng = await all_pages(api, pb.GetLeaderboardRequest(department_id="eng", window="7d", page_size=4))
+async def test_department_leaderboards_and_component_rankings(ranked: Api) -> None:
+    eng = await all_pages(ranked, pb.GetLeaderboardRequest(department_id="eng", window="7d", page_size=4))
     assert sorted(e.employee_id for e in eng) == sorted(ENG)
-    small = await api.call("GetLeaderboard", pb.GetLeaderboardRequest(department_id="sales"))
+    small = await ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(department_id="sales"))
     assert small.hidden and not small.entries
-    unknown = await api.call("GetLeaderboard", pb.GetLeaderboardRequest(department_id="nowhere"))
+    unknown = await ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(department_id="nowhere"))
     assert unknown.hidden
-    reach = await all_pages(api, pb.GetLeaderboardRequest(window="30d", component="reach", page_size=4))
+    reach = await all_pages(ranked, pb.GetLeaderboardRequest(window="30d", component="reach", page_size=4))
     assert len(reach) == len(ENG + SALES)
     for entry in reach:
-        assert entry.score == pytest.approx((await api.state_figures(entry.employee_id, "30d"))["reach"])
+        assert entry.score == pytest.approx((await ranked.state_figures(entry.employee_id, "30d"))["reach"])
     assert [e.score for e in reach] == sorted((e.score for e in reach), reverse=True)
 
 
-async def test_leaderboard_requests_are_checked(api: Api) -> None:
-    first = await api.call("GetLeaderboard", pb.GetLeaderboardRequest(window="30d", page_size=2))
+async def test_leaderboard_requests_are_checked(ranked: Api) -> None:
+    first = await ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(window="30d", page_size=2))
     assert first.next_page_token
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
-        api.call("GetLeaderboard", pb.GetLeaderboardRequest(window="7d", page_token=first.next_page_token)),
+        ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(window="7d", page_token=first.next_page_token)),
         "another leaderboard",
     )
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
-        api.call("GetLeaderboard", pb.GetLeaderboardRequest(page_token="not-a-token")),
+        ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(page_token="not-a-token")),
         "not a token this service issued",
     )
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
-        api.call("GetLeaderboard", pb.GetLeaderboardRequest(page_size=-1)),
+        ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(page_size=-1)),
         "page_size",
     )
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
-        api.call("GetLeaderboard", pb.GetLeaderboardRequest(component="karma")),
+        ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(component="karma")),
         "not a score component",
     )
     await expect(
-        grpc.StatusCode.INVALID_ARGUMENT, api.call("GetLeaderboard", pb.GetLeaderboardRequest(window="2w")), "window"
+        grpc.StatusCode.INVALID_ARGUMENT, ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(window="2w")), "window"
     )
 
 
-async def test_ranking_opt_out_hides_and_opt_in_restores_idempotently(api: Api) -> None:
-    before = await api.call("GetLeaderboard", pb.GetLeaderboardRequest(window="30d", page_size=100))
+async def test_ranking_opt_out_hides_and_opt_in_restores_idempotently(ranked: Api) -> None:
+    before = await ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(window="30d", page_size=100))
     score_before = next(e.score for e in before.entries if e.employee_id == "eng-3")
     for _ in range(2):
-        response = await api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "eng-3")
+        response = await ranked.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "eng-3")
         assert response.opt_out
-    assert await api.redis.hget(state_key("eng-3"), OPT_OUT) == b"1"
+    assert await ranked.redis.hget(state_key("eng-3"), OPT_OUT) == b"1"
     for window in MODEL.leaderboards.windows:
-        assert await api.redis.zscore(leaderboard(window), "eng-3") is None
-        assert await api.redis.zscore(leaderboard(window, "eng"), "eng-3") is None
-    assert await api.redis.zscore(DIRTY, "eng-3") is not None
+        assert await ranked.redis.zscore(leaderboard(window), "eng-3") is None
+        assert await ranked.redis.zscore(leaderboard(window, "eng"), "eng-3") is None
+    assert await ranked.redis.zscore(DIRTY, "eng-3") is not None
 
     # the publisher re-publishes with the new preference and does not put the entry back
-    await api.pipeline.publisher.run_once()
-    assert api.pipeline.last_score_changed("eng-3").ranking_opt_out
-    assert await api.redis.zscore(leaderboard("30d"), "eng-3") is None
+    await ranked.pipeline.publisher.run_once()
+    assert ranked.pipeline.last_score_changed("eng-3").ranking_opt_out
+    assert await ranked.redis.zscore(leaderboard("30d"), "eng-3") is None
 
     boards = [
-        await all_pages(api, pb.GetLeaderboardRequest(window="30d", page_size=3)),
-        await all_pages(api, pb.GetLeaderboardRequest(department_id="eng", window="30d", page_size=3)),
-        await all_pages(api, pb.GetLeaderboardRequest(window="30d", component="content", page_size=3)),
+        await all_pages(ranked, pb.GetLeaderboardRequest(window="30d", page_size=3)),
+        await all_pages(ranked, pb.GetLeaderboardRequest(department_id="eng", window="30d", page_size=3)),
+        await all_pages(ranked, pb.GetLeaderboardRequest(window="30d", component="content", page_size=3)),
     ]
     for board in boards:
         assert "eng-3" not in [e.employee_id for e in board]
     await expect(
         grpc.StatusCode.NOT_FOUND,
-        api.call("GetScore", pb.GetScoreRequest(employee_id="eng-3"), "eng-1"),
+        ranked.call("GetScore", pb.GetScoreRequest(employee_id="eng-3"), "eng-1"),
         "keep their score private",
     )
-    own = await api.call("GetScore", pb.GetScoreRequest(), "eng-3")
+    own = await ranked.call("GetScore", pb.GetScoreRequest(), "eng-3")
     assert own.ranking_opt_out and own.windows["30d"].total == pytest.approx(score_before)
-    explained = await api.call("ExplainScore", pb.ExplainScoreRequest(), "eng-3")
+    explained = await ranked.call("ExplainScore", pb.ExplainScoreRequest(), "eng-3")
     assert any("opted out of ranking" in n for n in explained.notes)
 
     for _ in range(2):
-        response = await api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=False), "eng-3")
+        response = await ranked.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=False), "eng-3")
         assert not response.opt_out
-    assert await api.redis.hget(state_key("eng-3"), OPT_OUT) is None
-    assert await api.redis.zscore(leaderboard("30d"), "eng-3") == pytest.approx(score_before)
-    assert await api.redis.zscore(leaderboard("30d", "eng"), "eng-3") == pytest.approx(score_before)
-    after = await api.call("GetLeaderboard", pb.GetLeaderboardRequest(window="30d", page_size=100))
+    assert await ranked.redis.hget(state_key("eng-3"), OPT_OUT) == b"0"  # opting in is kept as a choice
+    assert await ranked.redis.zscore(leaderboard("30d"), "eng-3") == pytest.approx(score_before)
+    assert await ranked.redis.zscore(leaderboard("30d", "eng"), "eng-3") == pytest.approx(score_before)
+    after = await ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(window="30d", page_size=100))
     assert [(e.employee_id, e.score) for e in after.entries] == [(e.employee_id, e.score) for e in before.entries]
-    await api.pipeline.publisher.run_once()
-    assert not api.pipeline.last_score_changed("eng-3").ranking_opt_out
-    assert await api.redis.zscore(leaderboard("30d"), "eng-3") == pytest.approx(score_before)
+    await ranked.pipeline.publisher.run_once()
+    assert not ranked.pipeline.last_score_changed("eng-3").ranking_opt_out
+    assert await ranked.redis.zscore(leaderboard("30d"), "eng-3") == pytest.approx(score_before)
 
 
-async def test_opting_out_before_any_activity_is_kept_and_services_cannot_opt_out(api: Api) -> None:
-    await api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "newcomer")
-    await api.pipeline.feed([event("EmployeeRegistered", "newcomer", END, "eng"), post("newcomer", END + 60, "eng")])
-    board = await all_pages(api, pb.GetLeaderboardRequest(window="7d", page_size=50))
+async def test_opting_out_before_any_activity_is_kept_and_services_cannot_opt_out(ranked: Api) -> None:
+    await ranked.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "newcomer")
+    await ranked.pipeline.feed([event("EmployeeRegistered", "newcomer", END, "eng"), post("newcomer", END + 60, "eng")])
+    board = await all_pages(ranked, pb.GetLeaderboardRequest(window="7d", page_size=50))
     assert "newcomer" not in [e.employee_id for e in board]
-    assert await api.redis.zscore(leaderboard("7d"), "newcomer") is None
+    assert await ranked.redis.zscore(leaderboard("7d"), "newcomer") is None
     await expect(
         grpc.StatusCode.PERMISSION_DENIED,
-        api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "importer", Role.SERVICE),
+        ranked.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "importer", Role.SERVICE),
         "employee or programme_owner or hr role",
     )
 
 
-async def test_forgotten_employees_are_not_found_and_cannot_be_resurrected(api: Api) -> None:
-    await api.pipeline.feed([event("EmployeeForgotten", "eng-5", END + 10, "eng")])
-    await expect(grpc.StatusCode.NOT_FOUND, api.call("GetScore", pb.GetScoreRequest(), "eng-5"), "no recorded activity")
+async def test_forgotten_employees_are_not_found_and_cannot_be_resurrected(ranked: Api) -> None:
+    await ranked.pipeline.feed([event("EmployeeForgotten", "eng-5", END + 10, "eng")])
+    await expect(
+        grpc.StatusCode.NOT_FOUND, ranked.call("GetScore", pb.GetScoreRequest(), "eng-5"), "no recorded activity"
+    )
     await expect(
         grpc.StatusCode.NOT_FOUND,
-        api.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "eng-5"),
+        ranked.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "eng-5"),
         "erased",
     )
-    assert await api.redis.hgetall(state_key("eng-5")) == {b"_t": b"x"}  # only the erasure marker
-    board = await all_pages(api, pb.GetLeaderboardRequest(window="30d", page_size=50))
+    assert await ranked.redis.hgetall(state_key("eng-5")) == {b"_t": b"x"}  # only the erasure marker
+    board = await all_pages(ranked, pb.GetLeaderboardRequest(window="30d", page_size=50))
     assert "eng-5" not in [e.employee_id for e in board]
 
 

@@ -8,11 +8,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import pytest
 import redis
 from catalyst.events.v1 import envelope_pb2
 
-from services.engagement.adapters.redis_store import WATERMARK, dept_members, leaderboard
+from services.engagement.adapters.redis_store import WATERMARK, dept_members
 from tests.integration.engagement.harness import (
     PublisherProcess,
     WorkerProcess,
@@ -71,9 +70,6 @@ def test_sigkill_mid_stream_then_restart_leaves_the_expected_states_and_publishe
 
     published = len(read_all(kafka_bootstrap, topics["engagement"]))
     assert published < len(events) / 2  # coalesced: far fewer ScoreChanged than interactions
-    (best, score), *_ = client.zrevrange(leaderboard("30d"), 0, 0, withscores=True)
-    assert score == pytest.approx(max(figs["30d total"] for figs in want.values()))
-    assert want[best.decode()]["30d total"] == pytest.approx(score)
 
 
 def test_a_consumer_group_reset_re_run_changes_nothing(

@@ -68,6 +68,9 @@ class MemoryStore:
     async def rollover(self, day: int) -> int:
         return 0
 
+    async def drop_leaderboards(self) -> None:
+        self.boards.clear()
+
 
 def expected_states(records: Iterable[Record], model: ScoringModel) -> dict[str, State]:
     """The states a worker must leave for these records, however it was interrupted or batched."""

@@ -4,6 +4,7 @@ boards indexed, nothing for the forgotten."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from catalyst.events.v1 import envelope_pb2
 from prometheus_client import CollectorRegistry
@@ -11,9 +12,11 @@ from prometheus_client import CollectorRegistry
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.model.config import load_model
 from services.engagement.model.figures import figures
+from services.engagement.model.state import OPT_OUT
 from services.engagement.publisher.publisher import Publisher, PublisherMetrics, pause_after
 from services.engagement.publisher.settings import PublisherSettings
 from services.engagement.worker.handler import plan
+from tests.policies import ranking_policy
 from tests.unit.engagement.builders import DAY, post, react
 from tests.unit.engagement.fakes import MemoryStore
 from tests.unit.engagement.test_model import END, records
@@ -22,6 +25,7 @@ MODEL = load_model()
 
 
 def test_a_round_publishes_each_dirty_employee_once_with_the_models_figures() -> None:
+    """Under the default policy: no boards at all."""
     store = MemoryStore(MODEL.keep_days)
     sent: list[tuple[bytes, bytes | None]] = []
 
@@ -44,7 +48,27 @@ def test_a_round_publishes_each_dirty_employee_once_with_the_models_figures() ->
     expected = figures(state, END // DAY - 1, MODEL)
     assert envelopes["a"].score_changed.windows["30d"].total == expected.windows["30d"]["total"]
     assert dict(envelopes["a"].score_changed.signals) == expected.signals
-    assert store.dirty == [] and set(store.boards) == {"a", "b"}
+    assert store.dirty == [] and store.boards == {}
+
+
+def test_under_a_ranking_policy_only_who_opted_in_is_shown_on_the_boards(tmp_path: Path) -> None:
+    store = MemoryStore(MODEL.keep_days)
+    store.fields["a"] = {OPT_OUT: "0"}
+    store.fields["b"] = {OPT_OUT: "1"}
+
+    async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
+        """Nothing to check on the topic here."""
+
+    async def run() -> None:
+        t = END - DAY // 2
+        work = plan(records([post("a", t), react("b", "a", t), post("c", t)]), 1 << 62, 0)
+        await store.apply(work.writes, work.activity, work.newest_ms)
+        metrics = PublisherMetrics(CollectorRegistry())
+        settings = PublisherSettings(policy_file=ranking_policy(tmp_path))
+        await Publisher(store, publish, MODEL, settings, metrics, Retrying(metrics, 0.1)).run_once()
+
+    asyncio.run(run())
+    assert {e: b.visible for e, b in store.boards.items()} == {"a": True, "b": False, "c": False}
 
 
 def test_a_long_round_is_followed_by_a_longer_pause_while_the_worker_imports() -> None:

@@ -8,7 +8,8 @@ import dataclasses
 import pytest
 
 from services.common.auth import Principal, Role
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.policy import Rankings, load_policy
 from services.engagement.api import queries
 from services.engagement.model.config import Daily, ScoringModel, TotalTerm, load_model
 from services.engagement.model.figures import TOTAL, explain, figures
@@ -117,12 +118,19 @@ def test_the_default_window_follows_the_scoring_file() -> None:
     assert queries.check_window("", ScoringModel.model_validate(raw)) == "14d"
 
 
-def test_score_visibility_respects_the_ranking_opt_out() -> None:
+def test_score_visibility_follows_the_policy_and_the_ranking_choice() -> None:
     v = queries.Visibility
-    assert queries.score_visibility(employee("a"), "a", opted_out=True) is v.FULL
-    assert queries.score_visibility(programme_owner(), "a", opted_out=True) is v.FULL
-    assert queries.score_visibility(employee("b"), "a", opted_out=False) is v.PUBLIC
-    assert queries.score_visibility(employee("b"), "a", opted_out=True) is v.NONE
+    default = load_policy().visibility
+    ranking = default.model_copy(update={"rankings": Rankings.OPTED_IN, "colleague_scores": Rankings.OPTED_IN})
+    for policy in (default, ranking):
+        assert queries.score_visibility(employee("a"), "a", False, policy) is v.FULL
+        assert queries.score_visibility(programme_owner(), "a", False, policy) is v.FULL
+        assert queries.score_visibility(employee("b"), "a", False, policy) is v.NONE
+    assert queries.score_visibility(employee("b"), "a", True, default) is v.NONE
+    assert queries.score_visibility(employee("b"), "a", True, ranking) is v.PUBLIC
+    with pytest.raises(PermissionDenied, match="visibility.rankings: none"):
+        queries.require_rankings(default)
+    queries.require_rankings(ranking)
     assert queries.may_explain(employee("a"), "a")
     assert queries.may_explain(programme_owner(), "a")
     assert not queries.may_explain(employee("b"), "a")
@@ -181,10 +189,10 @@ def test_competition_ranks_continue_across_pages() -> None:
     assert cursor.shown == 5
 
 
-def test_component_board_leaves_out_opted_out_and_sorts() -> None:
-    states = dict(list(STATES.items())[:8])
+def test_component_board_ranks_only_who_opted_in_and_sorts() -> None:
+    states = {e: dataclasses.replace(s, opted_in=True) for e, s in list(STATES.items())[:8]}
     hidden = next(iter(states))
-    states[hidden] = dataclasses.replace(states[hidden], opt_out=True)
+    states[hidden] = dataclasses.replace(states[hidden], opted_in=False, opt_out=True)
     rows = queries.component_board(states, END * 1000, MODEL, "30d", "reach")
     assert hidden not in [e for e, _ in rows]
     scores = [s for _, s in rows]
