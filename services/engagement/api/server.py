@@ -29,7 +29,7 @@ from services.engagement.api import boards, queries
 from services.engagement.api.settings import EngagementApiSettings
 from services.engagement.model.config import ScoringModel, load_model
 from services.engagement.model.figures import TOTAL, explain, figures
-from services.engagement.model.state import DAY_MS, State, pseudonym
+from services.engagement.model.state import DAY_MS, State, pseudonym, set_pseudonym_key
 
 log = logging.getLogger(__name__)
 SERVICE_NAME = engagement_pb2.DESCRIPTOR.services_by_name["EngagementService"].full_name
@@ -294,6 +294,7 @@ class EngagementApi:
 
 def build(settings: EngagementApiSettings, registry: CollectorRegistry = REGISTRY) -> EngagementApi:
     model = load_model(settings.scoring_file)
+    set_pseudonym_key(settings.pseudonym_key)
     store = RedisStore(connect(settings.redis_url), model.keep_days)
     service = GrpcService("engagement-api", verifier_for(settings), settings.grpc_host, settings.grpc_port, registry)
     audit_log = KafkaAuditLog(settings.kafka_bootstrap, settings.topic_audit, "catalyst-engagement-api-audit")

@@ -45,10 +45,25 @@ _TOTAL_BY_CODE = {c.code: c.name for c in spec.TOTALS}
 _LATEST_BY_CODE = {code: name for name, code in spec.LATEST.items()}
 
 
+_pseudonym_key = b""
+
+
+def set_pseudonym_key(key: str) -> None:
+    """Keys every pseudonym with the installation's secret (`CommonSettings.pseudonym_key`): each process
+    that writes or reads pseudonyms sets it at start-up. Without the key, hashing a list of known ids does not
+    tell whose pseudonym is whose."""
+    global _pseudonym_key
+    _pseudonym_key = key.encode()[:64]  # BLAKE2b's longest key
+    pseudonym.cache_clear()
+    tag.cache_clear()
+
+
 @lru_cache(maxsize=1 << 18)
 def pseudonym(value: str) -> int:
-    """A stable 31-bit number for an id (never 0): keeps colleagues' ids out of another employee's state."""
-    return int.from_bytes(blake2b(value.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF or 1
+    """A stable 31-bit number for an id (never 0), keyed: keeps colleagues' ids out of another employee's
+    state and department activity."""
+    digest = blake2b(value.encode(), digest_size=4, key=_pseudonym_key).digest()
+    return int.from_bytes(digest, "big") & 0x7FFFFFFF or 1
 
 
 def _base36(n: int, width: int) -> str:

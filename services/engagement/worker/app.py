@@ -20,6 +20,7 @@ from services.common.redis_client import connect
 from services.engagement.adapters.redis_store import RedisStore
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.model.config import ScoringModel
+from services.engagement.model.state import set_pseudonym_key
 from services.engagement.worker.consumer import InteractionsConsumer
 from services.engagement.worker.handler import Handler
 from services.engagement.worker.metrics import WorkerMetrics
@@ -41,6 +42,7 @@ class _App(faust.App):
 class Worker:
     def __init__(self, settings: EngagementWorkerSettings, model: ScoringModel, registry: CollectorRegistry) -> None:
         self.settings = settings
+        set_pseudonym_key(settings.pseudonym_key)
         self.metrics = WorkerMetrics(registry)
         retrying = Retrying(self.metrics, settings.worker_redis_backoff_max_seconds)
         self.store = RedisStore(

@@ -12,6 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.engagement.model import spec
+from services.engagement.model import state as model_state
 from services.engagement.model.config import COMPONENTS, load_model
 from services.engagement.model.figures import TOTAL, explain, figures, sat
 from services.engagement.model.state import State, decode
@@ -173,3 +174,19 @@ def test_questions_asked_are_a_signal_of_their_own() -> None:
 def test_active_weeks_count_any_own_activity_not_only_posts() -> None:
     events = [react("a", "b", END - 3 * 7 * DAY), post("a", END - DAY // 2), react("a", "b", END - 2 * 7 * DAY)]
     assert figures(states_of(events)["a"], TODAY - 1, MODEL).signals["active_weeks_12w"] == 3.0
+
+
+def test_pseudonyms_are_keyed_so_hashing_known_ids_does_not_re_identify() -> None:
+    try:
+        model_state.set_pseudonym_key("")
+        unkeyed = {e: model_state.pseudonym(e) for e in ("e-1", "e-2")}
+        model_state.set_pseudonym_key("installation secret one")
+        one = {e: model_state.pseudonym(e) for e in ("e-1", "e-2")}
+        assert one == {e: model_state.pseudonym(e) for e in ("e-1", "e-2")}  # stable for one key
+        assert model_state.tag("e-1") == model_state.tag("e-1")
+        model_state.set_pseudonym_key("installation secret two")
+        two = {e: model_state.pseudonym(e) for e in ("e-1", "e-2")}
+        assert len({*unkeyed.values(), *one.values(), *two.values()}) == 6
+        assert all(0 < p < 1 << 31 for p in two.values())
+    finally:
+        model_state.set_pseudonym_key("")
