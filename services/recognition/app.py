@@ -40,7 +40,8 @@ class RecognitionApp:
     def __init__(self, settings: RecognitionSettings, registry: CollectorRegistry = REGISTRY) -> None:
         self.settings = settings
         self.rules: Rules = load_rules(settings.badge_rules_file, settings.scoring_file)
-        self.retention = load_policy(settings.policy_file).retention
+        policy = load_policy(settings.policy_file)
+        self.retention = policy.retention
         self.metrics = RecognitionMetrics(registry)
         self.redis = redis_client.connect(settings.redis_url)
         self.store = RecognitionStore(self.redis, self.rules, settings.pseudonym_key, self.retention.erasure_markers)
@@ -68,6 +69,7 @@ class RecognitionApp:
             settings.store_max_retries,
             on_outbox=self.relay.kick,
             calibrator=Calibrator(self.redis, self.rules),
+            min_group_size=policy.visibility.min_group_size,
         )
         self.consumer = EngagementConsumer(
             AIOKafkaConsumer(

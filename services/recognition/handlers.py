@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from catalyst.events.v1 import badges_pb2, envelope_pb2
 
 from services.common.errors import InvalidArgument, NotFound, Unavailable
+from services.common.policy import WORKS_COUNCIL_MIN_GROUP
 from services.recognition import events, model
 from services.recognition.calibration import Calibration
 from services.recognition.calibrator import Calibrator
@@ -66,9 +67,11 @@ class Recognition:
         max_retries: int = 50,
         on_outbox: Callable[[], None] = lambda: None,
         calibrator: Calibrator | None = None,
+        min_group_size: int = WORKS_COUNCIL_MIN_GROUP,
     ) -> None:
         self.store = store
         self.rules = rules
+        self.min_group_size = min_group_size  # the policy's: no figure about a smaller group
         self.metrics = metrics
         self.max_retries = max_retries
         self._on_outbox = on_outbox
@@ -305,7 +308,8 @@ class Recognition:
         return sorted(found, key=lambda pair: (pair[0].department, pair[0].display_name, pair[0].employee_id))
 
     async def coverage(self) -> tuple[list[Coverage], list[str]]:
-        """Departments at or above the minimum group size with figures, and every department with none."""
+        """Departments at or above the policy's minimum group size with figures, and those of them with no
+        ambassador (a smaller department is named nowhere: naming it would single its few people out)."""
         rule = self.rules.coverage
         sizes = await self.store.departments()
         counts: dict[str, int] = {}
@@ -314,9 +318,9 @@ class Recognition:
         shown = [
             Coverage(d, n, counts.get(d, 0), counts.get(d, 0) / n, rule.target_ratio)
             for d, n in sizes.items()
-            if n >= rule.min_group_size
+            if n >= self.min_group_size
         ]
-        without = [d for d in sizes if not counts.get(d)]
+        without = [c.department for c in shown if not c.ambassadors]
         return shown, without
 
     async def pilot_group(self, size: int) -> list[PilotPick]:

@@ -188,7 +188,6 @@ class CoverageRule(BaseModel):
 
     badge: str = "intranet_ambassador"
     target_ratio: float = Field(0.05, gt=0, le=1, description="ambassadors per employee a department should reach")
-    min_group_size: int = Field(5, ge=1, description="departments smaller than this show no figures")
 
 
 class PilotGroupRule(BaseModel):
