@@ -1,0 +1,306 @@
+"""The ambassador programme as data (pure: no I/O): consent, volunteering and legitimation.
+
+Recognition proposes, the person decides. What a person chose (badges shown, appreciations shared, a decline,
+volunteering) and what the programme gave them (trainings, an agreed time budget, resources, appreciation)
+are stored with their recognition record, so one erasure removes all of it. The catalogue of trainings and
+resources and the decline reasons live in a validated file (deploy/config/programme.yaml).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from services.common.errors import FailedPrecondition, InvalidArgument
+
+DEFAULT_PROGRAMME_FILE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "programme.yaml"
+MAX_APPRECIATION_CHARS = 1000
+_ID = r"^[a-z][a-z0-9_]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ResourceKind(StrEnum):
+    EARLY_ACCESS = "early_access"
+    COMMUNITY_CHANNEL = "community_channel"
+
+
+class TrainingItem(_Strict):
+    name: str = Field(min_length=1)
+    hours: float = Field(gt=0, description="length of the training, for planning the time budget")
+
+
+class ResourceItem(_Strict):
+    name: str = Field(min_length=1)
+    kind: ResourceKind
+
+
+class Catalogue(_Strict):
+    """deploy/config/programme.yaml: what the programme can offer, and why people may decline."""
+
+    version: int = Field(1, ge=1, le=1)
+    trainings: dict[str, TrainingItem] = Field(min_length=1)
+    resources: dict[str, ResourceItem] = Field(min_length=1)
+    decline_reasons: dict[str, str] = Field(min_length=1, description="reason code -> words shown to the person")
+    max_time_budget_hours: float = Field(gt=0, le=160, description="most hours a month a budget may name")
+
+    @field_validator("trainings", "resources", "decline_reasons")
+    @classmethod
+    def _ids(cls, value: dict[str, Any]) -> dict[str, Any]:
+        bad = [k for k in value if not re.match(_ID, k)]
+        if bad:
+            raise ValueError(f"ids must be lower_snake_case: {', '.join(bad)}")
+        return value
+
+    def training(self, training_id: str, field_name: str) -> TrainingItem:
+        if training_id not in self.trainings:
+            raise InvalidArgument(field_name, f"unknown training '{training_id}'; trainings are {', '.join(self.trainings)}")
+        return self.trainings[training_id]
+
+    def resource(self, resource_id: str, field_name: str) -> ResourceItem:
+        if resource_id not in self.resources:
+            raise InvalidArgument(field_name, f"unknown resource '{resource_id}'; resources are {', '.join(self.resources)}")
+        return self.resources[resource_id]
+
+    def decline_reason(self, code: str, field_name: str) -> str:
+        if code and code not in self.decline_reasons:
+            raise InvalidArgument(field_name, f"unknown reason '{code}'; reasons are {', '.join(self.decline_reasons)}")
+        return code
+
+
+@cache
+def load_catalogue(path: Path = DEFAULT_PROGRAMME_FILE) -> Catalogue:
+    """Reads and validates the programme file; any problem becomes one readable start-up error."""
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise SystemExit(f"cannot read programme file {path}: {exc}") from None
+    try:
+        return Catalogue.model_validate(raw)
+    except ValidationError as exc:
+        lines = [f"  {'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors()]
+        raise SystemExit(f"invalid programme file {path}:\n" + "\n".join(lines)) from None
+
+
+@dataclass(frozen=True)
+class Training:
+    training_id: str
+    offered_at: datetime
+    offered_by: str
+    completed_at: datetime | None = None
+    confirmed_by: str = ""
+
+
+@dataclass(frozen=True)
+class TimeBudget:
+    hours_per_month: float
+    agreed_by_manager: str
+    agreed_at: datetime
+    recorded_by: str
+
+
+@dataclass(frozen=True)
+class ResourceGrant:
+    resource_id: str
+    granted_at: datetime
+    granted_by: str
+
+
+@dataclass(frozen=True)
+class Appreciation:
+    text: str
+    author: str
+    author_role: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Programme:
+    """One person's part in the programme: their choices and what the programme gave them."""
+
+    volunteered_at: datetime | None = None
+    declined: bool = False  # survives a revocation, so a re-grant does not invite again
+    decline_reason: str = ""  # a code of the catalogue; reported only in aggregate
+    shown_badges: tuple[str, ...] = ()
+    appreciations_shared: bool = False
+    trainings: tuple[Training, ...] = ()
+    time_budget: TimeBudget | None = None
+    resources: tuple[ResourceGrant, ...] = ()
+    appreciations: tuple[Appreciation, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        return self == Programme()
+
+    @property
+    def volunteering(self) -> bool:
+        return self.volunteered_at is not None
+
+
+_TIMES = {"volunteered_at", "offered_at", "completed_at", "agreed_at", "granted_at", "at"}
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _times(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: datetime.fromisoformat(v) if k in _TIMES and v else v for k, v in data.items()}
+
+
+def encode(programme: Programme) -> str:
+    return json.dumps(_jsonable(asdict(programme)), sort_keys=True)
+
+
+def decode(raw: str) -> Programme:
+    data = _times(json.loads(raw))
+    budget = data.get("time_budget")
+    return Programme(
+        volunteered_at=data.get("volunteered_at"),
+        declined=data.get("declined", False),
+        decline_reason=data.get("decline_reason", ""),
+        shown_badges=tuple(data.get("shown_badges", ())),
+        appreciations_shared=data.get("appreciations_shared", False),
+        trainings=tuple(Training(**_times(t)) for t in data.get("trainings", ())),
+        time_budget=TimeBudget(**_times(budget)) if budget else None,
+        resources=tuple(ResourceGrant(**_times(r)) for r in data.get("resources", ())),
+        appreciations=tuple(Appreciation(**_times(a)) for a in data.get("appreciations", ())),
+    )
+
+
+# ---------------------------------------------------------------- the person's choices
+
+
+def show_badge(programme: Programme, badge: str, shown: bool) -> Programme:
+    badges = [b for b in programme.shown_badges if b != badge] + ([badge] if shown else [])
+    return replace(programme, shown_badges=tuple(sorted(badges)))
+
+
+def volunteer(programme: Programme, at: datetime, withdraw: bool) -> Programme:
+    if withdraw:
+        return replace(programme, volunteered_at=None)
+    return programme if programme.volunteering else replace(programme, volunteered_at=at)
+
+
+def answered(programme: Programme, accept: bool, reason_code: str) -> Programme:
+    """A decline is remembered beyond the invitation; accepting (changing one's mind) clears it."""
+    if accept:
+        return replace(programme, declined=False, decline_reason="")
+    return replace(programme, declined=True, decline_reason=reason_code)
+
+
+# ---------------------------------------------------------------- legitimation (for people who accepted)
+
+
+class Change(StrEnum):
+    OFFER_TRAINING = "offer_training"
+    COMPLETE_TRAINING = "complete_training"
+    TIME_BUDGET = "time_budget"
+    GRANT_RESOURCE = "grant_resource"
+    APPRECIATION = "appreciation"
+
+
+@dataclass(frozen=True)
+class Legitimation:
+    """One change the programme owner (or, for appreciation, management) records for an ambassador."""
+
+    change: Change
+    at: datetime
+    by: str
+    by_role: str
+    value: str = ""
+    hours_per_month: float = 0.0
+
+
+def must_have_accepted(status: str, employee_id: str) -> None:
+    if status != "accepted":
+        raise FailedPrecondition(
+            f"{employee_id} has not accepted the ambassador invitation; the invitation must be accepted first"
+        )
+
+
+def legitimate(catalogue: Catalogue, programme: Programme, employee_id: str, change: Legitimation) -> Programme | None:
+    """The programme after the change, or None when it is already recorded (a retry)."""
+    if change.by == employee_id:
+        raise FailedPrecondition("legitimation is given by the programme, not recorded for yourself")
+    if change.change is Change.OFFER_TRAINING:
+        catalogue.training(change.value, "offer_training")
+        if any(t.training_id == change.value for t in programme.trainings):
+            return None
+        offered = Training(change.value, change.at, change.by)
+        return replace(programme, trainings=(*programme.trainings, offered))
+    if change.change is Change.COMPLETE_TRAINING:
+        catalogue.training(change.value, "complete_training")
+        current = next((t for t in programme.trainings if t.training_id == change.value), None)
+        if current is None:
+            raise FailedPrecondition(f"training '{change.value}' was not offered to {employee_id}; offer it first")
+        if current.completed_at is not None:
+            return None
+        done = replace(current, completed_at=change.at, confirmed_by=change.by)
+        return replace(programme, trainings=tuple(done if t is current else t for t in programme.trainings))
+    if change.change is Change.TIME_BUDGET:
+        if not 0 < change.hours_per_month <= catalogue.max_time_budget_hours:
+            raise InvalidArgument(
+                "time_budget.hours_per_month", f"must be above 0 and at most {catalogue.max_time_budget_hours:g}"
+            )
+        if not change.value:
+            raise InvalidArgument("time_budget.agreed_by_manager", "name the manager who agreed the time budget")
+        if change.value == employee_id:
+            raise InvalidArgument("time_budget.agreed_by_manager", "the person's manager agrees it, not the person")
+        budget = TimeBudget(change.hours_per_month, change.value, change.at, change.by)
+        old = programme.time_budget
+        if old and (old.hours_per_month, old.agreed_by_manager) == (budget.hours_per_month, budget.agreed_by_manager):
+            return None
+        return replace(programme, time_budget=budget)
+    if change.change is Change.GRANT_RESOURCE:
+        catalogue.resource(change.value, "grant_resource")
+        if any(r.resource_id == change.value for r in programme.resources):
+            return None
+        return replace(programme, resources=(*programme.resources, ResourceGrant(change.value, change.at, change.by)))
+    text = change.value.strip()
+    if not text:
+        raise InvalidArgument("appreciation", "write the appreciation")
+    if len(text) > MAX_APPRECIATION_CHARS:
+        raise InvalidArgument("appreciation", f"at most {MAX_APPRECIATION_CHARS} characters")
+    entry = Appreciation(text, change.by, change.by_role, change.at)
+    return replace(programme, appreciations=(*programme.appreciations, entry))
+
+
+# ---------------------------------------------------------------- aggregates
+
+
+@dataclass(frozen=True)
+class DeclineSummary:
+    declined: int  # 0 when fewer than the minimum group size declined
+    reasons: dict[str, int]  # only reasons given by at least the minimum group size
+    suppressed: bool  # some figure was left out because its group was too small
+
+
+def summarise_declines(programmes: list[Programme], min_group_size: int) -> DeclineSummary:
+    """Declines and their reasons in aggregate only: no figure about fewer than `min_group_size` people."""
+    declined = [p for p in programmes if p.declined]
+    if len(declined) < min_group_size:
+        return DeclineSummary(0, {}, bool(declined))
+    counts: dict[str, int] = {}
+    for p in declined:
+        code = p.decline_reason or "not_given"
+        counts[code] = counts.get(code, 0) + 1
+    shown = {code: n for code, n in sorted(counts.items()) if n >= min_group_size}
+    return DeclineSummary(len(declined), shown, len(shown) < len(counts))
