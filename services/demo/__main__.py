@@ -21,6 +21,7 @@ from services.common.audit import PURPOSE_KEY
 from services.common.auth import Role
 from services.common.grpc_client import bearer, channel
 from services.common.local_issuer import local_issuer
+from services.common.policy import load_policy
 from services.common.settings import load
 from services.demo import report
 from services.demo.config import DemoSettings
@@ -88,8 +89,9 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
         wall_seconds=time.monotonic() - started,
         score_events=watcher.board.score_events,
     )
-    path = report.write(settings.demo_reports_dir, truth, detection, coverage, pilot, facts)
-    console.print(Markdown(report.markdown(truth, detection, coverage, pilot, facts)))
+    policy = load_policy(settings.policy_file)
+    path = report.write(settings.demo_reports_dir, truth, detection, coverage, pilot, facts, policy)
+    console.print(Markdown(report.markdown(truth, detection, coverage, pilot, facts, policy)))
     console.print(
         f"\nReport with plots: [bold]{path}[/]. The system keeps running: try `catalyst ambassadors`, "
         "`catalyst coverage`, `catalyst explain <employee>`; `make down` stops it."

@@ -12,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from catalyst.recognition.v1 import recognition_pb2
 
+from services.common.policy import Policy
 from services.demo.evaluation import Detection
 from services.simulator.ground_truth import GroundTruth
 
@@ -97,8 +98,10 @@ def markdown(
     coverage: recognition_pb2.GetDepartmentCoverageResponse,
     pilot: recognition_pb2.ProposePilotGroupResponse,
     facts: RunFacts,
+    policy: Policy,
 ) -> str:
     persona = _persona(truth)
+    shown = policy.visibility
 
     def people(ids: list[str]) -> str:
         return ", ".join(f"{e} ({persona.get(e)})" for e in ids) or "none"
@@ -115,6 +118,13 @@ def markdown(
         "## Targets",
         "",
         *[f"- {'PASS' if ok else 'FAIL'}: {name}" for name, ok in verdicts(detection).items()],
+        "",
+        "## Policy",
+        "",
+        f"The system ran under the {shown.profile.value} profile (`deploy/config/policy.yaml`): rankings of "
+        f"people: {shown.rankings.value}; a colleague's figures: {shown.colleague_scores.value}; no figure about "
+        f"a group smaller than {shown.min_group_size}. Every look-up of a person's data by someone else stated a "
+        "purpose and was audited.",
         "",
         "## Intranet Ambassador against the ground truth",
         "",
@@ -171,11 +181,12 @@ def write(
     coverage: recognition_pb2.GetDepartmentCoverageResponse,
     pilot: recognition_pb2.ProposePilotGroupResponse,
     facts: RunFacts,
+    policy: Policy,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     plot_detection(detection, truth, directory / "detection.png")
     plot_coverage(coverage, directory / "coverage.png")
     plot_badges_by_persona(detection, directory / "badges_by_persona.png")
     path = directory / "report.md"
-    path.write_text(markdown(truth, detection, coverage, pilot, facts))
+    path.write_text(markdown(truth, detection, coverage, pilot, facts, policy))
     return path

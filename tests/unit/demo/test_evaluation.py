@@ -7,6 +7,7 @@ from pathlib import Path
 
 from catalyst.recognition.v1 import recognition_pb2
 
+from services.common.policy import load_policy
 from services.demo import report
 from services.demo.evaluation import AMBASSADOR, Grant, evaluate
 from services.simulator.ground_truth import DepartmentTruth, EmployeeTruth, GroundTruth
@@ -70,8 +71,9 @@ def test_report_is_written_with_plots(tmp_path: Path) -> None:
     pilot = recognition_pb2.ProposePilotGroupResponse(
         candidates=[recognition_pb2.PilotCandidate(employee_id="a1", department_id="d1", pilot_score=3, reason="x")]
     )
-    path = report.write(tmp_path, TRUTH, d, coverage, pilot, report.RunFacts(100, 120, 5.0, 40))
+    path = report.write(tmp_path, TRUTH, d, coverage, pilot, report.RunFacts(100, 120, 5.0, 40), load_policy())
     text = path.read_text()
+    assert "works_council profile" in text and "rankings of people: none" in text
     assert "PASS: precision >= 0.9" in text and "PASS: no gamer holds a badge" in text
     assert "| precision | 1.00 |" in text
     for png in ("detection.png", "coverage.png", "badges_by_persona.png"):
