@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from catalyst.audit.v1 import audit_pb2
@@ -10,7 +11,7 @@ from catalyst.engagement.v1 import engagement_pb2
 from catalyst.recognition.v1 import recognition_pb2
 from rich.console import Console
 
-from services.cli import render
+from services.cli import privacy, render
 from services.cli.clients import Caller, CliError
 from services.cli.config import CliSettings
 from services.common.auth import Role
@@ -58,6 +59,10 @@ def parser() -> argparse.ArgumentParser:
     en.add_argument("--badge", default="intranet_ambassador")
     en.add_argument("--note", required=True)
     sub.add_parser("my-accesses", help="who looked at your data (as --as), and why")
+    sub.add_parser("my-data", help="everything Catalyst stores about you (as --as), as one JSON document")
+    er = sub.add_parser("erase", help="erase a leaver from every service (HR: --role hr)")
+    er.add_argument("employee")
+    er.add_argument("--reason", required=True, help="why, e.g. 'left on 2026-03-31' (kept with the audit)")
     au = sub.add_parser("audit", help="the audit log of look-ups (works council: --role works_council)")
     au.add_argument("--employee", default="", help="only look-ups of this person's data")
     au.add_argument("--actor", default="", help="only look-ups by this person")
@@ -96,6 +101,11 @@ def run(args: argparse.Namespace, settings: CliSettings, console: Console) -> No
         case "pilot-group":
             request = recognition_pb2.ProposePilotGroupRequest(size=args.size)
             render.pilot_group(console, caller.call("recognition", "ProposePilotGroup", request))
+        case "my-data":
+            print(json.dumps(privacy.my_data(caller), indent=2, ensure_ascii=False))
+        case "erase":
+            privacy.erase(caller, args.employee, args.reason)
+            console.print(f"Erased {args.employee}: every service deletes what it holds about them")
         case "my-accesses":
             render.accesses(console, caller.call("audit", "ListMyAccesses", audit_pb2.ListMyAccessesRequest()))
         case "audit" if args.summary:
