@@ -1,0 +1,129 @@
+"""`catalyst` commands of the ambassador programme: the person's choices (answer, volunteer, show a badge) and
+the programme owner's work (candidates, declines in aggregate, legitimation, a person's programme record)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from catalyst.recognition.v1 import recognition_pb2 as pb
+from google.protobuf.json_format import MessageToDict
+from rich.console import Console
+from rich.table import Table
+
+from services.cli.clients import Caller
+
+AMB = "intranet_ambassador"
+COMMANDS = frozenset(
+    {"answer", "volunteer", "show-badge", "candidates", "declines", "legitimate", "programme", "catalogue"}
+)
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    an = sub.add_parser("answer", help="accept or decline your ambassador invitation (as --as)")
+    choice = an.add_mutually_exclusive_group(required=True)
+    choice.add_argument("--accept", action="store_true")
+    choice.add_argument("--decline", action="store_true")
+    an.add_argument("--reason-code", default="", help="when declining: a reason of `catalyst catalogue` (aggregate)")
+    an.add_argument("--reason", default="", help="when declining: your own words (only you see them)")
+    vo = sub.add_parser("volunteer", help="say you would like to be an ambassador (as --as)")
+    vo.add_argument("--withdraw", action="store_true", help="withdraw the offer")
+    sb = sub.add_parser("show-badge", help="show one of your facet badges to colleagues (as --as)")
+    sb.add_argument("badge")
+    sb.add_argument("--hide", action="store_true", help="make it private again")
+    ca = sub.add_parser("candidates", help="detected candidates beside volunteers, with evidence (programme owner)")
+    ca.add_argument("--department", default="")
+    sub.add_parser("declines", help="declined invitations and their reasons, in groups of the minimum size")
+    le = sub.add_parser("legitimate", help="training, time budget, resources, appreciation for an ambassador")
+    le.add_argument("employee")
+    what = le.add_mutually_exclusive_group(required=True)
+    what.add_argument("--offer-training", metavar="TRAINING")
+    what.add_argument("--complete-training", metavar="TRAINING")
+    what.add_argument("--time-budget", type=float, metavar="HOURS", help="hours a month; with --manager")
+    what.add_argument("--resource", metavar="RESOURCE")
+    what.add_argument("--appreciation", metavar="TEXT")
+    le.add_argument("--manager", default="", help="the manager who agreed the time budget")
+    pr = sub.add_parser("programme", help="a person's part in the programme (yours without an employee)")
+    pr.add_argument("employee", nargs="?", default="")
+    sub.add_parser("catalogue", help="trainings, resources and decline reasons the programme offers")
+
+
+def legitimation_request(args: argparse.Namespace) -> pb.RecordLegitimationRequest:
+    request = pb.RecordLegitimationRequest(employee_id=args.employee)
+    if args.offer_training:
+        request.offer_training = args.offer_training
+    elif args.complete_training:
+        request.complete_training = args.complete_training
+    elif args.time_budget is not None:
+        request.time_budget.hours_per_month = args.time_budget
+        request.time_budget.agreed_by_manager = args.manager
+    elif args.resource:
+        request.grant_resource = args.resource
+    else:
+        request.appreciation = args.appreciation
+    return request
+
+
+def _progress(console: Console, progress: pb.BadgeProgress) -> None:
+    console.print(progress.summary)
+    for r in progress.missing:
+        console.print(f"  missing: {r.description}")
+
+
+def candidates(console: Console, response: pb.ListCandidatesResponse) -> None:
+    if not response.candidates:
+        console.print("No candidates and no volunteers yet.")
+        return
+    table = Table("employee", "department", "found by", "status", "criteria met", "missing")
+    for c in response.candidates:
+        found = " + ".join(w for w, on in (("rules", c.detected), ("volunteered", c.volunteered)) if on)
+        status = pb.AmbassadorStatus.Name(c.badge.status).removeprefix("AMBASSADOR_STATUS_").lower()
+        met = f"{len(c.progress.met)} of {len(c.progress.met) + len(c.progress.missing)}"
+        missing = "; ".join(r.description for r in c.progress.missing)
+        table.add_row(c.badge.display_name or c.badge.employee_id, c.badge.department_id, found, status, met, missing)
+    console.print(table)
+
+
+def run(args: argparse.Namespace, caller: Caller, console: Console) -> None:
+    match args.command:
+        case "answer":
+            request = pb.RespondToInvitationRequest(
+                badge=AMB, accept=args.accept, reason=args.reason, reason_code=args.reason_code
+            )
+            caller.call("recognition", "RespondToInvitation", request)
+            console.print("Accepted: welcome to the programme" if args.accept else "Declined; you may change your mind")
+        case "volunteer":
+            response = caller.call("recognition", "Volunteer", pb.VolunteerRequest(withdraw=args.withdraw))
+            if not response.volunteering:
+                console.print("Your offer is withdrawn")
+            elif response.status:
+                console.print("Thank you: you meet the criteria and hold the ambassador invitation (catalyst answer)")
+            else:
+                console.print("Thank you: the programme owner sees your offer. What is still missing:")
+                _progress(console, response.progress)
+        case "show-badge":
+            request = pb.SetBadgeShownRequest(badge=args.badge, shown=not args.hide)
+            shown = caller.call("recognition", "SetBadgeShown", request).shown_badges
+            console.print(f"Shown to colleagues: {', '.join(shown) or 'none of your facet badges'}")
+        case "candidates":
+            request = pb.ListCandidatesRequest(department_id=args.department)
+            candidates(console, caller.call("recognition", "ListCandidates", request))
+        case "declines":
+            s = caller.call("recognition", "SummariseDeclines", pb.SummariseDeclinesRequest())
+            if not s.declined:
+                console.print(f"Fewer than {s.min_group_size} people declined: nothing is reported")
+            else:
+                console.print(f"{s.declined} people declined")
+                for r in s.reasons:
+                    console.print(f"  {r.reason_code}: {r.count}")
+                if s.suppressed:
+                    console.print(f"  (reasons given by fewer than {s.min_group_size} people are left out)")
+        case "legitimate":
+            caller.call("recognition", "RecordLegitimation", legitimation_request(args))
+            console.print(f"Recorded for {args.employee}")
+        case "programme":
+            response = caller.call("recognition", "GetProgramme", pb.GetProgrammeRequest(employee_id=args.employee))
+            print(json.dumps(MessageToDict(response.programme, preserving_proto_field_name=True), indent=2))
+        case "catalogue":
+            response = caller.call("recognition", "GetCatalogue", pb.GetCatalogueRequest())
+            print(json.dumps(MessageToDict(response, preserving_proto_field_name=True), indent=2))

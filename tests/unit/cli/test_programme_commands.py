@@ -1,0 +1,26 @@
+"""The programme commands build the requests the recognition service expects."""
+
+from __future__ import annotations
+
+from services.cli.main import parser
+from services.cli.programme import legitimation_request
+
+
+def test_each_legitimation_option_fills_its_field_of_the_oneof() -> None:
+    cases = {
+        ("--offer-training", "ambassador_basics"): ("offer_training", "ambassador_basics"),
+        ("--complete-training", "ambassador_basics"): ("complete_training", "ambassador_basics"),
+        ("--resource", "early_access"): ("grant_resource", "early_access"),
+        ("--appreciation", "thank you"): ("appreciation", "thank you"),
+    }
+    for argv, (field, value) in cases.items():
+        request = legitimation_request(parser().parse_args(["legitimate", "amy", *argv]))
+        assert request.employee_id == "amy" and request.WhichOneof("change") == field
+        assert getattr(request, field) == value
+    budget = legitimation_request(parser().parse_args(["legitimate", "amy", "--time-budget", "4", "--manager", "mia"]))
+    assert (budget.time_budget.hours_per_month, budget.time_budget.agreed_by_manager) == (4, "mia")
+
+
+def test_answering_needs_a_choice() -> None:
+    args = parser().parse_args(["--as", "amy", "answer", "--decline", "--reason-code", "no_time"])
+    assert args.decline and not args.accept and args.reason_code == "no_time"
