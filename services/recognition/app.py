@@ -25,6 +25,7 @@ from services.recognition.config import RecognitionSettings
 from services.recognition.consumer import EngagementConsumer
 from services.recognition.handlers import Recognition
 from services.recognition.metrics import RecognitionMetrics
+from services.recognition.programme import load_catalogue
 from services.recognition.publisher import OutboxRelay
 from services.recognition.rules import Rules, load_rules
 from services.recognition.server import SERVICE_NAME, RecognitionServicer
@@ -69,6 +70,7 @@ class RecognitionApp:
             settings.store_max_retries,
             on_outbox=self.relay.kick,
             calibrator=Calibrator(self.redis, self.rules),
+            catalogue=load_catalogue(settings.programme_file),
             min_group_size=policy.visibility.min_group_size,
         )
         self.consumer = EngagementConsumer(

@@ -10,6 +10,7 @@ from services.common.settings import CommonSettings
 from services.engagement.model.config import DEFAULT_SCORING_FILE
 
 DEFAULT_RULES = Path(__file__).resolve().parents[2] / "deploy" / "config" / "badges.yaml"
+DEFAULT_PROGRAMME = Path(__file__).resolve().parents[2] / "deploy" / "config" / "programme.yaml"
 
 
 class RecognitionSettings(CommonSettings):
@@ -18,6 +19,9 @@ class RecognitionSettings(CommonSettings):
     grpc_port: int = Field(50053, ge=0, le=65535, description="gRPC port (0 picks a free one)")
     metrics_port: int = Field(9104, ge=0, le=65535, description="Prometheus /metrics port (0 disables)")
     badge_rules_file: Path = Field(DEFAULT_RULES, description="badge rules (YAML), validated at start-up")
+    programme_file: Path = Field(
+        DEFAULT_PROGRAMME, description="the programme's catalogue: trainings, resources, decline reasons (YAML)"
+    )
     scoring_file: Path = Field(
         DEFAULT_SCORING_FILE, description="engagement's scoring file: the signals and windows badge rules may read"
     )

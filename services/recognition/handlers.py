@@ -16,12 +16,13 @@ from catalyst.events.v1 import badges_pb2, envelope_pb2
 
 from services.common.errors import InvalidArgument, NotFound, Unavailable
 from services.common.policy import WORKS_COUNCIL_MIN_GROUP
-from services.recognition import events, model
+from services.recognition import events, model, programme
 from services.recognition.calibration import Calibration
 from services.recognition.calibrator import Calibrator
 from services.recognition.metrics import RecognitionMetrics
 from services.recognition.model import EmployeeRecord
-from services.recognition.rules import Action, Decision, Holding, Rules, evaluate, figures_from
+from services.recognition.programme import Catalogue, DeclineSummary, Legitimation
+from services.recognition.rules import Action, Decision, Holding, ProgressView, Rules, evaluate, figures_from, progress
 from services.recognition.store import Commit, RecognitionStore
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,15 @@ class PilotPick:
 
 
 @dataclass(frozen=True)
+class Candidate:
+    """A possible ambassador: found by the rules, volunteered, or both, with the criteria against their figures."""
+
+    record: EmployeeRecord
+    holding: Holding | None
+    criteria: ProgressView
+
+
+@dataclass(frozen=True)
 class Coverage:
     department: str
     employees: int
@@ -68,9 +78,11 @@ class Recognition:
         on_outbox: Callable[[], None] = lambda: None,
         calibrator: Calibrator | None = None,
         min_group_size: int = WORKS_COUNCIL_MIN_GROUP,
+        catalogue: Catalogue | None = None,
     ) -> None:
         self.store = store
         self.rules = rules
+        self.catalogue = catalogue or programme.load_catalogue()
         self.min_group_size = min_group_size  # the policy's: no figure about a smaller group
         self.metrics = metrics
         self.max_retries = max_retries
@@ -134,10 +146,13 @@ class Recognition:
         holdings = dict(record.holdings)
         out = []
         for d in decisions:
-            holdings[(d.badge, d.tier)] = d.holding
+            holding = d.holding
+            if d.action is Action.GRANT and record.programme.declined and self.rules.badges[d.badge].invitation:
+                holding = replace(holding, status=model.DECLINED)  # a decline stands until the person changes it
+            holdings[(d.badge, d.tier)] = holding
             if d.action is Action.GRANT:
                 invitation = self.rules.badges[d.badge].invitation
-                out.append(events.granted(record.employee_id, record.department, d.holding, invitation))
+                out.append(events.granted(record.employee_id, record.department, holding, invitation))
             elif d.action is Action.REVOKE:
                 out.append(events.revoked(record.employee_id, record.department, d.holding))
         return replace(record, holdings=holdings), out
@@ -265,8 +280,11 @@ class Recognition:
         assert holding is not None
         return record, holding
 
-    async def respond(self, employee_id: str, badge: str, accept: bool, reason: str) -> tuple[EmployeeRecord, Holding]:
+    async def respond(
+        self, employee_id: str, badge: str, accept: bool, reason: str, reason_code: str = ""
+    ) -> tuple[EmployeeRecord, Holding]:
         at = datetime.now(UTC)
+        code = "" if accept else self.catalogue.decline_reason(reason_code, "reason_code")
 
         def change(record: EmployeeRecord) -> Change:
             holding = model.respond(self.rules, record, badge, accept, reason)
@@ -274,24 +292,111 @@ class Recognition:
                 return None
             holdings = {**record.holdings, (holding.badge, holding.tier): holding}
             env = events.answered(employee_id, record.department, holding, accept, at)
-            return replace(record, holdings=holdings), [env]
+            chosen = programme.answered(record.programme, accept, code)
+            return replace(record, holdings=holdings, programme=chosen), [env]
 
         record, _ = await self._update(employee_id, change)
         holding = record.top_holding(self.rules, badge)
         assert holding is not None
         return record, holding
 
-    async def set_preferences(self, employee_id: str, opt_out: bool, hidden: bool) -> EmployeeRecord:
+    async def set_preferences(
+        self, employee_id: str, opt_out: bool, hidden: bool, appreciations_shared: bool = False
+    ) -> EmployeeRecord:
         def change(record: EmployeeRecord) -> Change:
-            if record.exists and record.opt_out == opt_out and record.hidden == hidden:
+            chosen = replace(record.programme, appreciations_shared=appreciations_shared)
+            if record.exists and (record.opt_out, record.hidden, record.programme) == (opt_out, hidden, chosen):
                 return None
-            return replace(record, opt_out=opt_out, hidden=hidden), []
+            return replace(record, opt_out=opt_out, hidden=hidden, programme=chosen), []
 
         record, _ = await self._update(employee_id, change)
         return record
 
     async def record(self, employee_id: str) -> EmployeeRecord:
         return await self.store.load(employee_id)
+
+    # ------------------------------------------------------------ the programme: consent, volunteering, legitimation
+
+    async def show_badge(self, employee_id: str, badge: str, shown: bool) -> EmployeeRecord:
+        """The holder shows a facet badge to colleagues or hides it; invitation badges are shown by accepting."""
+        model.known_badge(self.rules, badge)
+        if self.rules.badges[badge].invitation:
+            raise InvalidArgument("badge", f"{self.rules.badges[badge].name} is shown by accepting the invitation")
+
+        def change(record: EmployeeRecord) -> Change:
+            chosen = programme.show_badge(record.programme, badge, shown)
+            return None if chosen == record.programme else (replace(record, programme=chosen), [])
+
+        record, _ = await self._update(employee_id, change)
+        return record
+
+    async def volunteer(self, employee_id: str, withdraw: bool) -> tuple[EmployeeRecord, ProgressView]:
+        """Records the offer; a volunteer who meets the ambassador criteria is invited at once (with the figures
+        last evaluated), one who does not gets their progress."""
+        at = datetime.now(UTC)
+        badge = self.rules.coverage.badge
+
+        def change(record: EmployeeRecord) -> Change:
+            chosen = programme.volunteer(record.programme, at, withdraw)
+            updated = replace(record, programme=chosen)
+            decisions = []
+            if not withdraw and record.scored_at is not None and record.top_holding(self.rules, badge) is None:
+                decisions = [
+                    d
+                    for d in evaluate(
+                        self.rules,
+                        record.figures,
+                        record.holdings,
+                        record.scored_at,
+                        may_grant=not record.opt_out,
+                        calibration=self.calibration,
+                    )
+                    if d.badge == badge and d.action is Action.GRANT
+                ]
+            applied = self._apply(updated, decisions)
+            if applied is None:
+                return None if chosen == record.programme else (updated, [])
+            return applied
+
+        record, _ = await self._update(employee_id, change)
+        return record, self.criteria(record)
+
+    def criteria(self, record: EmployeeRecord) -> ProgressView:
+        """The ambassador criteria against the person's current figures, the same view for every candidate."""
+        badge = self.rules.coverage.badge
+        views = progress(self.rules, record.figures, {}, may_grant=not record.opt_out, calibration=self.calibration)
+        return next(v for v in views if v.badge == badge)
+
+    async def candidates(self, department: str) -> list[Candidate]:
+        """Visible holders of the ambassador badge (any answer) beside visible volunteers."""
+        badge = self.rules.coverage.badge
+        ids = sorted(set(await self.store.holders(badge)) | set(await self.store.in_programme()))
+        found = []
+        for record in await self.store.load_many(ids):
+            holding = record.top_holding(self.rules, badge)
+            if not record.visible or (holding is None and not record.programme.volunteering):
+                continue
+            if department and record.department != department:
+                continue
+            found.append(Candidate(record, holding, self.criteria(record)))
+        return sorted(found, key=lambda c: (c.record.department, c.record.display_name, c.record.employee_id))
+
+    async def decline_summary(self) -> DeclineSummary:
+        records = await self.store.load_many(await self.store.in_programme())
+        return programme.summarise_declines([r.programme for r in records], self.min_group_size)
+
+    async def legitimate(self, employee_id: str, change_: Legitimation) -> EmployeeRecord:
+        """Records training, a time budget, a resource or appreciation for an ambassador who accepted."""
+
+        def change(record: EmployeeRecord) -> Change:
+            if not record.exists:
+                raise NotFound(f"{employee_id} holds no badges")
+            programme.must_have_accepted(record.status(self.rules), employee_id)
+            given = programme.legitimate(self.catalogue, record.programme, employee_id, change_)
+            return None if given is None else (replace(record, programme=given), [])
+
+        record, _ = await self._update(employee_id, change)
+        return record
 
     # ------------------------------------------------------------ queries over many employees
 
@@ -313,7 +418,7 @@ class Recognition:
         rule = self.rules.coverage
         sizes = await self.store.departments()
         counts: dict[str, int] = {}
-        for record, _ in await self.ambassadors("", frozenset({model.INVITED, model.ACCEPTED})):
+        for record, _ in await self.ambassadors("", frozenset({model.ACCEPTED})):
             counts[record.department] = counts.get(record.department, 0) + 1
         shown = [
             Coverage(d, n, counts.get(d, 0), counts.get(d, 0) / n, rule.target_ratio)

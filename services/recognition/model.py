@@ -1,8 +1,8 @@
 """What recognition knows about one employee, and the decisions people make (pure: no I/O).
 
-Endorsement and invitation answers are rules about people, not figures: an admin endorses only a current,
-visible holder who has not declined; only the holder answers an invitation; an opted-out employee gets no
-new badges and is shown nowhere.
+Endorsement and invitation answers are rules about people, not figures: consent comes first, so the programme
+owner endorses only a visible holder who accepted the invitation (or, for a facet badge, chose to show it);
+only the holder answers an invitation; an opted-out employee gets no new badges and is shown nowhere.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from services.recognition.programme import Programme
 from services.recognition.rules import Holding, Rules, Tier
 
 INVITED, ACCEPTED, DECLINED = "invited", "accepted", "declined"
@@ -32,6 +33,7 @@ class EmployeeRecord:
     hidden: bool = False
     ranking_opt_out: bool = False
     holdings: dict[tuple[str, Tier], Holding] = field(default_factory=dict)
+    programme: Programme = field(default_factory=Programme)
 
     @property
     def exists(self) -> bool:
@@ -41,6 +43,22 @@ class EmployeeRecord:
     def visible(self) -> bool:
         """Shown to other people (lists, coverage, streams, other people's badge views)."""
         return not (self.opt_out or self.hidden)
+
+    def shown(self, rules: Rules, badge_id: str) -> bool:
+        """Whether colleagues may see this badge: an invitation once accepted, a facet badge once the holder
+        chose to show it."""
+        badge = rules.badges.get(badge_id)
+        if badge is None:
+            return False
+        if badge.invitation:
+            holding = self.top_holding(rules, badge_id)
+            return holding is not None and holding.status == ACCEPTED
+        return badge_id in self.programme.shown_badges
+
+    def status(self, rules: Rules) -> str:
+        """The answer to the ambassador invitation ("" without one)."""
+        holding = self.top_holding(rules, rules.coverage.badge)
+        return holding.status if holding is not None else ""
 
     def held(self) -> list[Holding]:
         return [h for h in self.holdings.values() if h.held]
@@ -81,6 +99,15 @@ def endorse(rules: Rules, record: EmployeeRecord, badge_id: str, admin: str, not
         raise FailedPrecondition(f"{record.employee_id} opted out of recognition or of being shown")
     if holding.status == DECLINED:
         raise FailedPrecondition(f"{record.employee_id} declined the {name} invitation")
+    if rules.badges[badge_id].invitation and holding.status != ACCEPTED:
+        raise FailedPrecondition(
+            f"{record.employee_id} has not accepted the {name} invitation yet; the invitation must be accepted "
+            "first, endorsement follows consent"
+        )
+    if not rules.badges[badge_id].invitation and not record.shown(rules, badge_id):
+        raise FailedPrecondition(
+            f"{record.employee_id} keeps the {name} badge private; it must be shown by its holder first"
+        )
     if holding.endorsed_by:
         if holding.endorsed_by == admin and holding.endorsement_note == note:
             return None

@@ -65,12 +65,14 @@ class Catalogue(_Strict):
 
     def training(self, training_id: str, field_name: str) -> TrainingItem:
         if training_id not in self.trainings:
-            raise InvalidArgument(field_name, f"unknown training '{training_id}'; trainings are {', '.join(self.trainings)}")
+            known = ", ".join(self.trainings)
+            raise InvalidArgument(field_name, f"unknown training '{training_id}'; trainings are {known}")
         return self.trainings[training_id]
 
     def resource(self, resource_id: str, field_name: str) -> ResourceItem:
         if resource_id not in self.resources:
-            raise InvalidArgument(field_name, f"unknown resource '{resource_id}'; resources are {', '.join(self.resources)}")
+            known = ", ".join(self.resources)
+            raise InvalidArgument(field_name, f"unknown resource '{resource_id}'; resources are {known}")
         return self.resources[resource_id]
 
     def decline_reason(self, code: str, field_name: str) -> str:

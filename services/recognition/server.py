@@ -1,14 +1,18 @@
 """gRPC adapter of catalyst.recognition.v1.RecognitionService: requests in, use cases, messages out.
 
-Who sees what: a person sees all of their own badges, evidence, progress and losses; others see only the
-badges of visible people (not opted out, not hidden), without evidence, and an ambassador only once the
-invitation is accepted. The programme owner (comms) also sees pending and declined invitations and the evidence.
-Every look-up of someone else's badges or of candidates states a purpose and is audited (common/audit.py).
+Who sees what: a person sees all of their own badges, evidence, progress, losses and programme record; others
+see only the badges of visible people (not opted out, not hidden) that the person shows, without evidence: an
+ambassador once the invitation is accepted, a facet badge once its holder chose to show it. The programme owner
+(comms) also sees pending and declined invitations, private badges and the evidence, never a decline's reason
+(only in aggregate). Every look-up of someone else's data or of candidates states a purpose and is audited
+(common/audit.py).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import grpc
 from catalyst.recognition.v1 import recognition_pb2 as pb
@@ -21,7 +25,8 @@ from services.recognition import model
 from services.recognition.events import TIER_PB, evidence_pb
 from services.recognition.handlers import Recognition
 from services.recognition.model import EmployeeRecord
-from services.recognition.rules import Holding, Rules, progress
+from services.recognition.programme import Catalogue, Change, Legitimation
+from services.recognition.rules import Holding, ProgressView, Rules, progress
 from services.recognition.stream import BadgeEventHub
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["RecognitionService"].full_name
@@ -34,6 +39,9 @@ MAX_NOTE_CHARS = 1000
 GET_BADGES = f"{SERVICE_NAME}/GetBadges"
 LIST_AMBASSADORS = f"{SERVICE_NAME}/ListAmbassadors"
 PROPOSE_PILOT_GROUP = f"{SERVICE_NAME}/ProposePilotGroup"
+LIST_CANDIDATES = f"{SERVICE_NAME}/ListCandidates"
+GET_PROGRAMME = f"{SERVICE_NAME}/GetProgramme"
+RECORD_LEGITIMATION = f"{SERVICE_NAME}/RecordLegitimation"
 MAX_ID_CHARS = 128
 
 
@@ -44,7 +52,7 @@ def _id(value: str, field: str) -> str:
     return value
 
 
-def badge_pb(record: EmployeeRecord, h: Holding, with_evidence: bool) -> pb.Badge:
+def badge_pb(record: EmployeeRecord, h: Holding, with_evidence: bool, own: bool = False) -> pb.Badge:
     msg = pb.Badge(
         employee_id=record.employee_id,
         badge=h.badge,
@@ -55,12 +63,14 @@ def badge_pb(record: EmployeeRecord, h: Holding, with_evidence: bool) -> pb.Badg
         endorsed_by=h.endorsed_by,
         display_name=record.display_name,
         department_id=record.department,
+        shown=h.badge in record.programme.shown_badges or h.status == model.ACCEPTED,
     )
     if h.granted_at:
         msg.granted_at.FromDatetime(h.granted_at)
+    if own:
+        msg.decline_reason = h.response_reason
     if with_evidence:
         msg.evidence.extend(evidence_pb(h.evidence))
-        msg.decline_reason = h.response_reason
         if h.at_risk_since:
             msg.at_risk_since.FromDatetime(h.at_risk_since)
     return msg
@@ -73,7 +83,74 @@ def qualifying_pb(record: EmployeeRecord, h: Holding) -> pb.Badge:
     return msg
 
 
-def my_data_pb(record: EmployeeRecord) -> pb.GetMyDataResponse:
+def _ts(msg: object, name: str, value: datetime | None) -> None:
+    if value is not None:
+        getattr(msg, name).FromDatetime(value)
+
+
+def programme_pb(record: EmployeeRecord, catalogue: Catalogue, status: str) -> pb.ProgrammeRecord:
+    """The whole programme record (for the person and the programme owner)."""
+    p = record.programme
+    msg = pb.ProgrammeRecord(
+        employee_id=record.employee_id,
+        status=STATUS_PB.get(status, pb.AMBASSADOR_STATUS_UNSPECIFIED),
+        volunteering=p.volunteering,
+        shown_badges=p.shown_badges,
+        appreciations_shared=p.appreciations_shared,
+        decline_reason_code=p.decline_reason,
+    )
+    _ts(msg, "volunteered_at", p.volunteered_at)
+    for t in p.trainings:
+        item = catalogue.trainings.get(t.training_id)
+        out = msg.trainings.add(
+            training_id=t.training_id,
+            name=item.name if item else t.training_id,
+            offered_by=t.offered_by,
+            confirmed_by=t.confirmed_by,
+        )
+        _ts(out, "offered_at", t.offered_at)
+        _ts(out, "completed_at", t.completed_at)
+    if p.time_budget is not None:
+        b = p.time_budget
+        msg.time_budget.hours_per_month = b.hours_per_month
+        msg.time_budget.agreed_by_manager = b.agreed_by_manager
+        msg.time_budget.recorded_by = b.recorded_by
+        _ts(msg.time_budget, "agreed_at", b.agreed_at)
+    for r in p.resources:
+        resource = catalogue.resources.get(r.resource_id)
+        out_r = msg.resources.add(
+            resource_id=r.resource_id,
+            name=resource.name if resource else r.resource_id,
+            kind=resource.kind.value if resource else "",
+            granted_by=r.granted_by,
+        )
+        _ts(out_r, "granted_at", r.granted_at)
+    msg.appreciations.extend(appreciations_pb(record))
+    return msg
+
+
+def appreciations_pb(record: EmployeeRecord) -> list[pb.Appreciation]:
+    out = []
+    for a in record.programme.appreciations:
+        item = pb.Appreciation(text=a.text, author=a.author, author_role=a.author_role)
+        item.at.FromDatetime(a.at)
+        out.append(item)
+    return out
+
+
+def progress_pb(view: ProgressView) -> pb.BadgeProgress:
+    item = pb.BadgeProgress(badge=view.badge, summary=view.summary)
+    if view.next_tier is not None:
+        item.next_tier = TIER_PB[view.next_tier]
+    for source, target_list in ((view.missing, item.missing), (view.met, item.met)):
+        target_list.extend(
+            pb.Requirement(signal=r.metric, current=r.current, required=r.required, description=r.description)
+            for r in source
+        )
+    return item
+
+
+def my_data_pb(record: EmployeeRecord, catalogue: Catalogue, status: str) -> pb.GetMyDataResponse:
     """Everything the record holds, for its own employee (Art. 15)."""
     response = pb.GetMyDataResponse(
         employee_id=record.employee_id,
@@ -82,9 +159,10 @@ def my_data_pb(record: EmployeeRecord) -> pb.GetMyDataResponse:
         preferences=_prefs(record),
         ranking_opt_out=record.ranking_opt_out,
         figures=record.figures,
-        badges=[badge_pb(record, h, True) for h in record.held()],
+        badges=[badge_pb(record, h, True, own=True) for h in record.held()],
         qualifying=[qualifying_pb(record, h) for h in record.holdings.values() if not h.held and h.qualifying_since],
         revoked=[revoked_pb(record, h) for h in record.revoked()],
+        programme=programme_pb(record, catalogue, status),
     )
     if record.scored_at:
         response.figures_as_of.FromDatetime(record.scored_at)
@@ -119,10 +197,8 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
         badges = list(self._rules.badges)
         return badges.index(h.badge) if h.badge in badges else len(badges), TIER_PB[h.tier]
 
-    def _shown_to_others(self, h: Holding, viewer: Principal) -> bool:
-        return (
-            viewer.has(Role.PROGRAMME_OWNER) or not self._rules.badges[h.badge].invitation or h.status == model.ACCEPTED
-        )
+    def _shown_to_others(self, record: EmployeeRecord, h: Holding, viewer: Principal) -> bool:
+        return viewer.has(Role.PROGRAMME_OWNER) or record.shown(self._rules, h.badge)
 
     async def GetBadges(self, request: pb.GetBadgesRequest, context: grpc.aio.ServicerContext) -> pb.GetBadgesResponse:
         viewer = current_principal()
@@ -136,9 +212,9 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
         held = sorted((h for h in record.held() if h.badge in self._rules.badges), key=self._order)
         response = pb.GetBadgesResponse(
             badges=[
-                badge_pb(record, h, own or viewer.has(Role.PROGRAMME_OWNER))
+                badge_pb(record, h, own or viewer.has(Role.PROGRAMME_OWNER), own=own)
                 for h in held
-                if own or self._shown_to_others(h, viewer)
+                if own or self._shown_to_others(record, h, viewer)
             ]
         )
         if own:
@@ -161,15 +237,7 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
             may_grant=not record.opt_out,
             calibration=self._rec.calibration,
         )
-        for view in views:
-            item = response.progress.add(badge=view.badge, summary=view.summary)
-            if view.next_tier is not None:
-                item.next_tier = TIER_PB[view.next_tier]
-            for source, target_list in ((view.missing, item.missing), (view.met, item.met)):
-                target_list.extend(
-                    pb.Requirement(signal=r.metric, current=r.current, required=r.required, description=r.description)
-                    for r in source
-                )
+        response.progress.extend(progress_pb(view) for view in views)
         return response
 
     async def ListAmbassadors(
@@ -245,8 +313,10 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
             raise InvalidArgument("badge", "name the invitation badge you answer")
         if len(request.reason) > MAX_NOTE_CHARS:
             raise InvalidArgument("reason", f"at most {MAX_NOTE_CHARS} characters")
-        record, holding = await self._rec.respond(viewer.subject, request.badge, request.accept, request.reason.strip())
-        return pb.RespondToInvitationResponse(badge=badge_pb(record, holding, True))
+        record, holding = await self._rec.respond(
+            viewer.subject, request.badge, request.accept, request.reason.strip(), request.reason_code.strip()
+        )
+        return pb.RespondToInvitationResponse(badge=badge_pb(record, holding, True, own=True))
 
     async def SetPreferences(
         self, request: pb.SetPreferencesRequest, context: grpc.aio.ServicerContext
@@ -255,7 +325,9 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
         if not request.HasField("preferences"):
             raise InvalidArgument("preferences", "send the complete preferences")
         prefs = request.preferences
-        record = await self._rec.set_preferences(viewer.subject, prefs.recognition_opt_out, prefs.hidden_from_lists)
+        record = await self._rec.set_preferences(
+            viewer.subject, prefs.recognition_opt_out, prefs.hidden_from_lists, prefs.appreciations_shared
+        )
         return pb.SetPreferencesResponse(preferences=_prefs(record))
 
     async def GetPreferences(
@@ -265,7 +337,132 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
         return pb.GetPreferencesResponse(preferences=_prefs(record))
 
     async def GetMyData(self, request: pb.GetMyDataRequest, context: grpc.aio.ServicerContext) -> pb.GetMyDataResponse:
-        return my_data_pb(await self._rec.record(current_principal().subject))
+        record = await self._rec.record(current_principal().subject)
+        return my_data_pb(record, self._rec.catalogue, record.status(self._rules))
+
+    async def SetBadgeShown(
+        self, request: pb.SetBadgeShownRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SetBadgeShownResponse:
+        if not request.badge:
+            raise InvalidArgument("badge", f"name a badge: {', '.join(self._rules.badges)}")
+        record = await self._rec.show_badge(current_principal().subject, request.badge, request.shown)
+        return pb.SetBadgeShownResponse(shown_badges=record.programme.shown_badges)
+
+    async def Volunteer(self, request: pb.VolunteerRequest, context: grpc.aio.ServicerContext) -> pb.VolunteerResponse:
+        record, criteria = await self._rec.volunteer(current_principal().subject, request.withdraw)
+        status = record.status(self._rules)
+        response = pb.VolunteerResponse(
+            volunteering=record.programme.volunteering, status=STATUS_PB.get(status, pb.AMBASSADOR_STATUS_UNSPECIFIED)
+        )
+        if not status:
+            response.progress.CopyFrom(progress_pb(criteria))
+        return response
+
+    async def ListCandidates(
+        self, request: pb.ListCandidatesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCandidatesResponse:
+        viewer = current_principal()
+        viewer.require(Role.PROGRAMME_OWNER)
+        purpose = stated_purpose(context.invocation_metadata())
+        found = await self._rec.candidates(_id(request.department_id, "department_id"))
+        await self._audit.record(viewer, [c.record.employee_id for c in found], LIST_CANDIDATES, purpose)
+        response = pb.ListCandidatesResponse()
+        for c in found:
+            badge = (
+                badge_pb(c.record, c.holding, True)
+                if c.holding is not None
+                else pb.Badge(
+                    employee_id=c.record.employee_id,
+                    badge=self._rules.coverage.badge,
+                    display_name=c.record.display_name,
+                    department_id=c.record.department,
+                )
+            )
+            item = response.candidates.add(
+                badge=badge,
+                detected=c.holding is not None,
+                volunteered=c.record.programme.volunteering,
+                progress=progress_pb(c.criteria),
+            )
+            _ts(item, "volunteered_at", c.record.programme.volunteered_at)
+        return response
+
+    async def SummariseDeclines(
+        self, request: pb.SummariseDeclinesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.SummariseDeclinesResponse:
+        current_principal().require(Role.PROGRAMME_OWNER, Role.WORKS_COUNCIL)
+        summary = await self._rec.decline_summary()
+        return pb.SummariseDeclinesResponse(
+            declined=summary.declined,
+            reasons=[pb.DeclineReasonCount(reason_code=c, count=n) for c, n in summary.reasons.items()],
+            min_group_size=self._rec.min_group_size,
+            suppressed=summary.suppressed,
+        )
+
+    async def RecordLegitimation(
+        self, request: pb.RecordLegitimationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RecordLegitimationResponse:
+        viewer = current_principal()
+        kind = request.WhichOneof("change")
+        if kind is None:
+            raise InvalidArgument("change", "name one change: " + ", ".join(c.value for c in Change))
+        if kind == Change.APPRECIATION:
+            viewer.require(Role.PROGRAMME_OWNER, Role.HR)
+        else:
+            viewer.require(Role.PROGRAMME_OWNER)
+        employee_id = _id(request.employee_id, "employee_id")
+        if not employee_id:
+            raise InvalidArgument("employee_id", "name the ambassador")
+        role = Role.PROGRAMME_OWNER if viewer.has(Role.PROGRAMME_OWNER) else Role.HR
+        change = Legitimation(Change(kind), datetime.now(UTC), viewer.subject, role.value)
+        if kind == Change.TIME_BUDGET:
+            budget = request.time_budget
+            change = replace(
+                change,
+                value=_id(budget.agreed_by_manager, "time_budget.agreed_by_manager"),
+                hours_per_month=budget.hours_per_month,
+            )
+        else:
+            change = replace(change, value=getattr(request, kind).strip())
+        record = await self._rec.legitimate(employee_id, change)
+        await self._audit.record(viewer, [employee_id], RECORD_LEGITIMATION, "record the programme's legitimation")
+        return pb.RecordLegitimationResponse(
+            programme=programme_pb(record, self._rec.catalogue, record.status(self._rules))
+        )
+
+    async def GetProgramme(
+        self, request: pb.GetProgrammeRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetProgrammeResponse:
+        viewer = current_principal()
+        target = _id(request.employee_id, "employee_id") or viewer.subject
+        purpose = self._audit.purpose(viewer, [target], context.invocation_metadata())
+        record = await self._rec.record(target)
+        await self._audit.record(viewer, [target], GET_PROGRAMME, purpose)
+        status = record.status(self._rules)
+        if target == viewer.subject or viewer.has(Role.PROGRAMME_OWNER):
+            full = programme_pb(record, self._rec.catalogue, status)
+            if target != viewer.subject:
+                full.decline_reason_code = ""  # reported only in aggregate
+            return pb.GetProgrammeResponse(programme=full)
+        shown = pb.ProgrammeRecord(employee_id=target)
+        if record.visible and status == model.ACCEPTED:
+            shown.status = pb.AMBASSADOR_STATUS_ACCEPTED
+            if record.programme.appreciations_shared:
+                shown.appreciations_shared = True
+                shown.appreciations.extend(appreciations_pb(record))
+        return pb.GetProgrammeResponse(programme=shown)
+
+    async def GetCatalogue(
+        self, request: pb.GetCatalogueRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetCatalogueResponse:
+        current_principal()
+        c = self._rec.catalogue
+        return pb.GetCatalogueResponse(
+            trainings=[pb.CatalogueItem(id=k, name=t.name, hours=t.hours) for k, t in c.trainings.items()],
+            resources=[pb.CatalogueItem(id=k, name=r.name, kind=r.kind.value) for k, r in c.resources.items()],
+            decline_reasons=[pb.CatalogueItem(id=k, name=words) for k, words in c.decline_reasons.items()],
+            max_time_budget_hours=c.max_time_budget_hours,
+        )
 
     async def StreamBadgeEvents(
         self, request: pb.StreamBadgeEventsRequest, context: grpc.aio.ServicerContext
@@ -285,4 +482,8 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
 
 
 def _prefs(record: EmployeeRecord) -> pb.Preferences:
-    return pb.Preferences(recognition_opt_out=record.opt_out, hidden_from_lists=record.hidden)
+    return pb.Preferences(
+        recognition_opt_out=record.opt_out,
+        hidden_from_lists=record.hidden,
+        appreciations_shared=record.programme.appreciations_shared,
+    )

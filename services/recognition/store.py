@@ -2,7 +2,8 @@
 
 Key schema (all keys of one employee share the `{emp:<id>}` hash tag, so every script stays in one slot):
   {emp:<id>}:state    hash: rev, version, scored_at, figures (JSON), department, display_name, registered,
-                      opt_out, hidden, ranking_opt_out, and one field h:<badge>:<tier> (JSON) per holding
+                      opt_out, hidden, ranking_opt_out, programme (JSON, services/recognition/programme.py),
+                      and one field h:<badge>:<tier> (JSON) per holding
   {emp:<id>}:events   set of recognition event ids ever written (a replayed transition is refused)
   {emp:<id>}:outbox   list of pending records: b"E" + Envelope bytes, or b"T" for a tombstone
   recognition:gone:{<slot tag>}:<pseudonym>
@@ -15,6 +16,7 @@ Global indexes (derived, rewritten idempotently after each employee change, safe
   recognition:holders:<badge>  set of employees holding any tier of the badge
   recognition:at_risk          zset employee id -> earliest revocation due time (epoch seconds)
   recognition:pilot            zset employee id -> pilot score, for pilot candidates
+  recognition:programme        set of employees with a part in the programme (volunteered, declined, legitimation)
   recognition:departments      set of department ids seen in the directory
   recognition:dept:<id>        set of employee ids registered in that department
 """
@@ -31,6 +33,7 @@ import redis.asyncio as aioredis
 
 from services.common.lease import RedisLease
 from services.common.pseudonyms import marker_key
+from services.recognition import programme
 from services.recognition.model import EmployeeRecord
 from services.recognition.rules import EvidenceItem, Holding, Rules, Tier, revocation_due
 
@@ -39,6 +42,7 @@ RELAY_LEASE = "recognition:outbox:lease"
 AT_RISK = "recognition:at_risk"
 PILOT = "recognition:pilot"
 DEPARTMENTS = "recognition:departments"
+PROGRAMME = "recognition:programme"
 EVENT, TOMBSTONE = b"E", b"T"
 
 _COMMIT = """
@@ -174,6 +178,7 @@ def decode_record(employee_id: str, raw: dict[bytes, bytes]) -> EmployeeRecord:
         hidden=text.get("hidden") == "1",
         ranking_opt_out=text.get("ranking_opt_out") == "1",
         holdings=holdings,
+        programme=programme.decode(text["programme"]) if "programme" in text else programme.Programme(),
     )
 
 
@@ -190,6 +195,8 @@ def encode_changes(before: EmployeeRecord, after: EmployeeRecord) -> dict[str, s
     }
     if after.scored_at is not None:
         fields["scored_at"] = after.scored_at.isoformat()
+    if after.programme != before.programme:
+        fields["programme"] = programme.encode(after.programme)
     for key, holding in after.holdings.items():
         if before.holdings.get(key) != holding:
             fields[holding_field(*key)] = encode_holding(holding)
@@ -260,6 +267,10 @@ class RecognitionStore:
             pipe.zadd(PILOT, {employee_id: after.figures.get(pilot.metric, 0.0)})
         else:
             pipe.zrem(PILOT, employee_id)
+        if after.programme.empty:
+            pipe.srem(PROGRAMME, employee_id)
+        else:
+            pipe.sadd(PROGRAMME, employee_id)
         if after.registered and after.department:
             if before.department and before.department != after.department:
                 pipe.srem(department_key(before.department), employee_id)
@@ -280,6 +291,7 @@ class RecognitionStore:
             pipe.srem(holders_key(badge_id), employee_id)
         pipe.zrem(AT_RISK, employee_id)
         pipe.zrem(PILOT, employee_id)
+        pipe.srem(PROGRAMME, employee_id)
         for department in await self.redis.smembers(DEPARTMENTS):
             pipe.srem(department_key(department.decode()), employee_id)
         await pipe.execute()
@@ -354,6 +366,10 @@ class RecognitionStore:
 
     async def pilot_candidates(self) -> list[str]:
         return [m.decode() for m in await self.redis.zrevrange(PILOT, 0, -1)]
+
+    async def in_programme(self) -> list[str]:
+        """Employees with a part in the programme (volunteers, people who declined, ambassadors legitimated)."""
+        return sorted(m.decode() for m in await self.redis.smembers(PROGRAMME))
 
     async def departments(self) -> dict[str, int]:
         """Registered department -> number of registered employees."""

@@ -2,7 +2,8 @@
 
 Every process tails the topic itself (no consumer group, from the end), so a client sees the events of every
 instance, not only those this one published. Visibility is checked per event: hidden or opted-out employees
-appear only in their own stream, and pending or declined invitations only to the person and to the programme owner.
+appear only in their own stream; pending or declined invitations, and facet badges the holder has not shown,
+only to the person and to the programme owner (consent first: nothing announces a person before they chose).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ log = logging.getLogger(__name__)
 
 _END = None
 PRIVATE_TO_HOLDER = ("invitation_declined",)
+SHOWN_BY_CHOICE = ("badge_granted", "badge_revoked", "badge_endorsed")
 
 
 @dataclass(eq=False)
@@ -42,7 +44,8 @@ class Subscriber:
         return item
 
 
-def may_see(sub: Subscriber, env: envelope_pb2.Envelope, visible: bool) -> bool:
+def may_see(sub: Subscriber, env: envelope_pb2.Envelope, visible: bool, public: frozenset[str]) -> bool:
+    """`public`: the badges the person shows to colleagues (accepted invitations, facet badges they showed)."""
     if sub.department and env.department_id != sub.department:
         return False
     if env.employee_id == sub.viewer:
@@ -51,6 +54,8 @@ def may_see(sub: Subscriber, env: envelope_pb2.Envelope, visible: bool) -> bool:
         return False
     kind = env.WhichOneof("payload")
     private = kind in PRIVATE_TO_HOLDER or (kind == "badge_granted" and env.badge_granted.invitation)
+    if kind in SHOWN_BY_CHOICE:
+        private = private or getattr(env, kind).badge not in public
     return sub.programme_owner or not private
 
 
@@ -124,13 +129,16 @@ class BadgeEventHub:
             env.ParseFromString(value)
         except DecodeError:
             return
+        rules = self._store.rules
         try:
-            visible = (await self._store.load(env.employee_id)).visible
+            record = await self._store.load(env.employee_id)
+            visible = record.visible
+            public = frozenset(b for b in rules.badges if record.shown(rules, b))
         except Exception:
             log.exception("cannot check visibility; event withheld from streams")
-            visible = False
+            visible, public = False, frozenset()
         for sub in list(self._subscribers):
-            if sub.overflowed or not may_see(sub, env, visible):
+            if sub.overflowed or not may_see(sub, env, visible, public):
                 continue
             if sub.queue.qsize() >= self._queue_size:
                 sub.overflowed = True

@@ -76,12 +76,15 @@ async def test_clients_stream_badge_events_they_may_see(rec: Harness) -> None:
     own = rec.stub.StreamBadgeEvents(pb.StreamBadgeEventsRequest(), metadata=rec.token("ned"))
     await eventually(lambda: rec.metric("recognition_stream_clients"), lambda n: n == 2)
 
+    await rec.stub.SetBadgeShown(pb.SetBadgeShownRequest(badge="creator", shown=True), metadata=rec.token("pia"))
     await rec.scores_applied(score_changed("ned", 2, T0 + timedelta(days=1), BRONZE, department="d1"))
     await rec.scores_applied(score_changed("ola", 1, T0 + timedelta(days=1), BRONZE, department="d2"))
+    await rec.scores_applied(score_changed("rex", 1, T0 + timedelta(days=1), BRONZE, department="d1"))
     await rec.scores_applied(score_changed("pia", 1, T0 + timedelta(days=1), BRONZE, department="d1"))
 
     seen_by_colleague = await asyncio.wait_for(colleague.read(), 30)
-    assert seen_by_colleague.event.employee_id == "pia"  # ned is hidden, ola is in another department
+    # ned is hidden, ola is in another department, rex keeps his badge private; pia chose to show hers
+    assert seen_by_colleague.event.employee_id == "pia"
     seen_by_ned = await asyncio.wait_for(own.read(), 30)
     assert seen_by_ned.event.employee_id == "ned" and seen_by_ned.event.badge_granted.badge == "creator"
     colleague.cancel()

@@ -66,6 +66,12 @@ async def test_endorsement_needs_the_programme_owner_and_a_current_holder(rec: H
     )
 
     request = pb.EndorseRequest(employee_id="amy", badge=AMB, note="training slot in May")
+    await expect_error(
+        rec.stub.Endorse(request, metadata=owner),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "the invitation must be accepted first",
+    )
+    await rec.stub.RespondToInvitation(pb.RespondToInvitationRequest(badge=AMB, accept=True), metadata=rec.token("amy"))
     endorsed = (await rec.stub.Endorse(request, metadata=owner)).badge
     assert endorsed.endorsed and endorsed.endorsed_by == "po-1" and endorsed.endorsement_note == "training slot in May"
     assert (await rec.stub.Endorse(request, metadata=owner)).badge.endorsed  # a retry is harmless
@@ -127,7 +133,9 @@ async def test_the_holder_accepts_or_declines_the_invitation(rec: Harness) -> No
     owner_view = await rec.stub.ListAmbassadors(
         pb.ListAmbassadorsRequest(), metadata=rec.token("comms", Role.PROGRAMME_OWNER)
     )
-    assert owner_view.ambassadors[0].decline_reason == "no time this quarter"
+    assert not owner_view.ambassadors[0].decline_reason  # reported only in aggregate (SummariseDeclines)
+    own_view = await rec.stub.GetBadges(pb.GetBadgesRequest(), metadata=rec.token("cleo"))
+    assert [b.decline_reason for b in own_view.badges if b.badge == AMB] == ["no time this quarter"]
 
 
 async def test_opting_out_hides_existing_badges_and_stops_new_ones(rec: Harness) -> None:
@@ -222,6 +230,10 @@ async def test_department_coverage_and_pilot_group(rec: Harness) -> None:
             await rec.register(f"{department}-{i}", department, f"{department.title()} {i}", T0)
     await make_ambassador(rec, "sales-0", "sales")
     await make_ambassador(rec, "sales-1", "sales")
+    await make_ambassador(rec, "it-2", "it")  # invited, not yet accepted: singles nobody out, so not counted
+    await rec.stub.RespondToInvitation(
+        pb.RespondToInvitationRequest(badge=AMB, accept=True), metadata=rec.token("sales-0")
+    )
     await rec.stub.RespondToInvitation(
         pb.RespondToInvitationRequest(badge=AMB, accept=False), metadata=rec.token("sales-1")
     )
@@ -253,6 +265,7 @@ async def test_department_coverage_and_pilot_group(rec: Harness) -> None:
     assert coverage.departments_without_ambassador == ["it"]  # legal, below the minimum, is named nowhere
     listed = await rec.stub.ListAmbassadors(pb.ListAmbassadorsRequest(), metadata=owner)
     assert [(a.employee_id, a.display_name, a.department_id) for a in listed.ambassadors] == [
+        ("it-2", "It 2", "it"),
         ("sales-0", "Sales 0", "sales"),
         ("sales-1", "Sales 1", "sales"),
     ]

@@ -11,6 +11,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument, NotFound
 from services.recognition import events, model
 from services.recognition.config import DEFAULT_RULES
 from services.recognition.model import EmployeeRecord
+from services.recognition.programme import Programme
 from services.recognition.rules import EvidenceItem, Holding, Rules, Tier, load_rules
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
@@ -22,7 +23,7 @@ def rules() -> Rules:
     return load_rules(DEFAULT_RULES)
 
 
-def holder(status: str = model.INVITED, **changes: object) -> EmployeeRecord:
+def holder(status: str = model.ACCEPTED, **changes: object) -> EmployeeRecord:
     holding = Holding(AMB, Tier.SINGLE, held=True, grant_seq=1, granted_at=T0, status=status)
     return EmployeeRecord("e1", rev=3, department="d1", holdings={(AMB, Tier.SINGLE): holding}, **changes)
 
@@ -67,19 +68,29 @@ def test_endorsement_edge_cases(rules: Rules) -> None:
         model.endorse(rules, again, AMB, "hr-2", "other")
 
 
+def test_consent_comes_before_endorsement(rules: Rules) -> None:
+    with pytest.raises(FailedPrecondition, match="the invitation must be accepted first"):
+        model.endorse(rules, holder(model.INVITED), AMB, "hr-1", "")
+    holdings = {("creator", Tier.BRONZE): Holding("creator", Tier.BRONZE, held=True, grant_seq=1, granted_at=T0)}
+    with pytest.raises(FailedPrecondition, match="must be shown by its holder first"):
+        model.endorse(rules, EmployeeRecord("e1", rev=1, holdings=holdings), "creator", "hr-1", "")
+
+
 def test_endorse_uses_the_highest_held_tier(rules: Rules) -> None:
     holdings = {
         ("creator", t): Holding("creator", t, held=True, grant_seq=1, granted_at=T0) for t in (Tier.BRONZE, Tier.SILVER)
     }
-    endorsed = model.endorse(rules, EmployeeRecord("e1", rev=1, holdings=holdings), "creator", "hr-1", "")
+    shown = Programme(shown_badges=("creator",))
+    record = EmployeeRecord("e1", rev=1, holdings=holdings, programme=shown)
+    endorsed = model.endorse(rules, record, "creator", "hr-1", "")
     assert endorsed is not None and endorsed.tier is Tier.SILVER
 
 
 def test_holder_accepts_declines_and_may_change_their_mind(rules: Rules) -> None:
-    accepted = model.respond(rules, holder(), AMB, accept=True, reason="ignored when accepting")
+    accepted = model.respond(rules, holder(model.INVITED), AMB, accept=True, reason="ignored when accepting")
     assert accepted is not None and accepted.status == model.ACCEPTED and accepted.response_seq == 1
     assert accepted.response_reason == ""
-    record = replace(holder(), holdings={(AMB, Tier.SINGLE): accepted})
+    record = replace(holder(model.INVITED), holdings={(AMB, Tier.SINGLE): accepted})
     assert model.respond(rules, record, AMB, accept=True, reason="") is None
     declined = model.respond(rules, record, AMB, accept=False, reason="no time")
     assert declined is not None and declined.status == model.DECLINED and declined.response_seq == 2
@@ -88,7 +99,7 @@ def test_holder_accepts_declines_and_may_change_their_mind(rules: Rules) -> None
 
 def test_only_invitation_badges_held_by_the_caller_are_answered(rules: Rules) -> None:
     with pytest.raises(FailedPrecondition, match="not an invitation"):
-        model.respond(rules, holder(), "creator", accept=True, reason="")
+        model.respond(rules, holder(model.INVITED), "creator", accept=True, reason="")
     with pytest.raises(NotFound, match="no Intranet Ambassador invitation"):
         model.respond(rules, EmployeeRecord("e2"), AMB, accept=True, reason="")
 

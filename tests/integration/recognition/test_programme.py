@@ -1,0 +1,244 @@
+"""The programme against the real service: consent first, volunteering, legitimation as data, declines in
+aggregate only, and an audit of every programme-owner look-up."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import grpc
+import pytest
+from catalyst.audit.v1 import audit_pb2, audit_pb2_grpc
+from catalyst.recognition.v1 import recognition_pb2 as pb
+
+from services.common.auth import Role
+from services.recognition.rules import Tier, load_rules
+from services.recognition.server import GET_PROGRAMME, LIST_CANDIDATES
+from tests.integration.recognition.harness import MECHANICS_RULES, Harness, eventually, score_changed
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2025, 3, 3, 9, 0, tzinfo=UTC)
+RULES = load_rules(MECHANICS_RULES)
+AMB = "intranet_ambassador"
+AMBASSADOR = {c.metric: c.grant for c in RULES.badges[AMB].tiers[Tier.SINGLE].criteria}
+CREATOR = {c.metric: c.grant for c in RULES.badges["creator"].tiers[Tier.BRONZE].criteria}
+
+
+async def expect_error(call: object, code: grpc.StatusCode, text: str) -> None:
+    with pytest.raises(grpc.aio.AioRpcError) as info:
+        await call
+    assert info.value.code() == code, info.value.details()
+    assert text in info.value.details(), info.value.details()
+
+
+async def accept(rec: Harness, employee: str) -> None:
+    await rec.stub.RespondToInvitation(
+        pb.RespondToInvitationRequest(badge=AMB, accept=True), metadata=rec.token(employee)
+    )
+
+
+async def test_a_facet_badge_stays_private_until_its_holder_shows_it(rec: Harness) -> None:
+    await rec.scores_applied(score_changed("ivy", 1, T0, CREATOR))
+    colleague = rec.token("jon")
+    owner = rec.token("comms", Role.PROGRAMME_OWNER)
+    own = await rec.stub.GetBadges(pb.GetBadgesRequest(), metadata=rec.token("ivy"))
+    assert [(b.badge, b.shown) for b in own.badges] == [("creator", False)]
+    assert not (await rec.stub.GetBadges(pb.GetBadgesRequest(employee_id="ivy"), metadata=colleague)).badges
+    assert [b.badge for b in (await rec.stub.GetBadges(pb.GetBadgesRequest(employee_id="ivy"), metadata=owner)).badges]
+    await expect_error(
+        rec.stub.Endorse(pb.EndorseRequest(employee_id="ivy", badge="creator"), metadata=owner),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "must be shown by its holder first",
+    )
+
+    shown = await rec.stub.SetBadgeShown(
+        pb.SetBadgeShownRequest(badge="creator", shown=True), metadata=rec.token("ivy")
+    )
+    assert list(shown.shown_badges) == ["creator"]
+    seen = await rec.stub.GetBadges(pb.GetBadgesRequest(employee_id="ivy"), metadata=colleague)
+    assert [(b.badge, b.shown, len(b.evidence)) for b in seen.badges] == [("creator", True, 0)]
+    await rec.stub.SetBadgeShown(pb.SetBadgeShownRequest(badge="creator", shown=False), metadata=rec.token("ivy"))
+    assert not (await rec.stub.GetBadges(pb.GetBadgesRequest(employee_id="ivy"), metadata=colleague)).badges
+
+    await expect_error(
+        rec.stub.SetBadgeShown(pb.SetBadgeShownRequest(badge=AMB, shown=True), metadata=rec.token("ivy")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "badge: Intranet Ambassador is shown by accepting the invitation",
+    )
+    await expect_error(
+        rec.stub.SetBadgeShown(pb.SetBadgeShownRequest(badge="rockstar", shown=True), metadata=rec.token("ivy")),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "badge: unknown badge",
+    )
+
+
+async def test_volunteers_stand_beside_detected_candidates_with_the_same_evidence(rec: Harness) -> None:
+    # kim met the criteria while opted out; back in, volunteering invites her at once.
+    opt_out = pb.SetPreferencesRequest(preferences=pb.Preferences(recognition_opt_out=True))
+    await rec.stub.SetPreferences(opt_out, metadata=rec.token("kim"))
+    await rec.scores_applied(score_changed("kim", 1, T0, AMBASSADOR))
+    await rec.stub.SetPreferences(pb.SetPreferencesRequest(preferences=pb.Preferences()), metadata=rec.token("kim"))
+    assert not (await rec.stub.GetBadges(pb.GetBadgesRequest(), metadata=rec.token("kim"))).badges
+    kim = await rec.stub.Volunteer(pb.VolunteerRequest(), metadata=rec.token("kim"))
+    assert kim.volunteering and kim.status == pb.AMBASSADOR_STATUS_INVITED and not kim.progress.badge
+    invitation = await rec.events_of("badge_granted", 1)
+    assert [(e.employee_id, e.badge_granted.badge) for e in invitation] == [("kim", AMB)]
+
+    # leo does not meet them yet and sees what is missing; lou was detected by the rules.
+    await rec.scores_applied(score_changed("leo", 1, T0, {"posts_30d": 1}))
+    leo = await rec.stub.Volunteer(pb.VolunteerRequest(), metadata=rec.token("leo"))
+    assert leo.volunteering and leo.status == pb.AMBASSADOR_STATUS_UNSPECIFIED
+    assert leo.progress.badge == AMB and leo.progress.missing
+    await rec.scores_applied(score_changed("lou", 1, T0, AMBASSADOR))
+
+    await expect_error(
+        rec.stub.ListCandidates(pb.ListCandidatesRequest(), metadata=rec.token("leo")),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "programme_owner",
+    )
+    purpose = "planning the spring cohort"
+    owner = rec.token("comms", Role.PROGRAMME_OWNER, purpose=purpose)
+    listed = await rec.stub.ListCandidates(pb.ListCandidatesRequest(), metadata=owner)
+    rows = {c.badge.employee_id: c for c in listed.candidates}
+    assert {e: (c.detected, c.volunteered) for e, c in rows.items()} == {
+        "kim": (True, True),
+        "leo": (False, True),
+        "lou": (True, False),
+    }
+    for c in rows.values():  # every candidate with the ambassador criteria against their figures
+        assert len(c.progress.met) + len(c.progress.missing) == len(AMBASSADOR)
+    assert not rows["lou"].progress.missing and rows["leo"].progress.missing
+
+    accesses = await eventually(
+        lambda: audit_pb2_grpc.AuditServiceStub(rec.channel).ListMyAccesses(
+            audit_pb2.ListMyAccessesRequest(), metadata=rec.token("leo")
+        ),
+        lambda r: len(r.accesses) == 1,
+        timeout=10,
+    )
+    assert (accesses.accesses[0].data_accessed.method, accesses.accesses[0].data_accessed.purpose) == (
+        LIST_CANDIDATES,
+        purpose,
+    )
+
+    withdrawn = await rec.stub.Volunteer(pb.VolunteerRequest(withdraw=True), metadata=rec.token("leo"))
+    assert not withdrawn.volunteering
+    again = await rec.stub.ListCandidates(pb.ListCandidatesRequest(), metadata=owner)
+    assert sorted(c.badge.employee_id for c in again.candidates) == ["kim", "lou"]
+
+
+async def test_legitimation_is_recorded_for_people_who_accepted_and_shown_to_them(rec: Harness) -> None:
+    await rec.scores_applied(score_changed("max", 1, T0, AMBASSADOR))
+    owner = rec.token("comms", Role.PROGRAMME_OWNER)
+    offer = pb.RecordLegitimationRequest(employee_id="max", offer_training="ambassador_basics")
+    await expect_error(
+        rec.stub.RecordLegitimation(offer, metadata=owner),
+        grpc.StatusCode.FAILED_PRECONDITION,
+        "the invitation must be accepted first",
+    )
+    await accept(rec, "max")
+    await expect_error(
+        rec.stub.RecordLegitimation(offer, metadata=rec.token("max")),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "programme_owner",
+    )
+    await expect_error(
+        rec.stub.RecordLegitimation(
+            pb.RecordLegitimationRequest(employee_id="max", offer_training="juggling"), metadata=owner
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "offer_training: unknown training 'juggling'",
+    )
+    await expect_error(
+        rec.stub.RecordLegitimation(pb.RecordLegitimationRequest(employee_id="max"), metadata=owner),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "change: name one change",
+    )
+    for request in (
+        offer,
+        pb.RecordLegitimationRequest(employee_id="max", complete_training="ambassador_basics"),
+        pb.RecordLegitimationRequest(
+            employee_id="max", time_budget=pb.TimeBudgetChange(hours_per_month=4, agreed_by_manager="mia")
+        ),
+        pb.RecordLegitimationRequest(employee_id="max", grant_resource="community_channel"),
+        pb.RecordLegitimationRequest(employee_id="max", appreciation="Thank you for the onboarding guide"),
+    ):
+        await rec.stub.RecordLegitimation(request, metadata=owner)
+    await rec.stub.RecordLegitimation(
+        pb.RecordLegitimationRequest(employee_id="max", appreciation="HR thanks you too"),
+        metadata=rec.token("hr-1", Role.HR),
+    )
+
+    mine = (await rec.stub.GetProgramme(pb.GetProgrammeRequest(), metadata=rec.token("max"))).programme
+    assert mine.status == pb.AMBASSADOR_STATUS_ACCEPTED
+    (training,) = mine.trainings
+    assert training.training_id == "ambassador_basics" and training.completed_at.seconds and training.confirmed_by
+    assert (mine.time_budget.hours_per_month, mine.time_budget.agreed_by_manager) == (4, "mia")
+    assert [(r.resource_id, r.kind) for r in mine.resources] == [("community_channel", "community_channel")]
+    assert [(a.text, a.author_role) for a in mine.appreciations] == [
+        ("Thank you for the onboarding guide", "programme_owner"),
+        ("HR thanks you too", "hr"),
+    ]
+    data = await rec.stub.GetMyData(pb.GetMyDataRequest(), metadata=rec.token("max"))
+    assert data.programme == mine
+
+    colleague = rec.token("ned")
+    seen = (await rec.stub.GetProgramme(pb.GetProgrammeRequest(employee_id="max"), metadata=colleague)).programme
+    assert seen.status == pb.AMBASSADOR_STATUS_ACCEPTED and not seen.appreciations and not seen.trainings
+    shared = pb.SetPreferencesRequest(preferences=pb.Preferences(appreciations_shared=True))
+    await rec.stub.SetPreferences(shared, metadata=rec.token("max"))
+    seen = (await rec.stub.GetProgramme(pb.GetProgrammeRequest(employee_id="max"), metadata=colleague)).programme
+    assert len(seen.appreciations) == 2 and not seen.trainings and not seen.HasField("time_budget")
+
+    purpose = "preparing the training plan"
+    full = await rec.stub.GetProgramme(
+        pb.GetProgrammeRequest(employee_id="max"), metadata=rec.token("comms", Role.PROGRAMME_OWNER, purpose=purpose)
+    )
+    assert full.programme.trainings and full.programme.time_budget.agreed_by_manager == "mia"
+    await eventually(
+        lambda: audit_pb2_grpc.AuditServiceStub(rec.channel).ListMyAccesses(
+            audit_pb2.ListMyAccessesRequest(), metadata=rec.token("max")
+        ),
+        lambda r: any(
+            a.data_accessed.method == GET_PROGRAMME and a.data_accessed.purpose == purpose for a in r.accesses
+        ),
+        timeout=10,
+    )
+
+
+async def test_declines_and_their_reasons_are_reported_only_in_groups_of_the_minimum_size(rec: Harness) -> None:
+    owner = rec.token("comms", Role.PROGRAMME_OWNER)
+    people = [f"p{i}" for i in range(6)]
+    for i, person in enumerate(people):
+        await rec.scores_applied(score_changed(person, 1, T0 + timedelta(minutes=i), AMBASSADOR))
+    await expect_error(
+        rec.stub.RespondToInvitation(
+            pb.RespondToInvitationRequest(badge=AMB, accept=False, reason_code="bored"), metadata=rec.token("p0")
+        ),
+        grpc.StatusCode.INVALID_ARGUMENT,
+        "reason_code: unknown reason 'bored'",
+    )
+    for person in people[:4]:
+        await rec.stub.RespondToInvitation(
+            pb.RespondToInvitationRequest(badge=AMB, accept=False, reason_code="no_time"), metadata=rec.token(person)
+        )
+    few = await rec.stub.SummariseDeclines(pb.SummariseDeclinesRequest(), metadata=owner)
+    assert (few.declined, list(few.reasons), few.suppressed, few.min_group_size) == (0, [], True, 5)
+
+    await rec.stub.RespondToInvitation(
+        pb.RespondToInvitationRequest(badge=AMB, accept=False, reason_code="no_time"), metadata=rec.token("p4")
+    )
+    await rec.stub.RespondToInvitation(pb.RespondToInvitationRequest(badge=AMB, accept=False), metadata=rec.token("p5"))
+    many = await rec.stub.SummariseDeclines(pb.SummariseDeclinesRequest(), metadata=owner)
+    assert many.declined == 6 and [(r.reason_code, r.count) for r in many.reasons] == [("no_time", 5)]
+    assert many.suppressed  # the one without a reason is a group of one
+    await expect_error(
+        rec.stub.SummariseDeclines(pb.SummariseDeclinesRequest(), metadata=rec.token("p0")),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "programme_owner",
+    )
+
+    # Changing one's mind lifts the decline.
+    await accept(rec, "p5")
+    after = await rec.stub.SummariseDeclines(pb.SummariseDeclinesRequest(), metadata=owner)
+    assert (after.declined, after.suppressed) == (5, False)

@@ -1,0 +1,91 @@
+"""The programme's pure rules: the catalogue file, the person's choices, legitimation and aggregates."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from services.common.errors import FailedPrecondition, InvalidArgument
+from services.recognition import programme
+from services.recognition.programme import Change, Legitimation, Programme, load_catalogue
+
+T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
+CATALOGUE = load_catalogue()
+
+
+def change(kind: Change, value: str = "", hours: float = 0.0, by: str = "po-1") -> Legitimation:
+    return Legitimation(kind, T0, by, "programme_owner", value=value, hours_per_month=hours)
+
+
+def test_the_shipped_catalogue_is_valid_and_a_bad_one_names_the_field(tmp_path: Path) -> None:
+    assert "ambassador_basics" in CATALOGUE.trainings and "community_channel" in CATALOGUE.resources
+    bad = tmp_path / "programme.yaml"
+    bad.write_text(
+        "trainings: {Basics: {name: x, hours: 1}}\nresources: {r: {name: y, kind: swag}}\n"
+        "decline_reasons: {no_time: z}\nmax_time_budget_hours: 10\n"
+    )
+    with pytest.raises(SystemExit) as info:
+        load_catalogue(bad)
+    assert "trainings" in str(info.value) and "resources.r.kind" in str(info.value)
+
+
+def test_a_record_round_trips_through_its_stored_form() -> None:
+    p = Programme(volunteered_at=T0, declined=True, decline_reason="no_time", shown_badges=("creator",))
+    for step in (
+        change(Change.OFFER_TRAINING, "ambassador_basics"),
+        change(Change.COMPLETE_TRAINING, "ambassador_basics"),
+        change(Change.TIME_BUDGET, "mgr-1", hours=4),
+        change(Change.GRANT_RESOURCE, "early_access"),
+        change(Change.APPRECIATION, "thank you for the onboarding guide"),
+    ):
+        p = programme.legitimate(CATALOGUE, p, "e1", step) or p
+    assert programme.decode(programme.encode(p)) == p
+    assert programme.decode(programme.encode(Programme())).empty
+
+
+def test_legitimation_is_checked_against_the_catalogue_and_retries_change_nothing() -> None:
+    p = Programme()
+    with pytest.raises(InvalidArgument, match="offer_training: unknown training 'juggling'"):
+        programme.legitimate(CATALOGUE, p, "e1", change(Change.OFFER_TRAINING, "juggling"))
+    with pytest.raises(FailedPrecondition, match="was not offered"):
+        programme.legitimate(CATALOGUE, p, "e1", change(Change.COMPLETE_TRAINING, "ambassador_basics"))
+    offered = programme.legitimate(CATALOGUE, p, "e1", change(Change.OFFER_TRAINING, "ambassador_basics"))
+    assert offered is not None
+    assert programme.legitimate(CATALOGUE, offered, "e1", change(Change.OFFER_TRAINING, "ambassador_basics")) is None
+    with pytest.raises(InvalidArgument, match="time_budget.hours_per_month"):
+        programme.legitimate(CATALOGUE, p, "e1", change(Change.TIME_BUDGET, "mgr-1", hours=200))
+    with pytest.raises(InvalidArgument, match="time_budget.agreed_by_manager"):
+        programme.legitimate(CATALOGUE, p, "e1", change(Change.TIME_BUDGET, "", hours=4))
+    with pytest.raises(InvalidArgument, match="grant_resource: unknown resource"):
+        programme.legitimate(CATALOGUE, p, "e1", change(Change.GRANT_RESOURCE, "free_lunch"))
+    with pytest.raises(InvalidArgument, match="appreciation"):
+        programme.legitimate(CATALOGUE, p, "e1", change(Change.APPRECIATION, "  "))
+    with pytest.raises(FailedPrecondition, match="not recorded for yourself"):
+        programme.legitimate(CATALOGUE, p, "e1", change(Change.APPRECIATION, "me", by="e1"))
+    with pytest.raises(FailedPrecondition, match="the invitation must be accepted first"):
+        programme.must_have_accepted("invited", "e1")
+
+
+def test_choices_volunteering_and_a_decline_that_stands_until_changed() -> None:
+    p = programme.volunteer(Programme(), T0, withdraw=False)
+    assert p.volunteering and programme.volunteer(p, T0, withdraw=False) == p
+    assert not programme.volunteer(p, T0, withdraw=True).volunteering
+    shown = programme.show_badge(Programme(), "creator", shown=True)
+    assert shown.shown_badges == ("creator",) and programme.show_badge(shown, "creator", shown=False).empty
+    declined = programme.answered(Programme(), accept=False, reason_code="no_time")
+    assert declined.declined and declined.decline_reason == "no_time"
+    assert not programme.answered(declined, accept=True, reason_code="").declined
+    with pytest.raises(InvalidArgument, match="reason_code: unknown reason"):
+        CATALOGUE.decline_reason("bored", "reason_code")
+
+
+def test_declines_are_reported_only_in_groups_of_the_minimum_size() -> None:
+    def declined(code: str) -> Programme:
+        return Programme(declined=True, decline_reason=code)
+
+    few = programme.summarise_declines([declined("no_time")] * 4, 5)
+    assert few.declined == 0 and not few.reasons and few.suppressed
+    many = programme.summarise_declines([declined("no_time")] * 5 + [declined("other")] * 2 + [Programme()], 5)
+    assert many.declined == 7 and many.reasons == {"no_time": 5} and many.suppressed
