@@ -16,8 +16,9 @@ from functools import cache
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
+
+from services.common.config_files import load_validated
 
 DEFAULT_POLICY_FILE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "policy.yaml"
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
@@ -145,13 +146,4 @@ def policy_path() -> Path:
 @cache
 def load_policy(path: Path | None = None) -> Policy:
     """Reads and validates the policy file; any problem becomes one readable start-up error."""
-    file = path or policy_path()
-    try:
-        raw = yaml.safe_load(file.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SystemExit(f"cannot read policy file {file}: {exc}") from None
-    try:
-        return Policy.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors()]
-        raise SystemExit(f"invalid policy file {file}:\n" + "\n".join(lines)) from None
+    return load_validated(path or policy_path(), Policy, "policy file")

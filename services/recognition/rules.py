@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from services.common.config_files import load_validated
 from services.engagement.model.config import COMPONENTS, DEFAULT_SCORING_FILE, ScoringModel, load_model
 from services.engagement.model.figures import TOTAL
 from services.recognition.calibration import Calibration, thresholds
@@ -260,17 +260,8 @@ class RulesError(ValueError):
 def load_rules(path: str | Path, scoring_file: str | Path = DEFAULT_SCORING_FILE) -> Rules:
     """Reads and validates the rules file against the catalogue of the engagement scoring file; every problem
     is reported with its location."""
-    file = Path(path)
-    try:
-        raw = yaml.safe_load(file.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise RulesError(f"cannot read badge rules {file}: {exc}") from None
     catalogue = Catalogue.of(load_model(scoring_file))
-    try:
-        return Rules.model_validate(raw, context={"catalogue": catalogue})
-    except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()]
-        raise RulesError(f"invalid badge rules {file}:\n" + "\n".join(lines)) from None
+    return load_validated(Path(path), Rules, "badge rules", RulesError, {"catalogue": catalogue})
 
 
 # ---------------------------------------------------------------- figures, holdings, decisions

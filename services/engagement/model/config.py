@@ -10,7 +10,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from catalyst.events.v1 import scores_pb2
 from pydantic import (
     AfterValidator,
@@ -19,11 +18,11 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
-    ValidationError,
     field_validator,
     model_validator,
 )
 
+from services.common.config_files import load_validated
 from services.engagement.model import spec
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -278,13 +277,4 @@ class ScoringModel(_Strict):
 
 def load_model(path: str | Path = DEFAULT_SCORING_FILE) -> ScoringModel:
     """Reads and validates the scoring file; any problem becomes one readable start-up error."""
-    file = Path(path)
-    try:
-        raw = yaml.safe_load(file.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SystemExit(f"cannot read scoring config {file}: {exc}") from None
-    try:
-        return ScoringModel.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()]
-        raise SystemExit(f"invalid scoring config {file}:\n" + "\n".join(lines)) from None
+    return load_validated(Path(path), ScoringModel, "scoring config")
