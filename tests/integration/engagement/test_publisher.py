@@ -21,6 +21,7 @@ from services.engagement.publisher.settings import PublisherSettings
 from services.engagement.worker.handler import Record, plan
 from tests.integration.engagement.harness import (
     MODEL,
+    Flat,
     PublisherProcess,
     WorkerProcess,
     as_of_day,
@@ -52,19 +53,25 @@ def score_changed(bootstrap: str, topic: str) -> list[envelope_pb2.Envelope]:
     return [envelope_pb2.Envelope.FromString(v) for _, v in read_all(bootstrap, topic) if v is not None]
 
 
-def test_one_score_changed_per_dirty_employee_with_the_models_figures(
-    common_env: dict[str, str], kafka_bootstrap: str, topics: dict[str, str], redis_url: str, tmp_path: Path
-) -> None:
-    events = activity("a", 12)
-    topic = topics["interactions"]
+def scored(
+    common_env: dict[str, str], kafka_bootstrap: str, topic: str, tmp_path: Path, events: list[envelope_pb2.Envelope]
+) -> tuple[int, dict[str, Flat]]:
+    """The events applied by a worker that then stops (every employee marked dirty once before publishing):
+    the day the figures are as of, and the expected figures per employee."""
     produce(kafka_bootstrap, topic, events)
     worker = WorkerProcess(common_env, tmp_path).start()
     try:
-        wait_committed(worker, kafka_bootstrap, topic)  # every employee marked dirty once before publishing
+        wait_committed(worker, kafka_bootstrap, topic)
     finally:
         worker.stop()
     as_of = as_of_day(events)
-    want = expected(kafka_bootstrap, topic, as_of)
+    return as_of, expected(kafka_bootstrap, topic, as_of)
+
+
+def test_one_score_changed_per_dirty_employee_with_the_models_figures(
+    common_env: dict[str, str], kafka_bootstrap: str, topics: dict[str, str], redis_url: str, tmp_path: Path
+) -> None:
+    as_of, want = scored(common_env, kafka_bootstrap, topics["interactions"], tmp_path, activity("a", 12))
     publisher = PublisherProcess(common_env, tmp_path).start()
     try:
         wait_published(kafka_bootstrap, topics["engagement"], want, as_of)
@@ -87,19 +94,10 @@ def test_one_score_changed_per_dirty_employee_with_the_models_figures(
 def test_under_a_ranking_policy_the_boards_hold_those_who_opted_in(
     common_env: dict[str, str], kafka_bootstrap: str, topics: dict[str, str], redis_url: str, tmp_path: Path
 ) -> None:
-    events = activity("r", 6)
-    topic = topics["interactions"]
-    produce(kafka_bootstrap, topic, events)
     client = redis.Redis.from_url(redis_url)
     client.hset(state_key("r-0"), OPT_OUT, "0")  # what SetRankingPreference(opt_out=False) writes
     client.hset(state_key("r-1"), OPT_OUT, "1")
-    worker = WorkerProcess(common_env, tmp_path).start()
-    try:
-        wait_committed(worker, kafka_bootstrap, topic)
-    finally:
-        worker.stop()
-    as_of = as_of_day(events)
-    want = expected(kafka_bootstrap, topic, as_of)
+    as_of, want = scored(common_env, kafka_bootstrap, topics["interactions"], tmp_path, activity("r", 6))
     env = {"CATALYST_POLICY_FILE": str(ranking_policy(tmp_path))}
     publisher = PublisherProcess(common_env, tmp_path, **env).start()
     try:

@@ -96,7 +96,18 @@ def test_rules_configmap_is_generated_from_deploy_config() -> None:
     data = of_kind("ConfigMap")["catalyst-rules"]["data"]
     for name, text in data.items():
         assert text == (ROOT / "deploy" / "config" / name).read_text()
-    assert set(data) == {"badges.yaml", "scoring.yaml"}
+    assert set(data) == {path.name for path in (ROOT / "deploy" / "config").glob("*.yaml")}
+
+
+def test_every_process_that_reads_the_policy_mounts_it_where_the_environment_points() -> None:
+    path = Path(environment_configmap()["CATALYST_POLICY_FILE"])
+    assert path.name in of_kind("ConfigMap")["catalyst-rules"]["data"]
+    readers = {**workloads(), "topics": of_kind("Job")["catalyst-topics"]}
+    for name in ("feed", "engagement-worker", "engagement-publisher", "engagement-api", "recognition", "topics"):
+        spec = readers[name]["spec"]["template"]["spec"]
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        mounts = {m["mountPath"]: m["name"] for m in containers(readers[name])[0]["volumeMounts"]}
+        assert volumes[mounts[str(path.parent)]]["configMap"]["name"] == "catalyst-rules", name
 
 
 def test_rules_files_are_mounted_where_the_settings_point() -> None:
