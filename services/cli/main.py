@@ -33,7 +33,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--token-role", default="employee", choices=[r.value for r in Role])
     t.add_argument("--ttl", type=int, default=3600, help="seconds")
 
-    lb = sub.add_parser("leaderboard", help="most engaged employees (leaves out those who opted out)")
+    lb = sub.add_parser("leaderboard", help="people who opted in to ranking (only where the policy has rankings)")
     lb.add_argument("--department", default="")
     lb.add_argument("--window", default="30d", choices=["7d", "30d", "100d", "decayed"])
     lb.add_argument("--component", default="")
