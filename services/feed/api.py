@@ -202,17 +202,13 @@ class FeedServicer(feed_pb2_grpc.FeedServiceServicer):
     async def RecordSurveyResponse(
         self, request: feed_pb2.RecordSurveyResponseRequest, context: grpc.aio.ServicerContext
     ) -> feed_pb2.RecordSurveyResponseResponse:
-        await self._h.record_survey(
-            current_principal(), request.survey_id, request.pre_launch, request.answered_questions
-        )
+        await self._h.record_survey(current_principal(), request.survey_id, request.answered_questions)
         return feed_pb2.RecordSurveyResponseResponse()
 
     async def RecordWorkshopAttendance(
         self, request: feed_pb2.RecordWorkshopAttendanceRequest, context: grpc.aio.ServicerContext
     ) -> feed_pb2.RecordWorkshopAttendanceResponse:
-        await self._h.record_session(
-            current_principal(), request.session_id, request.kind, request.pre_launch, request.contributed
-        )
+        await self._h.record_session(current_principal(), request.session_id, request.kind)
         return feed_pb2.RecordWorkshopAttendanceResponse()
 
     async def GetPost(

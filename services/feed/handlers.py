@@ -17,9 +17,10 @@ from google.protobuf.message import Message
 
 from services.common.auth import Principal, Role
 from services.common.errors import InvalidArgument, NotFound
-from services.feed import domain, events, ingest
+from services.feed import domain, events, ingest, prelaunch
 from services.feed.domain import Comment, Employee, Limits, Post, Profile
 from services.feed.ingest_store import IngestStore, IngestView
+from services.feed.prelaunch_store import SessionRegistry
 from services.feed.store import FeedStore, Keys, Tx
 
 T = TypeVar("T")
@@ -58,6 +59,7 @@ class FeedHandlers:
         store: FeedStore,
         ingestion: IngestStore,
         limits: Limits,
+        sessions: SessionRegistry,
         *,
         ingest_max_future_ms: int = 300_000,
         max_comments_shown: int = 200,
@@ -67,6 +69,7 @@ class FeedHandlers:
     ) -> None:
         self._store = store
         self._ingestion = ingestion
+        self._sessions = sessions
         self._limits = limits
         self._max_future_ms = ingest_max_future_ms
         self._max_comments = max_comments_shown
@@ -356,36 +359,36 @@ class FeedHandlers:
 
         return await self._commit(handler)
 
-    async def record_survey(self, principal: Principal, survey_id: str, pre_launch: bool, answered: int) -> None:
-        """One record per employee and survey: a repeat is a no-op (pilot signals count all time)."""
+    async def record_survey(self, principal: Principal, survey_id: str, answered: int) -> None:
+        """A registered survey after launch, once per employee: a repeat is a no-op. Pre-launch responses come
+        from the survey tool (PreLaunch.confirm), never from the respondent."""
         principal.require(*MEMBER_ROLES)
         survey_id = domain.check_survey(survey_id, answered, self._limits)
+        session = prelaunch.self_recorded("survey_id", await self._sessions.get(survey_id), survey_id, survey=True)
 
         async def handler(tx: Tx) -> None:
             actor = await self._actor(tx, principal)
             if await tx.is_member(Keys.surveys_of(actor.employee_id), survey_id):
                 return
             tx.queue("sadd", Keys.surveys_of(actor.employee_id), survey_id)
-            payload = ev.SurveyAnswered(survey_id=survey_id, pre_launch=pre_launch, answered_questions=answered)
+            payload = ev.SurveyAnswered(survey_id=survey_id, pre_launch=session.pre_launch, answered_questions=answered)
             self._emit(tx, actor, payload, self._clock())
 
         await self._commit(handler)
 
-    async def record_session(
-        self, principal: Principal, session_id: str, kind: int, pre_launch: bool, contributed: bool
-    ) -> None:
-        """Workshop or interview attendance, once per employee and session."""
+    async def record_session(self, principal: Principal, session_id: str, kind: int) -> None:
+        """Attendance of a registered workshop or interview after launch, once per employee and session;
+        contributions and pre-launch attendance are confirmed by the organiser (PreLaunch.confirm)."""
         principal.require(*MEMBER_ROLES)
         session_id = domain.check_session(session_id, kind, self._limits)
+        session = prelaunch.self_recorded("session_id", await self._sessions.get(session_id), session_id, False, kind)
 
         async def handler(tx: Tx) -> None:
             actor = await self._actor(tx, principal)
             if await tx.is_member(Keys.sessions_of(actor.employee_id), session_id):
                 return
             tx.queue("sadd", Keys.sessions_of(actor.employee_id), session_id)
-            payload = ev.WorkshopAttended(
-                session_id=session_id, kind=kind, pre_launch=pre_launch, contributed=contributed
-            )
+            payload = ev.WorkshopAttended(session_id=session_id, kind=kind, pre_launch=session.pre_launch)
             self._emit(tx, actor, payload, self._clock())
 
         await self._commit(handler)

@@ -15,9 +15,13 @@ from services.common.redis_client import connect
 from services.feed.api import SERVICE_NAME, FeedServicer
 from services.feed.config import FeedSettings
 from services.feed.domain import Limits
-from services.feed.handlers import FeedHandlers
+from services.feed.handlers import FeedHandlers, wall_clock_ms
 from services.feed.ingest_store import IngestStore
 from services.feed.outbox import KafkaPublisher, OutboxRelay, ProducerTuning, RelayMetrics, producer_factory
+from services.feed.prelaunch_api import SERVICE_NAME as PRELAUNCH_SERVICE
+from services.feed.prelaunch_api import PreLaunchServicer
+from services.feed.prelaunch_handlers import PreLaunch
+from services.feed.prelaunch_store import SessionRegistry
 from services.feed.retention import RetentionSweep
 from services.feed.store import FeedStore
 
@@ -84,16 +88,21 @@ def build(settings: FeedSettings, registry: CollectorRegistry = REGISTRY) -> Fee
             backoff_seconds=settings.relay_backoff_seconds,
             lease_seconds=settings.relay_lease_seconds,
         )
+    sessions = SessionRegistry(redis)
     handlers = FeedHandlers(
         store,
         IngestStore(redis, settings.outbox_partitions, settings.store_max_retries),
         limits_from(settings),
+        sessions,
         ingest_max_future_ms=settings.ingest_max_future_seconds * 1000,
         max_comments_shown=settings.max_comments_shown,
         on_commit=relay.notify if relay is not None else (lambda: None),
     )
     grpc_service = GrpcService("feed", verifier_for(settings), settings.grpc_host, settings.grpc_port, registry)
     grpc_service.add(SERVICE_NAME, FeedServicer(handlers).register)
+    on_commit = relay.notify if relay is not None else (lambda: None)
+    prelaunch = PreLaunch(store, sessions, limits_from(settings), wall_clock_ms, on_commit)
+    grpc_service.add(PRELAUNCH_SERVICE, PreLaunchServicer(prelaunch).register)
     retention = load_policy(settings.policy_file).retention
     sweep = RetentionSweep(handlers, retention.feed, registry)
     periodic = Periodic("feed-retention", sweep.run, retention.sweep_interval.total_seconds())

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import grpc
 from aiokafka import AIOKafkaConsumer
 from catalyst.events.v1 import envelope_pb2
-from catalyst.feed.v1 import feed_pb2, feed_pb2_grpc
+from catalyst.feed.v1 import feed_pb2, feed_pb2_grpc, prelaunch_pb2, prelaunch_pb2_grpc
 from prometheus_client import CollectorRegistry
 
 from services.common.auth import Role
@@ -57,6 +57,25 @@ class Feed:
 
     async def call(self, method: str, request: object, subject: str = "e-1", *roles: Role) -> object:
         return await getattr(self.stub, method)(request, metadata=self.auth(subject, *roles), timeout=30)
+
+    async def prelaunch(self, method: str, request: object, subject: str = "po-1", *roles: Role) -> object:
+        """A PreLaunchService call, by default as the programme owner po-1."""
+        stub = prelaunch_pb2_grpc.PreLaunchServiceStub(self.channel)
+        metadata = self.auth(subject, *(roles or (Role.PROGRAMME_OWNER,)))
+        return await getattr(stub, method)(request, metadata=metadata, timeout=30)
+
+    async def session(
+        self, session_id: str, type_: int, pre_launch: bool = True, departments: tuple[str, ...] = ()
+    ) -> None:
+        """Registers a session that runs from an hour ago to an hour from now, organised by po-1."""
+        session = prelaunch_pb2.Session(
+            session_id=session_id, type=type_, title=f"Session {session_id}", pre_launch=pre_launch
+        )
+        session.department_ids.extend(departments)
+        now_ms = time.time_ns() // 1_000_000
+        session.starts_at.FromMilliseconds(now_ms - 3_600_000)
+        session.ends_at.FromMilliseconds(now_ms + 3_600_000)
+        await self.prelaunch("RegisterSession", prelaunch_pb2.RegisterSessionRequest(session=session))
 
     async def directory(self, *rows: tuple[str, str, str]) -> int:
         employees = [feed_pb2.Employee(employee_id=e, display_name=n, department_id=d) for e, n, d in rows]

@@ -7,6 +7,7 @@ import time
 import pytest
 from catalyst.events.v1 import interactions_pb2 as ev
 from catalyst.feed.v1 import feed_pb2 as pb
+from catalyst.feed.v1 import prelaunch_pb2
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from services.common.auth import Role
@@ -41,18 +42,11 @@ async def test_every_api_interaction_arrives_with_a_correct_envelope(
     fb = await f.call(
         "SubmitFeedback", pb.SubmitFeedbackRequest(kind=ev.FEEDBACK_KIND_FEEDBACK, topic="ux", body="nice"), ALICE
     )
-    await f.call(
-        "RecordSurveyResponse",
-        pb.RecordSurveyResponseRequest(survey_id="s-1", pre_launch=True, answered_questions=7),
-        ALICE,
-    )
-    await f.call(
-        "RecordWorkshopAttendance",
-        pb.RecordWorkshopAttendanceRequest(
-            session_id="i-1", kind=ev.SESSION_KIND_INTERVIEW, pre_launch=True, contributed=True
-        ),
-        ALICE,
-    )
+    await f.session("s-1", prelaunch_pb2.SESSION_TYPE_SURVEY)
+    await f.session("i-1", prelaunch_pb2.SESSION_TYPE_INTERVIEW)
+    confirm = prelaunch_pb2.ConfirmAttendanceRequest
+    await f.prelaunch("ConfirmAttendance", confirm(session_id="s-1", employee_id=ALICE, answered_questions=7))
+    await f.prelaunch("ConfirmAttendance", confirm(session_id="i-1", employee_id=ALICE, contributed=True))
     await f.call("DeletePost", pb.DeletePostRequest(post_id=post.post_id), ALICE)
     await f.call("ForgetMe", pb.ForgetMeRequest(), BOB)
 

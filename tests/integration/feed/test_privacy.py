@@ -9,6 +9,7 @@ import pytest
 import yaml
 from catalyst.events.v1 import interactions_pb2 as ev
 from catalyst.feed.v1 import feed_pb2 as pb
+from catalyst.feed.v1 import prelaunch_pb2
 
 from services.common.auth import Role
 from services.common.policy import DEFAULT_POLICY_FILE
@@ -39,6 +40,8 @@ async def write_everything(f: Feed, who: str, other: str) -> dict[str, str]:
     feedback = await f.call(
         "SubmitFeedback", pb.SubmitFeedbackRequest(kind=ev.FEEDBACK_KIND_SUGGESTION, topic="search", body="faster"), who
     )
+    await f.session("s-1", prelaunch_pb2.SESSION_TYPE_SURVEY, pre_launch=False)
+    await f.session("w-1", prelaunch_pb2.SESSION_TYPE_WORKSHOP, pre_launch=False)
     await f.call("RecordSurveyResponse", pb.RecordSurveyResponseRequest(survey_id="s-1", answered_questions=3), who)
     await f.call("RecordWorkshopAttendance", pb.RecordWorkshopAttendanceRequest(session_id="w-1", kind=1), who)
     await f.call("UpdateProfile", pb.UpdateProfileRequest(job_title="Seller", phone="+49 30 1234"), who)

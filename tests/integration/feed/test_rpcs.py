@@ -6,6 +6,7 @@ import grpc
 import pytest
 from catalyst.events.v1 import interactions_pb2 as ev
 from catalyst.feed.v1 import feed_pb2 as pb
+from catalyst.feed.v1 import prelaunch_pb2
 
 from services.common.auth import Role
 from tests.integration.feed.harness import Feed
@@ -295,10 +296,12 @@ async def test_signals_feature_feedback_survey_workshop(people: Feed) -> None:
         ALICE,
     )
     assert feedback.feedback_id.startswith("f")
-    await f.call("RecordSurveyResponse", pb.RecordSurveyResponseRequest(survey_id="s-1", pre_launch=True), ALICE)
+    await f.session("s-1", prelaunch_pb2.SESSION_TYPE_SURVEY, pre_launch=False)
+    await f.session("w-1", prelaunch_pb2.SESSION_TYPE_WORKSHOP, pre_launch=False)
+    await f.call("RecordSurveyResponse", pb.RecordSurveyResponseRequest(survey_id="s-1"), ALICE)
     await f.call(
         "RecordWorkshopAttendance",
-        pb.RecordWorkshopAttendanceRequest(session_id="w-1", kind=ev.SESSION_KIND_WORKSHOP, pre_launch=True),
+        pb.RecordWorkshopAttendanceRequest(session_id="w-1", kind=ev.SESSION_KIND_WORKSHOP),
         ALICE,
     )
 
