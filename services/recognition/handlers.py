@@ -51,6 +51,23 @@ class PilotPick:
 
 
 @dataclass(frozen=True)
+class Uncovered:
+    """A department the pilot group cannot cover, and why (one reason for every case, so it reveals nobody's
+    choice: no confirmed pre-launch activity, or only from people who opted out)."""
+
+    department: str
+    employees: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class PilotProposal:
+    picks: list[PilotPick]
+    uncovered: list[Uncovered]
+    small_uncovered: int  # departments below the minimum group size: counted, never named
+
+
+@dataclass(frozen=True)
 class Candidate:
     """A possible ambassador: found by the rules, volunteered, or both, with the criteria against their figures."""
 
@@ -428,7 +445,7 @@ class Recognition:
         without = [c.department for c in shown if not c.ambassadors]
         return shown, without
 
-    async def pilot_group(self, size: int) -> list[PilotPick]:
+    async def pilot_group(self, size: int) -> PilotProposal:
         rule = self.rules.pilot_group
         if not 1 <= size <= rule.max_size:
             raise InvalidArgument("size", f"must be between 1 and {rule.max_size}")
@@ -462,7 +479,15 @@ class Recognition:
                 reason = "among the strongest pilot signals overall"
                 picks.append(PilotPick(record, score, activities, _pilot_reason(reason, score, activities)))
                 chosen.add(record.employee_id)
-        return sorted(picks, key=lambda p: (-p.score, -p.activities, p.record.employee_id))
+        sizes = await self.store.departments()
+        missing = {d: n for d, n in sizes.items() if d not in covered}
+        uncovered = [
+            Uncovered(d, n, "no one there has confirmed pre-launch activity and may be proposed")
+            for d, n in sorted(missing.items())
+            if n >= self.min_group_size
+        ]
+        ordered = sorted(picks, key=lambda p: (-p.score, -p.activities, p.record.employee_id))
+        return PilotProposal(ordered, uncovered, sum(1 for n in missing.values() if n < self.min_group_size))
 
 
 def _pilot_reason(prefix: str, score: float, activities: float) -> str:

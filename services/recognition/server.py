@@ -278,7 +278,8 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
         viewer = current_principal()
         viewer.require(Role.PROGRAMME_OWNER)
         purpose = stated_purpose(context.invocation_metadata())
-        picks = await self._rec.pilot_group(request.size)
+        proposal = await self._rec.pilot_group(request.size)
+        picks = proposal.picks
         await self._audit.record(viewer, [p.record.employee_id for p in picks], PROPOSE_PILOT_GROUP, purpose)
         return pb.ProposePilotGroupResponse(
             candidates=[
@@ -289,7 +290,12 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
                     reason=p.reason,
                 )
                 for p in picks
-            ]
+            ],
+            uncovered_departments=[
+                pb.UncoveredDepartment(department_id=u.department, employees=u.employees, reason=u.reason)
+                for u in proposal.uncovered
+            ],
+            small_departments_uncovered=proposal.small_uncovered,
         )
 
     async def Endorse(self, request: pb.EndorseRequest, context: grpc.aio.ServicerContext) -> pb.EndorseResponse:

@@ -270,9 +270,16 @@ async def test_department_coverage_and_pilot_group(rec: Harness) -> None:
         ("sales-1", "Sales 1", "sales"),
     ]
 
+    for i in range(5):  # a department without pre-launch activity, and a small one
+        await rec.register(f"ops-{i}", "ops", f"Ops {i}", T0)
+    await rec.register("tiny-0", "tiny", "Tiny 0", T0)
+    await eventually(rec.store.departments, lambda d: d.get("ops") == 5 and d.get("tiny") == 1)
     group = await rec.stub.ProposePilotGroup(pb.ProposePilotGroupRequest(size=3), metadata=owner)
     chosen = [c.employee_id for c in group.candidates]
     assert sorted(chosen) == ["it-1", "legal-0", "sales-2"]  # best of each department; it-4 opted out of ranking
+    assert [(u.department_id, u.employees) for u in group.uncovered_departments] == [("ops", 5)]
+    assert "no one there has confirmed pre-launch activity" in group.uncovered_departments[0].reason
+    assert group.small_departments_uncovered == 1  # tiny is counted, never named
     assert next(c for c in group.candidates if c.employee_id == "it-1").reason.startswith(
         "strongest pilot signals in department it"
     )
