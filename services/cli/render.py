@@ -156,6 +156,10 @@ def pilot_group(console: Console, response: recognition_pb2.ProposePilotGroupRes
         "no pilot candidates yet: the pilot group is proposed from pre-launch surveys, workshops and interviews "
         f"recorded through the feed, and none is recorded; {LOAD_HINT}",
     )
+    for u in response.uncovered_departments:
+        console.print(f"not covered: {u.department_id} ({u.employees} employees): {u.reason}")
+    if response.small_departments_uncovered:
+        console.print(f"not covered: {response.small_departments_uncovered} departments below the minimum group size")
 
 
 def adoption(console: Console, response: engagement_pb2.GetDepartmentAdoptionResponse, department: str) -> None:
