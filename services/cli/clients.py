@@ -9,7 +9,7 @@ from typing import Any
 import grpc
 from catalyst.audit.v1 import audit_pb2_grpc
 from catalyst.engagement.v1 import engagement_pb2_grpc
-from catalyst.feed.v1 import feed_pb2_grpc
+from catalyst.feed.v1 import feed_pb2_grpc, prelaunch_pb2_grpc
 from catalyst.recognition.v1 import recognition_pb2_grpc
 
 from services.cli.config import CliSettings
@@ -30,6 +30,7 @@ _HINTS = {
 
 _STUBS: dict[str, tuple[type, str]] = {
     "feed": (feed_pb2_grpc.FeedServiceStub, "feed_target"),
+    "prelaunch": (prelaunch_pb2_grpc.PreLaunchServiceStub, "feed_target"),
     "engagement": (engagement_pb2_grpc.EngagementServiceStub, "engagement_target"),
     "recognition": (recognition_pb2_grpc.RecognitionServiceStub, "recognition_target"),
     "audit": (audit_pb2_grpc.AuditServiceStub, "recognition_target"),

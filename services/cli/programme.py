@@ -1,11 +1,14 @@
 """`catalyst` commands of the ambassador programme: the person's choices (answer, volunteer, show a badge) and
-the programme owner's work (candidates, declines in aggregate, legitimation, a person's programme record)."""
+the programme owner's work (candidates, declines in aggregate, legitimation, a person's programme record,
+pre-launch sessions and their confirmed attendance)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from datetime import UTC, datetime
 
+from catalyst.feed.v1 import prelaunch_pb2 as pre
 from catalyst.recognition.v1 import recognition_pb2 as pb
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
@@ -15,8 +18,25 @@ from services.cli.clients import Caller
 
 AMB = "intranet_ambassador"
 COMMANDS = frozenset(
-    {"answer", "volunteer", "show-badge", "candidates", "declines", "legitimate", "programme", "catalogue"}
+    {
+        "answer",
+        "volunteer",
+        "show-badge",
+        "candidates",
+        "declines",
+        "legitimate",
+        "programme",
+        "catalogue",
+        "sessions",
+        "register-session",
+        "confirm-attendance",
+    }
 )
+SESSION_TYPES = {
+    "workshop": pre.SESSION_TYPE_WORKSHOP,
+    "interview": pre.SESSION_TYPE_INTERVIEW,
+    "survey": pre.SESSION_TYPE_SURVEY,
+}
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -46,6 +66,36 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     pr = sub.add_parser("programme", help="a person's part in the programme (yours without an employee)")
     pr.add_argument("employee", nargs="?", default="")
     sub.add_parser("catalogue", help="trainings, resources and decline reasons the programme offers")
+    sub.add_parser("sessions", help="registered pre-launch workshops, interviews and surveys (programme owner)")
+    rs = sub.add_parser("register-session", help="register a workshop, interview or survey (programme owner)")
+    rs.add_argument("session_id")
+    rs.add_argument("--type", required=True, choices=sorted(SESSION_TYPES))
+    rs.add_argument("--title", required=True)
+    rs.add_argument("--starts", required=True, type=datetime.fromisoformat, help="ISO date or time, e.g. 2026-03-02")
+    rs.add_argument("--ends", type=datetime.fromisoformat, help="ISO date or time (default: the start)")
+    rs.add_argument("--department", action="append", default=[], help="invited department (repeat; none: all)")
+    rs.add_argument("--organiser", default="", help="who confirms attendance (default: you)")
+    rs.add_argument("--pre-launch", action="store_true", help="run before the intranet's launch (a pilot signal)")
+    co = sub.add_parser("confirm-attendance", help="confirm who attended (the organiser or the programme owner)")
+    co.add_argument("session_id")
+    co.add_argument("employee")
+    co.add_argument("--contributed", action="store_true", help="workshops and interviews: contributed ideas")
+    co.add_argument("--answered", type=int, default=0, help="surveys: questions answered")
+
+
+def session_request(args: argparse.Namespace) -> pre.RegisterSessionRequest:
+    session = pre.Session(
+        session_id=args.session_id,
+        type=SESSION_TYPES[args.type],
+        title=args.title,
+        department_ids=args.department,
+        organiser_id=args.organiser,
+        pre_launch=args.pre_launch,
+    )
+    for name, value in (("starts_at", args.starts), ("ends_at", args.ends)):
+        if value is not None:
+            getattr(session, name).FromDatetime(value if value.tzinfo else value.replace(tzinfo=UTC))
+    return pre.RegisterSessionRequest(session=session)
 
 
 def legitimation_request(args: argparse.Namespace) -> pb.RecordLegitimationRequest:
@@ -124,6 +174,26 @@ def run(args: argparse.Namespace, caller: Caller, console: Console) -> None:
         case "programme":
             response = caller.call("recognition", "GetProgramme", pb.GetProgrammeRequest(employee_id=args.employee))
             print(json.dumps(MessageToDict(response.programme, preserving_proto_field_name=True), indent=2))
+        case "sessions":
+            for s in caller.call("prelaunch", "ListSessions", pre.ListSessionsRequest()).sessions:
+                kind = pre.SessionType.Name(s.type).removeprefix("SESSION_TYPE_").lower()
+                when = s.starts_at.ToDatetime().date().isoformat()
+                departments = ", ".join(s.department_ids) or "all departments"
+                console.print(
+                    f"{s.session_id}: {kind} '{s.title}' on {when} for {departments}, organiser {s.organiser_id}"
+                )
+        case "register-session":
+            caller.call("prelaunch", "RegisterSession", session_request(args))
+            console.print(f"Registered {args.session_id}")
+        case "confirm-attendance":
+            request = pre.ConfirmAttendanceRequest(
+                session_id=args.session_id,
+                employee_id=args.employee,
+                contributed=args.contributed,
+                answered_questions=args.answered,
+            )
+            recorded = caller.call("prelaunch", "ConfirmAttendance", request).recorded
+            console.print(f"Confirmed {args.employee} at {args.session_id}" + ("" if recorded else " (already)"))
         case "catalogue":
             response = caller.call("recognition", "GetCatalogue", pb.GetCatalogueRequest())
             print(json.dumps(MessageToDict(response, preserving_proto_field_name=True), indent=2))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from catalyst.feed.v1 import prelaunch_pb2 as pre
+
 from services.cli.main import parser
-from services.cli.programme import legitimation_request
+from services.cli.programme import legitimation_request, session_request
 
 
 def test_each_legitimation_option_fills_its_field_of_the_oneof() -> None:
@@ -24,3 +26,12 @@ def test_each_legitimation_option_fills_its_field_of_the_oneof() -> None:
 def test_answering_needs_a_choice() -> None:
     args = parser().parse_args(["--as", "amy", "answer", "--decline", "--reason-code", "no_time"])
     assert args.decline and not args.accept and args.reason_code == "no_time"
+
+
+def test_a_session_registration_carries_its_dates_and_departments() -> None:
+    argv = ["register-session", "w-1", "--type", "workshop", "--title", "Name it", "--starts", "2026-03-02"]
+    args = parser().parse_args([*argv, "--department", "sales", "--department", "it", "--pre-launch"])
+    session = session_request(args).session
+    assert (session.session_id, session.type, session.pre_launch) == ("w-1", pre.SESSION_TYPE_WORKSHOP, True)
+    assert list(session.department_ids) == ["sales", "it"] and not session.HasField("ends_at")
+    assert session.starts_at.ToDatetime().date().isoformat() == "2026-03-02"
