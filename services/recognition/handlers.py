@@ -21,7 +21,7 @@ from services.recognition.calibration import Calibration
 from services.recognition.calibrator import Calibrator
 from services.recognition.metrics import RecognitionMetrics
 from services.recognition.model import EmployeeRecord
-from services.recognition.programme import Catalogue, DeclineSummary, Legitimation
+from services.recognition.programme import Catalogue, DeclineSummary, FunnelRow, Journey, Legitimation
 from services.recognition.rules import Action, Decision, Holding, ProgressView, Rules, evaluate, figures_from, progress
 from services.recognition.store import Commit, RecognitionStore
 
@@ -309,7 +309,7 @@ class Recognition:
                 return None
             holdings = {**record.holdings, (holding.badge, holding.tier): holding}
             env = events.answered(employee_id, record.department, holding, accept, at)
-            chosen = programme.answered(record.programme, accept, code)
+            chosen = programme.answered(record.programme, accept, code, at)
             return replace(record, holdings=holdings, programme=chosen), [env]
 
         record, _ = await self._update(employee_id, change)
@@ -401,6 +401,31 @@ class Recognition:
     async def decline_summary(self) -> DeclineSummary:
         records = await self.store.load_many(await self.store.in_programme())
         return programme.summarise_declines([r.programme for r in records], self.min_group_size)
+
+    async def funnel(self, now: datetime) -> list[FunnelRow]:
+        """Detected, accepted, declined, trained, active after 90 days, lapsed: company-wide and per department
+        of at least the minimum group size. People who opted out of recognition are not counted."""
+        badge = self.rules.coverage.badge
+        ids = sorted(set(await self.store.detected()) | set(await self.store.in_programme()))
+        journeys = []
+        for record in await self.store.load_many(ids):
+            if record.opt_out:
+                continue
+            holding = next((h for (b, _), h in record.holdings.items() if b == badge and h.grant_seq > 0), None)
+            p = record.programme
+            accepted_at = p.accepted_at if holding is not None and holding.status == model.ACCEPTED else None
+            completed = [t.completed_at for t in p.trainings if t.completed_at is not None]
+            journeys.append(
+                Journey(
+                    department=record.department,
+                    invited_at=holding.granted_at if holding is not None else None,
+                    accepted_at=accepted_at,
+                    trained_at=min(completed) if completed else None,
+                    declined=p.declined,
+                    lapsed=accepted_at is not None and holding is not None and not holding.held,
+                )
+            )
+        return programme.funnel(journeys, await self.store.departments(), now, self.min_group_size)
 
     async def legitimate(self, employee_id: str, change_: Legitimation) -> EmployeeRecord:
         """Records training, a time budget, a resource or appreciation for an ambassador who accepted."""

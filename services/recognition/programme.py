@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -132,6 +132,7 @@ class Programme:
     """One person's part in the programme: their choices and what the programme gave them."""
 
     volunteered_at: datetime | None = None
+    accepted_at: datetime | None = None  # when the person last accepted the invitation (for the funnel)
     declined: bool = False  # survives a revocation, so a re-grant does not invite again
     decline_reason: str = ""  # a code of the catalogue; reported only in aggregate
     shown_badges: tuple[str, ...] = ()
@@ -150,7 +151,7 @@ class Programme:
         return self.volunteered_at is not None
 
 
-_TIMES = {"volunteered_at", "offered_at", "completed_at", "agreed_at", "granted_at", "at"}
+_TIMES = {"volunteered_at", "accepted_at", "offered_at", "completed_at", "agreed_at", "granted_at", "at"}
 
 
 def _jsonable(value: object) -> object:
@@ -176,6 +177,7 @@ def decode(raw: str) -> Programme:
     budget = data.get("time_budget")
     return Programme(
         volunteered_at=data.get("volunteered_at"),
+        accepted_at=data.get("accepted_at"),
         declined=data.get("declined", False),
         decline_reason=data.get("decline_reason", ""),
         shown_badges=tuple(data.get("shown_badges", ())),
@@ -201,11 +203,11 @@ def volunteer(programme: Programme, at: datetime, withdraw: bool) -> Programme:
     return programme if programme.volunteering else replace(programme, volunteered_at=at)
 
 
-def answered(programme: Programme, accept: bool, reason_code: str) -> Programme:
+def answered(programme: Programme, accept: bool, reason_code: str, at: datetime) -> Programme:
     """A decline is remembered beyond the invitation; accepting (changing one's mind) clears it."""
     if accept:
-        return replace(programme, declined=False, decline_reason="")
-    return replace(programme, declined=True, decline_reason=reason_code)
+        return replace(programme, accepted_at=at, declined=False, decline_reason="")
+    return replace(programme, accepted_at=None, declined=True, decline_reason=reason_code)
 
 
 # ---------------------------------------------------------------- legitimation (for people who accepted)
@@ -306,3 +308,80 @@ def summarise_declines(programmes: list[Programme], min_group_size: int) -> Decl
         counts[code] = counts.get(code, 0) + 1
     shown = {code: n for code, n in sorted(counts.items()) if n >= min_group_size}
     return DeclineSummary(len(declined), shown, len(shown) < len(counts))
+
+
+@dataclass(frozen=True)
+class Journey:
+    """One person's way through the programme, as the funnel counts it."""
+
+    department: str
+    invited_at: datetime | None  # the ambassador badge's (latest) grant: detected and invited
+    accepted_at: datetime | None
+    trained_at: datetime | None  # the first training completed
+    declined: bool
+    lapsed: bool  # accepted, and the badge was revoked since
+
+
+@dataclass(frozen=True)
+class FunnelRow:
+    scope: str  # a department id, or "" for the whole company
+    detected: int
+    accepted: int
+    declined: int
+    trained: int
+    accepted_90_days_ago: int  # accepted at least 90 days ago
+    active_after_90_days: int  # of those, still holding the badge
+    lapsed: int
+    median_days_to_accept: float | None  # None unless at least the minimum group size accepted
+    median_days_to_train: float | None
+
+
+ACTIVE_AFTER = timedelta(days=90)
+
+
+def _median(values: list[float], min_group_size: int) -> float | None:
+    if len(values) < min_group_size:
+        return None
+    ordered = sorted(values)
+    mid = len(ordered) // 2
+    return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
+
+
+def _row(scope: str, journeys: list[Journey], now: datetime, min_group_size: int) -> FunnelRow:
+    accepted = [j for j in journeys if j.accepted_at is not None]
+    old = [j for j in accepted if j.accepted_at is not None and now - j.accepted_at >= ACTIVE_AFTER]
+    day = 86_400.0
+    to_accept = [
+        (j.accepted_at - j.invited_at).total_seconds() / day
+        for j in accepted
+        if j.accepted_at is not None and j.invited_at is not None
+    ]
+    to_train = [
+        (j.trained_at - j.accepted_at).total_seconds() / day
+        for j in accepted
+        if j.trained_at is not None and j.accepted_at is not None
+    ]
+    return FunnelRow(
+        scope=scope,
+        detected=sum(1 for j in journeys if j.invited_at is not None),
+        accepted=len(accepted),
+        declined=sum(1 for j in journeys if j.invited_at is not None and j.accepted_at is None and j.declined),
+        trained=sum(1 for j in accepted if j.trained_at is not None),
+        accepted_90_days_ago=len(old),
+        active_after_90_days=sum(1 for j in old if not j.lapsed),
+        lapsed=sum(1 for j in accepted if j.lapsed),
+        median_days_to_accept=_median(to_accept, min_group_size),
+        median_days_to_train=_median(to_train, min_group_size),
+    )
+
+
+def funnel(
+    journeys: list[Journey], department_sizes: dict[str, int], now: datetime, min_group_size: int
+) -> list[FunnelRow]:
+    """The company row first, then one row per department of at least `min_group_size` employees (a smaller
+    department is not shown: its figures would be about a few people). Durations only over groups of that size."""
+    rows = [_row("", journeys, now, min_group_size)] if sum(department_sizes.values()) >= min_group_size else []
+    for department, size in sorted(department_sizes.items()):
+        if size >= min_group_size:
+            rows.append(_row(department, [j for j in journeys if j.department == department], now, min_group_size))
+    return rows

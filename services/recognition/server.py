@@ -458,6 +458,28 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
                 shown.appreciations.extend(appreciations_pb(record))
         return pb.GetProgrammeResponse(programme=shown)
 
+    async def GetProgrammeFunnel(
+        self, request: pb.GetProgrammeFunnelRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetProgrammeFunnelResponse:
+        current_principal().require(Role.PROGRAMME_OWNER, Role.WORKS_COUNCIL)
+        response = pb.GetProgrammeFunnelResponse(min_group_size=self._rec.min_group_size)
+        for row in await self._rec.funnel(datetime.now(UTC)):
+            stage = response.stages.add(
+                department_id=row.scope,
+                detected=row.detected,
+                accepted=row.accepted,
+                declined=row.declined,
+                trained=row.trained,
+                accepted_90_days_ago=row.accepted_90_days_ago,
+                active_after_90_days=row.active_after_90_days,
+                lapsed=row.lapsed,
+            )
+            if row.median_days_to_accept is not None:
+                stage.median_days_to_accept = row.median_days_to_accept
+            if row.median_days_to_train is not None:
+                stage.median_days_to_train = row.median_days_to_train
+        return response
+
     async def GetCatalogue(
         self, request: pb.GetCatalogueRequest, context: grpc.aio.ServicerContext
     ) -> pb.GetCatalogueResponse:

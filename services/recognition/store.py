@@ -16,7 +16,8 @@ Global indexes (derived, rewritten idempotently after each employee change, safe
   recognition:holders:<badge>  set of employees holding any tier of the badge
   recognition:at_risk          zset employee id -> earliest revocation due time (epoch seconds)
   recognition:pilot            zset employee id -> pilot score, for pilot candidates
-  recognition:programme        set of employees with a part in the programme (volunteered, declined, legitimation)
+  recognition:programme        set of employees with a part in the programme (answered, volunteered, legitimation)
+  recognition:detected         set of employees the ambassador badge was ever granted to (the funnel's first step)
   recognition:departments      set of department ids seen in the directory
   recognition:dept:<id>        set of employee ids registered in that department
 """
@@ -43,6 +44,7 @@ AT_RISK = "recognition:at_risk"
 PILOT = "recognition:pilot"
 DEPARTMENTS = "recognition:departments"
 PROGRAMME = "recognition:programme"
+DETECTED = "recognition:detected"
 EVENT, TOMBSTONE = b"E", b"T"
 
 _COMMIT = """
@@ -267,6 +269,9 @@ class RecognitionStore:
             pipe.zadd(PILOT, {employee_id: after.figures.get(pilot.metric, 0.0)})
         else:
             pipe.zrem(PILOT, employee_id)
+        ambassador = self.rules.coverage.badge
+        if any(h.grant_seq > 0 for (badge, _), h in after.holdings.items() if badge == ambassador):
+            pipe.sadd(DETECTED, employee_id)
         if after.programme.empty:
             pipe.srem(PROGRAMME, employee_id)
         else:
@@ -292,6 +297,7 @@ class RecognitionStore:
         pipe.zrem(AT_RISK, employee_id)
         pipe.zrem(PILOT, employee_id)
         pipe.srem(PROGRAMME, employee_id)
+        pipe.srem(DETECTED, employee_id)
         for department in await self.redis.smembers(DEPARTMENTS):
             pipe.srem(department_key(department.decode()), employee_id)
         await pipe.execute()
@@ -366,6 +372,10 @@ class RecognitionStore:
 
     async def pilot_candidates(self) -> list[str]:
         return [m.decode() for m in await self.redis.zrevrange(PILOT, 0, -1)]
+
+    async def detected(self) -> list[str]:
+        """Employees the ambassador badge was ever granted to."""
+        return sorted(m.decode() for m in await self.redis.smembers(DETECTED))
 
     async def in_programme(self) -> list[str]:
         """Employees with a part in the programme (volunteers, people who declined, ambassadors legitimated)."""

@@ -242,3 +242,40 @@ async def test_declines_and_their_reasons_are_reported_only_in_groups_of_the_min
     await accept(rec, "p5")
     after = await rec.stub.SummariseDeclines(pb.SummariseDeclinesRequest(), metadata=owner)
     assert (after.declined, after.suppressed) == (5, False)
+
+
+async def test_the_funnel_adds_up_to_what_happened(rec: Harness) -> None:
+    people = [f"f{i}" for i in range(7)]
+    for person in people:
+        await rec.register(person, "d1", person.upper(), T0)
+    await rec.register("x0", "d2", "X0", T0)
+    for i, person in enumerate(people[:6]):
+        await rec.scores_applied(score_changed(person, 1, T0 + timedelta(minutes=i), AMBASSADOR, "d1"))
+    await rec.scores_applied(score_changed("x0", 1, T0, AMBASSADOR, "d2"))
+    await eventually(rec.store.departments, lambda d: d == {"d1": 7, "d2": 1})
+    for person in people[:5]:
+        await accept(rec, person)
+    await rec.stub.RespondToInvitation(pb.RespondToInvitationRequest(badge=AMB, accept=False), metadata=rec.token("f5"))
+    await rec.stub.RespondToInvitation(pb.RespondToInvitationRequest(badge=AMB, accept=False), metadata=rec.token("f4"))
+    owner = rec.token("comms", Role.PROGRAMME_OWNER)
+    for person in people[:2]:
+        for request in (
+            pb.RecordLegitimationRequest(employee_id=person, offer_training="ambassador_basics"),
+            pb.RecordLegitimationRequest(employee_id=person, complete_training="ambassador_basics"),
+        ):
+            await rec.stub.RecordLegitimation(request, metadata=owner)
+
+    await expect_error(
+        rec.stub.GetProgrammeFunnel(pb.GetProgrammeFunnelRequest(), metadata=rec.token("f0")),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "programme_owner or works_council",
+    )
+    funnel = await rec.stub.GetProgrammeFunnel(
+        pb.GetProgrammeFunnelRequest(), metadata=rec.token("wc-1", Role.WORKS_COUNCIL)
+    )
+    company, d1 = funnel.stages  # d2 has one employee: no row of its own
+    assert (company.department_id, d1.department_id, funnel.min_group_size) == ("", "d1", 5)
+    assert (company.detected, company.accepted, company.declined, company.trained) == (7, 4, 2, 2)
+    assert (d1.detected, d1.accepted, d1.declined, d1.trained, d1.lapsed) == (6, 4, 2, 2, 0)
+    assert not d1.HasField("median_days_to_accept")  # four acceptances: fewer than the minimum group size
+    assert (d1.accepted_90_days_ago, d1.active_after_90_days) == (0, 0)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -74,9 +74,9 @@ def test_choices_volunteering_and_a_decline_that_stands_until_changed() -> None:
     assert not programme.volunteer(p, T0, withdraw=True).volunteering
     shown = programme.show_badge(Programme(), "creator", shown=True)
     assert shown.shown_badges == ("creator",) and programme.show_badge(shown, "creator", shown=False).empty
-    declined = programme.answered(Programme(), accept=False, reason_code="no_time")
+    declined = programme.answered(Programme(), accept=False, reason_code="no_time", at=T0)
     assert declined.declined and declined.decline_reason == "no_time"
-    assert not programme.answered(declined, accept=True, reason_code="").declined
+    assert not programme.answered(declined, accept=True, reason_code="", at=T0).declined
     with pytest.raises(InvalidArgument, match="reason_code: unknown reason"):
         CATALOGUE.decline_reason("bored", "reason_code")
 
@@ -89,3 +89,29 @@ def test_declines_are_reported_only_in_groups_of_the_minimum_size() -> None:
     assert few.declined == 0 and not few.reasons and few.suppressed
     many = programme.summarise_declines([declined("no_time")] * 5 + [declined("other")] * 2 + [Programme()], 5)
     assert many.declined == 7 and many.reasons == {"no_time": 5} and many.suppressed
+
+
+def test_the_funnel_adds_up_and_shows_no_small_group() -> None:
+    day = timedelta(days=1)
+
+    def journey(dept: str, accepted: int | None, trained: int | None = None, **more: bool) -> programme.Journey:
+        return programme.Journey(
+            department=dept,
+            invited_at=T0,
+            accepted_at=T0 + accepted * day if accepted is not None else None,
+            trained_at=T0 + trained * day if trained is not None else None,
+            declined=more.get("declined", False),
+            lapsed=more.get("lapsed", False),
+        )
+
+    people = [journey("a", d, d + 10) for d in (1, 2, 3, 4, 5)]
+    people += [journey("a", 100, lapsed=True), journey("a", None, declined=True), journey("b", 7)]
+    rows = programme.funnel(people, {"a": 20, "b": 3}, T0 + 120 * day, 5)
+    company, a = rows
+    assert [r.scope for r in rows] == ["", "a"]  # b has 3 employees: no row
+    assert (company.detected, company.accepted, company.declined, company.trained, company.lapsed) == (8, 7, 1, 5, 1)
+    assert (company.accepted_90_days_ago, company.active_after_90_days) == (6, 6)
+    assert company.median_days_to_accept == 4 and company.median_days_to_train == 10
+    assert (a.detected, a.accepted) == (7, 6)
+    none = programme.funnel(people[:3], {"a": 20}, T0, 5)[0]
+    assert none.median_days_to_accept is None  # three durations: about individuals, not shown
