@@ -30,6 +30,7 @@ COMMANDS = frozenset(
         "sessions",
         "register-session",
         "confirm-attendance",
+        "funnel",
     }
 )
 SESSION_TYPES = {
@@ -66,6 +67,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     pr = sub.add_parser("programme", help="a person's part in the programme (yours without an employee)")
     pr.add_argument("employee", nargs="?", default="")
     sub.add_parser("catalogue", help="trainings, resources and decline reasons the programme offers")
+    sub.add_parser("funnel", help="detected, accepted, trained, active, lapsed (programme owner, works council)")
     sub.add_parser("sessions", help="registered pre-launch workshops, interviews and surveys (programme owner)")
     rs = sub.add_parser("register-session", help="register a workshop, interview or survey (programme owner)")
     rs.add_argument("session_id")
@@ -134,6 +136,29 @@ def candidates(console: Console, response: pb.ListCandidatesResponse) -> None:
     console.print(table)
 
 
+def funnel(console: Console, response: pb.GetProgrammeFunnelResponse) -> None:
+    if not response.stages:
+        console.print(f"No figures: the company has fewer than {response.min_group_size} people")
+        return
+    table = Table(
+        "scope",
+        "detected",
+        "accepted",
+        "declined",
+        "trained",
+        "active after 90 d",
+        "lapsed",
+        "days to accept",
+        title=f"Programme funnel (departments of at least {response.min_group_size} people)",
+    )
+    for s in response.stages:
+        active = f"{s.active_after_90_days} of {s.accepted_90_days_ago}"
+        days = f"{s.median_days_to_accept:.0f}" if s.HasField("median_days_to_accept") else "-"
+        row = (s.detected, s.accepted, s.declined, s.trained)
+        table.add_row(s.department_id or "company", *map(str, row), active, str(s.lapsed), days)
+    console.print(table)
+
+
 def run(args: argparse.Namespace, caller: Caller, console: Console) -> None:
     match args.command:
         case "answer":
@@ -174,6 +199,8 @@ def run(args: argparse.Namespace, caller: Caller, console: Console) -> None:
         case "programme":
             response = caller.call("recognition", "GetProgramme", pb.GetProgrammeRequest(employee_id=args.employee))
             print(json.dumps(MessageToDict(response.programme, preserving_proto_field_name=True), indent=2))
+        case "funnel":
+            funnel(console, caller.call("recognition", "GetProgrammeFunnel", pb.GetProgrammeFunnelRequest()))
         case "sessions":
             for s in caller.call("prelaunch", "ListSessions", pre.ListSessionsRequest()).sessions:
                 kind = pre.SessionType.Name(s.type).removeprefix("SESSION_TYPE_").lower()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from catalyst.feed.v1 import prelaunch_pb2 as pre
+from catalyst.recognition.v1 import recognition_pb2 as pb
+from rich.console import Console
 
 from services.cli.main import parser
-from services.cli.programme import legitimation_request, session_request
+from services.cli.programme import funnel, legitimation_request, session_request
 
 
 def test_each_legitimation_option_fills_its_field_of_the_oneof() -> None:
@@ -35,3 +37,16 @@ def test_a_session_registration_carries_its_dates_and_departments() -> None:
     assert (session.session_id, session.type, session.pre_launch) == ("w-1", pre.SESSION_TYPE_WORKSHOP, True)
     assert list(session.department_ids) == ["sales", "it"] and not session.HasField("ends_at")
     assert session.starts_at.ToDatetime().date().isoformat() == "2026-03-02"
+
+
+def test_the_funnel_table_shows_every_stage() -> None:
+    response = pb.GetProgrammeFunnelResponse(min_group_size=5)
+    response.stages.add(detected=8, accepted=6, declined=1, trained=3, accepted_90_days_ago=4, active_after_90_days=3)
+    response.stages.add(department_id="sales", detected=5, accepted=5, median_days_to_accept=4)
+    console = Console(record=True, width=200)
+    funnel(console, response)
+    text = console.export_text()
+    assert "company" in text and "3 of 4" in text and "sales" in text
+    empty = Console(record=True)
+    funnel(empty, pb.GetProgrammeFunnelResponse(min_group_size=5))
+    assert "fewer than 5 people" in empty.export_text()
