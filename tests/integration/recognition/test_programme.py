@@ -13,7 +13,7 @@ from catalyst.recognition.v1 import recognition_pb2 as pb
 from services.common.auth import Role
 from services.recognition.rules import Tier, load_rules
 from services.recognition.server import GET_PROGRAMME, LIST_CANDIDATES
-from tests.integration.recognition.harness import MECHANICS_RULES, Harness, eventually, score_changed
+from tests.integration.recognition.harness import MECHANICS_RULES, Harness, eventually, registered, score_changed
 
 pytestmark = pytest.mark.integration
 
@@ -279,3 +279,27 @@ async def test_the_funnel_adds_up_to_what_happened(rec: Harness) -> None:
     assert (d1.detected, d1.accepted, d1.declined, d1.trained, d1.lapsed) == (6, 4, 2, 2, 0)
     assert not d1.HasField("median_days_to_accept")  # four acceptances: fewer than the minimum group size
     assert (d1.accepted_90_days_ago, d1.active_after_90_days) == (0, 0)
+
+
+async def test_an_erasure_leaves_nothing_of_the_programme(rec: Harness) -> None:
+    await rec.register("ada", "d1", "Ada", T0)
+    await rec.scores_applied(score_changed("ada", 1, T0, AMBASSADOR))
+    await accept(rec, "ada")
+    await rec.stub.Volunteer(pb.VolunteerRequest(), metadata=rec.token("ada"))
+    await rec.stub.RecordLegitimation(
+        pb.RecordLegitimationRequest(employee_id="ada", appreciation="Thank you"),
+        metadata=rec.token("comms", Role.PROGRAMME_OWNER),
+    )
+    assert "ada" in await rec.store.in_programme() and "ada" in await rec.store.detected()
+
+    gone = registered("ada", "d1", "", T0 + timedelta(days=1))
+    gone.ClearField("employee_registered")
+    gone.employee_forgotten.SetInParent()
+    gone.type, gone.event_id = "catalyst.events.v1.EmployeeForgotten", "forget-ada"
+    await rec.produce("interactions", "ada", gone.SerializeToString())
+    await eventually(lambda: rec.redis_keys("ada"), lambda keys: keys == [])
+
+    async def indexed() -> bool:
+        return "ada" in await rec.store.in_programme() or "ada" in await rec.store.detected()
+
+    await eventually(indexed, lambda found: not found)
