@@ -135,7 +135,7 @@ async def measure(
     max_future_ms = int(model.limits.max_future_skew_hours * 3_600_000)
     instance = RedisInstance(Path(tempfile.mkdtemp(prefix="catalyst-micro-")) / "redis")
     client = connect(instance.url)
-    store = RedisStore(client, model.keep_days)
+    store = RedisStore(client, model.keep_days, "bench", 86_400)
     offsets = dict.fromkeys(range(partitions), 0)
     out: dict[str, Any] = {"events": count, "employees": employees, "batch": batch}
     try:

@@ -1,9 +1,11 @@
 """The engagement state in Redis: every key, the merge script, and the reads and writes of the worker, the
 publisher and the query API (docs/engagement.md, "Redis keys").
 
-Each employee's state is one hash `{emp:<id>}` (model/state.py names its fields); every script touches one
-hash tag, so Redis Cluster works. The worker's writes go through one hiredis connection (`RedisBatch`): a
-batch is one command per touched employee plus a few set updates, all safe to repeat.
+Each employee's state is one hash `{emp:<id>}` (model/state.py names its fields); an erased employee has none,
+only a marker keyed by the HMAC of their id in the same slot (`services/common/pseudonyms.marker_key`), which
+every write checks. Every script touches one slot, so Redis Cluster works. The worker's writes go through one
+hiredis connection (`RedisBatch`): a batch is one command per touched employee plus a few set updates, all
+safe to repeat.
 """
 
 from __future__ import annotations
@@ -16,12 +18,15 @@ from string import Template
 import redis.asyncio as aioredis
 from redis.exceptions import NoScriptError
 
+from services.common.policy import load_policy
+from services.common.pseudonyms import marker_key
 from services.common.redis_batch import RedisBatch
+from services.common.redis_client import connect
+from services.common.settings import CommonSettings
 from services.engagement.model import spec
 from services.engagement.model.state import (
     CHANGES,
     FIXED_PREFIX,
-    FORGOTTEN,
     MARK_PREFIX,
     OLDEST,
     OPT_OUT,
@@ -54,17 +59,18 @@ def _with_fields(script: str) -> str:
         changes=CHANGES,
         oldest=OLDEST,
         mark=MARK_PREFIX,
-        forgotten=FORGOTTEN,
         opt_out=OPT_OUT,
         fixed=FIXED_PREFIX,
     )
 
 
-# KEYS: the state hash. ARGV: keep_days, prune slack days, then per source partition: partition, op count,
-# and per op offset, kind, field, value, day (ascending offsets). Its statement: model/state.apply. Every field
+# KEYS: the state hash, the employee's erasure marker (nothing merges once it exists). ARGV: keep_days, prune
+# slack days, then per source partition: partition, op count, and per op offset, kind, field, value, day
+# (ascending offsets). Its statement: model/state.apply. Every field
 # it needs is read in one HMGET and every change written in one HSET: a command called from a script costs
 # far more than the work it does. Returns {applied, duplicates, late, refused}.
 APPLY = _with_fields("""
+if redis.call('EXISTS', KEYS[2]) == 1 then return {0, 0, 0, 1} end
 local key = KEYS[1]
 local keep = tonumber(ARGV[1])
 local names, index, marks = {'$top', '$changes', '$oldest'}, {}, {}
@@ -93,7 +99,6 @@ else
     for j = 1, #part do stored[first + j - 1] = part[j] end
   end
 end
-if stored[1] == '$forgotten' then return {0, 0, 0, 1} end
 local top, changes, oldest = tonumber(stored[1] or '-1'), tonumber(stored[2] or '0'), tonumber(stored[3])
 local applied, duplicates, late = 0, 0, 0
 local values = {}
@@ -201,10 +206,10 @@ end
 return taken
 """
 
-# KEYS: state. ARGV: "1" opt out, "0" opt in (both kept: opting in is a choice of its own). Refuses (0) for a
-# forgotten employee.
+# KEYS: state, erasure marker. ARGV: "1" opt out, "0" opt in (both kept: opting in is a choice of its own).
+# Refuses (0) for an erased employee.
 SET_OPT_OUT = _with_fields("""
-if redis.call('HGET', KEYS[1], '$top') == '$forgotten' then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], '$opt_out', ARGV[1])
 return 1
 """)
@@ -212,6 +217,9 @@ return 1
 
 def state_key(employee: str) -> str:
     return "{emp:" + employee + "}"
+
+
+GONE = "eng:gone"
 
 
 def dept_members(department: str) -> str:
@@ -252,20 +260,34 @@ Writes = dict[str, list[tuple[int, list[tuple[int, Op]]]]]
 class RedisStore:
     """Reads and writes of every engagement process; the worker's batch write goes through `RedisBatch`."""
 
-    def __init__(self, client: aioredis.Redis, keep_days: int, forgotten_ttl_seconds: int = 400 * 86_400) -> None:
+    def __init__(self, client: aioredis.Redis, keep_days: int, pseudonym_key: str, marker_ttl_seconds: int) -> None:
+        """`pseudonym_key` keys the erasure markers; `marker_ttl_seconds` is how long one lives (the policy's
+        `retention.erasure_markers`)."""
         self.redis = client
         self.keep_days = keep_days
-        self.forgotten_ttl_seconds = forgotten_ttl_seconds
+        self.pseudonym_key = pseudonym_key
+        self.marker_ttl_seconds = marker_ttl_seconds
         self.batch = RedisBatch.like(client)
         self._apply = client.register_script(APPLY)
         self._keep_max = client.register_script(KEEP_MAX)
         self._take = client.register_script(TAKE)
         self._opt_out = client.register_script(SET_OPT_OUT)
 
+    @classmethod
+    def connected(cls, settings: CommonSettings, keep_days: int) -> RedisStore:
+        """The store of an engagement process: its Redis, the installation's pseudonym key and the policy's
+        lifetime of erasure markers."""
+        ttl = load_policy(settings.policy_file).retention.erasure_markers
+        return cls(connect(settings.redis_url), keep_days, settings.pseudonym_key, int(ttl.total_seconds()))
+
     async def load_scripts(self) -> None:
         """Scripts are cached by the server; after a restart of Redis the first batch loads them again."""
         for script in (self._apply, self._keep_max, self._take, self._opt_out):
             script.sha = await self.redis.script_load(script.script)
+
+    def gone(self, employee: str) -> str:
+        """The employee's erasure marker: in the slot of `{emp:<id>}`, keyed by the HMAC of the id."""
+        return marker_key(GONE, self.pseudonym_key, employee)
 
     # ------------------------------------------------------------------ the worker
 
@@ -277,7 +299,15 @@ class RedisStore:
         keep = str(self.keep_days)
         commands: list[list[str | int]] = []
         for employee, parts in writes.items():
-            args: list[str | int] = ["EVALSHA", self._apply.sha, 1, state_key(employee), keep, PRUNE_SLACK_DAYS]
+            args: list[str | int] = [
+                "EVALSHA",
+                self._apply.sha,
+                2,
+                state_key(employee),
+                self.gone(employee),
+                keep,
+                PRUNE_SLACK_DAYS,
+            ]
             for partition, ops in parts:
                 args += (partition, len(ops))
                 for offset, (kind, name, value, day) in ops:
@@ -328,11 +358,11 @@ class RedisStore:
         `md` in the state says which set holds the employee now. Idempotent, so a replay repeats it harmlessly."""
         pipe = self.redis.pipeline(transaction=False)
         for employee in employees:
-            pipe.hmget(state_key(employee), [LATEST_DEPARTMENT, MEMBER_OF, TOP])
+            pipe.hmget(state_key(employee), [LATEST_DEPARTMENT, MEMBER_OF])
         replies = await pipe.execute()
         pipe = self.redis.pipeline(transaction=False)
-        for employee, (latest, member_of, top) in zip(employees, replies, strict=True):
-            if top == FORGOTTEN.encode() or latest is None:
+        for employee, (latest, member_of) in zip(employees, replies, strict=True):
+            if latest is None:  # no state: never registered, or erased
                 continue
             department = _text(latest).partition("|")[2]
             old = _text(member_of) if member_of is not None else ""
@@ -348,13 +378,12 @@ class RedisStore:
 
     async def forget(self, employee: str, windows: Sequence[str]) -> None:
         """Erases the employee's state, their board entries and memberships, and marks them gone so a replay
-        of their events never writes them again: what stays of their state is the marker the merge script
-        refuses, until the raw events it could come from have expired."""
+        of their events never writes them again: what stays is the keyed marker the merge script refuses (it
+        names nobody), until the raw events it could come from have expired."""
         state = await self.read_state(employee)
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(state_key(employee))
-        pipe.hset(state_key(employee), TOP, FORGOTTEN)
-        pipe.expire(state_key(employee), self.forgotten_ttl_seconds)
+        pipe.set(self.gone(employee), "1", ex=self.marker_ttl_seconds)
         for window in windows:
             pipe.zrem(leaderboard(window), employee)
             if state is not None and state.department:
@@ -381,7 +410,7 @@ class RedisStore:
             for employee in chunk:
                 pipe.hgetall(state_key(employee))
             for employee, fields in zip(chunk, await pipe.execute(), strict=True):
-                out[employee] = None if not fields or fields.get(TOP.encode()) == FORGOTTEN.encode() else decode(fields)
+                out[employee] = decode(fields) if fields else None
         return out
 
     async def read_state(self, employee: str) -> State | None:
@@ -481,7 +510,7 @@ class RedisStore:
 
     async def set_opt_out(self, employee: str, opt_out: bool) -> bool:
         """Writes the preference and marks the employee for re-publishing; False when forgotten."""
-        written = await self._opt_out(keys=[state_key(employee)], args=["1" if opt_out else "0"])
+        written = await self._opt_out(keys=[state_key(employee), self.gone(employee)], args=["1" if opt_out else "0"])
         if written:
             await self.redis.zadd(DIRTY, {employee: time.time()}, nx=True)
         return bool(written)

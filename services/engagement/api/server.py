@@ -23,7 +23,6 @@ from services.common.auth import Principal, Role, current_principal, verifier_fo
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.common.grpc_server import GrpcService, run_until_signalled, serve_metrics
 from services.common.policy import VisibilityPolicy, load_policy
-from services.common.redis_client import connect
 from services.engagement.adapters.redis_store import RedisStore
 from services.engagement.api import boards, queries
 from services.engagement.api.settings import EngagementApiSettings
@@ -295,7 +294,7 @@ class EngagementApi:
 def build(settings: EngagementApiSettings, registry: CollectorRegistry = REGISTRY) -> EngagementApi:
     model = load_model(settings.scoring_file)
     set_pseudonym_key(settings.pseudonym_key)
-    store = RedisStore(connect(settings.redis_url), model.keep_days)
+    store = RedisStore.connected(settings, model.keep_days)
     service = GrpcService("engagement-api", verifier_for(settings), settings.grpc_host, settings.grpc_port, registry)
     audit_log = KafkaAuditLog(settings.kafka_bootstrap, settings.topic_audit, "catalyst-engagement-api-audit")
     auditor = Auditor(audit_log, "engagement-api")

@@ -11,8 +11,7 @@ Field names. A day is UTC days since 1970-01-01 written in base 36, three charac
 
     <day><code>         daily counter              <day><code><tag>    count per colleague or value a day
     _T<code>            all-time counter           _L<code>            newest value by event time ("<ms>|<value>")
-    _t                  newest day; "x" once the employee was forgotten (then it is the only field, and
-                        nothing merges any more)
+    _t                  newest day
     _n                  changes applied (ScoreChanged.version)
     _m<partition>       offset of the newest event applied from that partition (exactly once)
     _lo                 the oldest day a field belongs to (pruning is due when it left the windows long enough)
@@ -32,7 +31,6 @@ from services.engagement.model import spec
 
 DAY_MS = 86_400_000
 TOP, CHANGES, OLDEST, OPT_OUT = "_t", "_n", "_lo", "_oo"
-FORGOTTEN = "x"  # the value of TOP once the employee was forgotten
 FIXED_PREFIX = "_"  # a field whose name starts with it never expires
 MARK_PREFIX = "_m"  # then the source partition
 # Days no window reads are dropped once the oldest of them is this much older than needed: one scan of the
@@ -98,10 +96,6 @@ def mark_field(partition: int) -> str:
     return f"{MARK_PREFIX}{partition}"
 
 
-def forgotten(fields: Mapping[str, str]) -> bool:
-    return fields.get(TOP) == FORGOTTEN
-
-
 # One merge into one field: (kind, field, value, day). `day` is the event's day for fields that leave the
 # windows, else -1. A plain tuple: the worker builds a few per event.
 Op = tuple[str, str, str, int]
@@ -137,8 +131,6 @@ def apply(fields: dict[str, str], parts: Sequence[tuple[int, Sequence[tuple[int,
     more is dropped.
     """
     result = Applied()
-    if forgotten(fields):
-        return result
     top = int(fields.get(TOP, "-1"))
     oldest = int(fields[OLDEST]) if OLDEST in fields else None
     for partition, ops in parts:

@@ -13,7 +13,6 @@ from prometheus_client import CollectorRegistry
 from services.common.consumer_lag import KafkaOffsets
 from services.common.grpc_server import run_until_signalled, serve_metrics
 from services.common.logging import configure_logging
-from services.common.redis_client import connect
 from services.common.settings import load
 from services.engagement.adapters.redis_store import RedisStore
 from services.engagement.adapters.retrying import Retrying
@@ -51,7 +50,7 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
             return 0
         return sum(lag.lag for lag in read.lags)
 
-    store = RedisStore(connect(settings.redis_url), model.keep_days)
+    store = RedisStore.connected(settings, model.keep_days)
     retrying = Retrying(metrics, settings.publisher_redis_backoff_max_seconds)
     publisher = Publisher(store, publish, model, settings, metrics, retrying, backlog=backlog)
     stopping = asyncio.Event()

@@ -16,7 +16,6 @@ import faust
 from faust.web import Request, Response, View
 from prometheus_client import CollectorRegistry
 
-from services.common.redis_client import connect
 from services.engagement.adapters.redis_store import RedisStore
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.model.config import ScoringModel
@@ -45,9 +44,7 @@ class Worker:
         set_pseudonym_key(settings.pseudonym_key)
         self.metrics = WorkerMetrics(registry)
         retrying = Retrying(self.metrics, settings.worker_redis_backoff_max_seconds)
-        self.store = RedisStore(
-            connect(settings.redis_url), model.keep_days, settings.worker_forgotten_ttl_days * 86_400
-        )
+        self.store = RedisStore.connected(settings, model.keep_days)
         self.app = self._build_app()
         topics = (settings.topic_interactions, settings.topic_engagement, settings.topic_deadletter)
         self.handler = Handler(self.store, self._publish, model, topics, self.metrics, retrying)

@@ -41,7 +41,6 @@ class EngagementWorkerSettings(CommonSettings):
     worker_offset_reset: str = Field("earliest", pattern="^(earliest|latest)$", description="for a new group")
     worker_redis_backoff_max_seconds: float = Field(5.0, gt=0, description="cap of the retry backoff")
     worker_lag_interval_seconds: float = Field(5.0, gt=0, description="consumer lag gauge refresh period")
-    worker_forgotten_ttl_days: int = Field(400, ge=1, description="keep forgotten markers as long as raw events")
 
     @model_validator(mode="after")
     def _timeouts(self) -> EngagementWorkerSettings:

@@ -26,7 +26,7 @@ from services.engagement.model.figures import figures
 from services.engagement.model.state import DAY_MS, State
 from services.engagement.worker.handler import Record
 from tests.conftest import free_port
-from tests.unit.engagement.fakes import expected_states
+from tests.unit.engagement.fakes import MARKER_TTL, PSEUDONYM_KEY, expected_states
 
 ROOT = Path(__file__).resolve().parents[3]
 MODEL = load_model()
@@ -286,7 +286,7 @@ def stored(redis_url: str, employees: Sequence[str], as_of: int) -> dict[str, Fl
     async def read() -> dict[str, State | None]:
         client = aioredis.Redis.from_url(redis_url)
         try:
-            return await RedisStore(client, MODEL.keep_days).read_states(employees)
+            return await RedisStore(client, MODEL.keep_days, PSEUDONYM_KEY, MARKER_TTL).read_states(employees)
         finally:
             await client.aclose()
 
@@ -297,7 +297,7 @@ def raw_fields(redis_url: str, employees: Sequence[str]) -> dict[str, dict[str, 
     async def read() -> dict[str, dict[str, str]]:
         client = aioredis.Redis.from_url(redis_url)
         try:
-            store = RedisStore(client, MODEL.keep_days)
+            store = RedisStore(client, MODEL.keep_days, PSEUDONYM_KEY, MARKER_TTL)
             return {e: await store.raw_fields(e) for e in employees}
         finally:
             await client.aclose()

@@ -13,7 +13,8 @@ import redis.asyncio as aioredis
 from catalyst.events.v1 import envelope_pb2
 from prometheus_client import CollectorRegistry
 
-from services.engagement.adapters.redis_store import WATERMARK, RedisStore, state_key
+from services.common.pseudonyms import marker_key
+from services.engagement.adapters.redis_store import GONE, WATERMARK, RedisStore, state_key
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.model.state import ADD
 from services.engagement.worker.metrics import WorkerMetrics
@@ -36,6 +37,7 @@ from tests.integration.engagement.harness import (
 )
 from tests.integration.engagement.test_worker import history
 from tests.unit.engagement.builders import DAY, event, post, react
+from tests.unit.engagement.fakes import MARKER_TTL, PSEUDONYM_KEY
 
 
 def test_a_backfill_gives_the_same_figures_as_live_processing(
@@ -111,7 +113,8 @@ def test_poison_goes_to_the_dead_letter_topic_and_forgetting_publishes_a_tombsto
     want = expected(kafka_bootstrap, topic, as_of)
     assert sorted(want) == ["a", "c"]
     assert_same_figures(stored(redis_url, ["a", "b", "c"], as_of), want)
-    assert client.hgetall(state_key("b")) == {b"_t": b"x"}  # only the marker the merge script refuses
+    assert not client.exists(state_key("b"))  # only the keyed marker the merge script refuses stays
+    assert client.ttl(marker_key(GONE, PSEUDONYM_KEY, "b")) > 0
     assert latest_scores(kafka_bootstrap, topics["engagement"])["b"] is None  # compaction drops b's figures
 
 
@@ -166,7 +169,7 @@ async def test_a_redis_still_loading_its_data_after_a_restart_is_waited_out() ->
     port = server.sockets[0].getsockname()[1]
     registry = CollectorRegistry()
     client = aioredis.Redis(host="127.0.0.1", port=port)
-    store = RedisStore(client, MODEL.keep_days)
+    store = RedisStore(client, MODEL.keep_days, PSEUDONYM_KEY, MARKER_TTL)
     write = {"a": [(0, [(0, (ADD, "20000p", "1", 20_000))])]}
     call = asyncio.ensure_future(
         Retrying(WorkerMetrics(registry), 0.05).redis("apply", lambda: store.apply(write, {}, 0))

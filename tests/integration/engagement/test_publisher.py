@@ -35,6 +35,7 @@ from tests.integration.engagement.harness import (
 )
 from tests.policies import ranking_policy
 from tests.unit.engagement.builders import DAY, event, post, react
+from tests.unit.engagement.fakes import MARKER_TTL, PSEUDONYM_KEY
 
 SCORE_CHANGES = "catalyst_engagement_publisher_score_changes_total"
 ROUNDS = "catalyst_engagement_publisher_round_seconds_count"
@@ -180,7 +181,7 @@ async def test_an_erasure_during_a_chunk_in_flight_is_followed_by_a_tombstone(re
     """The worker forgets b while the publisher's ScoreChanged of b is on its way to the broker: b's figures
     would outlive the worker's tombstone, so the publisher sends another one after them."""
     client = aioredis.Redis.from_url(redis_url)
-    store = RedisStore(client, MODEL.keep_days)
+    store = RedisStore(client, MODEL.keep_days, PSEUDONYM_KEY, MARKER_TTL)
     t = (int(time.time()) // DAY) * DAY - 3600
     events = [post("a", t), post("b", t + 1)]
     records = [Record(0, n, env.employee_id.encode(), env.SerializeToString(), 0) for n, env in enumerate(events)]

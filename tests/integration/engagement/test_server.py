@@ -45,6 +45,7 @@ from services.engagement.worker.metrics import WorkerMetrics
 from tests.conftest import RedisServer, free_port, trusted_issuer
 from tests.policies import ranking_policy
 from tests.unit.engagement.builders import DAY, comment, event, post, react
+from tests.unit.engagement.fakes import MARKER_TTL, PSEUDONYM_KEY
 
 ROOT = Path(__file__).resolve().parents[3]
 MODEL = load_model()
@@ -103,7 +104,7 @@ class Pipeline:
 
 
 async def make_pipeline(client: aioredis.Redis, policy: Path | None = None) -> Pipeline:
-    store = RedisStore(client, MODEL.keep_days)
+    store = RedisStore(client, MODEL.keep_days, PSEUDONYM_KEY, MARKER_TTL)
     await store.load_scripts()
     settings = PublisherSettings(**({"policy_file": policy} if policy else {}))
     sent: list[tuple[str, bytes, bytes | None]] = []
@@ -454,7 +455,8 @@ async def test_forgotten_employees_are_not_found_and_cannot_be_resurrected(ranke
         ranked.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "eng-5"),
         "erased",
     )
-    assert await ranked.redis.hgetall(state_key("eng-5")) == {b"_t": b"x"}  # only the erasure marker
+    assert not await ranked.redis.exists(state_key("eng-5"))  # only the keyed erasure marker stays
+    assert await ranked.redis.ttl(ranked.pipeline.store.gone("eng-5")) > 0
     board = await all_pages(ranked, pb.GetLeaderboardRequest(window="30d", page_size=50))
     assert "eng-5" not in [e.employee_id for e in board]
 

@@ -179,7 +179,7 @@ def test_ports_match_the_services_defaults() -> None:
     assert {p["name"]: p["containerPort"] for p in publisher["ports"]} == {
         "metrics": PublisherSettings.model_fields["publisher_metrics_port"].default
     }
-    env = {e["name"]: e["value"] for e in publisher["env"]}
+    env = {e["name"]: e.get("value") for e in publisher["env"]}
     assert env["CATALYST_PUBLISHER_METRICS_PORT"] == str(
         PublisherSettings.model_fields["publisher_metrics_port"].default
     )

@@ -6,16 +6,21 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 
+from services.common.settings import CommonSettings
 from services.engagement.adapters.redis_store import Board, Writes
 from services.engagement.model import state as model_state
 from services.engagement.model.config import ScoringModel
 from services.engagement.model.state import Applied, State
 from services.engagement.worker.handler import Record, plan
 
+# The key the processes under test use (the settings' default), so a test's store finds their markers.
+PSEUDONYM_KEY: str = CommonSettings.model_fields["pseudonym_key"].default
+MARKER_TTL = 400 * 86_400
+
 
 def live(fields: dict[str, str] | None) -> bool:
-    """The employee has state and was not forgotten."""
-    return bool(fields) and not model_state.forgotten(fields)
+    """The employee has state (an erased one has none)."""
+    return bool(fields)
 
 
 class MemoryStore:
@@ -28,10 +33,13 @@ class MemoryStore:
         self.dirty: list[str] = []
         self.watermark_ms = 0
         self.boards: dict[str, Board] = {}
+        self.gone: set[str] = set()  # erased employees: nothing merges into them any more
 
     async def apply(self, writes: Writes, activity: dict[tuple[str, int], set[int]], newest_ms: int) -> Applied:
         total = Applied()
         for employee, parts in writes.items():
+            if employee in self.gone:
+                continue
             result = model_state.apply(self.fields.setdefault(employee, {}), parts, self.keep_days)
             total.applied += result.applied
             total.duplicates += result.duplicates
@@ -47,7 +55,8 @@ class MemoryStore:
         """Memberships are read off the state here."""
 
     async def forget(self, employee: str, windows: Sequence[str]) -> None:
-        self.fields[employee] = {model_state.TOP: model_state.FORGOTTEN}
+        self.fields.pop(employee, None)
+        self.gone.add(employee)
         self.boards.pop(employee, None)
 
     async def watermark(self) -> int:
