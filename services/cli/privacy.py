@@ -11,7 +11,7 @@ from catalyst.recognition.v1 import recognition_pb2
 from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
-from services.cli.clients import Caller, CliError
+from services.cli.clients import Caller
 
 WINDOWS = ("7d", "30d", "100d", "decayed")
 
@@ -21,18 +21,17 @@ def _dict(message: Message) -> dict[str, Any]:
 
 
 def _engagement(caller: Caller) -> dict[str, Any]:
-    """The score with its signals and every window's explanation; empty when engagement holds nothing."""
-    try:
-        score = caller.call("engagement", "GetScore", engagement_pb2.GetScoreRequest())
-    except CliError as exc:
-        if "not_found" in str(exc):
-            return {}
-        raise
+    """What engagement stores (counts per day, per colleague as keyed pseudonyms, totals, the ranking choice),
+    with the score and every window's explanation computed from it when there is any."""
+    stored = _dict(caller.call("engagement", "GetMyData", engagement_pb2.GetMyDataRequest()))
+    if not stored.get("days") and not stored.get("totals"):
+        return {"stored": stored}
     explanations = {
         window: _dict(caller.call("engagement", "ExplainScore", engagement_pb2.ExplainScoreRequest(window=window)))
         for window in WINDOWS
     }
-    return {"score": _dict(score), "explanations": explanations}
+    score = _dict(caller.call("engagement", "GetScore", engagement_pb2.GetScoreRequest()))
+    return {"stored": stored, "score": score, "explanations": explanations}
 
 
 def my_data(caller: Caller) -> dict[str, Any]:

@@ -148,6 +148,7 @@ def test_an_erased_leaver_leaves_nothing_readable_in_any_store_api_or_topic(syst
         )
         assert export["engagement"]["score"]["signals"]["posts_30d"] == 3
         assert set(export["engagement"]["explanations"]) == {"7d", "30d", "100d", "decayed"}
+        assert export["engagement"]["stored"]["days"] and ANN not in json.dumps(export["engagement"]["stored"]["days"])
         assert export["recognition"]["badges"][0]["evidence"]
 
         with pytest.raises(grpc.RpcError) as refused_erasure:
@@ -223,8 +224,9 @@ def test_an_erased_leaver_leaves_nothing_readable_in_any_store_api_or_topic(syst
             lambda: metric(system, "recognition_metrics", "recognition_records_consumed_total", outcome="erased"),
             lambda n: n > refused,
         )
-        assert set(naming(store, ANN)) <= {"{emp:" + ANN + "}"}
+        assert not naming(store, ANN)
         assert recognition.GetMyData(recognition_pb2.GetMyDataRequest(), metadata=ann).badges == []
         after = json.loads(catalyst(system, "--as", ANN, "--role", "employee", "my-data"))
-        assert (after["feed"], after["engagement"]) == ({}, {})
+        assert after["feed"] == {} and set(after["engagement"]) == {"stored"}
+        assert holds_nothing(ParseDict(after["engagement"]["stored"], engagement_pb2.GetMyDataResponse()))
         assert holds_nothing(ParseDict(after["recognition"], recognition_pb2.GetMyDataResponse()))

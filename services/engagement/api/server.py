@@ -27,7 +27,7 @@ from services.engagement.adapters.redis_store import RedisStore
 from services.engagement.api import boards, queries
 from services.engagement.api.settings import EngagementApiSettings
 from services.engagement.model.config import ScoringModel, load_model
-from services.engagement.model.figures import TOTAL, explain, figures
+from services.engagement.model.figures import TOTAL, explain, figures, iso_date
 from services.engagement.model.state import DAY_MS, State, pseudonym, set_pseudonym_key
 
 log = logging.getLogger(__name__)
@@ -267,6 +267,34 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
             await boards.reindex(self.store, employee, state.department, self.model.leaderboards.windows, totals)
         log.info("ranking preference set", extra={"employee_id": employee, "opt_out": request.opt_out})
         return engagement_pb2.SetRankingPreferenceResponse(opt_out=request.opt_out)
+
+    async def GetMyData(
+        self, request: engagement_pb2.GetMyDataRequest, context: Any
+    ) -> engagement_pb2.GetMyDataResponse:
+        """Only ever the caller's own: no purpose, no audit entry."""
+        employee = _checked_id(current_principal().subject, "subject")
+        state = await self.store.read_state(employee)
+        if state is None:
+            return engagement_pb2.GetMyDataResponse(employee_id=employee)
+        days = sorted({*state.daily, *state.paired})
+        return engagement_pb2.GetMyDataResponse(
+            employee_id=employee,
+            days=[
+                engagement_pb2.StoredDay(
+                    date=iso_date(day),
+                    counts=state.daily.get(day, {}),
+                    keyed={
+                        counter: engagement_pb2.KeyedCounts(counts=per)
+                        for counter, per in state.paired.get(day, {}).items()
+                    },
+                )
+                for day in days
+            ],
+            totals=state.totals,
+            latest=state.latest,
+            ranking_choice="opted_out" if state.opt_out else "opted_in" if state.opted_in else "",
+            changes=state.changes,
+        )
 
 
 @dataclass

@@ -379,7 +379,8 @@ def figures(state: State, as_of: int, model: ScoringModel) -> Figures:
     return Figures(windows, signals(model, v))
 
 
-def _date(day: int) -> str:
+def iso_date(day: int) -> str:
+    """A day (UTC days since 1970-01-01) as YYYY-MM-DD."""
     return datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()
 
 
@@ -405,11 +406,13 @@ def explain(state: State, as_of: int, model: ScoringModel, window: str) -> Expla
     span = (
         f"recency-weighted over the last {model.keep_days} days (half-life {model.windows.decay_half_life_days:g} days)"
         if decayed
-        else f"the {model.windows.days[window]} days up to and including {_date(as_of)}"
+        else f"the {model.windows.days[window]} days up to and including {iso_date(as_of)}"
     )
     notes = [f"Figures cover {span}, in event time."]
     if 0 <= state.top < as_of:
-        notes.append(f"Nothing new since {_date(state.top)}; windowed figures shrink as older days leave the window.")
+        notes.append(
+            f"Nothing new since {iso_date(state.top)}; windowed figures shrink as older days leave the window."
+        )
     notes.extend(note for terms in parts.values() for part in terms for note in part.notes)
     notes.append("Interactions with your own content earn nothing; reach counts different people, not repeats.")
     if state.opt_out:

@@ -36,7 +36,7 @@ from services.engagement.api import queries
 from services.engagement.api.server import EngagementApi, build
 from services.engagement.api.settings import EngagementApiSettings
 from services.engagement.model.config import COMPONENTS, load_model
-from services.engagement.model.figures import TOTAL, figures
+from services.engagement.model.figures import TOTAL, figures, iso_date
 from services.engagement.model.state import OPT_OUT
 from services.engagement.publisher.publisher import Publisher, PublisherMetrics
 from services.engagement.publisher.settings import PublisherSettings
@@ -459,6 +459,24 @@ async def test_forgotten_employees_are_not_found_and_cannot_be_resurrected(ranke
     assert await ranked.redis.ttl(ranked.pipeline.store.gone("eng-5")) > 0
     board = await all_pages(ranked, pb.GetLeaderboardRequest(window="30d", page_size=50))
     assert "eng-5" not in [e.employee_id for e in board]
+
+
+async def test_get_my_data_returns_the_callers_stored_state_and_nothing_of_anyone_else(api: Api) -> None:
+    mine = await api.call("GetMyData", pb.GetMyDataRequest(), "eng-1", purpose="")
+    assert mine.employee_id == "eng-1"  # the request names nobody: it is always the caller's own
+    state = await api.pipeline.store.read_state("eng-1")
+    assert state is not None
+    assert [d.date for d in mine.days] == [iso_date(d) for d in sorted({*state.daily, *state.paired})]
+    assert {d.date: dict(d.counts) for d in mine.days if d.counts} == {
+        iso_date(day): counts for day, counts in state.daily.items()
+    }
+    keyed = {(d.date, c): dict(k.counts) for d in mine.days for c, k in d.keyed.items()}
+    assert keyed == {(iso_date(day), c): per for day, by in state.paired.items() for c, per in by.items()}
+    assert "eng-0" not in str(mine)  # colleagues appear only as keyed pseudonyms
+    assert dict(mine.latest)["department"] == "eng" and mine.changes == state.changes
+    assert mine.ranking_choice == ""
+    nobody = await api.call("GetMyData", pb.GetMyDataRequest(), "never-seen")
+    assert nobody.employee_id == "never-seen" and not nobody.days
 
 
 async def test_department_adoption_with_minimum_group_size(api: Api) -> None:
