@@ -80,7 +80,7 @@ class EmployeeRecord:
 
 def known_badge(rules: Rules, badge_id: str, field_name: str = "badge") -> None:
     if badge_id not in rules.badges:
-        raise InvalidArgument(field_name, f"unknown badge '{badge_id}'; badges are {', '.join(rules.badges)}")
+        raise InvalidArgument(field_name, f"unknown badge '{badge_id[:80]}'; badges are {', '.join(rules.badges)}")
 
 
 def endorse(rules: Rules, record: EmployeeRecord, badge_id: str, admin: str, note: str) -> Holding | None:

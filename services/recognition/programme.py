@@ -66,18 +66,19 @@ class Catalogue(_Strict):
     def training(self, training_id: str, field_name: str) -> TrainingItem:
         if training_id not in self.trainings:
             known = ", ".join(self.trainings)
-            raise InvalidArgument(field_name, f"unknown training '{training_id}'; trainings are {known}")
+            raise InvalidArgument(field_name, f"unknown training '{training_id[:80]}'; trainings are {known}")
         return self.trainings[training_id]
 
     def resource(self, resource_id: str, field_name: str) -> ResourceItem:
         if resource_id not in self.resources:
             known = ", ".join(self.resources)
-            raise InvalidArgument(field_name, f"unknown resource '{resource_id}'; resources are {known}")
+            raise InvalidArgument(field_name, f"unknown resource '{resource_id[:80]}'; resources are {known}")
         return self.resources[resource_id]
 
     def decline_reason(self, code: str, field_name: str) -> str:
         if code and code not in self.decline_reasons:
-            raise InvalidArgument(field_name, f"unknown reason '{code}'; reasons are {', '.join(self.decline_reasons)}")
+            known = ", ".join(self.decline_reasons)
+            raise InvalidArgument(field_name, f"unknown reason '{code[:80]}'; reasons are {known}")
         return code
 
 

@@ -320,7 +320,11 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
         if len(request.reason) > MAX_NOTE_CHARS:
             raise InvalidArgument("reason", f"at most {MAX_NOTE_CHARS} characters")
         record, holding = await self._rec.respond(
-            viewer.subject, request.badge, request.accept, request.reason.strip(), request.reason_code.strip()
+            viewer.subject,
+            request.badge,
+            request.accept,
+            request.reason.strip(),
+            _id(request.reason_code, "reason_code"),
         )
         return pb.RespondToInvitationResponse(badge=badge_pb(record, holding, True, own=True))
 
@@ -351,7 +355,7 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
     ) -> pb.SetBadgeShownResponse:
         if not request.badge:
             raise InvalidArgument("badge", f"name a badge: {', '.join(self._rules.badges)}")
-        record = await self._rec.show_badge(current_principal().subject, request.badge, request.shown)
+        record = await self._rec.show_badge(current_principal().subject, _id(request.badge, "badge"), request.shown)
         return pb.SetBadgeShownResponse(shown_badges=record.programme.shown_badges)
 
     async def Volunteer(self, request: pb.VolunteerRequest, context: grpc.aio.ServicerContext) -> pb.VolunteerResponse:
@@ -428,8 +432,10 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
                 value=_id(budget.agreed_by_manager, "time_budget.agreed_by_manager"),
                 hours_per_month=budget.hours_per_month,
             )
+        elif kind == Change.APPRECIATION:
+            change = replace(change, value=request.appreciation.strip())
         else:
-            change = replace(change, value=getattr(request, kind).strip())
+            change = replace(change, value=_id(getattr(request, kind), kind))
         record = await self._rec.legitimate(employee_id, change)
         await self._audit.record(viewer, [employee_id], RECORD_LEGITIMATION, "record the programme's legitimation")
         return pb.RecordLegitimationResponse(
