@@ -42,6 +42,7 @@ PROPOSE_PILOT_GROUP = f"{SERVICE_NAME}/ProposePilotGroup"
 LIST_CANDIDATES = f"{SERVICE_NAME}/ListCandidates"
 GET_PROGRAMME = f"{SERVICE_NAME}/GetProgramme"
 RECORD_LEGITIMATION = f"{SERVICE_NAME}/RecordLegitimation"
+ENDORSE = f"{SERVICE_NAME}/Endorse"
 MAX_ID_CHARS = 128
 
 
@@ -309,6 +310,9 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
         if len(request.note) > MAX_NOTE_CHARS:
             raise InvalidArgument("note", f"at most {MAX_NOTE_CHARS} characters")
         record, holding = await self._rec.endorse(viewer.subject, employee_id, request.badge, request.note.strip())
+        await self._audit.record(
+            viewer, [employee_id], ENDORSE, "endorse the ambassador (the answer shows the evidence)"
+        )
         return pb.EndorseResponse(badge=badge_pb(record, holding, True))
 
     async def RespondToInvitation(
