@@ -21,6 +21,7 @@ from services.recognition.rules import (
     Rules,
     RulesError,
     Tier,
+    TierRule,
     default_window,
     evaluate,
     figures_from,
@@ -40,10 +41,15 @@ def rules() -> Rules:
 
 
 def at_once(rules: Rules) -> Rules:
+    """Without confirmation periods and percentiles (floors only): calibration has tests of its own
+    (test_calibration.py)."""
+
+    def floors(r: TierRule) -> TierRule:
+        criteria = tuple(c.model_copy(update={"percentile": None}) for c in r.criteria)
+        return r.model_copy(update={"confirm_days": 0, "criteria": criteria})
+
     badges = {
-        badge_id: badge.model_copy(
-            update={"tiers": {t: r.model_copy(update={"confirm_days": 0}) for t, r in badge.tiers.items()}}
-        )
+        badge_id: badge.model_copy(update={"tiers": {t: floors(r) for t, r in badge.tiers.items()}})
         for badge_id, badge in rules.badges.items()
     }
     return rules.model_copy(update={"badges": badges})
@@ -174,7 +180,7 @@ def test_reaching_every_grant_threshold_grants_with_evidence(rules: Rules) -> No
     assert holding.held and holding.grant_seq == 1 and holding.granted_at == T0 and holding.status == "invited"
     evidence = {e.metric: e for e in holding.evidence}
     assert set(evidence) == set(figures)
-    assert evidence["active_weeks_12w"].value == 8 and evidence["active_weeks_12w"].threshold == 8
+    assert evidence["active_weeks_12w"].value == 3 and evidence["active_weeks_12w"].threshold == 3
     assert evidence["active_weeks_12w"].window == "12w"
     assert evidence["profile_completeness"].description == "profile completeness: 80% (threshold 80%)"
 
@@ -222,7 +228,7 @@ def test_hovering_between_keep_and_grant_changes_nothing(rules: Rules) -> None:
 def test_dropping_below_keep_puts_at_risk_then_recovering_clears_it(rules: Rules) -> None:
     holdings = held_ambassador(rules)
     low = ambassador_figures(rules, "keep")
-    low["active_weeks_12w"] = 5
+    low["active_weeks_12w"] = 1
     t1 = T0 + timedelta(days=10)
     decisions = only(evaluate(rules, low, holdings, t1), "intranet_ambassador")
     assert [d.action for d in decisions] == [Action.AT_RISK]
@@ -359,12 +365,13 @@ def confirming(tmp_path: Path, days: int) -> Rules:
     return load_rules(write(tmp_path, data))
 
 
-def test_the_shipped_facet_badges_confirm_a_grant_for_a_week_and_the_others_grant_at_once() -> None:
+def test_the_shipped_badges_confirm_a_grant_except_the_pilot_pioneer() -> None:
     shipped = load_rules(DEFAULT_RULES)
     confirm = {(b, t): rule.confirm_days for b, badge in shipped.badges.items() for t, rule in badge.tiers.items()}
     facets = {"creator", "connector", "helper", "innovator"}
     assert {days for (b, _), days in confirm.items() if b in facets} == {7}
-    assert {days for (b, _), days in confirm.items() if b not in facets} == {0}
+    assert confirm[("intranet_ambassador", Tier.SINGLE)] == 5
+    assert confirm[("pilot_pioneer", Tier.SINGLE)] == 0
 
 
 def test_a_tier_with_a_confirmation_period_is_granted_only_after_it(tmp_path: Path) -> None:
