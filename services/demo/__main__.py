@@ -23,11 +23,14 @@ from services.common.grpc_client import bearer, channel
 from services.common.local_issuer import local_issuer
 from services.common.policy import load_policy
 from services.common.settings import load
-from services.demo import report
+from services.demo import offline, report
 from services.demo.config import DemoSettings
 from services.demo.evaluation import evaluate
 from services.demo.live import LiveView
 from services.demo.watch import TopicWatcher, group_lag
+from services.engagement.model.config import load_model
+from services.recognition.config import DEFAULT_RULES
+from services.recognition.rules import load_rules
 from services.simulator import ground_truth as truth_file
 from services.simulator.driver import SimulatorError, run_simulation
 from services.simulator.scenario import preset
@@ -90,8 +93,13 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
         score_events=watcher.board.score_events,
     )
     policy = load_policy(settings.policy_file)
-    path = report.write(settings.demo_reports_dir, truth, detection, coverage, pilot, facts, policy)
-    console.print(Markdown(report.markdown(truth, detection, coverage, pilot, facts, policy)))
+    shaped: list[offline.Outcome] = []
+    if settings.demo_shapes:
+        with console.status("the same rules over other company shapes (offline; minutes unless cached)..."):
+            shaped = offline.shapes(load_model(), load_rules(DEFAULT_RULES), seed, workers=settings.demo_shapes_workers)
+    shapes = offline.shapes_table(shaped) if shaped else ""
+    path = report.write(settings.demo_reports_dir, truth, detection, coverage, pilot, facts, policy, shapes)
+    console.print(Markdown(report.markdown(truth, detection, coverage, pilot, facts, policy, shapes)))
     console.print(
         f"\nReport with plots: [bold]{path}[/]. The system keeps running: try `catalyst ambassadors`, "
         "`catalyst coverage`, `catalyst explain <employee>`; `make down` stops it."

@@ -99,6 +99,7 @@ def markdown(
     pilot: recognition_pb2.ProposePilotGroupResponse,
     facts: RunFacts,
     policy: Policy,
+    shapes: str = "",
 ) -> str:
     persona = _persona(truth)
     shown = policy.visibility
@@ -141,6 +142,18 @@ def markdown(
         "",
         "![detection](detection.png)",
         "",
+        *(
+            [
+                "## Other company shapes (offline, the same rules)",
+                "",
+                "The same pure model path in memory (`python -m services.demo.offline --shapes`), live clock:",
+                "",
+                shapes,
+                "",
+            ]
+            if shapes
+            else []
+        ),
         "## Gamers",
         "",
         f"{detection.gamers_total} simulated gamers (reaction rings, self-promoters, react-only accounts); "
@@ -182,11 +195,12 @@ def write(
     pilot: recognition_pb2.ProposePilotGroupResponse,
     facts: RunFacts,
     policy: Policy,
+    shapes: str = "",
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     plot_detection(detection, truth, directory / "detection.png")
     plot_coverage(coverage, directory / "coverage.png")
     plot_badges_by_persona(detection, directory / "badges_by_persona.png")
     path = directory / "report.md"
-    path.write_text(markdown(truth, detection, coverage, pilot, facts, policy))
+    path.write_text(markdown(truth, detection, coverage, pilot, facts, policy, shapes))
     return path

@@ -123,3 +123,10 @@ def test_main_prints_the_summary(capsys: pytest.CaptureFixture[str], tmp_path: P
     out = capsys.readouterr().out
     assert code in (0, 3)
     assert "scenario small, seed 42, clock live" in out and "precision" in out
+
+
+def test_shapes_report_detection_per_company(rules: Rules) -> None:
+    (outcome,) = offline.shapes(CFG, rules, 42, cache_dir=None, names=("small",))
+    table = offline.shapes_table([outcome])
+    assert table.splitlines()[0].startswith("| company | employees | activity |")
+    assert table.splitlines()[2].startswith("| small (seed 42) | 60 | 1 |")
