@@ -349,9 +349,11 @@ class Recognition:
 
     async def volunteer(self, employee_id: str, withdraw: bool) -> tuple[EmployeeRecord, ProgressView]:
         """Records the offer; a volunteer who meets the ambassador criteria is invited at once (with the figures
-        last evaluated), one who does not gets their progress."""
+        last evaluated, without waiting for the confirmation period: the offer is their own motivation, which the
+        period otherwise has to infer), one who does not gets their progress."""
         at = datetime.now(UTC)
         badge = self.rules.coverage.badge
+        rules = programme.without_confirmation(self.rules, badge)
 
         def change(record: EmployeeRecord) -> Change:
             chosen = programme.volunteer(record.programme, at, withdraw)
@@ -361,7 +363,7 @@ class Recognition:
                 decisions = [
                     d
                     for d in evaluate(
-                        self.rules,
+                        rules,
                         record.figures,
                         record.holdings,
                         record.scored_at,

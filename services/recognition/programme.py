@@ -21,6 +21,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from services.common.errors import FailedPrecondition, InvalidArgument
+from services.recognition.rules import Rules
 
 DEFAULT_PROGRAMME_FILE = Path(__file__).resolve().parents[2] / "deploy" / "config" / "programme.yaml"
 MAX_APPRECIATION_CHARS = 1000
@@ -202,6 +203,14 @@ def volunteer(programme: Programme, at: datetime, withdraw: bool) -> Programme:
     if withdraw:
         return replace(programme, volunteered_at=None)
     return programme if programme.volunteering else replace(programme, volunteered_at=at)
+
+
+def without_confirmation(rules: Rules, badge_id: str) -> Rules:
+    """The rules with the badge's confirmation period lifted, for a volunteer who meets its criteria now."""
+    badge = rules.badges[badge_id]
+    tiers = {tier: rule.model_copy(update={"confirm_days": 0}) for tier, rule in badge.tiers.items()}
+    badges = {**rules.badges, badge_id: badge.model_copy(update={"tiers": tiers})}
+    return rules.model_copy(update={"badges": badges})
 
 
 def answered(programme: Programme, accept: bool, reason_code: str, at: datetime) -> Programme:

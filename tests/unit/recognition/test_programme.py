@@ -9,7 +9,9 @@ import pytest
 
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.recognition import programme
+from services.recognition.config import DEFAULT_RULES
 from services.recognition.programme import Change, Legitimation, Programme, load_catalogue
+from services.recognition.rules import load_rules
 
 T0 = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
 CATALOGUE = load_catalogue()
@@ -115,3 +117,12 @@ def test_the_funnel_adds_up_and_shows_no_small_group() -> None:
     assert (a.detected, a.accepted) == (7, 6)
     none = programme.funnel(people[:3], {"a": 20}, T0, 5)[0]
     assert none.median_days_to_accept is None  # three durations: about individuals, not shown
+
+
+def test_a_volunteer_does_not_wait_for_the_confirmation_period() -> None:
+    rules = load_rules(DEFAULT_RULES)
+    amb = rules.coverage.badge
+    lifted = programme.without_confirmation(rules, amb)
+    assert all(t.confirm_days == 0 for t in lifted.badges[amb].tiers.values())
+    assert lifted.badges["creator"] == rules.badges["creator"]  # other badges keep theirs
+    assert any(t.confirm_days for t in load_rules(DEFAULT_RULES).badges["creator"].tiers.values())
