@@ -8,8 +8,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import random
 import sys
 import time
+from collections import Counter
 
 import grpc
 from catalyst.recognition.v1 import recognition_pb2, recognition_pb2_grpc
@@ -20,12 +22,12 @@ from rich.markdown import Markdown
 from services.common.audit import PURPOSE_KEY
 from services.common.auth import Role
 from services.common.grpc_client import bearer, channel
-from services.common.local_issuer import local_issuer
+from services.common.local_issuer import LocalIssuer, local_issuer
 from services.common.policy import load_policy
 from services.common.settings import load
 from services.demo import offline, report
 from services.demo.config import DemoSettings
-from services.demo.evaluation import evaluate
+from services.demo.evaluation import AMBASSADOR, evaluate
 from services.demo.live import LiveView
 from services.demo.watch import TopicWatcher, group_lag
 from services.engagement.model.config import load_model
@@ -33,6 +35,7 @@ from services.recognition.config import DEFAULT_RULES
 from services.recognition.rules import load_rules
 from services.simulator import ground_truth as truth_file
 from services.simulator.driver import SimulatorError, run_simulation
+from services.simulator.ground_truth import GroundTruth
 from services.simulator.scenario import preset
 
 
@@ -56,6 +59,34 @@ async def settle(settings: DemoSettings, console: Console) -> None:
                 quiet_since = None
             await asyncio.sleep(1.0)
     raise SystemExit(f"the pipeline did not settle within {settings.demo_settle_timeout_seconds:.0f} s (lag {lags})")
+
+
+async def answer_invitations(
+    stub: recognition_pb2_grpc.RecognitionServiceStub,
+    authority: LocalIssuer,
+    truth: GroundTruth,
+    holdings: dict[str, set[str]],
+    seed: int,
+) -> Counter[str]:
+    """The simulated people answer their invitation as people would: a genuine ambassador mostly accepts (one
+    in five has no time now), anyone else declines; nobody is counted as an ambassador before accepting."""
+    genuine = set(truth.ambassadors)
+    rng = random.Random(seed)
+    answers: Counter[str] = Counter()
+    for employee in sorted(e for e, badges in holdings.items() if AMBASSADOR in badges):
+        accept = employee in genuine and rng.random() >= 0.2
+        code = "" if accept else ("no_time" if employee in genuine else "not_my_role")
+        request = recognition_pb2.RespondToInvitationRequest(badge=AMBASSADOR, accept=accept, reason_code=code)
+        metadata = bearer(authority.mint(employee, [Role.EMPLOYEE], 600))
+        try:
+            await stub.RespondToInvitation(request, metadata=metadata)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:  # e.g. the tier was revoked meanwhile
+                raise
+            answers["no longer invited"] += 1
+            continue
+        answers["accepted" if accept else "declined"] += 1
+    return answers
 
 
 async def main_async(settings: DemoSettings, scenario_name: str, seed: int, console: Console) -> int:
@@ -83,6 +114,7 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
     owner = (*token, (PURPOSE_KEY, "demo: propose the pilot group"))
     async with channel(settings.recognition_target) as ch:
         stub = recognition_pb2_grpc.RecognitionServiceStub(ch)
+        answers = await answer_invitations(stub, authority, truth, watcher.board.holdings, seed)
         coverage = await stub.GetDepartmentCoverage(recognition_pb2.GetDepartmentCoverageRequest(), metadata=owner)
         pilot = await stub.ProposePilotGroup(recognition_pb2.ProposePilotGroupRequest(size=24), metadata=owner)
     detection = evaluate(truth, watcher.board.holdings, watcher.board.grants)
@@ -91,6 +123,7 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
         simulated_days=(truth.end_date - truth.pre_launch_start).days + 1,
         wall_seconds=time.monotonic() - started,
         score_events=watcher.board.score_events,
+        answers=dict(answers),
     )
     policy = load_policy(settings.policy_file)
     shaped: list[offline.Outcome] = []

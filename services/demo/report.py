@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -26,6 +26,7 @@ class RunFacts:
     simulated_days: int
     wall_seconds: float
     score_events: int
+    answers: dict[str, int] = field(default_factory=dict)  # how the invited answered: accepted, declined, ...
 
 
 def verdicts(detection: Detection) -> dict[str, bool]:
@@ -164,6 +165,10 @@ def markdown(
         "![badges by persona](badges_by_persona.png)",
         "",
         "## Department coverage",
+        "",
+        "Every recognised Intranet Ambassador was invited and answered as a person would (simulated): "
+        + (", ".join(f"{n} {answer}" for answer, n in sorted(facts.answers.items())) or "nobody was invited")
+        + ". Coverage counts only those who accepted: nobody is singled out before consenting.",
         "",
         "| department | employees | ambassadors | ratio | target | meets |",
         "|---|---|---|---|---|---|",
