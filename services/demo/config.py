@@ -18,7 +18,9 @@ class DemoSettings(CommonSettings):
     demo_settle_quiet_seconds: float = Field(6.0, gt=0, description="no lag for this long = pipeline settled")
     demo_settle_timeout_seconds: float = Field(900.0, gt=0)
     demo_seed_timeout_seconds: float = Field(300.0, gt=0, description="`make seed`: longest wait for an ambassador")
-    demo_shapes: bool = Field(True, description="also report detection over the other company shapes (offline)")
+    demo_shapes: bool = Field(
+        False, description="also report detection over the other company shapes (offline; minutes on a first run)"
+    )
     demo_shapes_workers: int = Field(2, ge=1, description="processes for the company shapes (cached after a run)")
     feed_target: str = "localhost:50051"
     recognition_target: str = "localhost:50053"

@@ -7,11 +7,12 @@ import fnmatch
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from services.recognition.calibrator import CALIBRATION_KEY, Calibrator
-from services.recognition.config import DEFAULT_RULES
 from services.recognition.rules import load_rules
+from tests.unit.recognition.test_calibration import RULES, write
 
 MONDAY = datetime(2026, 8, 3, 9, 0, tzinfo=UTC)
 
@@ -58,8 +59,8 @@ def store(redis: FakeRedis, n: int, answers: float) -> None:
         redis.hashes[f"{{emp:e{i}}}:state".encode()] = {"figures": json.dumps(figures).encode()}
 
 
-def test_one_calibration_a_period_from_the_stored_figures_shared_through_redis() -> None:
-    rules = load_rules(DEFAULT_RULES)
+def test_one_calibration_a_period_from_the_stored_figures_shared_through_redis(tmp_path: Path) -> None:
+    rules = load_rules(write(tmp_path, RULES))  # a rule with a percentile criterion on answers_100d
     redis = FakeRedis()
     store(redis, 100, 0.0)
 
@@ -67,7 +68,7 @@ def test_one_calibration_a_period_from_the_stored_figures_shared_through_redis()
         first = Calibrator(redis, rules)  # type: ignore[arg-type]
         calibration = await first.current(MONDAY)
         assert calibration is not None and calibration.population == 100
-        assert calibration.value("answers_100d", 93) == 93.0
+        assert calibration.value("answers_100d", 90) == 90.0
         assert await first.current(MONDAY + timedelta(days=3)) is calibration
         assert redis.scans == 1
         # Another replica (or a restart) takes the stored one instead of computing its own.
@@ -77,7 +78,7 @@ def test_one_calibration_a_period_from_the_stored_figures_shared_through_redis()
         # The next period: computed again from the figures as they are now.
         store(redis, 100, 10.0)
         later = await second.current(MONDAY + timedelta(days=7))
-        assert later is not None and later.value("answers_100d", 93) == 103.0
+        assert later is not None and later.value("answers_100d", 90) == 100.0
         assert json.loads(redis.strings[CALIBRATION_KEY])["period_start"].startswith("2026-08-10")
 
     asyncio.run(scenario())
