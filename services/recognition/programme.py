@@ -17,9 +17,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from services.common.config_files import load_validated
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.recognition.rules import Rules
 
@@ -86,15 +86,7 @@ class Catalogue(_Strict):
 @cache
 def load_catalogue(path: Path = DEFAULT_PROGRAMME_FILE) -> Catalogue:
     """Reads and validates the programme file; any problem becomes one readable start-up error."""
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise SystemExit(f"cannot read programme file {path}: {exc}") from None
-    try:
-        return Catalogue.model_validate(raw)
-    except ValidationError as exc:
-        lines = [f"  {'.'.join(str(p) for p in err['loc']) or '(file)'}: {err['msg']}" for err in exc.errors()]
-        raise SystemExit(f"invalid programme file {path}:\n" + "\n".join(lines)) from None
+    return load_validated(path, Catalogue, "programme file")
 
 
 @dataclass(frozen=True)
