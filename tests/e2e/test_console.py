@@ -5,10 +5,8 @@ saving a choice and erasing the person, with screenshots under reports/console-e
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import grpc
 import pytest
@@ -27,10 +25,10 @@ from services.console.backend import BackendError, Failure
 from services.console.config import ConsoleSettings
 from tests.conftest import RedisServer, free_port, unavailable
 from tests.integration.ops.system import ROOT, CatalystSystem, Process, running_system
+from tests.waiting import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 SCREENSHOTS = ROOT / "reports" / "console-e2e"
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -80,17 +78,6 @@ def browser() -> Iterator[WebDriver]:
         yield session
     finally:
         session.quit()
-
-
-def settle(fact: Callable[[], T | None], timeout: float = 30) -> T:
-    """Waits for a fact (a truthy answer), never a fixed sleep."""
-    deadline = time.monotonic() + timeout
-    while True:
-        answer = fact()
-        if answer:
-            return answer
-        assert time.monotonic() < deadline, "the fact did not hold in time"
-        time.sleep(0.2)
 
 
 async def test_the_grpc_adapter_acts_as_the_token_holder(system: CatalystSystem) -> None:
@@ -170,7 +157,7 @@ def test_an_employee_signs_in_chooses_and_erases_themselves(
                 return exc.code() == grpc.StatusCode.NOT_FOUND
         return False
 
-    settle(profile_gone)
+    until(profile_gone, bool, 30)
     browser.get(f"{console}/me")
     wait.until(lambda b: b.find_elements(By.ID, "subject"))  # signed out: back at the issuer's page
     assert Path(SCREENSHOTS / "06-erased.png").stat().st_size > 0

@@ -7,10 +7,8 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from typing import TypeVar
 
 import grpc
 import pytest
@@ -29,12 +27,12 @@ from tests.conftest import RedisServer
 from tests.integration.ops.system import ROOT, CatalystSystem, running_system
 from tests.integration.recognition.harness import read_topic
 from tests.integration.recognition.test_erasure import holds_nothing
+from tests.waiting import until
 
 pytestmark = pytest.mark.e2e
 
 ANN, BOB = "e2e-ann", "e2e-bob"
 SECRET_TEXT = "ann-writes-this-text"
-T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -44,18 +42,6 @@ def system(
     for system in running_system(kafka_bootstrap, redis_server.port, tmp_path_factory.mktemp("e2e-erasure")):
         system.register(ANN, BOB)
         yield system
-
-
-def until(probe: Callable[[], T], ok: Callable[[T], bool], timeout: float = 90) -> T:
-    """Polls a fact (a key gone, a metric value, an API answer) until it holds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if ok(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached within {timeout}s; last value: {value!r}")
-        time.sleep(0.2)
 
 
 def metric(system: CatalystSystem, port_name: str, name: str, **labels: str) -> float:
