@@ -13,6 +13,7 @@ import pytest
 from catalyst.feed.v1 import feed_pb2, feed_pb2_grpc
 from catalyst.recognition.v1 import recognition_pb2 as rec
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
@@ -108,7 +109,8 @@ def shot(browser: WebDriver, name: str) -> None:
 def test_an_employee_signs_in_chooses_and_erases_themselves(
     system: CatalystSystem, console: str, browser: WebDriver
 ) -> None:
-    wait = WebDriverWait(browser, 30)
+    # A page being replaced by the next one leaves stale elements behind for a moment: look again then.
+    wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))
     browser.get(console)
     browser.find_element(By.LINK_TEXT, "Sign in").click()
     wait.until(lambda b: b.find_elements(By.ID, "subject"))
