@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import datetime
 
-from catalyst.events.v1 import badges_pb2, envelope_pb2
+from catalyst.events.v1 import badges_pb2, envelope_pb2, programme_pb2
 
 from services.recognition.rules import EvidenceItem, Holding, Tier
 
@@ -87,4 +87,40 @@ def answered(
     else:
         env.type = "catalyst.events.v1.InvitationDeclined"
         env.invitation_declined.badge = holding.badge
+    return env
+
+
+def programme_event_id(employee_id: str, seq: int) -> str:
+    """The id of a person's `seq`-th programme event (numbered in their programme record)."""
+    return str(uuid.uuid5(_NAMESPACE, f"{employee_id}/programme/{seq}"))
+
+
+def volunteered(employee_id: str, department_id: str, seq: int, at: datetime, withdraw: bool) -> envelope_pb2.Envelope:
+    env = _envelope(programme_event_id(employee_id, seq), at, employee_id, department_id)
+    if withdraw:
+        env.type = "catalyst.events.v1.VolunteeringWithdrawn"
+        env.volunteering_withdrawn.SetInParent()
+    else:
+        env.type = "catalyst.events.v1.Volunteered"
+        env.volunteered.SetInParent()
+    return env
+
+
+LEGITIMATION_PB = {
+    "offer_training": programme_pb2.LEGITIMATION_KIND_TRAINING_OFFERED,
+    "complete_training": programme_pb2.LEGITIMATION_KIND_TRAINING_COMPLETED,
+    "time_budget": programme_pb2.LEGITIMATION_KIND_TIME_BUDGET_AGREED,
+    "grant_resource": programme_pb2.LEGITIMATION_KIND_RESOURCE_GRANTED,
+    "appreciation": programme_pb2.LEGITIMATION_KIND_APPRECIATION_GIVEN,
+}
+
+
+def legitimation_recorded(
+    employee_id: str, department_id: str, seq: int, at: datetime, change: str, item_id: str
+) -> envelope_pb2.Envelope:
+    """`item_id`: the catalogue id of a training or resource; never the appreciation's words or the budget."""
+    env = _envelope(programme_event_id(employee_id, seq), at, employee_id, department_id)
+    env.type = "catalyst.events.v1.LegitimationRecorded"
+    env.legitimation_recorded.kind = LEGITIMATION_PB[change]
+    env.legitimation_recorded.item_id = item_id
     return env

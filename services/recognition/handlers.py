@@ -16,7 +16,7 @@ from catalyst.events.v1 import badges_pb2, envelope_pb2
 
 from services.common.errors import InvalidArgument, NotFound, Unavailable
 from services.common.policy import WORKS_COUNCIL_MIN_GROUP
-from services.recognition import events, model, programme
+from services.recognition import events, insights, model, programme
 from services.recognition.calibration import Calibration
 from services.recognition.calibrator import Calibrator
 from services.recognition.metrics import RecognitionMetrics
@@ -213,17 +213,19 @@ class Recognition:
         return applied
 
     async def register(self, env: envelope_pb2.Envelope) -> None:
-        """Directory facts from EmployeeRegistered: department and display name. A registration after an
-        erasure (a re-hire) lifts the gone marker; a replayed one from before it raises Erased."""
+        """Directory facts from EmployeeRegistered: department, display name and the manager flag. A registration
+        after an erasure (a re-hire) lifts the gone marker; a replayed one from before it raises Erased."""
         name = env.employee_registered.display_name
         department = env.department_id
+        manager = env.employee_registered.is_manager
         if not await self.store.lift_marker(env.employee_id, utc(env.occurred_at.ToDatetime(tzinfo=UTC))):
             raise Erased(env.employee_id)
 
         def change(record: EmployeeRecord) -> Change:
-            if record.registered and record.department == department and record.display_name == name:
+            facts = (department, name, manager)
+            if record.registered and (record.department, record.display_name, record.manager) == facts:
                 return None
-            return replace(record, registered=True, department=department, display_name=name), []
+            return replace(record, registered=True, department=department, display_name=name, manager=manager), []
 
         await self._update(env.employee_id, change)
 
@@ -307,9 +309,10 @@ class Recognition:
             holding = model.respond(self.rules, record, badge, accept, reason)
             if holding is None:
                 return None
+            was_accepted = record.status(self.rules) == model.ACCEPTED
             holdings = {**record.holdings, (holding.badge, holding.tier): holding}
             env = events.answered(employee_id, record.department, holding, accept, at)
-            chosen = programme.answered(record.programme, accept, code, at)
+            chosen = programme.answered(record.programme, accept, code, at, was_accepted)
             return replace(record, holdings=holdings, programme=chosen), [env]
 
         record, _ = await self._update(employee_id, change)
@@ -357,6 +360,10 @@ class Recognition:
 
         def change(record: EmployeeRecord) -> Change:
             chosen = programme.volunteer(record.programme, at, withdraw)
+            offer = []
+            if chosen != record.programme:
+                chosen = replace(chosen, events=chosen.events + 1)
+                offer = [events.volunteered(employee_id, record.department, chosen.events, at, withdraw)]
             updated = replace(record, programme=chosen)
             decisions = []
             if not withdraw and record.scored_at is not None and record.top_holding(self.rules, badge) is None:
@@ -374,8 +381,8 @@ class Recognition:
                 ]
             applied = self._apply(updated, decisions)
             if applied is None:
-                return None if chosen == record.programme else (updated, [])
-            return applied
+                return (updated, offer) if offer else None
+            return applied[0], [*offer, *applied[1]]
 
         record, _ = await self._update(employee_id, change)
         return record, self.criteria(record)
@@ -413,21 +420,55 @@ class Recognition:
         for record in await self.store.load_many(ids):
             if record.opt_out:
                 continue
-            holding = next((h for (b, _), h in record.holdings.items() if b == badge and h.grant_seq > 0), None)
-            p = record.programme
-            accepted_at = p.accepted_at if holding is not None and holding.status == model.ACCEPTED else None
-            completed = [t.completed_at for t in p.trainings if t.completed_at is not None]
-            journeys.append(
-                Journey(
-                    department=record.department,
-                    invited_at=holding.granted_at if holding is not None else None,
-                    accepted_at=accepted_at,
-                    trained_at=min(completed) if completed else None,
-                    declined=p.declined,
-                    lapsed=accepted_at is not None and holding is not None and not holding.held,
-                )
-            )
+            journeys.append(self._journey(record, badge))
         return programme.funnel(journeys, await self.store.departments(), now, self.min_group_size)
+
+    @staticmethod
+    def _journey(record: EmployeeRecord, badge: str) -> Journey:
+        """The person's steps: invited by the (latest) grant; an ambassador while the badge is held and accepted;
+        lapsed after accepting when they withdrew (declined) or the badge was revoked (or is being offered again)."""
+        holding = next((h for (b, _), h in record.holdings.items() if b == badge and h.grant_seq > 0), None)
+        p = record.programme
+        accepted_at = p.accepted_at if holding is not None else None
+        active = holding is not None and holding.held and holding.status == model.ACCEPTED
+        lapse, lapsed_at = None, None
+        if accepted_at is not None and not active:
+            assert holding is not None
+            if holding.status == model.DECLINED and p.withdrew_at is not None:
+                lapse, lapsed_at = programme.Lapse.WITHDREW, p.withdrew_at
+            else:
+                lapse, lapsed_at = programme.Lapse.INACTIVE, None if holding.held else holding.revoked_at
+        completed = [t.completed_at for t in p.trainings if t.completed_at is not None]
+        return Journey(
+            department=record.department,
+            invited_at=holding.granted_at if holding is not None else None,
+            accepted_at=accepted_at,
+            trained_at=min(completed) if completed else None,
+            declined=p.declined,
+            active=active,
+            volunteered=p.volunteering,
+            lapse=lapse,
+            lapsed_at=lapsed_at,
+        )
+
+    async def members(self) -> list[insights.Member]:
+        """Every registered employee with their figures, the manager flag and whether they are an ambassador."""
+        badge = self.rules.coverage.badge
+        out = []
+        for record in await self.store.load_many(await self.store.registered()):
+            if not record.registered or not record.department:
+                continue
+            holding = record.top_holding(self.rules, badge)
+            ambassador = holding is not None and holding.status == model.ACCEPTED and record.visible
+            out.append(insights.Member(record.department, record.manager, ambassador, record.figures))
+        return out
+
+    async def role_models(self) -> insights.RoleModels:
+        """Managers' activity against everyone else's (aggregates only; docs/programme.md)."""
+        return insights.role_models(await self.members(), self.min_group_size)
+
+    async def adoption_by_coverage(self) -> insights.AdoptionByCoverage:
+        return insights.adoption_by_coverage(await self.members(), self.min_group_size)
 
     async def legitimate(self, employee_id: str, change_: Legitimation) -> EmployeeRecord:
         """Records training, a time budget, a resource or appreciation for an ambassador who accepted."""
@@ -437,7 +478,14 @@ class Recognition:
                 raise NotFound(f"{employee_id} holds no badges")
             programme.must_have_accepted(record.status(self.rules), employee_id)
             given = programme.legitimate(self.catalogue, record.programme, employee_id, change_)
-            return None if given is None else (replace(record, programme=given), [])
+            if given is None:
+                return None
+            given = replace(given, events=given.events + 1)
+            item = change_.value if change_.change in programme.CATALOGUE_CHANGES else ""
+            env = events.legitimation_recorded(
+                employee_id, record.department, given.events, change_.at, change_.change.value, item
+            )
+            return replace(record, programme=given), [env]
 
         record, _ = await self._update(employee_id, change)
         return record

@@ -29,6 +29,7 @@ class EmployeeRecord:
     department: str = ""
     display_name: str = ""
     registered: bool = False
+    manager: bool = False  # the directory's flag: counted only in aggregates (managers as role models)
     opt_out: bool = False
     hidden: bool = False
     ranking_opt_out: bool = False

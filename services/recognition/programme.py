@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cache
@@ -126,7 +126,8 @@ class Programme:
     """One person's part in the programme: their choices and what the programme gave them."""
 
     volunteered_at: datetime | None = None
-    accepted_at: datetime | None = None  # when the person last accepted the invitation (for the funnel)
+    accepted_at: datetime | None = None  # when the person last accepted the invitation (kept for the funnel)
+    withdrew_at: datetime | None = None  # an ambassador who accepted and then declined: a lapse
     declined: bool = False  # survives a revocation, so a re-grant does not invite again
     decline_reason: str = ""  # a code of the catalogue; reported only in aggregate
     shown_badges: tuple[str, ...] = ()
@@ -135,6 +136,7 @@ class Programme:
     time_budget: TimeBudget | None = None
     resources: tuple[ResourceGrant, ...] = ()
     appreciations: tuple[Appreciation, ...] = ()
+    events: int = 0  # programme events written so far: numbers the next one, so its id is deterministic
 
     @property
     def empty(self) -> bool:
@@ -145,7 +147,7 @@ class Programme:
         return self.volunteered_at is not None
 
 
-_TIMES = {"volunteered_at", "accepted_at", "offered_at", "completed_at", "agreed_at", "granted_at", "at"}
+_TIMES = {"volunteered_at", "accepted_at", "withdrew_at", "offered_at", "completed_at", "agreed_at", "granted_at", "at"}
 
 
 def _jsonable(value: object) -> object:
@@ -172,6 +174,7 @@ def decode(raw: str) -> Programme:
     return Programme(
         volunteered_at=data.get("volunteered_at"),
         accepted_at=data.get("accepted_at"),
+        withdrew_at=data.get("withdrew_at"),
         declined=data.get("declined", False),
         decline_reason=data.get("decline_reason", ""),
         shown_badges=tuple(data.get("shown_badges", ())),
@@ -180,6 +183,7 @@ def decode(raw: str) -> Programme:
         time_budget=TimeBudget(**_times(budget)) if budget else None,
         resources=tuple(ResourceGrant(**_times(r)) for r in data.get("resources", ())),
         appreciations=tuple(Appreciation(**_times(a)) for a in data.get("appreciations", ())),
+        events=data.get("events", 0),
     )
 
 
@@ -205,11 +209,15 @@ def without_confirmation(rules: Rules, badge_id: str) -> Rules:
     return rules.model_copy(update={"badges": badges})
 
 
-def answered(programme: Programme, accept: bool, reason_code: str, at: datetime) -> Programme:
-    """A decline is remembered beyond the invitation; accepting (changing one's mind) clears it."""
+def answered(
+    programme: Programme, accept: bool, reason_code: str, at: datetime, was_accepted: bool = False
+) -> Programme:
+    """A decline is remembered beyond the invitation; accepting (changing one's mind) clears it. The time of
+    the last acceptance stays for the funnel; declining after accepting (`was_accepted`) is a withdrawal."""
     if accept:
-        return replace(programme, accepted_at=at, declined=False, decline_reason="")
-    return replace(programme, accepted_at=None, declined=True, decline_reason=reason_code)
+        return replace(programme, accepted_at=at, withdrew_at=None, declined=False, decline_reason="")
+    withdrew = at if was_accepted else programme.withdrew_at
+    return replace(programme, withdrew_at=withdrew, declined=True, decline_reason=reason_code)
 
 
 # ---------------------------------------------------------------- legitimation (for people who accepted)
@@ -221,6 +229,9 @@ class Change(StrEnum):
     TIME_BUDGET = "time_budget"
     GRANT_RESOURCE = "grant_resource"
     APPRECIATION = "appreciation"
+
+
+CATALOGUE_CHANGES = frozenset({Change.OFFER_TRAINING, Change.COMPLETE_TRAINING, Change.GRANT_RESOURCE})
 
 
 @dataclass(frozen=True)
@@ -312,33 +323,63 @@ def summarise_declines(programmes: list[Programme], min_group_size: int) -> Decl
     return DeclineSummary(len(declined), shown, len(shown) < len(counts))
 
 
+class Lapse(StrEnum):
+    """Why an ambassador who accepted is no longer one."""
+
+    INACTIVE = "inactive"  # the badge was revoked: activity stayed below its keep thresholds past the grace period
+    WITHDREW = "withdrew"  # the person declined after accepting
+
+
 @dataclass(frozen=True)
 class Journey:
     """One person's way through the programme, as the funnel counts it."""
 
     department: str
     invited_at: datetime | None  # the ambassador badge's (latest) grant: detected and invited
-    accepted_at: datetime | None
+    accepted_at: datetime | None  # the last acceptance, kept after a lapse
     trained_at: datetime | None  # the first training completed
-    declined: bool
-    lapsed: bool  # accepted, and the badge was revoked since
+    declined: bool  # declined and never accepted
+    active: bool = False  # holds the ambassador badge and has accepted it
+    volunteered: bool = False
+    lapse: Lapse | None = None  # accepted, and no longer an ambassador
+    lapsed_at: datetime | None = None  # when, if known (a revocation's date expires with the policy's retention)
+
+
+@dataclass(frozen=True)
+class Retention:
+    days: int
+    cohort: int  # accepted at least `days` ago
+    retained: int  # of them, still an ambassador `days` after accepting
 
 
 @dataclass(frozen=True)
 class FunnelRow:
+    """One scope's funnel. detected = pending + accepted + declined and accepted = active + lapsed, by
+    construction; a figure about fewer than the minimum group size (a median, a lapse reason, a retention
+    cohort) is None or left out."""
+
     scope: str  # a department id, or "" for the whole company
     detected: int
     accepted: int
     declined: int
     trained: int
     accepted_90_days_ago: int  # accepted at least 90 days ago
-    active_after_90_days: int  # of those, still holding the badge
+    active_after_90_days: int  # of those, still an ambassador
     lapsed: int
     median_days_to_accept: float | None  # None unless at least the minimum group size accepted
     median_days_to_train: float | None
+    pending: int = 0  # invited, not answered yet
+    active: int = 0  # accepted and still an ambassador
+    volunteered: int = 0  # offered themselves
+    volunteers_invited: int = 0  # of them, invited (they met the criteria)
+    lapse_reasons: dict[str, int] = field(default_factory=dict)  # only reasons of at least the minimum group size
+    median_days_to_lapse: float | None = None
+    retention: tuple[Retention, ...] = ()  # only cohorts of at least the minimum group size
 
 
 ACTIVE_AFTER = timedelta(days=90)
+RETENTION_DAYS = (30, 90, 180)
+_DAY = 86_400.0
 
 
 def _median(values: list[float], min_group_size: int) -> float | None:
@@ -349,31 +390,59 @@ def _median(values: list[float], min_group_size: int) -> float | None:
     return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2
 
 
+def _days(start: datetime | None, end: datetime | None) -> float | None:
+    return (end - start).total_seconds() / _DAY if start is not None and end is not None else None
+
+
+def _present(values: list[float | None]) -> list[float]:
+    return [v for v in values if v is not None]
+
+
+def _retention(accepted: list[Journey], now: datetime, min_group_size: int) -> tuple[Retention, ...]:
+    out = []
+    for days in RETENTION_DAYS:
+        horizon = timedelta(days=days)
+        cohort = [j for j in accepted if j.accepted_at is not None and now - j.accepted_at >= horizon]
+        if len(cohort) < min_group_size:
+            continue
+        kept = sum(
+            1
+            for j in cohort
+            if j.lapse is None
+            or (j.lapsed_at is not None and j.accepted_at is not None and j.lapsed_at - j.accepted_at >= horizon)
+        )
+        out.append(Retention(days, len(cohort), kept))
+    return tuple(out)
+
+
 def _row(scope: str, journeys: list[Journey], now: datetime, min_group_size: int) -> FunnelRow:
-    accepted = [j for j in journeys if j.accepted_at is not None]
+    invited = [j for j in journeys if j.invited_at is not None]
+    accepted = [j for j in invited if j.accepted_at is not None]
     old = [j for j in accepted if j.accepted_at is not None and now - j.accepted_at >= ACTIVE_AFTER]
-    day = 86_400.0
-    to_accept = [
-        (j.accepted_at - j.invited_at).total_seconds() / day
-        for j in accepted
-        if j.accepted_at is not None and j.invited_at is not None
-    ]
-    to_train = [
-        (j.trained_at - j.accepted_at).total_seconds() / day
-        for j in accepted
-        if j.trained_at is not None and j.accepted_at is not None
-    ]
+    lapsed = [j for j in accepted if j.lapse is not None]
+    reasons: dict[str, int] = {}
+    for j in lapsed:
+        assert j.lapse is not None
+        reasons[j.lapse.value] = reasons.get(j.lapse.value, 0) + 1
+    volunteers = [j for j in journeys if j.volunteered]
     return FunnelRow(
         scope=scope,
-        detected=sum(1 for j in journeys if j.invited_at is not None),
+        detected=len(invited),
         accepted=len(accepted),
-        declined=sum(1 for j in journeys if j.invited_at is not None and j.accepted_at is None and j.declined),
+        declined=sum(1 for j in invited if j.accepted_at is None and j.declined),
         trained=sum(1 for j in accepted if j.trained_at is not None),
         accepted_90_days_ago=len(old),
-        active_after_90_days=sum(1 for j in old if not j.lapsed),
-        lapsed=sum(1 for j in accepted if j.lapsed),
-        median_days_to_accept=_median(to_accept, min_group_size),
-        median_days_to_train=_median(to_train, min_group_size),
+        active_after_90_days=sum(1 for j in old if j.lapse is None),
+        lapsed=len(lapsed),
+        median_days_to_accept=_median(_present([_days(j.invited_at, j.accepted_at) for j in accepted]), min_group_size),
+        median_days_to_train=_median(_present([_days(j.accepted_at, j.trained_at) for j in accepted]), min_group_size),
+        pending=sum(1 for j in invited if j.accepted_at is None and not j.declined),
+        active=len(accepted) - len(lapsed),
+        volunteered=len(volunteers),
+        volunteers_invited=sum(1 for j in volunteers if j.invited_at is not None),
+        lapse_reasons={r: n for r, n in sorted(reasons.items()) if n >= min_group_size},
+        median_days_to_lapse=_median(_present([_days(j.accepted_at, j.lapsed_at) for j in lapsed]), min_group_size),
+        retention=_retention(accepted, now, min_group_size),
     )
 
 

@@ -24,6 +24,7 @@ from services.common.errors import InvalidArgument, PermissionDenied
 from services.recognition import model
 from services.recognition.events import TIER_PB, evidence_pb
 from services.recognition.handlers import Recognition
+from services.recognition.insights import GroupActivity
 from services.recognition.model import EmployeeRecord
 from services.recognition.programme import Catalogue, Change, Legitimation
 from services.recognition.rules import Holding, ProgressView, Rules, progress
@@ -484,11 +485,38 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
                 active_after_90_days=row.active_after_90_days,
                 lapsed=row.lapsed,
             )
-            if row.median_days_to_accept is not None:
-                stage.median_days_to_accept = row.median_days_to_accept
-            if row.median_days_to_train is not None:
-                stage.median_days_to_train = row.median_days_to_train
+            stage.pending, stage.active = row.pending, row.active
+            stage.volunteered, stage.volunteers_invited = row.volunteered, row.volunteers_invited
+            stage.lapse_reasons.extend(pb.LapseReasonCount(reason=r, count=n) for r, n in row.lapse_reasons.items())
+            stage.retention.extend(
+                pb.Retention(days=r.days, cohort=r.cohort, retained=r.retained) for r in row.retention
+            )
+            for name in ("median_days_to_accept", "median_days_to_train", "median_days_to_lapse"):
+                if getattr(row, name) is not None:
+                    setattr(stage, name, getattr(row, name))
+        adoption = await self._rec.adoption_by_coverage()
+        response.adoption.departments_with = adoption.departments_with
+        response.adoption.departments_without = adoption.departments_without
+        if adoption.with_ambassadors is not None:
+            response.adoption.with_ambassadors.CopyFrom(group_pb(adoption.with_ambassadors))
+        if adoption.without_ambassadors is not None:
+            response.adoption.without_ambassadors.CopyFrom(group_pb(adoption.without_ambassadors))
         return response
+
+    async def GetManagerActivity(
+        self, request: pb.GetManagerActivityRequest, context: grpc.aio.ServicerContext
+    ) -> pb.GetManagerActivityResponse:
+        current_principal().require(Role.PROGRAMME_OWNER, Role.WORKS_COUNCIL)
+        view = await self._rec.role_models()
+        return pb.GetManagerActivityResponse(
+            departments=[
+                pb.ManagerActivity(department_id=r.scope, managers=group_pb(r.managers), others=group_pb(r.others))
+                for r in view.rows
+            ],
+            too_small=view.too_small,
+            small_departments=view.small_departments,
+            min_group_size=self._rec.min_group_size,
+        )
 
     async def GetCatalogue(
         self, request: pb.GetCatalogueRequest, context: grpc.aio.ServicerContext
@@ -517,6 +545,17 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
                 yield pb.StreamBadgeEventsResponse(event=env)
         finally:
             self._hub.unsubscribe(sub)
+
+
+def group_pb(g: GroupActivity) -> pb.GroupActivity:
+    return pb.GroupActivity(
+        people=g.people,
+        active_7d_share=g.active_7d_share,
+        active_30d_share=g.active_30d_share,
+        mean_active_days_30d=g.mean_active_days_30d,
+        mean_active_weeks_12w=g.mean_active_weeks_12w,
+        median_score_30d=g.median_score_30d,
+    )
 
 
 def _prefs(record: EmployeeRecord) -> pb.Preferences:

@@ -2,7 +2,7 @@
 
 Key schema (all keys of one employee share the `{emp:<id>}` hash tag, so every script stays in one slot):
   {emp:<id>}:state    hash: rev, version, scored_at, figures (JSON), department, display_name, registered,
-                      opt_out, hidden, ranking_opt_out, programme (JSON, services/recognition/programme.py),
+                      manager, opt_out, hidden, ranking_opt_out, programme (JSON, services/recognition/programme.py),
                       and one field h:<badge>:<tier> (JSON) per holding
   {emp:<id>}:events   set of recognition event ids ever written (a replayed transition is refused)
   {emp:<id>}:outbox   list of pending records: b"E" + Envelope bytes, or b"T" for a tombstone
@@ -176,6 +176,7 @@ def decode_record(employee_id: str, raw: dict[bytes, bytes]) -> EmployeeRecord:
         department=text.get("department", ""),
         display_name=text.get("display_name", ""),
         registered=text.get("registered") == "1",
+        manager=text.get("manager") == "1",
         opt_out=text.get("opt_out") == "1",
         hidden=text.get("hidden") == "1",
         ranking_opt_out=text.get("ranking_opt_out") == "1",
@@ -186,7 +187,8 @@ def decode_record(employee_id: str, raw: dict[bytes, bytes]) -> EmployeeRecord:
 
 def encode_changes(before: EmployeeRecord, after: EmployeeRecord) -> dict[str, str]:
     """The hash fields that differ between two versions of a record."""
-    flags = {"registered": after.registered, "opt_out": after.opt_out, "hidden": after.hidden}
+    flags = {"registered": after.registered, "manager": after.manager, "opt_out": after.opt_out}
+    flags["hidden"] = after.hidden
     flags["ranking_opt_out"] = after.ranking_opt_out
     fields: dict[str, str] = {
         "version": str(after.version),
@@ -380,6 +382,13 @@ class RecognitionStore:
     async def in_programme(self) -> list[str]:
         """Employees with a part in the programme (volunteers, people who declined, ambassadors legitimated)."""
         return sorted(m.decode() for m in await self.redis.smembers(PROGRAMME))
+
+    async def registered(self) -> list[str]:
+        """Every employee registered in a department (the directory as recognition knows it)."""
+        pipe = self.redis.pipeline(transaction=False)
+        for name in await self.redis.smembers(DEPARTMENTS):
+            pipe.smembers(department_key(name.decode()))
+        return sorted({m.decode() for members in await pipe.execute() for m in members})
 
     async def departments(self) -> dict[str, int]:
         """Registered department -> number of registered employees."""

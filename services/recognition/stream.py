@@ -3,7 +3,8 @@
 Every process tails the topic itself (no consumer group, from the end), so a client sees the events of every
 instance, not only those this one published. Visibility is checked per event: hidden or opted-out employees
 appear only in their own stream; pending or declined invitations, and facet badges the holder has not shown,
-only to the person and to the programme owner (consent first: nothing announces a person before they chose).
+only to the person and to the programme owner (consent first: nothing announces a person before they chose), and
+programme events (volunteering, legitimation) only to them as well.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from services.recognition.store import RecognitionStore
 log = logging.getLogger(__name__)
 
 _END = None
-PRIVATE_TO_HOLDER = ("invitation_declined",)
+# The person's own choices and what the programme gave them: never announced to colleagues.
+PRIVATE_TO_HOLDER = ("invitation_declined", "volunteered", "volunteering_withdrawn", "legitimation_recorded")
 SHOWN_BY_CHOICE = ("badge_granted", "badge_revoked", "badge_endorsed")
 
 

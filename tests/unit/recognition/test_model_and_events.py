@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
+from catalyst.events.v1 import programme_pb2
 
 from services.common.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from services.recognition import events, model
@@ -142,3 +143,16 @@ def test_event_ids_are_deterministic_and_distinct_per_fact() -> None:
     answer1 = events.answered("e1", "d1", replace(h, response_seq=1), True, T0)
     answer2 = events.answered("e1", "d1", replace(h, response_seq=2), False, T0)
     assert answer1.event_id != answer2.event_id and answer2.invitation_declined.badge == "creator"
+
+
+def test_programme_events_have_numbered_ids_and_carry_no_words() -> None:
+    first = events.volunteered("e1", "d1", 1, T0, withdraw=False)
+    assert first.WhichOneof("payload") == "volunteered"
+    assert events.volunteered("e1", "d1", 1, T0, withdraw=False).event_id == first.event_id
+    assert events.volunteered("e1", "d1", 2, T0, withdraw=True).WhichOneof("payload") == "volunteering_withdrawn"
+    assert events.programme_event_id("e1", 2) != first.event_id
+    given = events.legitimation_recorded("e1", "d1", 3, T0, "grant_resource", "community_channel")
+    assert given.legitimation_recorded.item_id == "community_channel"
+    thanks = events.legitimation_recorded("e1", "d1", 4, T0, "appreciation", "")
+    assert thanks.legitimation_recorded.kind == programme_pb2.LEGITIMATION_KIND_APPRECIATION_GIVEN
+    assert not thanks.legitimation_recorded.item_id

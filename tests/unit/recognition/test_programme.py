@@ -93,30 +93,77 @@ def test_declines_are_reported_only_in_groups_of_the_minimum_size() -> None:
     assert many.declined == 7 and many.reasons == {"no_time": 5} and many.suppressed
 
 
+def journey(
+    dept: str,
+    accepted: int | None,
+    trained: int | None = None,
+    lapse: programme.Lapse | None = None,
+    lapsed: int | None = None,
+    declined: bool = False,
+    volunteered: bool = False,
+    invited: bool = True,
+) -> programme.Journey:
+    day = timedelta(days=1)
+    return programme.Journey(
+        department=dept,
+        invited_at=T0 if invited else None,
+        accepted_at=T0 + accepted * day if accepted is not None else None,
+        trained_at=T0 + trained * day if trained is not None else None,
+        declined=declined,
+        active=accepted is not None and lapse is None,
+        volunteered=volunteered,
+        lapse=lapse,
+        lapsed_at=T0 + lapsed * day if lapsed is not None else None,
+    )
+
+
 def test_the_funnel_adds_up_and_shows_no_small_group() -> None:
     day = timedelta(days=1)
-
-    def journey(dept: str, accepted: int | None, trained: int | None = None, **more: bool) -> programme.Journey:
-        return programme.Journey(
-            department=dept,
-            invited_at=T0,
-            accepted_at=T0 + accepted * day if accepted is not None else None,
-            trained_at=T0 + trained * day if trained is not None else None,
-            declined=more.get("declined", False),
-            lapsed=more.get("lapsed", False),
-        )
-
+    inactive = programme.Lapse.INACTIVE
     people = [journey("a", d, d + 10) for d in (1, 2, 3, 4, 5)]
-    people += [journey("a", 100, lapsed=True), journey("a", None, declined=True), journey("b", 7)]
+    people += [journey("a", 100, lapse=inactive, lapsed=110), journey("a", None, declined=True), journey("b", 7)]
+    people += [journey("a", None), journey("a", None, volunteered=True, invited=False)]
     rows = programme.funnel(people, {"a": 20, "b": 3}, T0 + 120 * day, 5)
     company, a = rows
     assert [r.scope for r in rows] == ["", "a"]  # b has 3 employees: no row
-    assert (company.detected, company.accepted, company.declined, company.trained, company.lapsed) == (8, 7, 1, 5, 1)
+    assert (company.detected, company.accepted, company.declined, company.trained, company.lapsed) == (9, 7, 1, 5, 1)
+    assert company.detected == company.pending + company.accepted + company.declined
+    assert company.accepted == company.active + company.lapsed and company.pending == 1
+    assert (company.volunteered, company.volunteers_invited) == (1, 0)
     assert (company.accepted_90_days_ago, company.active_after_90_days) == (6, 6)
     assert company.median_days_to_accept == 4 and company.median_days_to_train == 10
-    assert (a.detected, a.accepted) == (7, 6)
+    assert company.lapse_reasons == {} and company.median_days_to_lapse is None  # one lapse: not shown
+    assert (a.detected, a.accepted) == (8, 6)
     none = programme.funnel(people[:3], {"a": 20}, T0, 5)[0]
     assert none.median_days_to_accept is None  # three durations: about individuals, not shown
+
+
+def test_lapses_have_reasons_and_retention_counts_who_stayed() -> None:
+    day = timedelta(days=1)
+    withdrew, inactive = programme.Lapse.WITHDREW, programme.Lapse.INACTIVE
+    people = [journey("a", 0) for _ in range(4)]
+    people += [journey("a", 0, lapse=inactive, lapsed=40) for _ in range(5)]
+    people += [journey("a", 0, lapse=withdrew, lapsed=10) for _ in range(2)]
+    (company,) = programme.funnel(people, {"a": 3, "b": 3}, T0 + 200 * day, 5)
+    assert (company.accepted, company.active, company.lapsed) == (11, 4, 7)
+    assert company.lapse_reasons == {"inactive": 5}  # two withdrew: fewer than five, left out
+    assert company.median_days_to_lapse == 40
+    assert [(r.days, r.cohort, r.retained) for r in company.retention] == [(30, 11, 9), (90, 11, 4), (180, 11, 4)]
+    young = programme.funnel(people, {"a": 11}, T0 + 60 * day, 5)[0]
+    assert [r.days for r in young.retention] == [30]  # nobody accepted 90 days ago yet
+
+
+def test_declining_after_accepting_is_a_withdrawal_and_accepting_again_lifts_it() -> None:
+    accepted = programme.answered(Programme(), accept=True, reason_code="", at=T0)
+    withdrew = programme.answered(
+        accepted, accept=False, reason_code="no_time", at=T0 + timedelta(days=3), was_accepted=True
+    )
+    assert withdrew.accepted_at == T0 and withdrew.withdrew_at == T0 + timedelta(days=3) and withdrew.declined
+    assert programme.decode(programme.encode(withdrew)) == withdrew
+    again = programme.answered(withdrew, accept=True, reason_code="", at=T0 + timedelta(days=5))
+    assert again.withdrew_at is None and not again.declined
+    plain = programme.answered(Programme(), accept=False, reason_code="", at=T0)
+    assert plain.withdrew_at is None and plain.accepted_at is None
 
 
 def test_a_volunteer_does_not_wait_for_the_confirmation_period() -> None:

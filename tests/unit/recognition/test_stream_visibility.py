@@ -49,3 +49,12 @@ def test_open_and_declined_invitations_are_private_to_the_person_and_programme_o
         assert not may_see(sub(), env, visible=True, public=SHOWN)
         assert may_see(sub(programme_owner=True), env, visible=True, public=SHOWN)
         assert may_see(sub("e1"), env, visible=True, public=SHOWN)
+
+
+def test_programme_events_reach_only_the_person_and_the_programme_owner() -> None:
+    for kind in ("volunteered", "volunteering_withdrawn", "legitimation_recorded"):
+        env = envelope_pb2.Envelope(employee_id="e1", department_id="d1")
+        getattr(env, kind).SetInParent()
+        assert not may_see(sub(), env, visible=True, public=SHOWN)
+        assert may_see(sub("e1"), env, visible=True, public=SHOWN)
+        assert may_see(sub(programme_owner=True), env, visible=True, public=SHOWN)
