@@ -31,6 +31,7 @@ COMMANDS = frozenset(
         "register-session",
         "confirm-attendance",
         "funnel",
+        "manager-activity",
     }
 )
 SESSION_TYPES = {
@@ -68,6 +69,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     pr.add_argument("employee", nargs="?", default="")
     sub.add_parser("catalogue", help="trainings, resources and decline reasons the programme offers")
     sub.add_parser("funnel", help="detected, accepted, trained, active, lapsed (programme owner, works council)")
+    sub.add_parser(
+        "manager-activity", help="managers' activity against everyone else's, per department (aggregates only)"
+    )
     sub.add_parser("sessions", help="registered pre-launch workshops, interviews and surveys (programme owner)")
     rs = sub.add_parser("register-session", help="register a workshop, interview or survey (programme owner)")
     rs.add_argument("session_id")
@@ -136,27 +140,98 @@ def candidates(console: Console, response: pb.ListCandidatesResponse) -> None:
     console.print(table)
 
 
+def _days(stage: pb.FunnelStage, name: str) -> str:
+    return f"{getattr(stage, name):.0f}" if stage.HasField(name) else "-"
+
+
 def funnel(console: Console, response: pb.GetProgrammeFunnelResponse) -> None:
     if not response.stages:
         console.print(f"No figures: the company has fewer than {response.min_group_size} people")
         return
     table = Table(
         "scope",
+        "volunteered (invited)",
         "detected",
-        "accepted",
+        "pending",
         "declined",
+        "accepted",
         "trained",
-        "active after 90 d",
+        "active",
         "lapsed",
-        "days to accept",
+        "active after 90 d",
+        "days to accept / train / lapse",
         title=f"Programme funnel (departments of at least {response.min_group_size} people)",
     )
     for s in response.stages:
-        active = f"{s.active_after_90_days} of {s.accepted_90_days_ago}"
-        days = f"{s.median_days_to_accept:.0f}" if s.HasField("median_days_to_accept") else "-"
-        row = (s.detected, s.accepted, s.declined, s.trained)
-        table.add_row(s.department_id or "company", *map(str, row), active, str(s.lapsed), days)
+        table.add_row(
+            s.department_id or "company",
+            f"{s.volunteered} ({s.volunteers_invited})",
+            *map(str, (s.detected, s.pending, s.declined, s.accepted, s.trained, s.active, s.lapsed)),
+            f"{s.active_after_90_days} of {s.accepted_90_days_ago}",
+            " / ".join(_days(s, f"median_days_to_{step}") for step in ("accept", "train", "lapse")),
+        )
     console.print(table)
+    company = response.stages[0]
+    if company.lapse_reasons:
+        console.print("Why ambassadors lapsed: " + ", ".join(f"{r.reason} {r.count}" for r in company.lapse_reasons))
+    for r in company.retention:
+        console.print(f"Retention after {r.days} days: {r.retained} of {r.cohort} who accepted that long ago")
+    a = response.adoption
+    activity(
+        console,
+        "Adoption where ambassadors are",
+        [
+            (f"colleagues in {a.departments_with} departments with an ambassador", _group(a, "with_ambassadors")),
+            (f"people in {a.departments_without} departments without one", _group(a, "without_ambassadors")),
+        ],
+    )
+
+
+def _group(message: pb.AdoptionByCoverage | pb.ManagerActivity, name: str) -> pb.GroupActivity | None:
+    return getattr(message, name) if message.HasField(name) else None
+
+
+def activity(console: Console, title: str, groups: list[tuple[str, pb.GroupActivity | None]]) -> None:
+    """Rows of group activity; a group below the minimum group size (None) is shown as too small."""
+    table = Table(
+        "group",
+        "people",
+        "active 7 d",
+        "active 30 d",
+        "active days / 30",
+        "active weeks / 12",
+        "median 30-day score",
+        title=title,
+    )
+    for label, g in groups:
+        if g is None:
+            table.add_row(label, "too few to show", *[""] * 5)
+            continue
+        table.add_row(
+            label,
+            str(g.people),
+            f"{g.active_7d_share:.0%}",
+            f"{g.active_30d_share:.0%}",
+            f"{g.mean_active_days_30d:.1f}",
+            f"{g.mean_active_weeks_12w:.1f}",
+            f"{g.median_score_30d:.1f}",
+        )
+    console.print(table)
+
+
+def manager_activity(console: Console, response: pb.GetManagerActivityResponse) -> None:
+    groups: list[tuple[str, pb.GroupActivity | None]] = []
+    for d in response.departments:
+        scope = d.department_id or "company"
+        groups += [(f"{scope}: managers", d.managers), (f"{scope}: everyone else", d.others)]
+    if groups:
+        activity(console, f"Managers as role models (groups of at least {response.min_group_size})", groups)
+    else:
+        console.print(f"No figures: fewer than {response.min_group_size} managers or other employees")
+    if response.too_small:
+        console.print(f"Too few managers or other employees to compare: {', '.join(response.too_small)}")
+    if response.small_departments:
+        console.print(f"{response.small_departments} departments below {response.min_group_size} people are not shown")
 
 
 def run(args: argparse.Namespace, caller: Caller, console: Console) -> None:
@@ -201,6 +276,9 @@ def run(args: argparse.Namespace, caller: Caller, console: Console) -> None:
             print(json.dumps(MessageToDict(response.programme, preserving_proto_field_name=True), indent=2))
         case "funnel":
             funnel(console, caller.call("recognition", "GetProgrammeFunnel", pb.GetProgrammeFunnelRequest()))
+        case "manager-activity":
+            request = pb.GetManagerActivityRequest()
+            manager_activity(console, caller.call("recognition", "GetManagerActivity", request))
         case "sessions":
             for s in caller.call("prelaunch", "ListSessions", pre.ListSessionsRequest()).sessions:
                 kind = pre.SessionType.Name(s.type).removeprefix("SESSION_TYPE_").lower()

@@ -7,7 +7,7 @@ from catalyst.recognition.v1 import recognition_pb2 as pb
 from rich.console import Console
 
 from services.cli.main import parser
-from services.cli.programme import funnel, legitimation_request, session_request
+from services.cli.programme import funnel, legitimation_request, manager_activity, session_request
 
 
 def test_each_legitimation_option_fills_its_field_of_the_oneof() -> None:
@@ -41,12 +41,34 @@ def test_a_session_registration_carries_its_dates_and_departments() -> None:
 
 def test_the_funnel_table_shows_every_stage() -> None:
     response = pb.GetProgrammeFunnelResponse(min_group_size=5)
-    response.stages.add(detected=8, accepted=6, declined=1, trained=3, accepted_90_days_ago=4, active_after_90_days=3)
+    company = response.stages.add(
+        detected=8, pending=1, accepted=6, declined=1, trained=3, active=5, lapsed=1, volunteered=3
+    )
+    company.accepted_90_days_ago, company.active_after_90_days = 4, 3
+    company.lapse_reasons.add(reason="inactive", count=5)
+    company.retention.add(days=30, cohort=6, retained=5)
     response.stages.add(department_id="sales", detected=5, accepted=5, median_days_to_accept=4)
-    console = Console(record=True, width=200)
+    response.adoption.departments_with = 2
+    response.adoption.with_ambassadors.people = 40
+    response.adoption.with_ambassadors.active_30d_share = 0.75
+    console = Console(record=True, width=250)
     funnel(console, response)
     text = console.export_text()
-    assert "company" in text and "3 of 4" in text and "sales" in text
+    assert "company" in text and "3 of 4" in text and "sales" in text and "4 / - / -" in text
+    assert "inactive 5" in text and "5 of 6" in text and "75%" in text and "too few to show" in text
     empty = Console(record=True)
     funnel(empty, pb.GetProgrammeFunnelResponse(min_group_size=5))
     assert "fewer than 5 people" in empty.export_text()
+
+
+def test_manager_activity_names_groups_not_people() -> None:
+    response = pb.GetManagerActivityResponse(min_group_size=5, too_small=["legal"], small_departments=2)
+    row = response.departments.add(department_id="sales")
+    row.managers.people, row.managers.active_30d_share = 6, 0.5
+    row.others.people, row.others.active_30d_share = 30, 0.8
+    console = Console(record=True, width=250)
+    manager_activity(console, response)
+    text = console.export_text()
+    assert "sales: managers" in text and "50%" in text and "80%" in text
+    assert "legal" in text and "2 departments below 5" in text
+    assert parser().parse_args(["manager-activity"]).command == "manager-activity"
