@@ -19,6 +19,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.common.policy import Policy, load_policy
 from services.console import pages
 from services.console.backend import Backend, BackendError, Failure
 from services.console.config import ConsoleSettings
@@ -77,7 +78,10 @@ def create_app(
     signin: SignIn,
     on_shutdown: Callable[[], Awaitable[None]] | None = None,
     registry: CollectorRegistry = REGISTRY,
+    policy: Policy | None = None,
 ) -> Starlette:
+    """`policy` is the works agreement's file every service reads (the council's page shows it; the ranking
+    switch exists only where it has rankings); the configured file unless a test hands in another."""
     requests = Counter("console_requests", "HTTP requests to the console by page and status", ["page", "status"],
                        registry=registry)
 
@@ -96,12 +100,23 @@ def create_app(
         Route("/me", pages.activity),
         Route("/me/badges", pages.badges),
         Route("/me/invitations", pages.answer_invitation, methods=["POST"]),
+        Route("/me/badges/shown", pages.show_badge, methods=["POST"]),
+        Route("/me/programme", pages.my_programme),
+        Route("/me/programme", pages.volunteer, methods=["POST"]),
+        Route("/me/accesses", pages.my_accesses),
         Route("/me/consent", pages.consent),
         Route("/me/consent", pages.save_consent, methods=["POST"]),
         Route("/me/data", pages.my_data),
         Route("/me/data/download", pages.download),
         Route("/me/erase", pages.erase_page),
         Route("/me/erase", pages.erase, methods=["POST"]),
+        Route("/programme", pages.programme_overview),
+        Route("/programme/candidates", pages.candidates),
+        Route("/programme/person", pages.person),
+        Route("/programme/legitimation", pages.record_legitimation, methods=["POST"]),
+        Route("/programme/pilot", pages.pilot_group),
+        Route("/council", pages.council),
+        Route("/council/audit", pages.audit_log),
         Route("/healthz", pages.healthz),
         Route("/metrics", _metrics(registry)),
         Mount("/static", StaticFiles(directory=STATIC), name="static"),
@@ -133,6 +148,7 @@ def create_app(
     app.state.backend = backend
     app.state.signin = signin
     app.state.locales = LOCALES
+    app.state.policy = policy or load_policy()
 
     return app
 

@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from catalyst.engagement.v1 import engagement_pb2 as eng
-from catalyst.events.v1 import badges_pb2
-from catalyst.feed.v1 import feed_pb2 as feed
+from catalyst.events.v1 import badges_pb2, envelope_pb2
 from catalyst.recognition.v1 import recognition_pb2 as rec
-from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
+
+from services.common.policy import Policy, Rankings
+from services.console.charts import BarChart, bar_chart
 
 COMPONENTS = ("content", "conversation", "reach", "helpfulness", "innovation", "profile", "pilot")
 TIERS = {
@@ -111,6 +112,9 @@ class BadgeRow:
     endorsement_note: str
     at_risk_since: datetime | None
     evidence: tuple[EvidenceRow, ...]
+    # Facet badges (no invitation to answer) start private; the holder may show them to colleagues.
+    facet: bool
+    shown: bool
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,8 @@ def _badge_row(badge: rec.Badge) -> BadgeRow:
         endorsement_note=badge.endorsement_note,
         at_risk_since=timestamp(badge, "at_risk_since"),
         evidence=tuple(EvidenceRow(e.signal, e.value, e.threshold) for e in badge.evidence),
+        facet=badge.status == rec.AMBASSADOR_STATUS_UNSPECIFIED,
+        shown=badge.shown,
     )
 
 
@@ -203,31 +209,214 @@ def badges(held: rec.GetBadgesResponse, progress: rec.GetProgressResponse) -> Ba
 
 @dataclass(frozen=True)
 class ConsentView:
-    ranking_opt_out: bool
+    # The ranking switch exists only where the policy has rankings that people opt in to.
+    rankings_offered: bool
+    ranked: bool
     recognition_opt_out: bool
     hidden_from_lists: bool
+    appreciations_shared: bool
 
 
-def consent(score: eng.GetScoreResponse | None, preferences: rec.GetPreferencesResponse) -> ConsentView:
-    """The switches that exist today: ranking (engagement), recognition and lists (recognition). Someone with
-    no figures yet has no ranking to leave: the switch shows as not opted out."""
+def rankings_offered(policy: Policy) -> bool:
+    """Rankings exist only where the policy has them, and then only for people who opt in."""
+    return policy.visibility.rankings is Rankings.OPTED_IN
+
+
+def consent(
+    policy: Policy, engagement: eng.GetMyDataResponse | None, preferences: rec.GetPreferencesResponse
+) -> ConsentView:
+    """The switches the services keep: ranking (engagement, only an explicit opt-in counts), recognition,
+    lists and shared appreciation (recognition)."""
     return ConsentView(
-        ranking_opt_out=bool(score and score.ranking_opt_out),
+        rankings_offered=rankings_offered(policy),
+        ranked=bool(engagement and engagement.ranking_choice == "opted_in"),
         recognition_opt_out=preferences.preferences.recognition_opt_out,
         hidden_from_lists=preferences.preferences.hidden_from_lists,
+        appreciations_shared=preferences.preferences.appreciations_shared,
     )
 
 
-def my_data_export(
-    recognition: rec.GetMyDataResponse, profile: feed.GetProfileResponse | None, score: eng.GetScoreResponse | None
-) -> dict[str, Any]:
-    """The download: each service's own answer about me, field names as in proto/, nothing added or left out."""
+STATUSES = {
+    rec.AMBASSADOR_STATUS_INVITED: "invited",
+    rec.AMBASSADOR_STATUS_ACCEPTED: "accepted",
+    rec.AMBASSADOR_STATUS_DECLINED: "declined",
+}
 
-    def as_dict(message: Message | None) -> dict[str, Any] | None:
-        return MessageToDict(message, preserving_proto_field_name=True) if message is not None else None
 
-    return {
-        "recognition": as_dict(recognition),
-        "feed": as_dict(profile),
-        "engagement": as_dict(score),
-    }
+@dataclass(frozen=True)
+class TrainingRow:
+    training_id: str
+    name: str
+    offered_at: datetime | None
+    completed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ProgrammeView:
+    employee_id: str
+    status: str
+    volunteering: bool
+    volunteered_at: datetime | None
+    trainings: tuple[TrainingRow, ...]
+    hours_per_month: float
+    agreed_by_manager: str
+    budget_agreed_at: datetime | None
+    resources: tuple[tuple[str, datetime | None], ...]
+    appreciations: tuple[tuple[str, str, datetime | None], ...]
+    appreciations_shared: bool
+
+
+def programme(record: rec.ProgrammeRecord) -> ProgrammeView:
+    """A person's part in the programme: status, volunteering, trainings, time budget, resources, appreciation."""
+    return ProgrammeView(
+        employee_id=record.employee_id,
+        status=STATUSES.get(record.status, ""),
+        volunteering=record.volunteering,
+        volunteered_at=timestamp(record, "volunteered_at"),
+        trainings=tuple(
+            TrainingRow(t.training_id, t.name or t.training_id, timestamp(t, "offered_at"),
+                        timestamp(t, "completed_at"))
+            for t in record.trainings
+        ),
+        hours_per_month=record.time_budget.hours_per_month,
+        agreed_by_manager=record.time_budget.agreed_by_manager,
+        budget_agreed_at=timestamp(record.time_budget, "agreed_at"),
+        resources=tuple((r.name or r.resource_id, timestamp(r, "granted_at")) for r in record.resources),
+        appreciations=tuple((a.text, a.author_role, timestamp(a, "at")) for a in record.appreciations),
+        appreciations_shared=record.appreciations_shared,
+    )
+
+
+@dataclass(frozen=True)
+class AccessRow:
+    at: datetime | None
+    employee_id: str
+    actor: str
+    roles: str
+    method: str
+    purpose: str
+
+
+def access_rows(envelopes: list[envelope_pb2.Envelope]) -> tuple[AccessRow, ...]:
+    """Audit entries as lines: when, whose data, who looked (and as what), which call, why."""
+    return tuple(
+        AccessRow(
+            at=timestamp(e, "occurred_at"),
+            employee_id=e.employee_id,
+            actor=e.data_accessed.actor,
+            roles=", ".join(e.data_accessed.actor_roles),
+            method=e.data_accessed.method.rsplit("/", 1)[-1],
+            purpose=e.data_accessed.purpose,
+        )
+        for e in envelopes
+    )
+
+
+@dataclass(frozen=True)
+class CandidateRow:
+    employee_id: str
+    name: str
+    department_id: str
+    status: str
+    detected: bool
+    volunteered: bool
+    volunteered_at: datetime | None
+    met: int
+    required: int
+    fraction: float
+    missing: tuple[str, ...]
+    evidence: tuple[EvidenceRow, ...]
+
+
+def candidates(response: rec.ListCandidatesResponse) -> tuple[CandidateRow, ...]:
+    """Detected candidates beside volunteers, each with the same criteria: met, missing, and the evidence."""
+    rows = []
+    for c in response.candidates:
+        met, missing = len(c.progress.met), len(c.progress.missing)
+        rows.append(
+            CandidateRow(
+                employee_id=c.badge.employee_id,
+                name=c.badge.display_name or c.badge.employee_id,
+                department_id=c.badge.department_id,
+                status=STATUSES.get(c.badge.status, ""),
+                detected=c.detected,
+                volunteered=c.volunteered,
+                volunteered_at=timestamp(c, "volunteered_at"),
+                met=met,
+                required=met + missing,
+                fraction=share(met, met + missing),
+                missing=tuple(r.description or r.signal for r in c.progress.missing),
+                evidence=tuple(EvidenceRow(e.signal, e.value, e.threshold) for e in c.badge.evidence),
+            )
+        )
+    return tuple(rows)
+
+
+FUNNEL_STEPS = ("detected", "accepted", "trained", "active_after_90_days", "lapsed", "declined")
+
+
+@dataclass(frozen=True)
+class FunnelView:
+    min_group_size: int
+    company: rec.FunnelStage | None
+    chart: BarChart | None
+    departments: tuple[rec.FunnelStage, ...]
+
+
+def funnel(response: rec.GetProgrammeFunnelResponse) -> FunnelView:
+    """The company's funnel as a chart (steps scaled to those detected), departments as a table; the service
+    leaves out every group below the minimum size."""
+    company = next((s for s in response.stages if not s.department_id), None)
+    chart = (
+        bar_chart([(step, float(getattr(company, step))) for step in FUNNEL_STEPS], scale=float(company.detected))
+        if company is not None and company.detected > 0
+        else None
+    )
+    return FunnelView(
+        min_group_size=response.min_group_size,
+        company=company,
+        chart=chart,
+        departments=tuple(s for s in response.stages if s.department_id),
+    )
+
+
+@dataclass(frozen=True)
+class CoverageView:
+    chart: BarChart | None
+    departments: tuple[rec.DepartmentCoverage, ...]
+    without: tuple[str, ...]
+
+
+def coverage(response: rec.GetDepartmentCoverageResponse) -> CoverageView:
+    """Each department's share of ambassadors against its target: a department without one stands out."""
+    departments = tuple(sorted(response.departments, key=lambda d: (d.ambassadors > 0, d.ratio, d.department_id)))
+    chart = (
+        bar_chart([(d.department_id, d.ratio) for d in departments], [d.target_ratio for d in departments])
+        if departments
+        else None
+    )
+    return CoverageView(chart, departments, tuple(response.departments_without_ambassador))
+
+
+@dataclass(frozen=True)
+class PolicyRow:
+    section: str
+    name: str
+    value: str
+
+
+def policy_rows(policy: Policy) -> tuple[PolicyRow, ...]:
+    """The active policy file, setting by setting, as the services read it."""
+    rows = []
+
+    def walk(section: str, prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                walk(section, f"{prefix}.{key}" if prefix else key, inner)
+        else:
+            rows.append(PolicyRow(section, prefix, str(value)))
+
+    for section, values in policy.model_dump(mode="json").items():
+        walk(section, "", values)
+    return tuple(rows)
+

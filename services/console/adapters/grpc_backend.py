@@ -1,5 +1,5 @@
-"""The Backend over gRPC: one channel per service, the caller's token on every call, gRPC status codes
-turned into the console's Failure kinds."""
+"""The Backend over gRPC: one channel per service, the caller's token (and a stated purpose) on every call,
+gRPC status codes turned into the console's Failure kinds. The audit service is served by recognition."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from catalyst.audit.v1 import audit_pb2 as audit
+from catalyst.audit.v1 import audit_pb2_grpc
 from catalyst.engagement.v1 import engagement_pb2 as eng
 from catalyst.engagement.v1 import engagement_pb2_grpc
 from catalyst.feed.v1 import feed_pb2 as feed
@@ -14,6 +16,7 @@ from catalyst.feed.v1 import feed_pb2_grpc
 from catalyst.recognition.v1 import recognition_pb2 as rec
 from catalyst.recognition.v1 import recognition_pb2_grpc
 
+from services.common.audit import PURPOSE_KEY
 from services.common.grpc_client import bearer
 from services.console.backend import BackendError, Failure
 from services.console.config import ConsoleSettings
@@ -52,9 +55,12 @@ class GrpcBackend:
             await channel.close()
         self._channels.clear()
 
-    async def _call(self, service: str, rpc: Callable[..., Awaitable[R]], request: Any, token: str) -> R:
+    async def _call(
+        self, service: str, rpc: Callable[..., Awaitable[R]], request: Any, token: str, purpose: str = ""
+    ) -> R:
+        metadata = (*bearer(token), *(((PURPOSE_KEY, purpose),) if purpose else ()))
         try:
-            return await rpc(request, metadata=bearer(token), timeout=self._settings.call_timeout_seconds)
+            return await rpc(request, metadata=metadata, timeout=self._settings.call_timeout_seconds)
         except grpc.aio.AioRpcError as exc:
             failure = _FAILURES.get(exc.code(), Failure.ERROR)
             raise BackendError(service, failure, exc.details() or exc.code().name.lower()) from None
@@ -64,6 +70,9 @@ class GrpcBackend:
 
     def _recognition(self) -> recognition_pb2_grpc.RecognitionServiceStub:
         return recognition_pb2_grpc.RecognitionServiceStub(self._channel("recognition"))
+
+    def _audit(self) -> audit_pb2_grpc.AuditServiceStub:
+        return audit_pb2_grpc.AuditServiceStub(self._channel("recognition"))
 
     def _feed(self) -> feed_pb2_grpc.FeedServiceStub:
         return feed_pb2_grpc.FeedServiceStub(self._channel("feed"))
@@ -107,3 +116,63 @@ class GrpcBackend:
 
     async def forget_me(self, token: str) -> feed.ForgetMeResponse:
         return await self._call("feed", self._feed().ForgetMe, feed.ForgetMeRequest(), token)
+
+    async def engagement_data(self, token: str) -> eng.GetMyDataResponse:
+        return await self._call("engagement", self._engagement().GetMyData, eng.GetMyDataRequest(), token)
+
+    async def feed_data(self, token: str) -> feed.GetMyDataResponse:
+        return await self._call("feed", self._feed().GetMyData, feed.GetMyDataRequest(), token)
+
+    async def my_accesses(self, token: str, page_token: str) -> audit.ListMyAccessesResponse:
+        request = audit.ListMyAccessesRequest(page_token=page_token)
+        return await self._call("audit", self._audit().ListMyAccesses, request, token)
+
+    async def volunteer(self, token: str, withdraw: bool) -> rec.VolunteerResponse:
+        request = rec.VolunteerRequest(withdraw=withdraw)
+        return await self._call("recognition", self._recognition().Volunteer, request, token)
+
+    async def set_badge_shown(self, token: str, badge: str, shown: bool) -> rec.SetBadgeShownResponse:
+        request = rec.SetBadgeShownRequest(badge=badge, shown=shown)
+        return await self._call("recognition", self._recognition().SetBadgeShown, request, token)
+
+    async def programme(self, token: str, employee_id: str, purpose: str) -> rec.GetProgrammeResponse:
+        request = rec.GetProgrammeRequest(employee_id=employee_id)
+        return await self._call("recognition", self._recognition().GetProgramme, request, token, purpose)
+
+    async def catalogue(self, token: str) -> rec.GetCatalogueResponse:
+        return await self._call("recognition", self._recognition().GetCatalogue, rec.GetCatalogueRequest(), token)
+
+    async def candidates(self, token: str, department_id: str, purpose: str) -> rec.ListCandidatesResponse:
+        request = rec.ListCandidatesRequest(department_id=department_id)
+        return await self._call("recognition", self._recognition().ListCandidates, request, token, purpose)
+
+    async def funnel(self, token: str) -> rec.GetProgrammeFunnelResponse:
+        request = rec.GetProgrammeFunnelRequest()
+        return await self._call("recognition", self._recognition().GetProgrammeFunnel, request, token)
+
+    async def coverage(self, token: str) -> rec.GetDepartmentCoverageResponse:
+        request = rec.GetDepartmentCoverageRequest()
+        return await self._call("recognition", self._recognition().GetDepartmentCoverage, request, token)
+
+    async def declines(self, token: str) -> rec.SummariseDeclinesResponse:
+        request = rec.SummariseDeclinesRequest()
+        return await self._call("recognition", self._recognition().SummariseDeclines, request, token)
+
+    async def pilot_group(self, token: str, size: int, purpose: str) -> rec.ProposePilotGroupResponse:
+        request = rec.ProposePilotGroupRequest(size=size)
+        return await self._call("recognition", self._recognition().ProposePilotGroup, request, token, purpose)
+
+    async def record_legitimation(
+        self, token: str, request: rec.RecordLegitimationRequest
+    ) -> rec.RecordLegitimationResponse:
+        return await self._call("recognition", self._recognition().RecordLegitimation, request, token)
+
+    async def accesses(
+        self, token: str, employee_id: str, actor: str, page_token: str
+    ) -> audit.ListAccessesResponse:
+        request = audit.ListAccessesRequest(employee_id=employee_id, actor=actor, page_token=page_token)
+        return await self._call("audit", self._audit().ListAccesses, request, token)
+
+    async def summarise_accesses(self, token: str) -> audit.SummariseAccessesResponse:
+        request = audit.SummariseAccessesRequest()
+        return await self._call("audit", self._audit().SummariseAccesses, request, token)

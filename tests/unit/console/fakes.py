@@ -6,8 +6,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from catalyst.audit.v1 import audit_pb2 as audit
 from catalyst.engagement.v1 import engagement_pb2 as eng
-from catalyst.events.v1 import badges_pb2, scores_pb2
+from catalyst.events.v1 import audit_pb2 as audit_events
+from catalyst.events.v1 import badges_pb2, envelope_pb2, scores_pb2
 from catalyst.feed.v1 import feed_pb2 as feed
 from catalyst.recognition.v1 import recognition_pb2 as rec
 from starlette.requests import Request
@@ -58,17 +60,77 @@ def progress() -> rec.GetProgressResponse:
     return response
 
 
+def facet() -> rec.Badge:
+    badge = rec.Badge(employee_id="e-1", badge="helper", tier=badges_pb2.TIER_BRONZE)
+    badge.granted_at.FromSeconds(1_767_225_600)
+    return badge
+
+
+def access(employee: str = "e-1", purpose: str = "check the ambassador's evidence") -> envelope_pb2.Envelope:
+    envelope = envelope_pb2.Envelope(
+        event_id="a-1",
+        employee_id=employee,
+        data_accessed=audit_events.DataAccessed(
+            actor="po-1", actor_roles=["employee", "programme_owner"],
+            method="/catalyst.recognition.v1.RecognitionService/ListCandidates", purpose=purpose,
+        ),
+    )
+    envelope.occurred_at.FromSeconds(1_767_225_600)
+    return envelope
+
+
+def candidates() -> rec.ListCandidatesResponse:
+    response = rec.ListCandidatesResponse()
+    found = response.candidates.add(badge=invitation(), detected=True)
+    found.badge.display_name, found.badge.department_id = "Eva", "finance"
+    found.progress.met.add(signal="answers_30d", current=12, required=10, description="answers")
+    volunteer = response.candidates.add(
+        badge=rec.Badge(employee_id="e-2", badge="intranet_ambassador", display_name="Jo", department_id="it"),
+        volunteered=True,
+    )
+    volunteer.progress.missing.add(signal="posts_30d", current=1, required=3, description="2 more posts")
+    return response
+
+
+def funnel() -> rec.GetProgrammeFunnelResponse:
+    response = rec.GetProgrammeFunnelResponse(min_group_size=5)
+    response.stages.add(detected=20, accepted=12, declined=5, trained=6, accepted_90_days_ago=8,
+                        active_after_90_days=7, lapsed=1, median_days_to_accept=3.5)
+    response.stages.add(department_id="finance", detected=6, accepted=5, declined=1, trained=2)
+    return response
+
+
+def coverage() -> rec.GetDepartmentCoverageResponse:
+    response = rec.GetDepartmentCoverageResponse(departments_without_ambassador=["sales"])
+    response.departments.add(department_id="finance", employees=40, ambassadors=2, ratio=0.05, target_ratio=0.04,
+                             meets_target=True)
+    response.departments.add(department_id="sales", employees=30, ambassadors=0, ratio=0.0, target_ratio=0.04)
+    return response
+
+
+def catalogue() -> rec.GetCatalogueResponse:
+    return rec.GetCatalogueResponse(
+        trainings=[rec.CatalogueItem(id="moderation", name="Moderating communities", hours=4)],
+        resources=[rec.CatalogueItem(id="early_access", name="Early access", kind="early_access")],
+        max_time_budget_hours=8,
+    )
+
+
 @dataclass
 class FakeBackend:
     """One person's figures and choices; calls are recorded; `fail` makes every call fail that way."""
 
     has_figures: bool = True
-    badge_list: list[rec.Badge] = field(default_factory=lambda: [invitation()])
+    badge_list: list[rec.Badge] = field(default_factory=lambda: [invitation(), facet()])
     ranking_opt_out: bool = False
     preferences_: rec.Preferences = field(default_factory=rec.Preferences)
     fail: Failure | None = None
     calls: list[tuple[str, str]] = field(default_factory=list)
     forgotten: bool = False
+    ranking_choice: str = ""
+    record: rec.ProgrammeRecord = field(default_factory=lambda: rec.ProgrammeRecord(employee_id="e-1"))
+    purposes: list[str] = field(default_factory=list)
+    recorded: list[rec.RecordLegitimationRequest] = field(default_factory=list)
 
     def _enter(self, name: str, token: str) -> None:
         self.calls.append((name, token))
@@ -92,6 +154,7 @@ class FakeBackend:
     async def set_ranking_opt_out(self, token: str, opt_out: bool) -> eng.SetRankingPreferenceResponse:
         self._enter("set_ranking_opt_out", token)
         self.ranking_opt_out = opt_out
+        self.ranking_choice = "opted_out" if opt_out else "opted_in"
         return eng.SetRankingPreferenceResponse(opt_out=opt_out)
 
     async def badges(self, token: str) -> rec.GetBadgesResponse:
@@ -134,6 +197,98 @@ class FakeBackend:
         self._enter("forget_me", token)
         self.forgotten = True
         return feed.ForgetMeResponse()
+
+    async def engagement_data(self, token: str) -> eng.GetMyDataResponse:
+        self._enter("engagement_data", token)
+        response = eng.GetMyDataResponse(employee_id="e-1", ranking_choice=self.ranking_choice)
+        if self.has_figures:
+            response.days.add(date="2026-01-01").counts["posts"] = 3
+        return response
+
+    async def feed_data(self, token: str) -> feed.GetMyDataResponse:
+        self._enter("feed_data", token)
+        return feed.GetMyDataResponse(profile=feed.Profile(employee_id="e-1", display_name="Eva"))
+
+    async def my_accesses(self, token: str, page_token: str) -> audit.ListMyAccessesResponse:
+        self._enter("my_accesses", token)
+        return audit.ListMyAccessesResponse(accesses=[access()], next_page_token="" if page_token else "next")
+
+    async def volunteer(self, token: str, withdraw: bool) -> rec.VolunteerResponse:
+        self._enter("volunteer", token)
+        self.record.volunteering = not withdraw
+        if not withdraw:
+            self.record.volunteered_at.FromSeconds(1_767_225_600)
+        return rec.VolunteerResponse(volunteering=not withdraw)
+
+    async def set_badge_shown(self, token: str, badge: str, shown: bool) -> rec.SetBadgeShownResponse:
+        self._enter("set_badge_shown", token)
+        for held in self.badge_list:
+            if held.badge == badge:
+                held.shown = shown
+        return rec.SetBadgeShownResponse(shown_badges=[b.badge for b in self.badge_list if b.shown])
+
+    async def programme(self, token: str, employee_id: str, purpose: str) -> rec.GetProgrammeResponse:
+        self._enter("programme", token)
+        self.purposes.append(purpose)
+        return rec.GetProgrammeResponse(programme=self.record)
+
+    async def catalogue(self, token: str) -> rec.GetCatalogueResponse:
+        self._enter("catalogue", token)
+        return catalogue()
+
+    async def candidates(self, token: str, department_id: str, purpose: str) -> rec.ListCandidatesResponse:
+        self._enter("candidates", token)
+        self.purposes.append(purpose)
+        return candidates()
+
+    async def funnel(self, token: str) -> rec.GetProgrammeFunnelResponse:
+        self._enter("funnel", token)
+        return funnel()
+
+    async def coverage(self, token: str) -> rec.GetDepartmentCoverageResponse:
+        self._enter("coverage", token)
+        return coverage()
+
+    async def declines(self, token: str) -> rec.SummariseDeclinesResponse:
+        self._enter("declines", token)
+        return rec.SummariseDeclinesResponse(
+            declined=5, reasons=[rec.DeclineReasonCount(reason_code="no_time", count=5)], min_group_size=5
+        )
+
+    async def pilot_group(self, token: str, size: int, purpose: str) -> rec.ProposePilotGroupResponse:
+        self._enter("pilot_group", token)
+        self.purposes.append(purpose)
+        return rec.ProposePilotGroupResponse(
+            candidates=[rec.PilotCandidate(employee_id="e-3", department_id="it", pilot_score=4.5,
+                                           reason="attended 2 workshops")],
+            uncovered_departments=[rec.UncoveredDepartment(department_id="sales", employees=30,
+                                                           reason="nobody shows pilot signals")],
+            small_departments_uncovered=2,
+        )
+
+    async def record_legitimation(
+        self, token: str, request: rec.RecordLegitimationRequest
+    ) -> rec.RecordLegitimationResponse:
+        self._enter("record_legitimation", token)
+        self.recorded.append(request)
+        if request.WhichOneof("change") == "complete_training":
+            training = self.record.trainings.add(training_id=request.complete_training, name="Moderating communities")
+            training.completed_at.FromSeconds(1_767_225_600)
+        return rec.RecordLegitimationResponse(programme=self.record)
+
+    async def accesses(
+        self, token: str, employee_id: str, actor: str, page_token: str
+    ) -> audit.ListAccessesResponse:
+        self._enter("accesses", token)
+        return audit.ListAccessesResponse(accesses=[access(employee_id or "e-1")])
+
+    async def summarise_accesses(self, token: str) -> audit.SummariseAccessesResponse:
+        self._enter("summarise_accesses", token)
+        return audit.SummariseAccessesResponse(
+            counts=[audit.AccessCount(actor_role="programme_owner", method="/x.Y/ListCandidates",
+                                      purpose="invite ambassadors", accesses=7, people=6, actors=1)],
+            total_accesses=7,
+        )
 
 
 @dataclass

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry
 from starlette.testclient import TestClient
 
 from services.common.auth import Role
+from services.common.policy import Policy, Rankings, load_policy
 from services.console.app import SESSION_COOKIE, create_app
 from services.console.backend import Failure
 from services.console.config import ConsoleSettings
@@ -18,14 +19,29 @@ from tests.unit.console.fakes import FakeBackend, FakeSignIn
 BASE = "https://console.test"
 
 
-def make_client(backend: FakeBackend | None = None, signin: FakeSignIn | None = None) -> TestClient:
+PROGRAMME_OWNER = FakeSignIn(subject="po-1", roles=frozenset({Role.EMPLOYEE, Role.PROGRAMME_OWNER}))
+WORKS_COUNCIL = FakeSignIn(subject="wc-1", roles=frozenset({Role.EMPLOYEE, Role.WORKS_COUNCIL}))
+
+
+def with_rankings() -> Policy:
+    policy = load_policy()
+    visibility = policy.visibility.model_copy(update={"rankings": Rankings.OPTED_IN})
+    return policy.model_copy(update={"visibility": visibility})
+
+
+def make_client(
+    backend: FakeBackend | None = None, signin: FakeSignIn | None = None, policy: Policy | None = None
+) -> TestClient:
     settings = ConsoleSettings(console_redirect_url=f"{BASE}/auth/callback")
-    app = create_app(settings, backend or FakeBackend(), signin or FakeSignIn(), registry=CollectorRegistry())
+    app = create_app(settings, backend or FakeBackend(), signin or FakeSignIn(), registry=CollectorRegistry(),
+                     policy=policy)
     return TestClient(app, base_url=BASE)
 
 
-def signed_in(backend: FakeBackend | None = None, signin: FakeSignIn | None = None) -> TestClient:
-    client = make_client(backend, signin)
+def signed_in(
+    backend: FakeBackend | None = None, signin: FakeSignIn | None = None, policy: Policy | None = None
+) -> TestClient:
+    client = make_client(backend, signin, policy)
     assert client.get("/login").status_code == 200  # through the callback to the first page
     return client
 
@@ -96,7 +112,7 @@ def test_badges_progress_and_answering_an_invitation() -> None:
     answered = client.post("/me/invitations",
                            data={"csrf_token": token, "badge": "intranet_ambassador", "answer": "accept"})
     assert "you accepted the invitation" in answered.text and "Invitations for you" not in answered.text
-    assert backend.calls[-3] == ("respond_to_invitation", "token-of-e-1")
+    assert ("respond_to_invitation", "token-of-e-1") in backend.calls
     again = client.post("/me/invitations",
                         data={"csrf_token": token, "badge": "intranet_ambassador", "answer": "accept"})
     assert again.status_code == 400 and "no open invitation" in again.text
@@ -119,24 +135,87 @@ def test_bad_invitation_answers_are_refused(form: dict[str, str]) -> None:
     assert not any(name == "respond_to_invitation" for name, _ in backend.calls)
 
 
-def test_consent_switches_are_saved_in_both_services() -> None:
+def test_consent_switches_without_rankings_in_the_policy() -> None:
     backend = FakeBackend()
     client = signed_in(backend)
+    page = client.get("/me/consent")
+    assert 'name="ranked"' not in page.text and "has no rankings of people" in page.text
     token = csrf(client, "/me/consent")
-    saved = client.post("/me/consent", data={"csrf_token": token, "ranking_opt_out": "on", "hidden_from_lists": "on"})
+    saved = client.post("/me/consent", data={"csrf_token": token, "ranked": "on", "hidden_from_lists": "on",
+                                              "appreciations_shared": "on"})
     assert "Your choices are saved." in saved.text
-    assert backend.ranking_opt_out and backend.preferences_.hidden_from_lists
+    assert not any(name == "set_ranking_opt_out" for name, _ in backend.calls)
+    assert backend.preferences_.hidden_from_lists and backend.preferences_.appreciations_shared
     assert not backend.preferences_.recognition_opt_out
-    assert 'id="ranking_opt_out" name="ranking_opt_out" checked' in saved.text
+    assert 'id="appreciations_shared" name="appreciations_shared" checked' in saved.text
 
 
-def test_download_my_data() -> None:
+def test_ranking_is_an_opt_in_where_the_policy_has_rankings() -> None:
+    backend = FakeBackend()
+    client = signed_in(backend, policy=with_rankings())
+    assert 'id="ranked" name="ranked">' in client.get("/me/consent").text  # nobody is ranked before saying yes
+    token = csrf(client, "/me/consent")
+    saved = client.post("/me/consent", data={"csrf_token": token, "ranked": "on"})
+    assert backend.ranking_choice == "opted_in" and 'id="ranked" name="ranked" checked' in saved.text
+    client.post("/me/consent", data={"csrf_token": token})
+    assert backend.ranking_choice == "opted_out"
+
+
+def test_a_facet_badge_is_shown_and_hidden_by_its_holder() -> None:
+    backend = FakeBackend()
+    client = signed_in(backend)
+    page = client.get("/me/badges")
+    assert "Only you see this badge." in page.text
+    token = csrf(client, "/me/badges")
+    shown = client.post("/me/badges/shown", data={"csrf_token": token, "badge": "helper", "shown": "yes"})
+    assert "Colleagues now see this badge." in shown.text and backend.badge_list[1].shown
+    hidden = client.post("/me/badges/shown", data={"csrf_token": token, "badge": "helper", "shown": "no"})
+    assert "private to you again" in hidden.text and not backend.badge_list[1].shown
+    assert client.post("/me/badges/shown", data={"csrf_token": token, "badge": "helper"}).status_code == 400
+
+
+def test_volunteering_and_my_legitimation_records() -> None:
+    backend = FakeBackend()
+    training = backend.record.trainings.add(training_id="moderation", name="Moderating communities")
+    training.offered_at.FromSeconds(1_767_225_600)
+    backend.record.time_budget.hours_per_month = 4
+    backend.record.time_budget.agreed_by_manager = "m-1"
+    backend.record.appreciations.add(text="Thank you for the answers", author_role="hr")
+    client = signed_in(backend)
+    page = client.get("/me/programme")
+    assert "Moderating communities" in page.text and "not yet" in page.text
+    assert "4 hours a month, agreed with m-1" in page.text and "Thank you for the answers" in page.text
+    token = csrf(client, "/me/programme")
+    offered = client.post("/me/programme", data={"csrf_token": token, "choice": "volunteer"})
+    assert "your offer is noted" in offered.text
+    assert "You offered to be an ambassador on January 1, 2026" in offered.text
+    withdrawn = client.post("/me/programme", data={"csrf_token": token, "choice": "withdraw"})
+    assert "You withdrew your offer." in withdrawn.text and not backend.record.volunteering
+    assert client.post("/me/programme", data={"csrf_token": token, "choice": "maybe"}).status_code == 400
+
+
+def test_who_looked_at_my_data() -> None:
+    page = signed_in().get("/me/accesses")
+    assert "po-1" in page.text and "check the ambassador&#39;s evidence" in page.text
+    assert "ListCandidates" in page.text and 'href="/me/accesses?page=next"' in page.text
+
+
+def test_download_my_data_joins_the_services_like_the_command_line() -> None:
     response = signed_in().get("/me/data/download")
     assert response.headers["content-disposition"].startswith('attachment; filename="catalyst-my-data-')
     export = response.json()
+    assert export["employee_id"] == "e-1"
     assert export["recognition"]["employee_id"] == "e-1"
     assert export["feed"]["profile"]["display_name"] == "Eva"
-    assert export["engagement"]["department_id"] == "finance"
+    assert export["engagement"]["stored"]["days"][0]["counts"] == {"posts": "3"}
+    assert export["engagement"]["score"]["department_id"] == "finance"
+    assert set(export["engagement"]["explanations"]) == {"7d", "30d", "100d", "decayed"}
+    assert export["accesses"]["accesses"][0]["data_accessed"]["actor"] == "po-1"
+
+
+def test_download_without_figures_has_only_what_is_stored() -> None:
+    export = signed_in(FakeBackend(has_figures=False)).get("/me/data/download").json()
+    assert set(export["engagement"]) == {"stored"}
 
 
 def test_erasure_needs_a_clear_confirmation_then_signs_out() -> None:
@@ -176,11 +255,98 @@ def test_a_refused_token_ends_the_session() -> None:
     assert client.get("/me", follow_redirects=False).headers["location"] == "/login"
 
 
+def test_each_role_starts_on_its_own_pages() -> None:
+    assert signed_in().get("/").url.path == "/me"
+    owner = signed_in(signin=PROGRAMME_OWNER)
+    assert owner.get("/").url.path == "/programme"
+    assert owner.get("/council").status_code == 403
+    council = signed_in(signin=WORKS_COUNCIL)
+    assert council.get("/").url.path == "/council"
+    assert council.get("/programme/candidates").status_code == 403
+    assert signed_in().get("/programme").status_code == 403
+
+
 def test_other_roles_see_their_roles_not_employee_pages() -> None:
-    client = signed_in(signin=FakeSignIn(subject="wc-1", roles=frozenset({Role.WORKS_COUNCIL})))
+    client = signed_in(signin=FakeSignIn(subject="hr-1", roles=frozenset({Role.HR})))
     home = client.get("/")
-    assert "works_council" in home.text
+    assert "hr" in home.text and "open none of them" in home.text
     assert client.get("/me/badges").status_code == 403
+
+
+def test_the_programme_overview_shows_groups_as_charts() -> None:
+    page = signed_in(signin=PROGRAMME_OWNER).get("/programme")
+    assert page.status_code == 200
+    assert page.text.count('<svg class="chart" role="img"') == 2
+    assert "detected and invited" in page.text and "Median days from invitation to acceptance: 3.5" in page.text
+    assert "Departments without an ambassador: sales" in page.text
+    assert 'class="chart-bar chart-ok"' in page.text and "none" in page.text
+    assert "no_time: 5" in page.text
+
+
+def test_looking_at_candidates_needs_a_purpose_sent_with_the_call() -> None:
+    backend = FakeBackend()
+    client = signed_in(backend, PROGRAMME_OWNER)
+    form = client.get("/programme/candidates")
+    assert 'id="purpose"' in form.text and not any(name == "candidates" for name, _ in backend.calls)
+    page = client.get("/programme/candidates", params={"purpose": "invite ambassadors"})
+    assert backend.purposes == ["invite ambassadors"]
+    assert "Eva" in page.text and "Jo" in page.text and "missing: 2 more posts" in page.text
+    assert "answers_30d: 12 (needed: 10)" in page.text and "invited" in page.text
+    assert "employee=e-1&amp;purpose=invite+ambassadors" in page.text
+    assert client.get("/programme/candidates", params={"purpose": "p" * 201}).status_code == 400
+
+
+def test_the_programme_owner_records_a_training() -> None:
+    backend = FakeBackend()
+    client = signed_in(backend, PROGRAMME_OWNER)
+    asked = client.get("/programme/person", params={"employee": "e-1"})
+    assert 'id="purpose"' in asked.text and backend.purposes == []
+    page = client.get("/programme/person", params={"employee": "e-1", "purpose": "record a training"})
+    assert backend.purposes == ["record a training"] and "Moderating communities" in page.text
+    token = csrf(client, "/programme")
+    done = client.post("/programme/legitimation", data={
+        "csrf_token": token, "employee": "e-1", "purpose": "record a training", "change": "complete_training",
+        "value": "moderation"})
+    assert "Recorded." in done.text and backend.recorded[-1].complete_training == "moderation"
+    assert done.url.path == "/programme/person" and "January 1, 2026" in done.text
+    client.post("/programme/legitimation", data={
+        "csrf_token": token, "employee": "e-1", "change": "time_budget", "hours": "4,5", "manager": "m-1"})
+    assert backend.recorded[-1].time_budget.hours_per_month == 4.5
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"employee": "e-1", "change": "delete_everything", "value": "x"},
+        {"employee": "", "change": "appreciation", "value": "thanks"},
+        {"employee": "e-1", "change": "appreciation", "value": ""},
+        {"employee": "e-1", "change": "time_budget", "hours": "many", "manager": "m-1"},
+    ],
+)
+def test_bad_legitimation_forms_are_refused(form: dict[str, str]) -> None:
+    backend = FakeBackend()
+    client = signed_in(backend, PROGRAMME_OWNER)
+    assert client.post("/programme/legitimation", data={"csrf_token": csrf(client), **form}).status_code == 400
+    assert not backend.recorded
+
+
+def test_the_pilot_group_proposal() -> None:
+    backend = FakeBackend()
+    client = signed_in(backend, PROGRAMME_OWNER)
+    page = client.get("/programme/pilot", params={"purpose": "plan the pilot", "size": "10"})
+    assert "attended 2 workshops" in page.text and "sales" in page.text and "2 smaller departments" in page.text
+    assert client.get("/programme/pilot", params={"purpose": "x", "size": "ten"}).status_code == 400
+
+
+def test_the_works_council_sees_the_policy_aggregates_and_the_audit_log() -> None:
+    backend = FakeBackend()
+    client = signed_in(backend, WORKS_COUNCIL)
+    page = client.get("/council")
+    assert "min_group_size" in page.text and "<code>5</code>" in page.text and "730d" in page.text
+    assert '<svg class="chart" role="img"' in page.text and "invite ambassadors" in page.text
+    log = client.get("/council/audit", params={"employee": "e-9"})
+    assert "e-9" in log.text and "check the ambassador&#39;s evidence" in log.text
+    assert client.get("/council/audit", params={"employee": "e-9", "actor": "po-1"}).status_code == 400
 
 
 def test_a_refused_sign_in_says_so() -> None:
