@@ -83,7 +83,9 @@ def score_changed(
     return env
 
 
-def registered(employee: str, department: str, name: str, at: datetime) -> envelope_pb2.Envelope:
+def registered(
+    employee: str, department: str, name: str, at: datetime, is_manager: bool = False
+) -> envelope_pb2.Envelope:
     env = envelope_pb2.Envelope(
         event_id=f"reg-{employee}-{department}",
         producer="feed",
@@ -93,6 +95,7 @@ def registered(employee: str, department: str, name: str, at: datetime) -> envel
     )
     env.occurred_at.FromDatetime(at)
     env.employee_registered.display_name = name
+    env.employee_registered.is_manager = is_manager
     return env
 
 
@@ -210,8 +213,9 @@ class Harness:
         version = env.score_changed.version
         await eventually(lambda: self.store.load(env.employee_id), lambda r: r.version >= version)
 
-    async def register(self, employee: str, department: str, name: str, at: datetime) -> None:
-        await self.produce("interactions", employee, registered(employee, department, name, at).SerializeToString())
+    async def register(self, employee: str, department: str, name: str, at: datetime, manager: bool = False) -> None:
+        env = registered(employee, department, name, at, manager)
+        await self.produce("interactions", employee, env.SerializeToString())
 
     async def recognition_events(self) -> list[envelope_pb2.Envelope | None]:
         records = await asyncio.to_thread(read_topic, self.bootstrap, self.topics["recognition"])

@@ -3,11 +3,14 @@ aggregate only, and an audit of every programme-owner look-up."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import grpc
 import pytest
 from catalyst.audit.v1 import audit_pb2, audit_pb2_grpc
+from catalyst.events.v1 import envelope_pb2, programme_pb2
+from catalyst.events.v1.programme_pb2 import LEGITIMATION_KIND_TRAINING_COMPLETED
 from catalyst.recognition.v1 import recognition_pb2 as pb
 
 from services.common.auth import Role
@@ -245,18 +248,24 @@ async def test_declines_and_their_reasons_are_reported_only_in_groups_of_the_min
 
 
 async def test_the_funnel_adds_up_to_what_happened(rec: Harness) -> None:
-    people = [f"f{i}" for i in range(7)]
+    people = [f"f{i}" for i in range(8)]
     for person in people:
         await rec.register(person, "d1", person.upper(), T0)
     await rec.register("x0", "d2", "X0", T0)
     for i, person in enumerate(people[:6]):
         await rec.scores_applied(score_changed(person, 1, T0 + timedelta(minutes=i), AMBASSADOR, "d1"))
     await rec.scores_applied(score_changed("x0", 1, T0, AMBASSADOR, "d2"))
-    await eventually(rec.store.departments, lambda d: d == {"d1": 7, "d2": 1})
+    await rec.scores_applied(score_changed("f6", 1, T0, {}, "d1"))
+    await eventually(rec.store.departments, lambda d: d == {"d1": 8, "d2": 1})
     for person in people[:5]:
         await accept(rec, person)
-    await rec.stub.RespondToInvitation(pb.RespondToInvitationRequest(badge=AMB, accept=False), metadata=rec.token("f5"))
-    await rec.stub.RespondToInvitation(pb.RespondToInvitationRequest(badge=AMB, accept=False), metadata=rec.token("f4"))
+    decline = pb.RespondToInvitationRequest(badge=AMB, accept=False, reason_code="no_time")
+    await rec.stub.RespondToInvitation(decline, metadata=rec.token("f5"))
+    await rec.stub.RespondToInvitation(decline, metadata=rec.token("f4"))  # accepted, then withdrew
+    await rec.scores_applied(score_changed("f3", 2, T0 + timedelta(days=1), {}, "d1"))  # below keep ...
+    await rec.scores_applied(score_changed("f3", 3, T0 + timedelta(days=40), {}, "d1"))  # ... past the grace period
+    await eventually(lambda: rec.store.load("f3"), lambda r: r.top_holding(RULES, AMB) is None)
+    await rec.stub.Volunteer(pb.VolunteerRequest(), metadata=rec.token("f6"))  # meets no criterion: not invited
     owner = rec.token("comms", Role.PROGRAMME_OWNER)
     for person in people[:2]:
         for request in (
@@ -275,10 +284,44 @@ async def test_the_funnel_adds_up_to_what_happened(rec: Harness) -> None:
     )
     company, d1 = funnel.stages  # d2 has one employee: no row of its own
     assert (company.department_id, d1.department_id, funnel.min_group_size) == ("", "d1", 5)
-    assert (company.detected, company.accepted, company.declined, company.trained) == (7, 4, 2, 2)
-    assert (d1.detected, d1.accepted, d1.declined, d1.trained, d1.lapsed) == (6, 4, 2, 2, 0)
-    assert not d1.HasField("median_days_to_accept")  # four acceptances: fewer than the minimum group size
+
+    # the funnel is what the events on catalyst.recognition.v1 say happened
+    def people_with(kind: str, test: Callable[[envelope_pb2.Envelope], bool] = lambda e: True) -> set[str]:
+        return {e.employee_id for e in topic if e is not None and e.WhichOneof("payload") == kind and test(e)}
+
+    await rec.settled()
+    topic = await rec.recognition_events()
+    invited = people_with("badge_granted", lambda e: e.badge_granted.badge == AMB)
+    accepted = people_with("invitation_accepted")
+    trained = people_with(
+        "legitimation_recorded", lambda e: e.legitimation_recorded.kind == LEGITIMATION_KIND_TRAINING_COMPLETED
+    )
+    lapsed = people_with("badge_revoked", lambda e: e.badge_revoked.badge == AMB) & accepted
+    withdrew = accepted & people_with("invitation_declined")
+    declined = people_with("invitation_declined") - accepted
+    assert company.detected == len(invited) == 7
+    assert company.accepted == len(accepted) == 5 and company.trained == len(trained) == 2
+    assert company.declined == len(declined) == 1 and company.lapsed == len(lapsed | withdrew) == 2
+    assert company.volunteered == len(people_with("volunteered")) == 1 and company.volunteers_invited == 0
+    assert company.pending == 1  # x0 has not answered
+    assert company.detected == company.pending + company.accepted + company.declined
+    assert company.accepted == company.active + company.lapsed and company.active == 3
+
+    assert (d1.detected, d1.pending, d1.accepted, d1.declined, d1.trained, d1.active, d1.lapsed) == (
+        6,
+        0,
+        5,
+        1,
+        2,
+        3,
+        2,
+    )
+    assert not d1.lapse_reasons and not d1.retention  # two lapses, nobody accepted 30 days ago: too few to report
+    assert d1.HasField("median_days_to_accept") and not d1.HasField("median_days_to_train")  # five, two
     assert (d1.accepted_90_days_ago, d1.active_after_90_days) == (0, 0)
+    adoption = funnel.adoption  # d1 has ambassadors (f0 to f2); d2 is too small to compare
+    assert (adoption.departments_with, adoption.departments_without) == (1, 0)
+    assert adoption.with_ambassadors.people == 5 and not adoption.HasField("without_ambassadors")
 
 
 async def test_an_erasure_leaves_nothing_of_the_programme(rec: Harness) -> None:
@@ -303,3 +346,61 @@ async def test_an_erasure_leaves_nothing_of_the_programme(rec: Harness) -> None:
         return "ada" in await rec.store.in_programme() or "ada" in await rec.store.detected()
 
     await eventually(indexed, lambda found: not found)
+
+
+async def test_programme_events_say_what_happened_without_anyone_s_words(rec: Harness) -> None:
+    await rec.register("ada", "d1", "Ada", T0)
+    await rec.scores_applied(score_changed("ada", 1, T0, AMBASSADOR))
+    await rec.stub.Volunteer(pb.VolunteerRequest(), metadata=rec.token("ada"))
+    await rec.stub.Volunteer(pb.VolunteerRequest(), metadata=rec.token("ada"))  # a retry: no second event
+    await rec.stub.Volunteer(pb.VolunteerRequest(withdraw=True), metadata=rec.token("ada"))
+    await accept(rec, "ada")
+    owner = rec.token("comms", Role.PROGRAMME_OWNER)
+    for request in (
+        pb.RecordLegitimationRequest(employee_id="ada", grant_resource="community_channel"),
+        pb.RecordLegitimationRequest(employee_id="ada", grant_resource="community_channel"),  # a retry
+        pb.RecordLegitimationRequest(employee_id="ada", appreciation="Thank you for the FAQ"),
+        pb.RecordLegitimationRequest(
+            employee_id="ada", time_budget=pb.TimeBudgetChange(hours_per_month=4, agreed_by_manager="mia")
+        ),
+    ):
+        await rec.stub.RecordLegitimation(request, metadata=owner)
+
+    (offer,) = await rec.events_of("volunteered", 1)
+    (withdrawn,) = await rec.events_of("volunteering_withdrawn", 1)
+    given = await rec.events_of("legitimation_recorded", 3)
+    assert offer.event_id != withdrawn.event_id and offer.department_id == "d1"
+    assert [(e.legitimation_recorded.kind, e.legitimation_recorded.item_id) for e in given] == [
+        (programme_pb2.LEGITIMATION_KIND_RESOURCE_GRANTED, "community_channel"),
+        (programme_pb2.LEGITIMATION_KIND_APPRECIATION_GIVEN, ""),
+        (programme_pb2.LEGITIMATION_KIND_TIME_BUDGET_AGREED, ""),
+    ]
+    assert all(b"Thank you" not in e.SerializeToString() and b"mia" not in e.SerializeToString() for e in given)
+
+
+async def test_managers_are_compared_with_everyone_else_in_groups_of_the_minimum_size(rec: Harness) -> None:
+    staff = [(f"m{i}", "d1", True, 4.0 * i) for i in range(5)] + [(f"e{i}", "d1", False, 10.0) for i in range(6)]
+    staff += [(f"n{i}", "d2", i == 0, 1.0) for i in range(6)]  # one manager: too few to compare
+    staff += [("s0", "d3", True, 1.0), ("s1", "d3", False, 1.0)]  # two people: counted, never named
+    for employee, department, manager, _ in staff:
+        await rec.register(employee, department, employee.upper(), T0, manager)
+    for employee, department, _, days in staff:
+        await rec.scores_applied(score_changed(employee, 1, T0, {"active_days_30d": days}, department))
+    await eventually(rec.store.departments, lambda d: d == {"d1": 11, "d2": 6, "d3": 2})
+
+    await expect_error(
+        rec.stub.GetManagerActivity(pb.GetManagerActivityRequest(), metadata=rec.token("e0")),
+        grpc.StatusCode.PERMISSION_DENIED,
+        "programme_owner or works_council",
+    )
+    view = await rec.stub.GetManagerActivity(
+        pb.GetManagerActivityRequest(), metadata=rec.token("wc-1", Role.WORKS_COUNCIL, purpose="")
+    )
+    company, d1 = view.departments
+    assert (company.department_id, d1.department_id, view.min_group_size) == ("", "d1", 5)
+    assert (company.managers.people, company.others.people) == (7, 12)
+    assert (d1.managers.people, d1.others.people) == (5, 6)
+    assert d1.managers.active_30d_share == 0.8 and d1.managers.mean_active_days_30d == 8
+    assert d1.others.active_30d_share == 1 and d1.others.mean_active_days_30d == 10
+    assert list(view.too_small) == ["d2"] and view.small_departments == 1
+    assert b"m1" not in view.SerializeToString()  # groups, never people
