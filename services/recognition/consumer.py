@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 
 TRANSIENT = (RedisConnectionError, RedisTimeoutError, Unavailable, KafkaError, OSError, TimeoutError)
 CONSUMER_NAME = "recognition"
+SWEEP_LAG = timedelta(days=1)
 
 
 class Poison(Exception):
@@ -118,10 +119,15 @@ class EngagementConsumer:
             log.warning("offset commit refused after a rebalance: %s", exc)
 
     async def _sweep(self) -> None:
+        """Revokes for people engagement no longer re-publishes, a day of event time after their grace ended:
+        whoever is still re-published daily is decided on their own figures of that day, even when another
+        partition's newer figures arrived first. The first sweep of an event-time week also takes the week's
+        snapshot of adoption with and without ambassadors."""
         assert self.watermark is not None
-        revoked = await self._recognition.sweep(self.watermark)
+        revoked = await self._recognition.sweep(self.watermark - SWEEP_LAG)
         if revoked:
             log.info("revoked badges of %d employees after their grace period", revoked)
+        await self._recognition.snapshot_adoption(self.watermark - SWEEP_LAG)
 
     async def _retrying(self, step: Callable[..., Awaitable[None]], *args: object) -> bool:
         """Runs a step until it succeeds; False if asked to stop before it did."""

@@ -105,6 +105,7 @@ class Recognition:
         self.max_retries = max_retries
         self._on_outbox = on_outbox
         self.calibrator = calibrator
+        self._adoption_week = ""  # the event-time week whose adoption snapshot this process took or found
 
     @property
     def calibration(self) -> Calibration | None:
@@ -469,6 +470,20 @@ class Recognition:
 
     async def adoption_by_coverage(self) -> insights.AdoptionByCoverage:
         return insights.adoption_by_coverage(await self.members(), self.min_group_size)
+
+    async def snapshot_adoption(self, now: datetime) -> bool:
+        """Once per event-time week (the first sweep that reaches it): adoption with and without ambassadors, so
+        the programme sees it over time. True when this call stored the week's snapshot."""
+        week = insights.week_of(now).isoformat()
+        if week == self._adoption_week:
+            return False
+        snapshot = insights.encode_adoption(await self.adoption_by_coverage())
+        stored = await self.store.add_adoption_week(week, snapshot, insights.ADOPTION_WEEKS_KEPT)
+        self._adoption_week = week
+        return stored
+
+    async def adoption_history(self) -> list[tuple[str, insights.AdoptionByCoverage]]:
+        return [(week, insights.decode_adoption(raw)) for week, raw in (await self.store.adoption_weeks()).items()]
 
     async def legitimate(self, employee_id: str, change_: Legitimation) -> EmployeeRecord:
         """Records training, a time budget, a resource or appreciation for an ambassador who accepted."""

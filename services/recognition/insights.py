@@ -8,14 +8,17 @@ minimum group size, so no figure is about a few people; no manager is ranked, na
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
 
 ACTIVE_DAYS = "active_days_30d"  # days with own activity in the last 30 (a ScoreChanged signal)
 ACTIVE_WEEKS = "active_weeks_12w"  # weeks with own activity in the last 12
 SCORE_30D = "score.30d.total"
 SCORE_7D = "score.7d.total"
+ADOPTION_WEEKS_KEPT = 104  # two years of weekly snapshots of adoption with and without ambassadors
 
 
 @dataclass(frozen=True)
@@ -127,4 +130,28 @@ def adoption_by_coverage(members: list[Member], min_group_size: int) -> Adoption
         len(covered),
         group([m for m in colleagues if m.department in uncovered], min_group_size),
         len(uncovered),
+    )
+
+
+def week_of(at: datetime) -> date:
+    """The Monday of the event-time week a snapshot of adoption stands for."""
+    day = at.date()
+    return day - timedelta(days=day.weekday())
+
+
+def encode_adoption(view: AdoptionByCoverage) -> str:
+    return json.dumps(asdict(view), sort_keys=True)
+
+
+def decode_adoption(raw: str) -> AdoptionByCoverage:
+    data = json.loads(raw)
+
+    def group_of(value: dict[str, float] | None) -> GroupActivity | None:
+        return GroupActivity(**value) if value else None
+
+    return AdoptionByCoverage(
+        group_of(data["with_ambassadors"]),
+        data["departments_with"],
+        group_of(data["without_ambassadors"]),
+        data["departments_without"],
     )

@@ -24,7 +24,7 @@ from services.common.errors import InvalidArgument, PermissionDenied
 from services.recognition import model
 from services.recognition.events import TIER_PB, evidence_pb
 from services.recognition.handlers import Recognition
-from services.recognition.insights import GroupActivity
+from services.recognition.insights import AdoptionByCoverage, GroupActivity
 from services.recognition.model import EmployeeRecord
 from services.recognition.programme import Catalogue, Change, Legitimation
 from services.recognition.rules import Holding, ProgressView, Rules, progress
@@ -494,13 +494,10 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
             for name in ("median_days_to_accept", "median_days_to_train", "median_days_to_lapse"):
                 if getattr(row, name) is not None:
                     setattr(stage, name, getattr(row, name))
-        adoption = await self._rec.adoption_by_coverage()
-        response.adoption.departments_with = adoption.departments_with
-        response.adoption.departments_without = adoption.departments_without
-        if adoption.with_ambassadors is not None:
-            response.adoption.with_ambassadors.CopyFrom(group_pb(adoption.with_ambassadors))
-        if adoption.without_ambassadors is not None:
-            response.adoption.without_ambassadors.CopyFrom(group_pb(adoption.without_ambassadors))
+        response.adoption.CopyFrom(adoption_pb(await self._rec.adoption_by_coverage()))
+        response.adoption_history.extend(
+            pb.AdoptionWeek(week=week, adoption=adoption_pb(a)) for week, a in await self._rec.adoption_history()
+        )
         return response
 
     async def GetManagerActivity(
@@ -556,6 +553,15 @@ def group_pb(g: GroupActivity) -> pb.GroupActivity:
         mean_active_weeks_12w=g.mean_active_weeks_12w,
         median_score_30d=g.median_score_30d,
     )
+
+
+def adoption_pb(a: AdoptionByCoverage) -> pb.AdoptionByCoverage:
+    msg = pb.AdoptionByCoverage(departments_with=a.departments_with, departments_without=a.departments_without)
+    if a.with_ambassadors is not None:
+        msg.with_ambassadors.CopyFrom(group_pb(a.with_ambassadors))
+    if a.without_ambassadors is not None:
+        msg.without_ambassadors.CopyFrom(group_pb(a.without_ambassadors))
+    return msg
 
 
 def _prefs(record: EmployeeRecord) -> pb.Preferences:

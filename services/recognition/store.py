@@ -20,6 +20,8 @@ Global indexes (derived, rewritten idempotently after each employee change, safe
   recognition:detected         set of employees the ambassador badge was ever granted to (the funnel's first step)
   recognition:departments      set of department ids seen in the directory
   recognition:dept:<id>        set of employee ids registered in that department
+  recognition:adoption:weekly  hash: event-time week (its Monday, YYYY-MM-DD) -> adoption with and without
+                               ambassadors at the start of that week (JSON of aggregates, names nobody)
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ PILOT = "recognition:pilot"
 DEPARTMENTS = "recognition:departments"
 PROGRAMME = "recognition:programme"
 DETECTED = "recognition:detected"
+ADOPTION = "recognition:adoption:weekly"
 EVENT, TOMBSTONE = b"E", b"T"
 
 _COMMIT = """
@@ -389,6 +392,21 @@ class RecognitionStore:
         for name in await self.redis.smembers(DEPARTMENTS):
             pipe.smembers(department_key(name.decode()))
         return sorted({m.decode() for members in await pipe.execute() for m in members})
+
+    async def add_adoption_week(self, week: str, snapshot: str, keep: int) -> bool:
+        """Stores the week's snapshot unless one is there (another replica or an earlier run took it); keeps the
+        newest `keep` weeks. False when the week was already stored."""
+        if not await self.redis.hsetnx(ADOPTION, week, snapshot):
+            return False
+        weeks = sorted(w.decode() for w in await self.redis.hkeys(ADOPTION))
+        if len(weeks) > keep:
+            await self.redis.hdel(ADOPTION, *weeks[: len(weeks) - keep])
+        return True
+
+    async def adoption_weeks(self) -> dict[str, str]:
+        """Week -> snapshot, oldest first."""
+        raw = await self.redis.hgetall(ADOPTION)
+        return {k.decode(): v.decode() for k, v in sorted(raw.items())}
 
     async def departments(self) -> dict[str, int]:
         """Registered department -> number of registered employees."""

@@ -322,6 +322,8 @@ async def test_the_funnel_adds_up_to_what_happened(rec: Harness) -> None:
     adoption = funnel.adoption  # d1 has ambassadors (f0 to f2); d2 is too small to compare
     assert (adoption.departments_with, adoption.departments_without) == (1, 0)
     assert adoption.with_ambassadors.people == 5 and not adoption.HasField("without_ambassadors")
+    history = [(w.week, w.adoption.departments_with) for w in funnel.adoption_history]  # a week's first sweep
+    assert history[0] == ("2025-02-24", 0) and history[-1] == ("2025-04-07", 1), history
 
 
 async def test_an_erasure_leaves_nothing_of_the_programme(rec: Harness) -> None:

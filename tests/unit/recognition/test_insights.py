@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from services.recognition.insights import ACTIVE_DAYS, SCORE_30D, Member, adoption_by_coverage, role_models
+import json
+from datetime import UTC, date, datetime
+
+from services.recognition.insights import (
+    ACTIVE_DAYS,
+    SCORE_30D,
+    Member,
+    adoption_by_coverage,
+    decode_adoption,
+    encode_adoption,
+    role_models,
+    week_of,
+)
 
 
 def member(dept: str, manager: bool = False, days: float = 0.0, ambassador: bool = False) -> Member:
@@ -39,3 +51,12 @@ def test_adoption_compares_colleagues_of_ambassadors_with_departments_without_on
     assert view.with_ambassadors.mean_active_days_30d == 3
     assert view.without_ambassadors is not None and view.without_ambassadors.active_30d_share == 0.5
     assert adoption_by_coverage(people[:5] + people[7:], 5).with_ambassadors is None  # four colleagues only
+
+
+def test_a_week_of_adoption_is_stored_as_its_aggregates_and_named_by_its_monday() -> None:
+    people = [member("a", days=20, ambassador=True)] + [member("a", days=3)] * 6 + [member("b")] * 4
+    view = adoption_by_coverage(people, 5)
+    assert decode_adoption(encode_adoption(view)) == view
+    fields = {"with_ambassadors", "departments_with", "without_ambassadors", "departments_without"}
+    assert set(json.loads(encode_adoption(view))) == fields  # aggregates only: no department, nobody
+    assert week_of(datetime(2026, 3, 5, 23, 0, tzinfo=UTC)) == date(2026, 3, 2)
