@@ -186,6 +186,13 @@ def funnel(console: Console, response: pb.GetProgrammeFunnelResponse) -> None:
         ],
     )
 
+    if response.adoption_history:
+        history = Table("week", "with an ambassador: active 30 d", "without: active 30 d", title="Adoption over time")
+        for w in response.adoption_history:
+            shares = [_group(w.adoption, name) for name in ("with_ambassadors", "without_ambassadors")]
+            history.add_row(w.week, *(f"{g.active_30d_share:.0%}" if g else "-" for g in shares))
+        console.print(history)
+
 
 def _group(message: pb.AdoptionByCoverage | pb.ManagerActivity, name: str) -> pb.GroupActivity | None:
     return getattr(message, name) if message.HasField(name) else None

@@ -51,11 +51,14 @@ def test_the_funnel_table_shows_every_stage() -> None:
     response.adoption.departments_with = 2
     response.adoption.with_ambassadors.people = 40
     response.adoption.with_ambassadors.active_30d_share = 0.75
+    week = response.adoption_history.add(week="2026-03-02")
+    week.adoption.without_ambassadors.active_30d_share = 0.4
     console = Console(record=True, width=250)
     funnel(console, response)
     text = console.export_text()
     assert "company" in text and "3 of 4" in text and "sales" in text and "4 / - / -" in text
     assert "inactive 5" in text and "5 of 6" in text and "75%" in text and "too few to show" in text
+    assert "2026-03-02" in text and "40%" in text
     empty = Console(record=True)
     funnel(empty, pb.GetProgrammeFunnelResponse(min_group_size=5))
     assert "fewer than 5 people" in empty.export_text()
