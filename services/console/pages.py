@@ -142,7 +142,9 @@ async def badges(request: Request) -> Response:
     backend = _backend(request)
     held = await _or_none(backend.badges(identity.token)) or rec.GetBadgesResponse()
     progress = await _or_none(backend.progress(identity.token)) or rec.GetProgressResponse()
-    return render(request, "badges.html", view=views.badges(held, progress), section="badges")
+    view = views.badges(held, progress)
+    reasons = (await backend.catalogue(identity.token)).decline_reasons if view.invitations else []
+    return render(request, "badges.html", view=view, reasons=reasons, section="badges")
 
 
 async def answer_invitation(request: Request) -> Response:
@@ -151,7 +153,8 @@ async def answer_invitation(request: Request) -> Response:
     badge, answer, reason = field(form, "badge", 64), field(form, "answer", 8), field(form, "reason", 500)
     if not badge or answer not in ("accept", "decline"):
         raise HTTPException(400, "answer")
-    await _backend(request).respond_to_invitation(identity.token, badge, answer == "accept", reason)
+    code = field(form, "reason_code", 64) if answer == "decline" else ""
+    await _backend(request).respond_to_invitation(identity.token, badge, answer == "accept", reason, code)
     flash(request, "invitation_accepted" if answer == "accept" else "invitation_declined")
     return RedirectResponse("/me/badges", status_code=303)
 

@@ -95,9 +95,9 @@ class GrpcBackend:
         return await self._call("recognition", self._recognition().GetProgress, rec.GetProgressRequest(), token)
 
     async def respond_to_invitation(
-        self, token: str, badge: str, accept: bool, reason: str
+        self, token: str, badge: str, accept: bool, reason: str, reason_code: str
     ) -> rec.RespondToInvitationResponse:
-        request = rec.RespondToInvitationRequest(badge=badge, accept=accept, reason=reason)
+        request = rec.RespondToInvitationRequest(badge=badge, accept=accept, reason=reason, reason_code=reason_code)
         return await self._call("recognition", self._recognition().RespondToInvitation, request, token)
 
     async def preferences(self, token: str) -> rec.GetPreferencesResponse:

@@ -28,10 +28,16 @@ def explanation(window: str = "30d") -> eng.ExplainScoreResponse:
         scores=scores_pb2.ComponentScores(content=600.0, helpfulness=634.5, total=1234.5),
         notes=["Reactions from the same colleague count once a day."],
     )
-    response.contributions.add(component="helpfulness", activity="answers", count=12, points=634.5,
-                               description="12 answers to colleagues in Finance: 634.5 points")
-    response.contributions.add(component="content", activity="posts", count=3, points=600,
-                               description="3 posts: 600 points")
+    response.contributions.add(
+        component="helpfulness",
+        activity="answers",
+        count=12,
+        points=634.5,
+        description="12 answers to colleagues in Finance: 634.5 points",
+    )
+    response.contributions.add(
+        component="content", activity="posts", count=3, points=600, description="3 posts: 600 points"
+    )
     response.as_of.FromSeconds(1_767_225_600)  # 2026-01-01
     return response
 
@@ -44,8 +50,12 @@ def score() -> eng.GetScoreResponse:
 
 
 def invitation() -> rec.Badge:
-    badge = rec.Badge(employee_id="e-1", badge="intranet_ambassador", tier=badges_pb2.TIER_SINGLE,
-                      status=rec.AMBASSADOR_STATUS_INVITED)
+    badge = rec.Badge(
+        employee_id="e-1",
+        badge="intranet_ambassador",
+        tier=badges_pb2.TIER_SINGLE,
+        status=rec.AMBASSADOR_STATUS_INVITED,
+    )
     badge.evidence.add(signal="answers_30d", value=12, threshold=10)
     badge.granted_at.FromSeconds(1_767_225_600)
     return badge
@@ -53,8 +63,9 @@ def invitation() -> rec.Badge:
 
 def progress() -> rec.GetProgressResponse:
     response = rec.GetProgressResponse()
-    item = response.progress.add(badge="helper", next_tier=badges_pb2.TIER_SILVER,
-                                 summary="Helper Silver: 1 of 2 requirements met.")
+    item = response.progress.add(
+        badge="helper", next_tier=badges_pb2.TIER_SILVER, summary="Helper Silver: 1 of 2 requirements met."
+    )
     item.met.add(signal="answers_30d", current=12, required=10, description="answers")
     item.missing.add(signal="accepted_answers_30d", current=1, required=4, description="3 more accepted answers")
     return response
@@ -71,8 +82,10 @@ def access(employee: str = "e-1", purpose: str = "check the ambassador's evidenc
         event_id="a-1",
         employee_id=employee,
         data_accessed=audit_events.DataAccessed(
-            actor="po-1", actor_roles=["employee", "programme_owner"],
-            method="/catalyst.recognition.v1.RecognitionService/ListCandidates", purpose=purpose,
+            actor="po-1",
+            actor_roles=["employee", "programme_owner"],
+            method="/catalyst.recognition.v1.RecognitionService/ListCandidates",
+            purpose=purpose,
         ),
     )
     envelope.occurred_at.FromSeconds(1_767_225_600)
@@ -94,16 +107,25 @@ def candidates() -> rec.ListCandidatesResponse:
 
 def funnel() -> rec.GetProgrammeFunnelResponse:
     response = rec.GetProgrammeFunnelResponse(min_group_size=5)
-    response.stages.add(detected=20, accepted=12, declined=5, trained=6, accepted_90_days_ago=8,
-                        active_after_90_days=7, lapsed=1, median_days_to_accept=3.5)
+    response.stages.add(
+        detected=20,
+        accepted=12,
+        declined=5,
+        trained=6,
+        accepted_90_days_ago=8,
+        active_after_90_days=7,
+        lapsed=1,
+        median_days_to_accept=3.5,
+    )
     response.stages.add(department_id="finance", detected=6, accepted=5, declined=1, trained=2)
     return response
 
 
 def coverage() -> rec.GetDepartmentCoverageResponse:
     response = rec.GetDepartmentCoverageResponse(departments_without_ambassador=["sales"])
-    response.departments.add(department_id="finance", employees=40, ambassadors=2, ratio=0.05, target_ratio=0.04,
-                             meets_target=True)
+    response.departments.add(
+        department_id="finance", employees=40, ambassadors=2, ratio=0.05, target_ratio=0.04, meets_target=True
+    )
     response.departments.add(department_id="sales", employees=30, ambassadors=0, ratio=0.0, target_ratio=0.04)
     return response
 
@@ -112,6 +134,7 @@ def catalogue() -> rec.GetCatalogueResponse:
     return rec.GetCatalogueResponse(
         trainings=[rec.CatalogueItem(id="moderation", name="Moderating communities", hours=4)],
         resources=[rec.CatalogueItem(id="early_access", name="Early access", kind="early_access")],
+        decline_reasons=[rec.CatalogueItem(id="no_time", name="I have no time for it now")],
         max_time_budget_hours=8,
     )
 
@@ -130,6 +153,7 @@ class FakeBackend:
     ranking_choice: str = ""
     record: rec.ProgrammeRecord = field(default_factory=lambda: rec.ProgrammeRecord(employee_id="e-1"))
     purposes: list[str] = field(default_factory=list)
+    reason_codes: list[str] = field(default_factory=list)
     recorded: list[rec.RecordLegitimationRequest] = field(default_factory=list)
 
     def _enter(self, name: str, token: str) -> None:
@@ -166,9 +190,10 @@ class FakeBackend:
         return progress()
 
     async def respond_to_invitation(
-        self, token: str, badge: str, accept: bool, reason: str
+        self, token: str, badge: str, accept: bool, reason: str, reason_code: str
     ) -> rec.RespondToInvitationResponse:
         self._enter("respond_to_invitation", token)
+        self.reason_codes.append(reason_code)
         for held in self.badge_list:
             if held.badge == badge and held.status == rec.AMBASSADOR_STATUS_INVITED:
                 held.status = rec.AMBASSADOR_STATUS_ACCEPTED if accept else rec.AMBASSADOR_STATUS_DECLINED
@@ -259,10 +284,14 @@ class FakeBackend:
         self._enter("pilot_group", token)
         self.purposes.append(purpose)
         return rec.ProposePilotGroupResponse(
-            candidates=[rec.PilotCandidate(employee_id="e-3", department_id="it", pilot_score=4.5,
-                                           reason="attended 2 workshops")],
-            uncovered_departments=[rec.UncoveredDepartment(department_id="sales", employees=30,
-                                                           reason="nobody shows pilot signals")],
+            candidates=[
+                rec.PilotCandidate(
+                    employee_id="e-3", department_id="it", pilot_score=4.5, reason="attended 2 workshops"
+                )
+            ],
+            uncovered_departments=[
+                rec.UncoveredDepartment(department_id="sales", employees=30, reason="nobody shows pilot signals")
+            ],
             small_departments_uncovered=2,
         )
 
@@ -276,17 +305,23 @@ class FakeBackend:
             training.completed_at.FromSeconds(1_767_225_600)
         return rec.RecordLegitimationResponse(programme=self.record)
 
-    async def accesses(
-        self, token: str, employee_id: str, actor: str, page_token: str
-    ) -> audit.ListAccessesResponse:
+    async def accesses(self, token: str, employee_id: str, actor: str, page_token: str) -> audit.ListAccessesResponse:
         self._enter("accesses", token)
         return audit.ListAccessesResponse(accesses=[access(employee_id or "e-1")])
 
     async def summarise_accesses(self, token: str) -> audit.SummariseAccessesResponse:
         self._enter("summarise_accesses", token)
         return audit.SummariseAccessesResponse(
-            counts=[audit.AccessCount(actor_role="programme_owner", method="/x.Y/ListCandidates",
-                                      purpose="invite ambassadors", accesses=7, people=6, actors=1)],
+            counts=[
+                audit.AccessCount(
+                    actor_role="programme_owner",
+                    method="/x.Y/ListCandidates",
+                    purpose="invite ambassadors",
+                    accesses=7,
+                    people=6,
+                    actors=1,
+                )
+            ],
             total_accesses=7,
         )
 

@@ -33,8 +33,9 @@ def make_client(
     backend: FakeBackend | None = None, signin: FakeSignIn | None = None, policy: Policy | None = None
 ) -> TestClient:
     settings = ConsoleSettings(console_redirect_url=f"{BASE}/auth/callback")
-    app = create_app(settings, backend or FakeBackend(), signin or FakeSignIn(), registry=CollectorRegistry(),
-                     policy=policy)
+    app = create_app(
+        settings, backend or FakeBackend(), signin or FakeSignIn(), registry=CollectorRegistry(), policy=policy
+    )
     return TestClient(app, base_url=BASE)
 
 
@@ -95,8 +96,9 @@ def test_language_switch_needs_the_form_token_and_stays_on_site() -> None:
     refused = client.post("/language", data={"language": "de", "next": "/me"})
     assert refused.status_code == 403 and "The form had expired" in refused.text
     token = csrf(client)
-    switched = client.post("/language", data={"csrf_token": token, "language": "de", "next": "https://evil.test/"},
-                           follow_redirects=False)
+    switched = client.post(
+        "/language", data={"csrf_token": token, "language": "de", "next": "https://evil.test/"}, follow_redirects=False
+    )
     assert switched.status_code == 303 and switched.headers["location"] == "/"
     assert "secure" in switched.headers["set-cookie"].lower()
     assert "Meine Aktivität" in client.get("/me", headers={"accept-language": "en"}).text
@@ -109,13 +111,26 @@ def test_badges_progress_and_answering_an_invitation() -> None:
     assert "Invitations for you" in page.text and "Intranet Ambassador" in page.text
     assert '<meter id="req-1-2" min="0" max="1" value="0.25">' in page.text  # 1 of 4 accepted answers
     token = csrf(client, "/me/badges")
-    answered = client.post("/me/invitations",
-                           data={"csrf_token": token, "badge": "intranet_ambassador", "answer": "accept"})
+    answered = client.post(
+        "/me/invitations", data={"csrf_token": token, "badge": "intranet_ambassador", "answer": "accept"}
+    )
     assert "you accepted the invitation" in answered.text and "Invitations for you" not in answered.text
     assert ("respond_to_invitation", "token-of-e-1") in backend.calls
-    again = client.post("/me/invitations",
-                        data={"csrf_token": token, "badge": "intranet_ambassador", "answer": "accept"})
+    again = client.post(
+        "/me/invitations", data={"csrf_token": token, "badge": "intranet_ambassador", "answer": "accept"}
+    )
     assert again.status_code == 400 and "no open invitation" in again.text
+
+
+def test_declining_with_a_reason_code_of_the_catalogue() -> None:
+    backend = FakeBackend()
+    client = signed_in(backend)
+    page = client.get("/me/badges")
+    assert '<option value="no_time">I have no time for it now</option>' in page.text
+    declined = client.post("/me/invitations", data={"csrf_token": csrf(client, "/me/badges"), "badge":
+                           "intranet_ambassador", "answer": "decline", "reason_code": "no_time", "reason": "later"})
+    assert "You declined the invitation" in declined.text and backend.reason_codes == ["no_time"]
+    assert backend.badge_list[0].decline_reason == "later"
 
 
 @pytest.mark.parametrize(
@@ -141,8 +156,10 @@ def test_consent_switches_without_rankings_in_the_policy() -> None:
     page = client.get("/me/consent")
     assert 'name="ranked"' not in page.text and "has no rankings of people" in page.text
     token = csrf(client, "/me/consent")
-    saved = client.post("/me/consent", data={"csrf_token": token, "ranked": "on", "hidden_from_lists": "on",
-                                              "appreciations_shared": "on"})
+    saved = client.post(
+        "/me/consent",
+        data={"csrf_token": token, "ranked": "on", "hidden_from_lists": "on", "appreciations_shared": "on"},
+    )
     assert "Your choices are saved." in saved.text
     assert not any(name == "set_ranking_opt_out" for name, _ in backend.calls)
     assert backend.preferences_.hidden_from_lists and backend.preferences_.appreciations_shared
@@ -304,13 +321,22 @@ def test_the_programme_owner_records_a_training() -> None:
     page = client.get("/programme/person", params={"employee": "e-1", "purpose": "record a training"})
     assert backend.purposes == ["record a training"] and "Moderating communities" in page.text
     token = csrf(client, "/programme")
-    done = client.post("/programme/legitimation", data={
-        "csrf_token": token, "employee": "e-1", "purpose": "record a training", "change": "complete_training",
-        "value": "moderation"})
+    done = client.post(
+        "/programme/legitimation",
+        data={
+            "csrf_token": token,
+            "employee": "e-1",
+            "purpose": "record a training",
+            "change": "complete_training",
+            "value": "moderation",
+        },
+    )
     assert "Recorded." in done.text and backend.recorded[-1].complete_training == "moderation"
     assert done.url.path == "/programme/person" and "January 1, 2026" in done.text
-    client.post("/programme/legitimation", data={
-        "csrf_token": token, "employee": "e-1", "change": "time_budget", "hours": "4,5", "manager": "m-1"})
+    client.post(
+        "/programme/legitimation",
+        data={"csrf_token": token, "employee": "e-1", "change": "time_budget", "hours": "4,5", "manager": "m-1"},
+    )
     assert backend.recorded[-1].time_budget.hours_per_month == 4.5
 
 
@@ -366,10 +392,21 @@ def test_a_refused_sign_in_says_so() -> None:
         ("POST", "/language", {"csrf_token": "x" * 5000}),
         ("PUT", "/me/consent", None),
         ("GET", "/auth/callback?state=forged&code=x", None),
+        ("GET", "/me/accesses?page=" + "x" * 201, None),
+        ("POST", "/me/programme", {"choice": "volunteer"}),
+        ("POST", "/me/badges/shown", {"badge": ["a", "b"], "shown": "yes"}),
+        ("GET", "/programme/person", None),
+        ("GET", "/programme/person?employee=%00&purpose=" + "p" * 300, None),
+        ("GET", "/programme/pilot?purpose=x&size=-1", None),
+        ("GET", "/programme/pilot?purpose=x&size=9999999", None),
+        ("GET", "/programme/candidates?purpose=x&department=" + "d" * 129, None),
+        ("POST", "/programme/legitimation", {"employee": "e-1", "change": "appreciation", "value": "v" * 501}),
+        ("GET", "/council/audit?employee=a&actor=b", None),
+        ("GET", "/council/audit?page=%ff%fe", None),
     ],
 )
 def test_no_client_input_makes_a_500(method: str, path: str, data: dict[str, object] | None) -> None:
-    client = signed_in()
+    client = signed_in(signin=FakeSignIn(roles=frozenset({Role.EMPLOYEE, Role.PROGRAMME_OWNER, Role.WORKS_COUNCIL})))
     response = client.request(method, path, data=data)
     assert 400 <= response.status_code < 500 or response.status_code in (200, 303), response.status_code
 
