@@ -8,10 +8,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import random
 import sys
 import time
-from collections import Counter
 
 import grpc
 from catalyst.recognition.v1 import recognition_pb2, recognition_pb2_grpc
@@ -22,21 +20,24 @@ from rich.markdown import Markdown
 from services.common.audit import PURPOSE_KEY
 from services.common.auth import Role
 from services.common.grpc_client import bearer, channel
-from services.common.local_issuer import LocalIssuer, local_issuer
+from services.common.local_issuer import local_issuer
 from services.common.policy import load_policy
 from services.common.settings import load
 from services.demo import offline, report
 from services.demo.config import DemoSettings
-from services.demo.evaluation import AMBASSADOR, evaluate
+from services.demo.evaluation import evaluate
 from services.demo.live import LiveView
+from services.demo.programme import ProgrammeRun
 from services.demo.watch import TopicWatcher, group_lag
 from services.engagement.model.config import load_model
 from services.recognition.config import DEFAULT_RULES
 from services.recognition.rules import load_rules
 from services.simulator import ground_truth as truth_file
+from services.simulator.behaviour import Simulation
 from services.simulator.driver import SimulatorError, run_simulation
 from services.simulator.ground_truth import GroundTruth
-from services.simulator.scenario import preset
+from services.simulator.population import build_population
+from services.simulator.scenario import Scenario, preset
 
 
 async def settle(settings: DemoSettings, console: Console) -> None:
@@ -61,32 +62,11 @@ async def settle(settings: DemoSettings, console: Console) -> None:
     raise SystemExit(f"the pipeline did not settle within {settings.demo_settle_timeout_seconds:.0f} s (lag {lags})")
 
 
-async def answer_invitations(
-    stub: recognition_pb2_grpc.RecognitionServiceStub,
-    authority: LocalIssuer,
-    truth: GroundTruth,
-    holdings: dict[str, set[str]],
-    seed: int,
-) -> Counter[str]:
-    """The simulated people answer their invitation as people would: a genuine ambassador mostly accepts (one
-    in five has no time now), anyone else declines; nobody is counted as an ambassador before accepting."""
-    genuine = set(truth.ambassadors)
-    rng = random.Random(seed)
-    answers: Counter[str] = Counter()
-    for employee in sorted(e for e, badges in holdings.items() if AMBASSADOR in badges):
-        accept = employee in genuine and rng.random() >= 0.2
-        code = "" if accept else ("no_time" if employee in genuine else "not_my_role")
-        request = recognition_pb2.RespondToInvitationRequest(badge=AMBASSADOR, accept=accept, reason_code=code)
-        metadata = bearer(authority.mint(employee, [Role.EMPLOYEE], 600))
-        try:
-            await stub.RespondToInvitation(request, metadata=metadata)
-        except grpc.aio.AioRpcError as exc:
-            if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:  # e.g. the tier was revoked meanwhile
-                raise
-            answers["no longer invited"] += 1
-            continue
-        answers["accepted" if accept else "declined"] += 1
-    return answers
+def people_of(scenario: Scenario, today: dt.date) -> GroundTruth:
+    """Who the simulated people are (the simulation's own ground truth), so they can act while it runs."""
+    resolved = scenario.resolve(today)
+    population = build_population(resolved)
+    return truth_file.ground_truth(resolved, population, Simulation(resolved, population).traits)
 
 
 async def main_async(settings: DemoSettings, scenario_name: str, seed: int, console: Console) -> int:
@@ -96,34 +76,45 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
     await watcher.start()
     view = LiveView(watcher.board)
     started = time.monotonic()
-    try:
-        with Live(view, console=console, refresh_per_second=4, transient=False):
-            result = await run_simulation(scenario, settings.feed_target, authority, view.on_progress)
-            view.phase = "simulation sent; scores and badges catching up"
-            await settle(settings, console)
-    except SimulatorError as exc:
-        console.print(f"[red]simulation failed:[/] {exc}")
-        return 1
-    finally:
-        await watcher.stop()
-    truth = result.ground_truth
-    settings.demo_reports_dir.mkdir(parents=True, exist_ok=True)
-    truth_file.write(truth, settings.demo_reports_dir / "ground_truth.json")
-
+    today = dt.datetime.now(dt.UTC).date()
     token = bearer(authority.mint("demo-comms-team", [Role.PROGRAMME_OWNER], 600))
     owner = (*token, (PURPOSE_KEY, "demo: propose the pilot group"))
     async with channel(settings.recognition_target) as ch:
         stub = recognition_pb2_grpc.RecognitionServiceStub(ch)
-        answers = await answer_invitations(stub, authority, truth, watcher.board.holdings, seed)
+        run = ProgrammeRun(stub, authority, people_of(scenario, today), seed)
+        running = asyncio.Event()
+        running.set()
+        programme = asyncio.create_task(
+            run.run_while(watcher.board.grants, running, settings.demo_programme_round_seconds)
+        )
+        try:
+            with Live(view, console=console, refresh_per_second=4, transient=False):
+                result = await run_simulation(scenario, settings.feed_target, authority, view.on_progress, today=today)
+                view.phase = "simulation sent; scores and badges catching up"
+                await settle(settings, console)
+        except SimulatorError as exc:
+            console.print(f"[red]simulation failed:[/] {exc}")
+            return 1
+        finally:
+            running.clear()
+            await programme
+            await watcher.stop()
+        truth = result.ground_truth
+        settings.demo_reports_dir.mkdir(parents=True, exist_ok=True)
+        truth_file.write(truth, settings.demo_reports_dir / "ground_truth.json")
+        await run.finish(watcher.board.grants)
+        await settle(settings, console)  # the answers' revocation sweeps and snapshots
         coverage = await stub.GetDepartmentCoverage(recognition_pb2.GetDepartmentCoverageRequest(), metadata=owner)
         pilot = await stub.ProposePilotGroup(recognition_pb2.ProposePilotGroupRequest(size=24), metadata=owner)
+        funnel = await stub.GetProgrammeFunnel(recognition_pb2.GetProgrammeFunnelRequest(), metadata=owner)
+        managers = await stub.GetManagerActivity(recognition_pb2.GetManagerActivityRequest(), metadata=owner)
     detection = evaluate(truth, watcher.board.holdings, watcher.board.grants)
     facts = report.RunFacts(
         events_sent=result.accepted,
         simulated_days=(truth.end_date - truth.pre_launch_start).days + 1,
         wall_seconds=time.monotonic() - started,
         score_events=watcher.board.score_events,
-        answers=dict(answers),
+        answers=dict(run.outcomes),
     )
     policy = load_policy(settings.policy_file)
     shaped: list[offline.Outcome] = []
@@ -131,11 +122,13 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
         with console.status("the same rules over other company shapes (offline; minutes unless cached)..."):
             shaped = offline.shapes(load_model(), load_rules(DEFAULT_RULES), seed, workers=settings.demo_shapes_workers)
     shapes = offline.shapes_table(shaped) if shaped else ""
-    path = report.write(settings.demo_reports_dir, truth, detection, coverage, pilot, facts, policy, shapes)
-    console.print(Markdown(report.markdown(truth, detection, coverage, pilot, facts, policy, shapes)))
+    views = report.Programme(funnel, managers)
+    path = report.write(settings.demo_reports_dir, truth, detection, coverage, pilot, facts, policy, shapes, views)
+    console.print(Markdown(report.markdown(truth, detection, coverage, pilot, facts, policy, shapes, views)))
     console.print(
         f"\nReport with plots: [bold]{path}[/]. The system keeps running: try `catalyst ambassadors`, "
-        "`catalyst coverage`, `catalyst explain <employee>`; `make down` stops it."
+        "`catalyst coverage`, `catalyst funnel`, `catalyst manager-activity`, `catalyst explain <employee>`; "
+        "`make down` stops it."
     )
     return 0 if all(report.verdicts(detection).values()) else 3
 

@@ -21,6 +21,9 @@ class DemoSettings(CommonSettings):
     demo_shapes: bool = Field(
         False, description="also report detection over the other company shapes (offline; minutes on a first run)"
     )
+    demo_programme_round_seconds: float = Field(
+        3.0, gt=0, description="how often the simulated programme answers invitations and confirms trainings"
+    )
     demo_shapes_workers: int = Field(2, ge=1, description="processes for the company shapes (cached after a run)")
     feed_target: str = "localhost:50051"
     recognition_target: str = "localhost:50053"

@@ -26,7 +26,19 @@ class RunFacts:
     simulated_days: int
     wall_seconds: float
     score_events: int
-    answers: dict[str, int] = field(default_factory=dict)  # how the invited answered: accepted, declined, ...
+    answers: dict[str, int] = field(default_factory=dict)  # what the simulated programme did: accepted, declined, ...
+
+
+@dataclass
+class Programme:
+    """The programme's own views, as the programme owner reads them at the end of the run."""
+
+    funnel: recognition_pb2.GetProgrammeFunnelResponse = field(
+        default_factory=recognition_pb2.GetProgrammeFunnelResponse
+    )
+    managers: recognition_pb2.GetManagerActivityResponse = field(
+        default_factory=recognition_pb2.GetManagerActivityResponse
+    )
 
 
 def verdicts(detection: Detection) -> dict[str, bool]:
@@ -93,6 +105,102 @@ def plot_badges_by_persona(detection: Detection, path: Path) -> None:
     plt.close(fig)
 
 
+def plot_adoption(funnel: recognition_pb2.GetProgrammeFunnelResponse, path: Path) -> None:
+    weeks = list(funnel.adoption_history)
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for name, label in (("with_ambassadors", "colleagues of ambassadors"), ("without_ambassadors", "no ambassador")):
+        points = [(w.week, getattr(w.adoption, name).active_30d_share) for w in weeks if w.adoption.HasField(name)]
+        if points:
+            ax.plot([w for w, _ in points], [v for _, v in points], marker=".", label=label)
+    ax.set_ylabel("active in the last 30 days")
+    ax.set_ylim(0, 1)
+    ax.set_title("Adoption in departments with and without an ambassador, by week")
+    ax.tick_params(axis="x", rotation=60, labelsize="x-small")
+    if weeks:
+        ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _share(group: recognition_pb2.GroupActivity) -> str:
+    return (
+        f"{group.people} | {group.active_30d_share:.0%} | {group.mean_active_days_30d:.1f} | "
+        f"{group.median_score_30d:.1f}"
+    )
+
+
+def programme_section(views: Programme, facts: RunFacts) -> list[str]:
+    """The funnel, why people lapsed, adoption with and without ambassadors, and managers as role models."""
+    f, m = views.funnel, views.managers
+    k = f.min_group_size
+    lines = [
+        "## The ambassador programme",
+        "",
+        "While the simulated months passed, the company ran the programme through RecognitionService: each "
+        "invited person answered as people would (simulated), some volunteered before anyone found them, the "
+        "programme owner offered a training to everyone who accepted and confirmed it once taken, and at the end "
+        "a few ambassadors withdrew. What happened: "
+        + (", ".join(f"{n} {what}" for what, n in sorted(facts.answers.items())) or "nothing")
+        + ".",
+        "",
+        f"The funnel as the service counts it (departments of at least {k} people; detected = pending + accepted "
+        "+ declined, accepted = active + lapsed):",
+        "",
+        "| scope | volunteered (invited) | detected | pending | declined | accepted | trained | active | lapsed |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *(
+            f"| {s.department_id or 'company'} | {s.volunteered} ({s.volunteers_invited}) | {s.detected} | "
+            f"{s.pending} | {s.declined} | {s.accepted} | {s.trained} | {s.active} | {s.lapsed} |"
+            for s in f.stages
+        ),
+        "",
+    ]
+    if f.stages:
+        reasons = ", ".join(f"{r.reason} {r.count}" for r in f.stages[0].lapse_reasons)
+        lines += [
+            f"Why ambassadors lapsed (reasons shared by at least {k}): {reasons or 'none to report'}. The programme's "
+            "steps happen on the wall clock while the simulated months pass in minutes, so the days between the "
+            "steps, retention after 30, 90 and 180 days and 'active after 90 days' are for a live system "
+            "(`catalyst funnel`).",
+            "",
+        ]
+    a = f.adoption
+    adoption_rows = [
+        (f"colleagues in {a.departments_with} departments with an ambassador", a, "with_ambassadors"),
+        (f"people in {a.departments_without} departments without one", a, "without_ambassadors"),
+    ]
+    lines += [
+        "Adoption where ambassadors are (the ambassadors' own activity left out):",
+        "",
+        "| group | people | active in 30 days | active days of 30 | median 30-day score |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {label} | {_share(getattr(msg, name))} |"
+            if msg.HasField(name)
+            else f"| {label} | too few to show | | | |"
+            for label, msg, name in adoption_rows
+        ),
+        "",
+        "![adoption](adoption.png)",
+        "",
+        f"### Managers as role models (groups of at least {m.min_group_size}; no manager is named or ranked)",
+        "",
+        "| scope | group | people | active in 30 days | active days of 30 | median 30-day score |",
+        "|---|---|---|---|---|---|",
+    ]
+    for d in m.departments:
+        scope = d.department_id or "company"
+        lines += [f"| {scope} | managers | {_share(d.managers)} |", f"| {scope} | everyone else | {_share(d.others)} |"]
+    lines += [
+        "",
+        f"Too few managers or other employees to compare: {', '.join(m.too_small) or 'none'}; "
+        f"{m.small_departments} departments below {m.min_group_size} people are not shown.",
+        "",
+    ]
+    return lines
+
+
 def markdown(
     truth: GroundTruth,
     detection: Detection,
@@ -101,6 +209,7 @@ def markdown(
     facts: RunFacts,
     policy: Policy,
     shapes: str = "",
+    views: Programme | None = None,
 ) -> str:
     persona = _persona(truth)
     shown = policy.visibility
@@ -164,11 +273,10 @@ def markdown(
         "",
         "![badges by persona](badges_by_persona.png)",
         "",
+        *programme_section(views or Programme(), facts),
         "## Department coverage",
         "",
-        "Every recognised Intranet Ambassador was invited and answered as a person would (simulated): "
-        + (", ".join(f"{n} {answer}" for answer, n in sorted(facts.answers.items())) or "nobody was invited")
-        + ". Coverage counts only those who accepted: nobody is singled out before consenting.",
+        "Coverage counts only ambassadors who accepted and did not withdraw: nobody is singled out before consenting.",
         "",
         "| department | employees | ambassadors | ratio | target | meets |",
         "|---|---|---|---|---|---|",
@@ -201,11 +309,14 @@ def write(
     facts: RunFacts,
     policy: Policy,
     shapes: str = "",
+    views: Programme | None = None,
 ) -> Path:
+    views = views or Programme()
     directory.mkdir(parents=True, exist_ok=True)
     plot_detection(detection, truth, directory / "detection.png")
     plot_coverage(coverage, directory / "coverage.png")
     plot_badges_by_persona(detection, directory / "badges_by_persona.png")
+    plot_adoption(views.funnel, directory / "adoption.png")
     path = directory / "report.md"
-    path.write_text(markdown(truth, detection, coverage, pilot, facts, policy, shapes))
+    path.write_text(markdown(truth, detection, coverage, pilot, facts, policy, shapes, views))
     return path

@@ -71,10 +71,25 @@ def test_report_is_written_with_plots(tmp_path: Path) -> None:
     pilot = recognition_pb2.ProposePilotGroupResponse(
         candidates=[recognition_pb2.PilotCandidate(employee_id="a1", department_id="d1", pilot_score=3, reason="x")]
     )
-    path = report.write(tmp_path, TRUTH, d, coverage, pilot, report.RunFacts(100, 120, 5.0, 40), load_policy())
+    funnel = recognition_pb2.GetProgrammeFunnelResponse(min_group_size=5)
+    funnel.stages.add(detected=9, pending=1, declined=2, accepted=6, trained=4, active=5, lapsed=1, volunteered=3)
+    funnel.stages[0].lapse_reasons.add(reason="inactive", count=5)
+    funnel.adoption.departments_with = 2
+    funnel.adoption.with_ambassadors.people, funnel.adoption.with_ambassadors.active_30d_share = 40, 0.7
+    week = funnel.adoption_history.add(week="2026-03-02")
+    week.adoption.without_ambassadors.active_30d_share = 0.3
+    managers = recognition_pb2.GetManagerActivityResponse(min_group_size=5, too_small=["d9"])
+    row = managers.departments.add(department_id="d1")
+    row.managers.people, row.others.people, row.managers.active_30d_share = 5, 30, 0.8
+    facts = report.RunFacts(100, 120, 5.0, 40, {"accepted": 6, "withdrew": 1})
+    views = report.Programme(funnel, managers)
+    path = report.write(tmp_path, TRUTH, d, coverage, pilot, facts, load_policy(), views=views)
     text = path.read_text()
+    assert "| company | 3 (0) | 9 | 1 | 2 | 6 | 4 | 5 | 1 |" in text and "inactive 5" in text
+    assert "6 accepted, 1 withdrew" in text and "| 40 | 70% |" in text and "too few to show" in text
+    assert "| d1 | managers | 5 | 80% |" in text and "compare: d9" in text
     assert "works_council profile" in text and "rankings of people: none" in text
     assert "PASS: precision >= 0.9" in text and "PASS: no gamer holds a badge" in text
     assert "| precision | 1.00 |" in text
-    for png in ("detection.png", "coverage.png", "badges_by_persona.png"):
+    for png in ("detection.png", "coverage.png", "badges_by_persona.png", "adoption.png"):
         assert (tmp_path / png).read_bytes().startswith(b"\x89PNG")
