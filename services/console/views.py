@@ -326,6 +326,7 @@ class CandidateRow:
     fraction: float
     missing: tuple[str, ...]
     evidence: tuple[EvidenceRow, ...]
+    decline_reason: str
 
 
 def candidates(response: rec.ListCandidatesResponse) -> tuple[CandidateRow, ...]:
@@ -347,6 +348,7 @@ def candidates(response: rec.ListCandidatesResponse) -> tuple[CandidateRow, ...]
                 fraction=share(met, met + missing),
                 missing=tuple(r.description or r.signal for r in c.progress.missing),
                 evidence=tuple(EvidenceRow(e.signal, e.value, e.threshold) for e in c.badge.evidence),
+                decline_reason=c.badge.decline_reason,
             )
         )
     return tuple(rows)

@@ -298,6 +298,9 @@ def test_the_programme_overview_shows_groups_as_charts() -> None:
     assert "Departments without an ambassador: sales" in page.text
     assert 'class="chart-bar chart-ok"' in page.text and "none" in page.text
     assert "no_time: 5" in page.text
+    german = signed_in(signin=PROGRAMME_OWNER).get("/programme", headers={"accept-language": "de"})
+    assert "Der Trichter" in german.text and "Median der Tage von der Einladung bis zur Zusage: 3,5" in german.text
+    assert "7 von 8" in german.text and "5\u00a0%" in german.text
 
 
 def test_looking_at_candidates_needs_a_purpose_sent_with_the_call() -> None:
