@@ -125,13 +125,13 @@ def test_an_employee_signs_in_chooses_and_erases_themselves(
     browser.get(console)
     browser.find_element(By.LINK_TEXT, "Sign in").click()
     wait.until(lambda b: b.find_elements(By.ID, "subject"))
-    shot(browser, "01-issuer-sign-in")
+    accessible(browser, "01-issuer-sign-in")
     browser.find_element(By.ID, "subject").send_keys("emp-browser")
     browser.find_element(By.ID, "role-employee").click()
     browser.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
     wait.until(lambda b: "Signed in as emp-browser" in b.page_source)
     assert browser.find_element(By.TAG_NAME, "html").get_attribute("lang") == "en"
-    shot(browser, "02-my-activity")
+    accessible(browser, "02-my-activity")
 
     browser.find_element(By.ID, "language").send_keys("Deutsch")
     browser.find_element(By.XPATH, "//form[@action='/language']//button").click()
@@ -144,19 +144,19 @@ def test_an_employee_signs_in_chooses_and_erases_themselves(
     browser.find_element(By.XPATH, "//form[@action='/me/consent']//button").click()
     wait.until(lambda b: "Ihre Entscheidungen sind gespeichert." in b.page_source)
     assert browser.find_element(By.ID, "recognition_opt_out").is_selected()
-    shot(browser, "03-choices-saved-de")
+    accessible(browser, "03-choices-saved-de")
 
     browser.find_element(By.LINK_TEXT, "Meine Abzeichen").click()
     wait.until(lambda b: "Fortschritt zum nächsten Abzeichen" in b.page_source)
-    shot(browser, "04-badges-de")
+    accessible(browser, "04-badges-de")
 
     browser.get(f"{console}/me/erase")
     wait.until(lambda b: b.find_elements(By.ID, "confirm"))
     browser.find_element(By.ID, "confirm").click()
-    shot(browser, "05-erase-confirmation")
+    accessible(browser, "05-erase-confirmation")
     browser.find_element(By.XPATH, "//form[@action='/me/erase']//button").click()
     wait.until(lambda b: "Ihre Daten werden gelöscht" in b.page_source)
-    shot(browser, "06-erased")
+    accessible(browser, "06-erased")
 
     def profile_gone() -> bool:
         with grpc.insecure_channel(system.grpc_target("feed")) as channel:
