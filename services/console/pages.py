@@ -234,8 +234,8 @@ async def download(request: Request) -> Response:
     identity = _employee(request)
     backend, token = _backend(request), identity.token
     stored = await backend.engagement_data(token)
-    windows = WINDOWS if has_figures(stored) else ()
-    score = await backend.score(token) if windows else None
+    score = await _or_none(backend.score(token)) if has_figures(stored) else None
+    windows = WINDOWS if score is not None else ()
     explanations = dict(zip(windows, await asyncio.gather(*(backend.explain(token, w) for w in windows)), strict=True))
     export = document(
         identity.subject,
