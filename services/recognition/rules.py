@@ -12,7 +12,7 @@ import enum
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
@@ -380,6 +380,13 @@ class Bar:
         return self.keep, c.keep, c.percentile.keep if c.percentile else None
 
 
+def days_between(earlier: datetime, later: datetime) -> int:
+    """Whole calendar days (UTC) from one event time to another: confirmation and grace count days, not
+    hours, so figures as of the same days decide alike whatever hour of the day they were published at (an
+    import publishes a past day as of its end, live figures come as of the newest event)."""
+    return (later.astimezone(UTC).date() - earlier.astimezone(UTC).date()).days
+
+
 def evaluate(
     rules: Rules,
     figures: Mapping[str, float],
@@ -392,8 +399,8 @@ def evaluate(
 
     Grant: every criterion at or above its grant threshold (and the employee has not opted out), at every
     evaluation for the tier's `confirm_days` of event time: a moment's crossing (a burst, a ring's good week)
-    earns nothing. At risk: a held tier with any criterion below its keep threshold. Revoke: still below keep once the
-    grace period has passed since it went at risk, dated at the end of the grace period (deterministic).
+    earns nothing. At risk: a held tier with any criterion below its keep threshold. Revoke: still below keep on
+    the day the grace period ends, dated at its end (deterministic). Days are calendar days (`days_between`).
     Percentile criteria read their thresholds from `calibration` (the company's distribution this period).
     """
     decisions: list[Decision] = []
@@ -410,7 +417,7 @@ def evaluate(
                         decisions.append(Decision(Action.UNQUALIFY, badge_id, tier, now, after))
                     continue
                 since = current.qualifying_since or now
-                if now - since < timedelta(days=rule.confirm_days):
+                if days_between(since, now) < rule.confirm_days:
                     if current.qualifying_since is None:
                         after = replace(current, qualifying_since=now)
                         decisions.append(Decision(Action.QUALIFY, badge_id, tier, now, after))
@@ -444,7 +451,7 @@ def evaluate(
             since = current.at_risk_since or now
             due = since + timedelta(days=rule.grace_days)
             evidence = tuple(_evidence(bar.criterion, v, bar, keep=True) for bar, v in below)
-            if now >= due:
+            if days_between(due, now) >= 0:
                 reason = (
                     f"{badge.name} {tier.value}: below the keep threshold since {since.date().isoformat()}, "
                     f"longer than the {rule.grace_days}-day grace period: " + "; ".join(e.description for e in evidence)

@@ -65,7 +65,8 @@ def _with_fields(script: str) -> str:
 
 
 # KEYS: the state hash, the employee's erasure marker (nothing merges once it exists). ARGV: keep_days, prune
-# slack days, then per source partition: partition, op count, and per op offset, kind, field, value, day
+# slack days, the last day the publisher published everyone for (-1: none; no day its figures read is dropped),
+# then per source partition: partition, op count, and per op offset, kind, field, value, day
 # (ascending offsets). Its statement: model/state.apply. Every field
 # it needs is read in one HMGET and every change written in one HSET: a command called from a script costs
 # far more than the work it does. Returns {applied, duplicates, late, refused}.
@@ -74,7 +75,7 @@ if redis.call('EXISTS', KEYS[2]) == 1 then return {0, 0, 0, 1} end
 local key = KEYS[1]
 local keep = tonumber(ARGV[1])
 local names, index, marks = {'$top', '$changes', '$oldest'}, {}, {}
-local i = 3
+local i = 4
 while i <= #ARGV do
   names[#names + 1] = '$mark' .. ARGV[i]
   marks[#marks + 1] = #names
@@ -103,7 +104,7 @@ local top, changes, oldest = tonumber(stored[1] or '-1'), tonumber(stored[2] or 
 local applied, duplicates, late = 0, 0, 0
 local values = {}
 local part = 0
-i = 3
+i = 4
 while i <= #ARGV do
   part = part + 1
   local n = tonumber(ARGV[i + 1])
@@ -146,8 +147,9 @@ end
 if applied > 0 then
   values['$top'] = top
   values['$changes'] = changes + applied
-  if oldest and oldest <= top - keep - tonumber(ARGV[2]) then
-    local gone, dropped = top - keep, {}
+  local limit = math.min(top, tonumber(ARGV[3]))
+  if oldest and oldest <= limit - keep - tonumber(ARGV[2]) then
+    local gone, dropped = limit - keep, {}
     oldest = nil
     for _, name in ipairs(redis.call('HKEYS', key)) do
       if string.sub(name, 1, 1) ~= '$fixed' then
@@ -297,6 +299,7 @@ class RedisStore:
         """One batch: each employee's merges (one script call each), department activity, dirty marks and the
         watermark. Every command is safe to repeat, so a failed batch is simply sent again."""
         keep = str(self.keep_days)
+        published = await self.published_day()
         commands: list[list[str | int]] = []
         for employee, parts in writes.items():
             args: list[str | int] = [
@@ -307,6 +310,7 @@ class RedisStore:
                 self.gone(employee),
                 keep,
                 PRUNE_SLACK_DAYS,
+                published,
             ]
             for partition, ops in parts:
                 args += (partition, len(ops))
@@ -464,18 +468,29 @@ class RedisStore:
             pipe.delete(key)  # one key per command: boards live in different cluster slots
         await pipe.execute()
 
+    async def published_day(self) -> int:
+        """The last day whose figures went out for everyone active (-1: none yet): the publisher's cursor in
+        event time, and how far back the worker keeps days (`APPLY`)."""
+        day = await self.redis.get(ROLLED)
+        return -1 if day is None else int(day)
+
+    async def set_published_day(self, day: int) -> None:
+        await self._keep_max(keys=[ROLLED], args=[day])
+
+    async def marked(self) -> list[str]:
+        """Every employee whose ScoreChanged is due (marked or being published)."""
+        dirty = await self.redis.zrange(DIRTY, 0, -1)
+        taking = await self.redis.zrange(TAKING, 0, -1)
+        return sorted({_text(e) for e in (*dirty, *taking)})
+
     async def rollover(self, day: int) -> int:
-        """Once per day reached: marks dirty everyone active within the longest window, whose windowed figures
-        move with the day. Returns how many were marked (0 when the day was already rolled over)."""
-        rolled = await self.redis.get(ROLLED)
-        if rolled is not None and int(rolled) >= day:
-            return 0
+        """Marks dirty everyone active within the longest window up to `day`, whose windowed figures move with
+        the day. Returns how many were marked."""
         employees = await self.redis.zrange(ACTIVE, day - self.keep_days + 1, "+inf", byscore=True)
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         for start in range(0, len(employees), CHUNK):
             pipe.zadd(DIRTY, {_text(e): now for e in employees[start : start + CHUNK]}, nx=True)
-        pipe.set(ROLLED, day)
         await pipe.execute()
         return len(employees)
 

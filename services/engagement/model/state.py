@@ -123,12 +123,19 @@ class Applied:
     late: int = 0
 
 
-def apply(fields: dict[str, str], parts: Sequence[tuple[int, Sequence[tuple[int, Op]]]], keep_days: int) -> Applied:
+def apply(
+    fields: dict[str, str],
+    parts: Sequence[tuple[int, Sequence[tuple[int, Op]]]],
+    keep_days: int,
+    published: int | None = None,
+) -> Applied:
     """Merges one write into `fields`, exactly once: per source partition its ops with their offsets (ascending).
 
     The statement of what the store's script does (`adapters/redis_store.py`), one call per employee and
     batch. An op at or below its partition's mark was applied before; an op for a day no window reaches any
-    more is dropped.
+    more is dropped. `published`: the last day the publisher published everyone's figures for (-1: none yet);
+    days its next figures still read are kept although the worker is ahead (an import), so the figures of
+    every day in between are the ones that day had. None: nobody publishes from these fields (offline).
     """
     result = Applied()
     top = int(fields.get(TOP, "-1"))
@@ -158,8 +165,9 @@ def apply(fields: dict[str, str], parts: Sequence[tuple[int, Sequence[tuple[int,
     if result.applied:
         fields[TOP] = str(top)
         fields[CHANGES] = str(int(fields.get(CHANGES, 0)) + result.applied)
-        if oldest is not None and oldest <= top - keep_days - PRUNE_SLACK_DAYS:
-            oldest = prune(fields, top - keep_days)
+        limit = top if published is None else min(top, published)
+        if oldest is not None and oldest <= limit - keep_days - PRUNE_SLACK_DAYS:
+            oldest = prune(fields, limit - keep_days)
         if oldest is not None:
             fields[OLDEST] = str(oldest)
     return result

@@ -1,11 +1,13 @@
 """Coalesced ScoreChanged events: every employee the worker marked dirty is published at most once per round,
-with the figures of their state as of the event-time watermark (docs/engagement.md, "Publishing").
+with the figures of their state as of a day of event time (docs/engagement.md, "Publishing").
 
 A round takes chunks of the oldest marks into a taking set, publishes them, waits for the broker, then
 updates the leaderboards and removes the chunk; a crash in between publishes the chunk again (at-least-once,
-deterministic event ids). When the watermark crosses a day, everyone active within the longest window is
-marked again: their windowed figures moved although nothing new happened. Leaderboards are kept only where
-the policy has rankings (of the people who opted in); otherwise none is stored at all.
+deterministic event ids). The publisher walks event time one day at a time: when the watermark has crossed
+days, each of them is published in turn, everyone active within the longest window as of that day (their
+windowed figures moved although nothing new happened), so a history imported in one burst gives consumers
+the same days a history lived day by day does. Leaderboards are kept only where the policy has rankings (of
+the people who opted in); otherwise none is stored at all.
 """
 
 from __future__ import annotations
@@ -114,32 +116,60 @@ class Publisher:
             await self.retrying.redis("drop boards", self.store.drop_leaderboards)
 
     async def run_once(self) -> int:
-        """One round: the day rollover when due, then every mark made before the round began, chunk by chunk.
+        """One round: every day the watermark crossed since the last round, in order (the marks left, then
+        everyone active as of each day), or else today's marks made before the round began, chunk by chunk.
         Returns how many ScoreChanged were published."""
         started = time.perf_counter()
         self.importing = await self.backlog() > self.settings.publisher_catchup_backlog
         watermark_ms = await self.retrying.redis("watermark", self.store.watermark)
         if watermark_ms <= 0:
             return 0
-        if not self.importing:  # an import crosses a day every few seconds: only its last one is worth it
-            day = watermark_ms // DAY_MS
-            marked = await self.retrying.redis("rollover", lambda: self.store.rollover(day))
+        today = watermark_ms // DAY_MS
+        cursor = await self.retrying.redis("cursor", self.store.published_day)
+        published = 0
+        if cursor < 0:
+            cursor = await self._first_day(today) - 1  # nothing happened before the oldest day marked
+        elif cursor < today:
+            published += await self._publish_marked(cursor, watermark_ms)  # what that day still had
+        for day in range(cursor + 1, today + 1):
+            marked = await self.retrying.redis("rollover", lambda d=day: self.store.rollover(d))
             self.metrics.rollover_marked.inc(marked)
-        now = self.clock()  # marks made from here on wait for the next round
+            published += await self._publish_marked(day, watermark_ms)
+            await self.retrying.redis("cursor", lambda d=day: self.store.set_published_day(d))
+        if cursor >= today:
+            published += await self._publish_marked(today, watermark_ms)
+        self.metrics.round_seconds.observe(time.perf_counter() - started)
+        return published
+
+    async def _first_day(self, today: int) -> int:
+        """The oldest day of the employees marked before anything was published (a first import starts there)."""
+        employees = await self.retrying.redis("marked", self.store.marked)
+        first = today
+        size = self.settings.publisher_chunk
+        for start in range(0, len(employees), size):
+            chunk = employees[start : start + size]
+            states = await self.retrying.redis("read", lambda c=chunk: self.store.read_states(c))
+            for state in states.values():
+                if state is not None and (state.daily or state.paired):
+                    first = min(first, *state.daily, *state.paired)
+        return first
+
+    async def _publish_marked(self, day: int, watermark_ms: int) -> int:
+        """Publishes, as of `day`, every employee marked before this call."""
+        now = self.clock()  # marks made from here on wait for the next call
         published = 0
         while True:
             employees = await self.retrying.redis(
                 "take", lambda: self.store.take_dirty(self.settings.publisher_chunk, now)
             )
             if not employees:
-                break
-            published += await self._publish_chunk(employees, watermark_ms)
-        self.metrics.round_seconds.observe(time.perf_counter() - started)
-        return published
+                return published
+            published += await self._publish_chunk(employees, day, watermark_ms)
 
-    async def _publish_chunk(self, employees: Sequence[str], watermark_ms: int) -> int:
+    async def _publish_chunk(self, employees: Sequence[str], day: int, watermark_ms: int) -> int:
+        """Figures as of `day`: a past day's as of its end, today's as of the newest event."""
         states = await self.retrying.redis("read", lambda: self.store.read_states(employees))
-        day = watermark_ms // DAY_MS
+        today = watermark_ms // DAY_MS
         topic = self.settings.topic_engagement
         boards = self.model.leaderboards
         messages: list[tuple[bytes, bytes | None]] = []
@@ -149,10 +179,10 @@ class Publisher:
             state = states[employee]
             if state is None:
                 continue  # forgotten, or never had state
-            as_of = max(state.top, day)
+            as_of = max(state.top, day) if day >= today else day
             figs = figures(state, as_of, self.model)
             version = (as_of << 32) | state.changes
-            occurred = max(watermark_ms, as_of * DAY_MS)
+            occurred = max(watermark_ms, as_of * DAY_MS) if as_of >= today else (as_of + 1) * DAY_MS - 1
             value = score_changed(
                 employee, state.department, state.opt_out, version, figs.windows, figs.signals, occurred
             )

@@ -20,8 +20,8 @@ class PublisherSettings(CommonSettings):
         20_000,
         ge=0,
         description="records the worker group is behind on the interactions topic above which it is importing "
-        "history: publishing is paced (publisher_cpu_share) and day rollovers wait, since what is published is "
-        "soon out of date",
+        "history: publishing is paced (publisher_cpu_share), leaving the CPU to the worker; the days it walks "
+        "afterwards are kept for it",
     )
     publisher_cpu_share: float = Field(
         0.1,

@@ -35,6 +35,7 @@ END = 1_767_225_600  # 2026-01-01
 NOW_MS = (END + DAY) * 1000
 PARTITIONS = 4
 SEEDS = [1, 2, 3]
+CAUGHT_UP = 1 << 30  # a publisher cursor beyond every day: days leave as soon as no window reads them
 
 
 class Store(Protocol):
@@ -47,6 +48,8 @@ class Store(Protocol):
     async def read_states(self, employees: Sequence[str]) -> dict[str, State | None]: ...
 
     async def watermark(self) -> int: ...
+
+    async def set_published_day(self, day: int) -> None: ...
 
 
 @dataclass
@@ -122,10 +125,13 @@ class StoreContract(ABC):
         return results
 
     async def assert_same_as_the_statement(
-        self, batches: Sequence[Sequence[Record]], employees: Sequence[str]
+        self, batches: Sequence[Sequence[Record]], employees: Sequence[str], published: int = CAUGHT_UP
     ) -> tuple[Store, list[Applied]]:
-        """Feeds a new store and the statement the same batches; returns the store and each call's counts."""
+        """Feeds a new store and the statement the same batches, the publisher's cursor at `published`;
+        returns the store and each call's counts."""
         store, statement = await self.make_store(), MemoryStore(KEEP)
+        await store.set_published_day(published)
+        await statement.set_published_day(published)
         counts = await self.feed(store, batches)
         assert counts == await self.feed(statement, batches)
         for employee in employees:
@@ -185,6 +191,22 @@ class StoreContract(ABC):
         a, b = topic.partitions[zlib.crc32(b"a") % PARTITIONS], topic.partitions[zlib.crc32(b"b") % PARTITIONS]
         assert a is not b
         await self.assert_same_as_the_statement([a[:2], [*b, *a[2:]]], ["a", "b"])
+
+    async def test_days_the_publisher_has_not_walked_yet_stay(self) -> None:
+        """An import runs far ahead of the publisher: the days its next figures read are not dropped, so the
+        figures as of its day are those of the history up to that day."""
+        old = END // DAY - 300
+        events = [post("a", (old + d) * DAY) for d in range(0, 2 * KEEP + 3 * PRUNE_SLACK_DAYS, 5)]
+        (records,) = filter(None, Topic.of(events).partitions)
+        store, _ = await self.assert_same_as_the_statement([records[:3], records[3:]], ["a"], published=old + 2)
+        state = (await store.read_states(["a"]))["a"]
+        assert state is not None and min(state.daily) == old
+        upto = Topic.of([e for e in events if e.occurred_at.seconds < (old + 3) * DAY])
+        alone = (await asyncio.to_thread(expected_states, [r for rs in upto.partitions for r in rs], MODEL))["a"]
+        assert figures(state, old + 2, MODEL) == figures(alone, old + 2, MODEL)
+        moved, _ = await self.assert_same_as_the_statement([records], ["a"], published=old + KEEP + PRUNE_SLACK_DAYS)
+        kept = (await moved.read_states(["a"]))["a"]
+        assert kept is not None and min(kept.daily) > old
 
     async def test_the_figures_do_not_depend_on_delivery(self) -> None:
         """Two deliveries of one stream, and all of it at once (`expected_states`): the same figures."""

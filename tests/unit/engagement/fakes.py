@@ -34,13 +34,16 @@ class MemoryStore:
         self.watermark_ms = 0
         self.boards: dict[str, Board] = {}
         self.gone: set[str] = set()  # erased employees: nothing merges into them any more
+        self.active: dict[str, int] = {}  # employee -> newest day with activity (the day rollover reads it)
+        self.published_through = -1  # the publisher's cursor in event time
 
     async def apply(self, writes: Writes, activity: dict[tuple[str, int], set[int]], newest_ms: int) -> Applied:
         total = Applied()
         for employee, parts in writes.items():
             if employee in self.gone:
                 continue
-            result = model_state.apply(self.fields.setdefault(employee, {}), parts, self.keep_days)
+            fields = self.fields.setdefault(employee, {})
+            result = model_state.apply(fields, parts, self.keep_days, self.published_through)
             total.applied += result.applied
             total.duplicates += result.duplicates
             total.late += result.late
@@ -73,9 +76,22 @@ class MemoryStore:
     ) -> None:
         self.boards.update({b.employee: b for b in boards})
         self.dirty = [e for e in self.dirty if e not in employees]
+        for employee, top in tops.items():
+            self.active[employee] = max(top, self.active.get(employee, top))
+
+    async def published_day(self) -> int:
+        return self.published_through
+
+    async def set_published_day(self, day: int) -> None:
+        self.published_through = max(self.published_through, day)
+
+    async def marked(self) -> list[str]:
+        return sorted(self.dirty)
 
     async def rollover(self, day: int) -> int:
-        return 0
+        marked = [e for e, top in self.active.items() if top > day - self.keep_days]
+        self.dirty += [e for e in marked if e not in self.dirty]
+        return len(marked)
 
     async def drop_leaderboards(self) -> None:
         self.boards.clear()

@@ -251,8 +251,12 @@ def test_below_keep_for_longer_than_the_grace_period_revokes_at_its_end(rules: R
     t1 = T0 + timedelta(days=3)
     holdings = apply(holdings, evaluate(rules, low, holdings, t1))
     assert revocation_due(rules, holdings[("intranet_ambassador", Tier.SINGLE)]) == t1 + timedelta(days=grace)
-    just_before = t1 + timedelta(days=grace) - timedelta(seconds=1)
-    assert only(evaluate(rules, low, holdings, just_before), "intranet_ambassador") == []
+    the_day_before = t1 + timedelta(days=grace - 1, hours=23 - t1.hour)
+    assert only(evaluate(rules, low, holdings, the_day_before), "intranet_ambassador") == []
+    that_morning = t1 + timedelta(days=grace, hours=-t1.hour)  # grace counts calendar days, not hours
+    assert [d.action for d in only(evaluate(rules, low, holdings, that_morning), "intranet_ambassador")] == [
+        Action.REVOKE
+    ]
     late = t1 + timedelta(days=grace + 9)
     decisions = only(evaluate(rules, low, holdings, late), "intranet_ambassador")
     assert [d.action for d in decisions] == [Action.REVOKE]
@@ -384,6 +388,16 @@ def test_a_tier_with_a_confirmation_period_is_granted_only_after_it(tmp_path: Pa
     granted = evaluate(rules, {"posts_30d": 3}, holdings, T0 + timedelta(days=3))
     assert [d.action for d in granted] == [Action.GRANT]
     assert granted[0].holding.held and granted[0].holding.qualifying_since is None
+
+
+def test_the_confirmation_period_counts_calendar_days_not_hours(tmp_path: Path) -> None:
+    """Figures of the same days decide alike whether they came late on a day (an import publishes a past day as
+    of its end) or early on it (live figures as of the newest event)."""
+    rules = confirming(tmp_path, 3)
+    late_evening = T0.replace(hour=23, minute=59)
+    holdings = apply({}, evaluate(rules, {"posts_30d": 3}, {}, late_evening))
+    early = T0.replace(hour=0, minute=1) + timedelta(days=3)
+    assert [d.action for d in evaluate(rules, {"posts_30d": 3}, holdings, early)] == [Action.GRANT]
 
 
 def test_falling_below_grant_while_confirming_starts_the_period_over(tmp_path: Path) -> None:
