@@ -88,22 +88,28 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
             run.run_while(watcher.board.grants, running, settings.demo_programme_round_seconds)
         )
         try:
-            with Live(view, console=console, refresh_per_second=4, transient=False):
-                result = await run_simulation(scenario, settings.feed_target, authority, view.on_progress, today=today)
-                view.phase = "simulation sent; scores and badges catching up"
+            try:
+                with Live(view, console=console, refresh_per_second=4, transient=False):
+                    result = await run_simulation(
+                        scenario, settings.feed_target, authority, view.on_progress, today=today
+                    )
+                    view.phase = "simulation sent; scores and badges catching up"
+                    await settle(settings, console)
+            finally:
+                running.clear()
+                await programme
+            while await run.round(watcher.board.grants):  # the last invitations, and trainings confirmed
                 await settle(settings, console)
+            await run.withdrawals()
+            await settle(settings, console)
         except SimulatorError as exc:
             console.print(f"[red]simulation failed:[/] {exc}")
             return 1
         finally:
-            running.clear()
-            await programme
             await watcher.stop()
         truth = result.ground_truth
         settings.demo_reports_dir.mkdir(parents=True, exist_ok=True)
         truth_file.write(truth, settings.demo_reports_dir / "ground_truth.json")
-        await run.finish(watcher.board.grants)
-        await settle(settings, console)  # the answers' revocation sweeps and snapshots
         coverage = await stub.GetDepartmentCoverage(recognition_pb2.GetDepartmentCoverageRequest(), metadata=owner)
         pilot = await stub.ProposePilotGroup(recognition_pb2.ProposePilotGroupRequest(size=24), metadata=owner)
         funnel = await stub.GetProgrammeFunnel(recognition_pb2.GetProgrammeFunnelRequest(), metadata=owner)

@@ -89,8 +89,10 @@ class ProgrammeRun:
                 offer = self.stub.Volunteer(pb.VolunteerRequest(), metadata=self._person(e.employee_id))
                 await self._call("volunteered", offer)
 
-    async def round(self, grants: list[Grant]) -> None:
-        """Answers every new invitation, offers the training to whoever accepted, confirms trainings taken."""
+    async def round(self, grants: list[Grant]) -> bool:
+        """Answers every new invitation, offers the training to whoever accepted, confirms trainings taken;
+        False when there was nothing left to do."""
+        before = sum(self.outcomes.values())
         genuine = set(self.truth.ambassadors)
         seen: Counter[str] = Counter()
         for g in grants:
@@ -115,6 +117,7 @@ class ProgrammeRun:
             self._offered.add(employee)
             request = pb.RecordLegitimationRequest(employee_id=employee, offer_training=TRAINING)
             await self._call("trainings offered", self.stub.RecordLegitimation(request, metadata=self._owner()))
+        return sum(self.outcomes.values()) > before
 
     async def run_while(self, grants: list[Grant], running: asyncio.Event, interval: float) -> None:
         """Volunteers come forward once the directory is in, then rounds every `interval` seconds until `running`
@@ -125,10 +128,8 @@ class ProgrammeRun:
             await self.round(list(grants))
             await asyncio.sleep(interval)
 
-    async def finish(self, grants: list[Grant]) -> None:
-        """The last invitations are answered and trainings confirmed; a few ambassadors withdraw."""
-        await self.round(grants)
-        await self.round(grants)
+    async def withdrawals(self) -> None:
+        """At the end a few ambassadors change their mind."""
         for employee in sorted(self._accepted):
             if self._rng(employee, "withdraw").random() < WITHDRAW_SHARE:
                 request = pb.RespondToInvitationRequest(badge=AMBASSADOR, accept=False, reason_code="no_time")

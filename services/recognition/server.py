@@ -102,6 +102,8 @@ def programme_pb(record: EmployeeRecord, catalogue: Catalogue, status: str) -> p
         decline_reason_code=p.decline_reason,
     )
     _ts(msg, "volunteered_at", p.volunteered_at)
+    _ts(msg, "accepted_at", p.accepted_at)
+    _ts(msg, "withdrew_at", p.withdrew_at)
     for t in p.trainings:
         item = catalogue.trainings.get(t.training_id)
         out = msg.trainings.add(
@@ -165,6 +167,7 @@ def my_data_pb(record: EmployeeRecord, catalogue: Catalogue, status: str) -> pb.
         qualifying=[qualifying_pb(record, h) for h in record.holdings.values() if not h.held and h.qualifying_since],
         revoked=[revoked_pb(record, h) for h in record.revoked()],
         programme=programme_pb(record, catalogue, status),
+        manager=record.manager,
     )
     if record.scored_at:
         response.figures_as_of.FromDatetime(record.scored_at)

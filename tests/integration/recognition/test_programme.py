@@ -322,6 +322,8 @@ async def test_the_funnel_adds_up_to_what_happened(rec: Harness) -> None:
     adoption = funnel.adoption  # d1 has ambassadors (f0 to f2); d2 is too small to compare
     assert (adoption.departments_with, adoption.departments_without) == (1, 0)
     assert adoption.with_ambassadors.people == 5 and not adoption.HasField("without_ambassadors")
+    own = (await rec.stub.GetProgramme(pb.GetProgrammeRequest(), metadata=rec.token("f4"))).programme
+    assert own.accepted_at.seconds and own.withdrew_at.seconds >= own.accepted_at.seconds  # in their own view
     history = [(w.week, w.adoption.departments_with) for w in funnel.adoption_history]  # a week's first sweep
     assert history[0] == ("2025-02-24", 0) and history[-1] == ("2025-04-07", 1), history
 
@@ -406,3 +408,4 @@ async def test_managers_are_compared_with_everyone_else_in_groups_of_the_minimum
     assert d1.others.active_30d_share == 1 and d1.others.mean_active_days_30d == 10
     assert list(view.too_small) == ["d2"] and view.small_departments == 1
     assert b"m1" not in view.SerializeToString()  # groups, never people
+    assert (await rec.stub.GetMyData(pb.GetMyDataRequest(), metadata=rec.token("m1"))).manager  # stored, shown

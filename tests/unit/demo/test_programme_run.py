@@ -107,7 +107,9 @@ def test_a_person_decides_the_same_way_in_every_run_of_the_seed(issuer: LocalIss
         run = ProgrammeRun(service, issuer, truth, seed=3)
         grants = [Grant(e, AMBASSADOR, "single", at(10)) for e in order]
         asyncio.run(run.volunteer())
-        asyncio.run(run.finish(grants))
+        while asyncio.run(run.round(grants)):
+            pass
+        asyncio.run(run.withdrawals())
         outcomes.append((dict(service.status), set(service.volunteers), set(service.withdrawn), run.outcomes))
     assert outcomes[0] == outcomes[1]
     _, volunteers, withdrawn, counts = outcomes[0]
