@@ -11,7 +11,7 @@ from catalyst.engagement.v1 import engagement_pb2
 from catalyst.recognition.v1 import recognition_pb2
 from rich.console import Console
 
-from services.cli import privacy, programme, render
+from services.cli import history_import, privacy, programme, render
 from services.cli.clients import Caller, CliError
 from services.cli.config import CliSettings
 from services.common.auth import Role
@@ -68,12 +68,20 @@ def parser() -> argparse.ArgumentParser:
     au.add_argument("--actor", default="", help="only look-ups by this person")
     au.add_argument("--summary", action="store_true", help="counts per role, method and purpose instead")
     programme.add_commands(sub)
+    history_import.add_commands(sub)
     return p
 
 
-def run(args: argparse.Namespace, settings: CliSettings, console: Console) -> None:
+def run(args: argparse.Namespace, settings: CliSettings, console: Console) -> int:
+    """Runs one command; returns its exit code."""
     caller = Caller(settings, args.subject, Role(args.role), args.purpose.strip())
     match args.command:
+        case "import":
+            send, close = history_import.grpc_sender(settings)
+            try:
+                return history_import.import_history(args, send, console)
+            finally:
+                close()
         case command if command in programme.COMMANDS:
             programme.run(args, caller, console)
         case "token":
@@ -122,17 +130,17 @@ def run(args: argparse.Namespace, settings: CliSettings, console: Console) -> No
             request = recognition_pb2.EndorseRequest(employee_id=args.employee, badge=args.badge, note=args.note)
             response = caller.call("recognition", "Endorse", request)
             console.print(f"Endorsed {response.badge.employee_id} as {response.badge.badge}: {args.note}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     console = Console()
     try:
-        run(args, load(CliSettings), console)
+        return run(args, load(CliSettings), console)
     except CliError as exc:
         Console(stderr=True).print(f"[red]error:[/] {exc}")
         return 2
-    return 0
 
 
 if __name__ == "__main__":
