@@ -85,6 +85,25 @@ class Diversity(_Strict):
     distinct: int = Field(ge=1)
 
 
+class Response(_Strict):
+    """The points are multiplied by min(1, distinct colleagues of `counters` in the window / (colleagues *
+    the `per` count in the window)): what is posted counts in full only as far as different colleagues respond."""
+
+    counters: KeyedCounters
+    per: DailyCounter
+    colleagues: float = Field(gt=0)
+
+
+class Reciprocity(_Strict):
+    """The points are multiplied by min(1, distinct colleagues of `given` / (share * distinct colleagues of
+    `received`)) in the window: what others do for the employee counts in full while the employee responds to
+    at least `share` as many colleagues as respond to them."""
+
+    given: KeyedCounters
+    received: KeyedCounters
+    share: float = Field(gt=0, le=1)
+
+
 class Daily(_Strict):
     """Per day: sat(sum of weight * count, cap); or, with `count_cap`, linear in the counts scaled down so that
     they add up to at most count_cap a day."""
@@ -93,6 +112,8 @@ class Daily(_Strict):
     cap: float | None = Field(None, gt=0)
     count_cap: int | None = Field(None, ge=1)
     diversity: Diversity | None = None
+    response: Response | None = None
+    reciprocity: Reciprocity | None = None
     as_: str = Field("", alias="as")
 
     @model_validator(mode="after")
@@ -122,6 +143,7 @@ class Colleagues(_Strict):
     the newest day they appear."""
 
     colleagues: ColleagueSpec
+    reciprocity: Reciprocity | None = None
     as_: str = Field(alias="as")
 
 

@@ -18,6 +18,7 @@ from services.engagement.model.config import (
     Daily,
     Days,
     Latest,
+    Reciprocity,
     ScoringModel,
     Signal,
     TotalTerm,
@@ -210,6 +211,30 @@ def _prefix(counter: str, v: View) -> list[int]:
     return cached  # type: ignore[return-value]
 
 
+def _reciprocal(rule: Reciprocity, v: View, window: str, component: str, part: _Part, detail: bool) -> float:
+    """Scales the part by the share of `rule` (given colleagues against received ones) and returns it."""
+    weights = v.weights[window]
+    gave = _distinct(rule.given, v, weights)
+    got = _distinct(rule.received, v, weights)
+    wanted = rule.share * sum(weights[i] for i in got)
+    share = min(1.0, sum(weights[i] for i in gave) / wanted) if wanted else 1.0
+    part.points *= share
+    if detail and share < 1.0:
+        as_many = "as many colleagues" if rule.share == 1 else f"{rule.share:.0%} as many colleagues"
+        part.notes.append(
+            f"{len(got)} different colleague(s) responded to you and you responded to {len(gave)}; {component} "
+            f"counts in full while you respond to at least {as_many} as respond to you, and is at {share:.0%} now."
+        )
+    return share
+
+
+def _capped_words(term: Daily, component: str) -> str:
+    """What reached a daily cap: the one counter a term counts, or the component's activity."""
+    if len(term.daily) == 1:
+        return _WORDS[next(iter(term.daily))]
+    return _CAPPED_WORDS.get(component, component)
+
+
 def _daily(term: Daily, v: View, window: str, component: str, detail: bool) -> _Part:
     days = v.cache.get(id(term))
     if days is None:
@@ -227,6 +252,22 @@ def _daily(term: Daily, v: View, window: str, component: str, detail: bool) -> _
                 f"Your comments and reactions went to {distinct} different colleague(s); "
                 f"{component} counts in full from {term.diversity.distinct} and is at {factor:.0%} now."
             )
+    if term.response is not None and part.points:
+        responded = _distinct(term.response.counters, v, weights)
+        made = sum(w * counts.get(term.response.per, 0) for w, counts in zip(weights, v.counts, strict=True))
+        wanted = term.response.colleagues * made
+        share = min(1.0, sum(weights[i] for i in responded) / wanted) if wanted else 1.0
+        part.points *= share
+        factor *= share
+        if detail and share < 1.0:
+            count = sum(counts.get(term.response.per, 0) for w, counts in zip(weights, v.counts, strict=True) if w)
+            part.notes.append(
+                f"{len(responded)} different colleague(s) responded to your {count:g} {_WORDS[term.response.per]}; "
+                f"{component} counts in full from {term.response.colleagues:g} different colleagues each and is at "
+                f"{share:.0%} now."
+            )
+    if term.reciprocity is not None and part.points:
+        factor *= _reciprocal(term.reciprocity, v, window, component, part, detail)
     if not detail:
         return part
     capped = bursts = 0
@@ -241,7 +282,7 @@ def _daily(term: Daily, v: View, window: str, component: str, detail: bool) -> _
             part.add(term.as_ or counter, count, share)
     if capped:
         part.notes.append(
-            f"On {capped} day(s) your {_CAPPED_WORDS.get(component, component)} reached the daily cap of "
+            f"On {capped} day(s) your {_capped_words(term, component)} reached the daily cap of "
             f"{component}; more on one day adds little."
         )
     if bursts:
@@ -265,12 +306,14 @@ def _weeks(term: Weeks, v: View, window: str) -> _Part:
     return part
 
 
-def _colleagues(term: Colleagues, v: View, window: str) -> _Part:
+def _colleagues(term: Colleagues, v: View, window: str, component: str, detail: bool) -> _Part:
     weights = v.weights[window]
     seen = _distinct(term.colleagues.counters, v, weights)
     part = _Part()
     if seen:
         part.points = term.colleagues.points * sat(sum(weights[i] for i in seen), term.colleagues.cap)
+        if term.reciprocity is not None:
+            _reciprocal(term.reciprocity, v, window, component, part, detail)
         part.add(term.as_, len(seen), part.points)
     return part
 
@@ -319,7 +362,7 @@ def _evaluate(model: ScoringModel, v: View, window: str, detail: bool = False) -
             elif isinstance(term, Weeks):
                 parts.append(_weeks(term, v, window))
             elif isinstance(term, Colleagues):
-                parts.append(_colleagues(term, v, window))
+                parts.append(_colleagues(term, v, window, component, detail))
             elif isinstance(term, Days):
                 parts.append(_days(term, v, window))
             elif isinstance(term, Latest):
@@ -413,7 +456,7 @@ def explain(state: State, as_of: int, model: ScoringModel, window: str) -> Expla
         notes.append(
             f"Nothing new since {iso_date(state.top)}; windowed figures shrink as older days leave the window."
         )
-    notes.extend(note for terms in parts.values() for part in terms for note in part.notes)
+    notes.extend(dict.fromkeys(note for terms in parts.values() for part in terms for note in part.notes))
     notes.append("Interactions with your own content earn nothing; reach counts different people, not repeats.")
     if state.opt_out:
         notes.append("You opted out of ranking: you appear on no leaderboard.")

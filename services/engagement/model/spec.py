@@ -110,10 +110,11 @@ _INTERVIEW = interactions_pb2.SESSION_KIND_INTERVIEW
 
 
 def _received(author: str) -> tuple[Count, Count]:
-    """What the author of the content counts: who interacted with it, per colleague and day (reach)."""
+    """What the author of the content counts: who interacted with it, per colleague and day (reach), at most
+    the `received` cap from one colleague a day."""
     return (
-        Count("received", who=author, per=ACTOR, other_department=False),
-        Count("received_other", who=author, per=ACTOR, other_department=True),
+        Count("received", who=author, per=ACTOR, group="received", other_department=False),
+        Count("received_other", who=author, per=ACTOR, group="received", other_department=True),
     )
 
 

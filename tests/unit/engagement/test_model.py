@@ -71,12 +71,62 @@ def test_counter_codes_are_unique() -> None:
     assert len(codes) == len(set(codes))
 
 
+def exchange(author: str, colleagues: int, answered: int, t: int) -> list:
+    """`colleagues` different colleagues react to the author's post; the author reacts to `answered` of them."""
+    return [react(f"g{i}", author, t + 10 + i) for i in range(colleagues)] + [
+        react(author, f"g{i}", t + 500 + i) for i in range(answered)
+    ]
+
+
 def test_three_posts_on_one_day_give_the_curve_and_one_active_week() -> None:
     t = END - DAY // 2
-    state = states_of([post("a", t), post("a", t + 1), post("a", t + 2)])["a"]
+    state = states_of([post("a", t), post("a", t + 1), post("a", t + 2), *exchange("a", 24, 24, t)])["a"]
     scores = figures(state, TODAY - 1, MODEL).windows["30d"]
     assert scores["content"] == pytest.approx(sat(9.0, 12.0) + 4.0, abs=1e-6)
     assert scores[TOTAL] == pytest.approx(sum(scores[c] for c in COMPONENTS), abs=1e-5)
+
+
+@pytest.mark.parametrize(("colleagues", "share"), [(16, 1.0), (4, 0.25), (0, 0.0)])
+def test_posts_count_as_far_as_different_colleagues_respond(colleagues: int, share: float) -> None:
+    """Eight different colleagues per post count it in full; the same colleague twice counts once."""
+    t = END - DAY // 2
+    responses = exchange("a", colleagues, colleagues, t) + [
+        comment(f"g{i}", "a", t + 100 + i) for i in range(colleagues)
+    ]
+    state = states_of([post("a", t), post("a", t + 1), *responses])["a"]
+    scores = figures(state, TODAY - 1, MODEL).windows["30d"]
+    assert scores["content"] == pytest.approx(share * sat(6.0, 12.0) + 4.0, abs=1e-6)
+    notes = explain(state, TODAY - 1, MODEL, "30d").notes
+    assert any(f"{colleagues} different colleague(s) responded to your 2 posts" in n for n in notes) == (share < 1)
+
+
+def test_reach_and_posts_count_in_full_while_one_responds_to_as_many_as_respond() -> None:
+    """Give and take: a broadcaster whom 20 colleagues answer and who answers 5 keeps a quarter."""
+    t = END - DAY // 2
+    both = figures(states_of([post("a", t), *exchange("a", 20, 20, t)])["a"], TODAY - 1, MODEL).windows["30d"]
+    state = states_of([post("a", t), *exchange("a", 20, 5, t)])["a"]
+    one_way = figures(state, TODAY - 1, MODEL).windows["30d"]
+    assert one_way["reach"] == pytest.approx(both["reach"] / 4, abs=1e-6)
+    assert one_way["content"] - 4.0 == pytest.approx((both["content"] - 4.0) / 4, abs=1e-6)
+    notes = explain(state, TODAY - 1, MODEL, "30d").notes
+    assert sum("20 different colleague(s) responded to you and you responded to 5" in n for n in notes) == 2
+
+
+def test_one_colleague_s_responses_are_capped_a_day() -> None:
+    t = END - DAY // 2
+    events = [post("a", t), *(react("b", "a", t + i) for i in range(1, 6)), comment("b", "a", t + 9)]
+    signals = figures(states_of(events)["a"], TODAY - 1, MODEL).signals
+    assert signals["received_interactions_30d"] == 2.0
+    assert signals["distinct_reach_30d"] == 1.0
+
+
+def test_reactions_give_at_most_a_point_a_day_however_many() -> None:
+    """A reaction bot's hundreds of likes a day on colleagues' posts count as a handful."""
+    t = END - DAY // 2
+    bot = [react("bot", f"author{i}", t + i) for i in range(300)]
+    scores = figures(states_of(bot)["bot"], TODAY - 1, MODEL).windows
+    assert 0.99 < scores["30d"]["conversation"] <= 1.0
+    assert scores["30d"][TOTAL] <= 1.0
 
 
 def test_interactions_with_oneself_count_nothing() -> None:

@@ -79,6 +79,7 @@ def test_burst_days_are_noted() -> None:
     cap = next(t.count_cap for t in MODEL.components["reach"] if isinstance(t, Daily) and t.count_cap)
     points = next(t.daily["received"] for t in MODEL.components["reach"] if isinstance(t, Daily) and t.count_cap)
     events = [react(f"g{i}", "a", END - DAY + i) for i in range(cap + 5)]
+    events += [react("a", f"g{i}", END - DAY + 100 + i) for i in range(cap + 5)]  # give and take: in full
     result = explain(one(events), AS_OF, MODEL, "7d")
     received = next(c for c in result.contributions if c.activity == "received_interactions")
     assert received.count == cap + 5
