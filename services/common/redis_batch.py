@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import hiredis
 import redis.asyncio as aioredis
@@ -31,6 +31,19 @@ TYPED_ERRORS: dict[str, type[ResponseError]] = {
     "TRYAGAIN": TryAgainError,
     "CLUSTERDOWN": ClusterDownError,
 }
+
+
+class Packed(NamedTuple):
+    """Commands in the wire format, ready to send: `count` replies will come back."""
+
+    payload: bytes
+    count: int
+
+
+def pack(commands: Sequence[Command]) -> bytes:
+    """The wire format of the commands (hiredis packs in C)."""
+    pack_command = hiredis.pack_command
+    return b"".join(pack_command(tuple(c)) for c in commands)
 
 
 def _typed(reply: Any) -> Any:
@@ -89,10 +102,9 @@ class RedisBatch:
                 raise RedisConnectionError(f"redis refused the connection set-up: {reply}")
         return streams
 
-    def _send(self, commands: Sequence[Command]) -> None:
+    def _send(self, payload: bytes) -> None:
         assert self._streams is not None
-        pack = hiredis.pack_command
-        self._streams[1].write(b"".join(pack(tuple(c)) for c in commands))
+        self._streams[1].write(payload)
 
     async def _receive(self, want: int) -> list[Any]:
         assert self._streams is not None
@@ -110,19 +122,24 @@ class RedisBatch:
             parser.feed(data)
 
     async def _exchange(self, commands: Sequence[Command]) -> list[Any]:
-        self._send(commands)
+        self._send(pack(commands))
         return await self._receive(len(commands))
 
     async def execute(self, commands: Sequence[Command]) -> list[Any]:
         """Sends every command in one write and returns their replies in order (errors as values)."""
-        if not commands:
+        return await self.execute_packed(Packed(pack(commands), len(commands)))
+
+    async def execute_packed(self, packed: Packed) -> list[Any]:
+        """`execute` for commands packed beforehand (`pack`), e.g. while the batch before is still in Redis."""
+        if not packed.count:
             return []
         async with self._lock:
             try:
                 async with asyncio.timeout(self.timeout):
                     if self._streams is None:
                         await self._connect()
-                    return await self._exchange(commands)
+                    self._send(packed.payload)
+                    return await self._receive(packed.count)
             except BaseException as exc:
                 self._drop()
                 if isinstance(exc, (OSError, TimeoutError, asyncio.IncompleteReadError)):

@@ -20,7 +20,7 @@ from redis.exceptions import NoScriptError
 
 from services.common.policy import load_policy
 from services.common.pseudonyms import marker_key
-from services.common.redis_batch import RedisBatch
+from services.common.redis_batch import Packed, RedisBatch, pack
 from services.common.redis_client import connect
 from services.common.settings import CommonSettings
 from services.engagement.model import spec
@@ -255,6 +255,15 @@ class Board:
     totals: dict[str, float]
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """A batch's write packed for Redis (`RedisStore.prepare`): sent as it is, and again if it must be."""
+
+    packed: Packed
+    merges: int  # the replies of the merge scripts come first, one per employee
+    rolled: tuple[tuple[str, int, int], ...]  # department, its newest day, the reply with the day before
+
+
 # employee -> [(source partition, [(offset, op), ...] ascending)]
 Writes = dict[str, list[tuple[int, list[tuple[int, Op]]]]]
 
@@ -270,6 +279,7 @@ class RedisStore:
         self.pseudonym_key = pseudonym_key
         self.marker_ttl_seconds = marker_ttl_seconds
         self.batch = RedisBatch.like(client)
+        self._published = -1  # the publisher's cursor as the last write read it (`prepare`)
         self._apply = client.register_script(APPLY)
         self._keep_max = client.register_script(KEEP_MAX)
         self._take = client.register_script(TAKE)
@@ -293,13 +303,15 @@ class RedisStore:
 
     # ------------------------------------------------------------------ the worker
 
-    async def apply(
+    def prepare(
         self, writes: Writes, activity: dict[tuple[str, int], set[int]], newest_ms: int, now: float | None = None
-    ) -> Applied:
-        """One batch: each employee's merges (one script call each), department activity, dirty marks and the
-        watermark. Every command is safe to repeat, so a failed batch is simply sent again."""
+    ) -> Prepared:
+        """One batch's write, packed: each employee's merges (one script call each), department activity, dirty
+        marks and the watermark. Pure CPU, so the worker packs a batch while Redis still executes the one
+        before. The publisher's cursor (`published_day`) is the one the batch before read: an older cursor
+        only keeps days a little longer."""
         keep = str(self.keep_days)
-        published = await self.published_day()
+        published = self._published
         commands: list[list[str | int]] = []
         for employee, parts in writes.items():
             args: list[str | int] = [
@@ -335,27 +347,41 @@ class RedisStore:
             commands.append(["EVALSHA", self._keep_max.sha, 1, dept_newest(department), day])
         if newest_ms:
             commands.append(["EVALSHA", self._keep_max.sha, 1, WATERMARK, newest_ms])
-        replies = await self.batch.execute(commands)
+        commands.append(["GET", ROLLED])  # the cursor the next batch prepares with
+        return Prepared(Packed(pack(commands), len(commands)), len(writes), tuple(rolled))
+
+    async def write(self, prepared: Prepared) -> Applied:
+        """Sends a prepared batch. Every command is safe to repeat, so a failed batch is simply sent again."""
+        replies = await self.batch.execute_packed(prepared.packed)
         if any(isinstance(reply, NoScriptError) for reply in replies):
-            await self.load_scripts()  # Redis restarted or was flushed: send the batch again
-            replies = await self.batch.execute(commands)
+            await self.load_scripts()  # Redis restarted or was flushed: send the batch again (same script hashes)
+            replies = await self.batch.execute_packed(prepared.packed)
         result = Applied()
         for reply in replies:
             if isinstance(reply, Exception):
                 raise reply
-        for reply in replies[: len(writes)]:
+        for reply in replies[: prepared.merges]:
             result.applied += reply[0]
             result.duplicates += reply[1]
             result.late += reply[2]
+        if replies[-1] is not None:
+            self._published = max(self._published, int(replies[-1]))
         expired = [
             dept_day(department, d)
-            for department, day, at in rolled
+            for department, day, at in prepared.rolled
             if replies[at] >= 0
             for d in range(replies[at] - DEPT_DAYS_KEPT + 1, day - DEPT_DAYS_KEPT + 1)
         ]
         if expired:  # the day sets the department's newest day left behind
             await self.batch.execute([["DEL", *expired]])
         return result
+
+    async def apply(
+        self, writes: Writes, activity: dict[tuple[str, int], set[int]], newest_ms: int, now: float | None = None
+    ) -> Applied:
+        """`prepare` and `write` in one, with the publisher's cursor read first."""
+        self._published = await self.published_day()
+        return await self.write(self.prepare(writes, activity, newest_ms, now))
 
     async def sync_memberships(self, employees: Sequence[str]) -> None:
         """Department member sets follow each employee's newest department (from the directory's events):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from services.common.dead_letters import dead_letter
-from services.engagement.adapters.redis_store import RedisStore, Writes
+from services.engagement.adapters.redis_store import Prepared, RedisStore, Writes
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.model.config import ScoringModel
 from services.engagement.model.effects import effects, moves_clock
@@ -56,6 +56,7 @@ class Plan:
     dead: list[tuple[Record, str]] = field(default_factory=list)
     kinds: Counter[str] = field(default_factory=Counter)
     newest_ms: int = 0
+    prepared: Prepared | None = None  # the store's write, packed (`Handler.plan`)
 
 
 def plan(records: Sequence[Record], now_ms: int, max_future_ms: int) -> Plan:
@@ -116,7 +117,12 @@ class Handler:
         self.watermark_ms = await self.retrying.redis("watermark", self.store.watermark)
 
     def plan(self, records: Sequence[Record]) -> Plan:
-        return plan(records, int(time.time() * 1000), self.max_future_ms)
+        """The batch planned and its store write packed, all while Redis still executes the batch before: only
+        sending and reading replies wait for it."""
+        work = plan(records, int(time.time() * 1000), self.max_future_ms)
+        if work.writes or work.activity:
+            work.prepared = self.store.prepare(work.writes, work.activity, work.newest_ms)
+        return work
 
     def assigned(self, partitions: Sequence[int]) -> None:
         """Nothing to prepare: every write is checked against the partition's mark in Redis."""
@@ -137,10 +143,9 @@ class Handler:
         if work.newest_ms > self.watermark_ms:
             self.watermark_ms = work.newest_ms
             self.metrics.watermark.set(work.newest_ms / 1000)
-        if work.writes or work.activity:
-            result = await self.retrying.redis(
-                "apply", lambda: self.store.apply(work.writes, work.activity, work.newest_ms)
-            )
+        if work.prepared is not None:
+            prepared = work.prepared
+            result = await self.retrying.redis("apply", lambda: self.store.write(prepared))
             self.metrics.duplicates.inc(result.duplicates)
             self.metrics.late_ignored.inc(result.late)
         if work.registered:
