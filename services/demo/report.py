@@ -106,15 +106,17 @@ def plot_badges_by_persona(detection: Detection, path: Path) -> None:
 
 
 def plot_adoption(funnel: recognition_pb2.GetProgrammeFunnelResponse, path: Path) -> None:
-    weeks = list(funnel.adoption_history)
+    """The weekly snapshots (a week the event-time clock jumped over has none), then the end of the run."""
+    weeks = [(w.week, w.adoption) for w in funnel.adoption_history] + [("end of run", funnel.adoption)]
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for name, label in (("with_ambassadors", "colleagues of ambassadors"), ("without_ambassadors", "no ambassador")):
-        points = [(w.week, getattr(w.adoption, name).active_30d_share) for w in weeks if w.adoption.HasField(name)]
+        points = [(i, getattr(a, name).active_30d_share) for i, (_, a) in enumerate(weeks) if a.HasField(name)]
         if points:
-            ax.plot([w for w, _ in points], [v for _, v in points], marker=".", label=label)
+            ax.plot([i for i, _ in points], [v for _, v in points], marker="o", label=label)
+    ax.set_xticks(range(len(weeks)), [week for week, _ in weeks])
     ax.set_ylabel("active in the last 30 days")
     ax.set_ylim(0, 1)
-    ax.set_title("Adoption in departments with and without an ambassador, by week")
+    ax.set_title("Adoption in departments with and without an ambassador")
     ax.tick_params(axis="x", rotation=60, labelsize="x-small")
     if weeks:
         ax.legend(fontsize="small")
@@ -181,6 +183,9 @@ def programme_section(views: Programme, facts: RunFacts) -> list[str]:
             else f"| {label} | too few to show | | | |"
             for label, msg, name in adoption_rows
         ),
+        "",
+        "The plot shows the same at the start of each event-time week recognition went through (weeks its clock "
+        "jumped over while the history was replayed have no point) and at the end of the run.",
         "",
         "![adoption](adoption.png)",
         "",
