@@ -127,8 +127,8 @@ def plot_adoption(funnel: recognition_pb2.GetProgrammeFunnelResponse, path: Path
 
 def _share(group: recognition_pb2.GroupActivity) -> str:
     return (
-        f"{group.people} | {group.active_30d_share:.0%} | {group.mean_active_days_30d:.1f} | "
-        f"{group.median_score_30d:.1f}"
+        f"{group.people} | {group.active_7d_share:.0%} | {group.active_30d_share:.0%} | "
+        f"{group.mean_active_days_30d:.1f} | {group.median_score_30d:.1f}"
     )
 
 
@@ -175,12 +175,12 @@ def programme_section(views: Programme, facts: RunFacts) -> list[str]:
     lines += [
         "Adoption where ambassadors are (the ambassadors' own activity left out):",
         "",
-        "| group | people | active in 30 days | active days of 30 | median 30-day score |",
-        "|---|---|---|---|---|",
+        "| group | people | active in 7 days | active in 30 days | active days of 30 | median 30-day score |",
+        "|---|---|---|---|---|---|",
         *(
             f"| {label} | {_share(getattr(msg, name))} |"
             if msg.HasField(name)
-            else f"| {label} | too few to show | | | |"
+            else f"| {label} | too few to show | | | | |"
             for label, msg, name in adoption_rows
         ),
         "",
@@ -191,8 +191,8 @@ def programme_section(views: Programme, facts: RunFacts) -> list[str]:
         "",
         f"### Managers as role models (groups of at least {m.min_group_size}; no manager is named or ranked)",
         "",
-        "| scope | group | people | active in 30 days | active days of 30 | median 30-day score |",
-        "|---|---|---|---|---|---|",
+        "| scope | group | people | active in 7 days | active in 30 days | active days of 30 | median 30-day score |",
+        "|---|---|---|---|---|---|---|",
     ]
     for d in m.departments:
         scope = d.department_id or "company"

@@ -86,8 +86,8 @@ def test_report_is_written_with_plots(tmp_path: Path) -> None:
     path = report.write(tmp_path, TRUTH, d, coverage, pilot, facts, load_policy(), views=views)
     text = path.read_text()
     assert "| company | 3 (0) | 9 | 1 | 2 | 6 | 4 | 5 | 1 |" in text and "inactive 5" in text
-    assert "6 accepted, 1 withdrew" in text and "| 40 | 70% |" in text and "too few to show" in text
-    assert "| d1 | managers | 5 | 80% |" in text and "compare: d9" in text
+    assert "6 accepted, 1 withdrew" in text and "| 40 | 0% | 70% |" in text and "too few to show" in text
+    assert "| d1 | managers | 5 | 0% | 80% |" in text and "compare: d9" in text
     assert "works_council profile" in text and "rankings of people: none" in text
     assert "PASS: precision >= 0.9" in text and "PASS: no gamer holds a badge" in text
     assert "| precision | 1.00 |" in text
