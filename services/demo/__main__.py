@@ -29,6 +29,7 @@ from services.demo.evaluation import evaluate
 from services.demo.live import LiveView
 from services.demo.programme import ProgrammeRun
 from services.demo.watch import TopicWatcher, group_lag
+from services.engagement.adapters.redis_store import RedisStore
 from services.engagement.model.config import load_model
 from services.recognition.config import DEFAULT_RULES
 from services.recognition.rules import load_rules
@@ -41,7 +42,9 @@ from services.simulator.scenario import Scenario, preset
 
 
 async def settle(settings: DemoSettings, console: Console) -> None:
-    """Waits until engagement and recognition have processed everything the simulation produced."""
+    """Waits until engagement and recognition have processed everything the simulation produced: no lag, and
+    the publisher has walked every day of it."""
+    store = RedisStore.connected(settings, load_model().keep_days)
     groups = {
         settings.engagement_group_id: settings.topic_interactions,
         settings.recognition_group_id: settings.topic_engagement,
@@ -52,7 +55,7 @@ async def settle(settings: DemoSettings, console: Console) -> None:
         while time.monotonic() < deadline:
             lags = await group_lag(settings.kafka_bootstrap, groups)
             status.update(f"waiting for scores and badges to catch up: {sum(lags.values()):,} records to go")
-            if sum(lags.values()) == 0:
+            if sum(lags.values()) == 0 and await store.caught_up():
                 quiet_since = quiet_since or time.monotonic()
                 if time.monotonic() - quiet_since >= settings.demo_settle_quiet_seconds:
                     return

@@ -26,6 +26,7 @@ from services.common.settings import CommonSettings
 from services.engagement.model import spec
 from services.engagement.model.state import (
     CHANGES,
+    DAY_MS,
     FIXED_PREFIX,
     MARK_PREFIX,
     OLDEST,
@@ -109,7 +110,7 @@ while i <= #ARGV do
   part = part + 1
   local n = tonumber(ARGV[i + 1])
   local seen = tonumber(stored[marks[part]] or '-1')
-  local mark = seen
+  local mark, mark_text = seen, nil
   i = i + 2
   for _ = 1, n do
     local offset, kind, field, value = tonumber(ARGV[i]), ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
@@ -118,7 +119,7 @@ while i <= #ARGV do
     if offset <= seen then
       duplicates = duplicates + 1
     else
-      mark = offset
+      mark, mark_text = offset, ARGV[i - 5]
       if day >= 0 and day <= top - keep then
         late = late + 1
       else
@@ -142,7 +143,7 @@ while i <= #ARGV do
       end
     end
   end
-  if mark > seen then values[names[marks[part]]] = mark end
+  if mark > seen then values[names[marks[part]]] = mark_text end
 end
 if applied > 0 then
   values['$top'] = top
@@ -180,7 +181,7 @@ end
 local written = {}
 for name, value in pairs(values) do
   written[#written + 1] = name
-  written[#written + 1] = type(value) == 'number' and string.format('%d', value) or value
+  written[#written + 1] = value  -- numbers (days, counts) go out as %.14g writes them: digits
   if #written == 2000 then
     redis.call('HSET', key, unpack(written))
     written = {}
@@ -508,6 +509,13 @@ class RedisStore:
         dirty = await self.redis.zrange(DIRTY, 0, -1)
         taking = await self.redis.zrange(TAKING, 0, -1)
         return sorted({_text(e) for e in (*dirty, *taking)})
+
+    async def caught_up(self) -> bool:
+        """The publisher has published every day up to the watermark's and nothing is marked: every ScoreChanged
+        due for what the worker applied is on the topic (what waits for a whole import to be scored reads)."""
+        watermark, cursor = await self.redis.get(WATERMARK), await self.redis.get(ROLLED)
+        marked = await self.redis.zcard(DIRTY) + await self.redis.zcard(TAKING)
+        return watermark is not None and cursor is not None and int(cursor) >= int(watermark) // DAY_MS and not marked
 
     async def rollover(self, day: int) -> int:
         """Marks dirty everyone active within the longest window up to `day`, whose windowed figures move with

@@ -32,15 +32,15 @@ from services.common.auth import Role
 from services.common.grpc_client import bearer
 from services.common.kafka_admin import delete_topics, ensure_topics
 from services.common.topics import TopicSpec, load_topics
-from services.engagement.adapters.redis_store import DIRTY, ROLLED, TAKING, WATERMARK
-from services.engagement.model.state import DAY_MS
+from services.engagement.adapters.redis_store import RedisStore
 from services.feed.store import Keys
 from services.recognition.rules import load_rules
 from tests.conftest import RedisServer
-from tests.integration.engagement.harness import PublisherProcess, WorkerProcess, wait_committed
+from tests.integration.engagement.harness import MODEL, PublisherProcess, WorkerProcess, wait_committed
 from tests.integration.feed.harness import Feed, feed_settings, start_feed, stop_feed
 from tests.integration.recognition.harness import Harness, eventually, settings_for, start_harness, stop_harness
 from tests.unit.engagement.builders import DAY
+from tests.unit.engagement.fakes import MARKER_TTL, PSEUDONYM_KEY
 from tests.unit.recognition.test_import_equals_live import PEOPLE, RULES, history, reference, summary
 
 pytestmark = pytest.mark.integration
@@ -110,12 +110,8 @@ class System:
         topic = self.env["CATALYST_TOPIC_INTERACTIONS"]
         await asyncio.to_thread(wait_committed, self.worker, self.env["CATALYST_KAFKA_BOOTSTRAP"], topic)
 
-        async def published() -> bool:
-            watermark, cursor = await self.redis.get(WATERMARK), await self.redis.get(ROLLED)
-            marked = await self.redis.zcard(DIRTY) + await self.redis.zcard(TAKING)
-            return bool(watermark and cursor) and int(cursor) >= int(watermark) // DAY_MS and marked == 0
-
-        await eventually(published, bool, timeout=120)
+        store = RedisStore(self.redis, MODEL.keep_days, PSEUDONYM_KEY, MARKER_TTL)
+        await eventually(store.caught_up, bool, timeout=120)
         await self.rec.settled()
 
     async def outcome(self) -> dict:
