@@ -394,9 +394,11 @@ class RecognitionStore:
         return sorted({m.decode() for members in await pipe.execute() for m in members})
 
     async def add_adoption_week(self, week: str, snapshot: str, keep: int) -> bool:
-        """Stores the week's snapshot unless one is there (another replica or an earlier run took it); keeps the
-        newest `keep` weeks. False when the week was already stored."""
-        if not await self.redis.hsetnx(ADOPTION, week, snapshot):
+        """Stores the week's snapshot unless it or a later week is there (another replica or an earlier run took
+        it; a week the clock passed before cannot be seen again from today's figures); keeps the newest `keep`
+        weeks. False when nothing was stored."""
+        stored = sorted(w.decode() for w in await self.redis.hkeys(ADOPTION))
+        if (stored and week <= stored[-1]) or not await self.redis.hsetnx(ADOPTION, week, snapshot):
             return False
         weeks = sorted(w.decode() for w in await self.redis.hkeys(ADOPTION))
         if len(weeks) > keep:

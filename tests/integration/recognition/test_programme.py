@@ -326,6 +326,7 @@ async def test_the_funnel_adds_up_to_what_happened(rec: Harness) -> None:
     assert own.accepted_at.seconds and own.withdrew_at.seconds >= own.accepted_at.seconds  # in their own view
     history = [(w.week, w.adoption.departments_with) for w in funnel.adoption_history]  # a week's first sweep
     assert history[0] == ("2025-02-24", 0) and history[-1] == ("2025-04-07", 1), history
+    assert not await rec.store.add_adoption_week("2025-03-10", "{}", 104)  # a week passed: not taken from today's
 
 
 async def test_an_erasure_leaves_nothing_of_the_programme(rec: Harness) -> None:
