@@ -85,6 +85,14 @@ class Diversity(_Strict):
     distinct: int = Field(ge=1)
 
 
+class Repeats(_Strict):
+    """The points are multiplied by min(1, most * distinct colleagues of `counters` / their credited count) in the
+    window: interactions count in full up to `most` per colleague on average."""
+
+    counters: KeyedCounters
+    most: float = Field(gt=0)
+
+
 class Response(_Strict):
     """The points are multiplied by min(1, distinct colleagues of `counters` in the window / (colleagues *
     the `per` count in the window)): what is posted counts in full only as far as different colleagues respond."""
@@ -112,6 +120,7 @@ class Daily(_Strict):
     cap: float | None = Field(None, gt=0)
     count_cap: int | None = Field(None, ge=1)
     diversity: Diversity | None = None
+    repeats: Repeats | None = None
     response: Response | None = None
     reciprocity: Reciprocity | None = None
     as_: str = Field("", alias="as")
@@ -129,6 +138,8 @@ class Weeks(_Strict):
 
     weeks: DailyCounter
     points: float = Field(ge=0)
+    response: Response | None = None
+    reciprocity: Reciprocity | None = None
     as_: str = Field("", alias="as")
 
 

@@ -19,6 +19,7 @@ from services.engagement.model.config import (
     Days,
     Latest,
     Reciprocity,
+    Response,
     ScoringModel,
     Signal,
     TotalTerm,
@@ -211,6 +212,23 @@ def _prefix(counter: str, v: View) -> list[int]:
     return cached  # type: ignore[return-value]
 
 
+def _responded(rule: Response, v: View, window: str, component: str, part: _Part, detail: bool) -> float:
+    """Scales the part by the share of `rule` (colleagues who responded against what was posted); returns it."""
+    weights = v.weights[window]
+    responded = _distinct(rule.counters, v, weights)
+    made = sum(w * counts.get(rule.per, 0) for w, counts in zip(weights, v.counts, strict=True))
+    wanted = rule.colleagues * made
+    share = min(1.0, sum(weights[i] for i in responded) / wanted) if wanted else 1.0
+    part.points *= share
+    if detail and share < 1.0:
+        count = sum(counts.get(rule.per, 0) for w, counts in zip(weights, v.counts, strict=True) if w)
+        part.notes.append(
+            f"{len(responded)} different colleague(s) responded to your {count:g} {_WORDS[rule.per]}; {component} "
+            f"counts in full from {rule.colleagues:g} different colleagues each and is at {share:.0%} now."
+        )
+    return share
+
+
 def _reciprocal(rule: Reciprocity, v: View, window: str, component: str, part: _Part, detail: bool) -> float:
     """Scales the part by the share of `rule` (given colleagues against received ones) and returns it."""
     weights = v.weights[window]
@@ -252,20 +270,21 @@ def _daily(term: Daily, v: View, window: str, component: str, detail: bool) -> _
                 f"Your comments and reactions went to {distinct} different colleague(s); "
                 f"{component} counts in full from {term.diversity.distinct} and is at {factor:.0%} now."
             )
-    if term.response is not None and part.points:
-        responded = _distinct(term.response.counters, v, weights)
-        made = sum(w * counts.get(term.response.per, 0) for w, counts in zip(weights, v.counts, strict=True))
-        wanted = term.response.colleagues * made
-        share = min(1.0, sum(weights[i] for i in responded) / wanted) if wanted else 1.0
+    if term.repeats is not None and part.points:
+        counters = term.repeats.counters
+        colleagues = sum(weights[i] for i in _distinct(counters, v, weights))
+        given = sum(w * sum(counts.get(c, 0) for c in counters) for w, counts in zip(weights, v.counts, strict=True))
+        share = min(1.0, term.repeats.most * colleagues / given) if given else 1.0
         part.points *= share
         factor *= share
         if detail and share < 1.0:
-            count = sum(counts.get(term.response.per, 0) for w, counts in zip(weights, v.counts, strict=True) if w)
             part.notes.append(
-                f"{len(responded)} different colleague(s) responded to your {count:g} {_WORDS[term.response.per]}; "
-                f"{component} counts in full from {term.response.colleagues:g} different colleagues each and is at "
-                f"{share:.0%} now."
+                f"You interacted with the same colleagues again and again, {given / colleagues:.1f} times each on "
+                f"average; {component} counts in full up to "
+                f"{term.repeats.most:g} times per colleague and is at {share:.0%} now."
             )
+    if term.response is not None and part.points:
+        factor *= _responded(term.response, v, window, component, part, detail)
     if term.reciprocity is not None and part.points:
         factor *= _reciprocal(term.reciprocity, v, window, component, part, detail)
     if not detail:
@@ -293,7 +312,7 @@ def _daily(term: Daily, v: View, window: str, component: str, detail: bool) -> _
     return part
 
 
-def _weeks(term: Weeks, v: View, window: str) -> _Part:
+def _weeks(term: Weeks, v: View, window: str, component: str, detail: bool) -> _Part:
     weights = v.weights[window]
     newest: dict[int, float] = {}  # week -> weight of its youngest day with the counter
     for weight, age, counts in zip(weights, v.ages, v.counts, strict=True):
@@ -302,6 +321,10 @@ def _weeks(term: Weeks, v: View, window: str) -> _Part:
     part = _Part()
     if newest:
         part.points = term.points * sum(newest.values())
+        if term.response is not None:
+            _responded(term.response, v, window, component, part, detail)
+        if term.reciprocity is not None:
+            _reciprocal(term.reciprocity, v, window, component, part, detail)
         part.add(term.as_ or term.weeks, len(newest), part.points)
     return part
 
@@ -360,7 +383,7 @@ def _evaluate(model: ScoringModel, v: View, window: str, detail: bool = False) -
             if isinstance(term, Daily):
                 parts.append(_daily(term, v, window, component, detail))
             elif isinstance(term, Weeks):
-                parts.append(_weeks(term, v, window))
+                parts.append(_weeks(term, v, window, component, detail))
             elif isinstance(term, Colleagues):
                 parts.append(_colleagues(term, v, window, component, detail))
             elif isinstance(term, Days):

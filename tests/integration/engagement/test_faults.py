@@ -196,7 +196,9 @@ def test_crossing_a_day_re_publishes_the_figures_of_inactive_employees(
 ) -> None:
     topic = topics["interactions"]
     start = (int(time.time()) // DAY - 20) * DAY + 3600
-    produce(kafka_bootstrap, topic, [post("x", start), post("y", start + 60)])
+    # y responds to x's post and x to y's: posts count as far as colleagues respond (docs/scoring-model.md)
+    exchange = [react("y", "x", start + 120), react("x", "y", start + 180)]
+    produce(kafka_bootstrap, topic, [post("x", start), post("y", start + 60), *exchange])
     worker = WorkerProcess(common_env, tmp_path).start()
     publisher = PublisherProcess(common_env, tmp_path).start()
     try:

@@ -95,7 +95,7 @@ def test_posts_count_as_far_as_different_colleagues_respond(colleagues: int, sha
     ]
     state = states_of([post("a", t), post("a", t + 1), *responses])["a"]
     scores = figures(state, TODAY - 1, MODEL).windows["30d"]
-    assert scores["content"] == pytest.approx(share * sat(6.0, 12.0) + 4.0, abs=1e-6)
+    assert scores["content"] == pytest.approx(share * (sat(6.0, 12.0) + 4.0), abs=1e-6)  # the week's points too
     notes = explain(state, TODAY - 1, MODEL, "30d").notes
     assert any(f"{colleagues} different colleague(s) responded to your 2 posts" in n for n in notes) == (share < 1)
 
@@ -107,9 +107,21 @@ def test_reach_and_posts_count_in_full_while_one_responds_to_as_many_as_respond(
     state = states_of([post("a", t), *exchange("a", 20, 5, t)])["a"]
     one_way = figures(state, TODAY - 1, MODEL).windows["30d"]
     assert one_way["reach"] == pytest.approx(both["reach"] / 4, abs=1e-6)
-    assert one_way["content"] - 4.0 == pytest.approx((both["content"] - 4.0) / 4, abs=1e-6)
+    assert one_way["content"] == pytest.approx(both["content"] / 4, abs=1e-6)
     notes = explain(state, TODAY - 1, MODEL, "30d").notes
     assert sum("20 different colleague(s) responded to you and you responded to 5" in n for n in notes) == 2
+
+
+def test_interactions_with_the_same_colleagues_again_and_again_count_up_to_three_each() -> None:
+    """A ring's mates, every day: 30 comments to 7 colleagues (one of them daily) count 3 * 7 / 30 of the points."""
+    t = END - DAY // 2
+    daily = [comment("a", "b", t - k * DAY) for k in range(24)]
+    once = [comment("a", f"g{i}", t + 10 + i) for i in range(6)]
+    state = states_of(daily + once)["a"]
+    scores = figures(state, TODAY - 1, MODEL).windows["30d"]
+    assert scores["conversation"] == pytest.approx(0.7 * (23 * sat(1.0, 6.0) + sat(7.0, 6.0)), abs=1e-6)
+    notes = explain(state, TODAY - 1, MODEL, "30d").notes
+    assert any("the same colleagues again and again, 4.3 times each" in n and "at 70% now" in n for n in notes)
 
 
 def test_one_colleague_s_responses_are_capped_a_day() -> None:
