@@ -11,6 +11,8 @@ and holds on its floor alone.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -56,6 +58,42 @@ class Calibration:
             dt.datetime.fromisoformat(str(raw["period_start"])),
             int(str(raw["population"])),
             {str(m): tuple(float(x) for x in v) for m, v in quantiles.items()},
+        )
+
+
+def proposal_id(calibration: Calibration) -> str:
+    """Names a proposal by its content, so an approval approves exactly the figures the approver saw."""
+    text = json.dumps(calibration.to_json(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A proposal the programme owner approved: in force instead of the periodic calibration until the next
+    approval (decision 0023)."""
+
+    calibration: Calibration
+    proposal_id: str
+    approved_by: str
+    approved_at: dt.datetime
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "calibration": self.calibration.to_json(),
+            "proposal_id": self.proposal_id,
+            "approved_by": self.approved_by,
+            "approved_at": self.approved_at.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, object]) -> Approval:
+        calibration = raw["calibration"]
+        assert isinstance(calibration, Mapping)
+        return cls(
+            Calibration.from_json(calibration),
+            str(raw["proposal_id"]),
+            str(raw["approved_by"]),
+            dt.datetime.fromisoformat(str(raw["approved_at"])),
         )
 
 
@@ -119,3 +157,59 @@ def thresholds(criterion: Criterion, calibration: Calibration | None) -> tuple[f
         math.inf if grant is None else max(criterion.grant, grant),
         criterion.keep if keep is None else max(criterion.keep, keep),
     )
+
+
+@dataclass(frozen=True)
+class Reached:
+    """A criterion's thresholds and how many people's figures reach the grant one (None: below the minimum
+    group size, so not told; `grant` is infinite when the calibration compares nobody)."""
+
+    grant: float
+    keep: float
+    meeting: int | None
+
+
+@dataclass(frozen=True)
+class CriterionProposal:
+    """One percentile criterion: what the proposal would make of it beside what is in force."""
+
+    badge: str
+    tier: str
+    criterion: Criterion
+    proposed: Reached
+    in_force: Reached
+
+
+def _reached(criterion: Criterion, calibration: Calibration | None, everyone: list[float], k: int) -> Reached:
+    grant, keep = thresholds(criterion, calibration)
+    meeting = sum(1 for v in everyone if v >= grant)
+    return Reached(grant, keep, meeting if meeting == 0 or meeting >= k else None)
+
+
+def proposals(
+    rules: Rules,
+    proposed: Calibration,
+    in_force: Calibration | None,
+    everyone: Iterable[Mapping[str, float]],
+    min_group_size: int,
+) -> list[CriterionProposal]:
+    """Every percentile criterion with the thresholds of the proposal and of the calibration in force, and how
+    many people reach each: counts of at least `min_group_size` (or none at all), never who."""
+    figures = list(everyone)
+    out = []
+    for badge_id, badge in rules.badges.items():
+        for tier in badge.ordered_tiers():
+            for c in badge.tiers[tier].criteria:
+                if c.percentile is None:
+                    continue
+                values = [float(f.get(c.metric, 0.0)) for f in figures]
+                out.append(
+                    CriterionProposal(
+                        badge_id,
+                        tier.value,
+                        c,
+                        _reached(c, proposed, values, min_group_size),
+                        _reached(c, in_force, values, min_group_size),
+                    )
+                )
+    return out

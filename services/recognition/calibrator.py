@@ -3,7 +3,8 @@
 The pure part (what a calibration is, when one is due, the thresholds it gives) is `calibration.py`; this
 adapter keeps the current one in Redis, so every replica and a restarted process judge a period with the
 same thresholds, and computes a new one from every employee's latest figures when the event time of a
-ScoreChanged enters a new period.
+ScoreChanged enters a new period. Once the programme owner has approved a proposal (decision 0023), the
+approved calibration is in force instead, on every replica within `refresh_seconds`, until the next approval.
 """
 
 from __future__ import annotations
@@ -11,46 +12,117 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import time
 from collections.abc import AsyncIterator
 
 from redis import asyncio as aioredis
 
-from services.recognition.calibration import Calibration, calibrate, calibrated_metrics, due, period_start
+from services.common.errors import FailedPrecondition
+from services.recognition.calibration import (
+    Approval,
+    Calibration,
+    calibrate,
+    calibrated_metrics,
+    due,
+    period_start,
+    proposal_id,
+)
 from services.recognition.rules import Rules
 
 CALIBRATION_KEY = "recognition:calibration"
+PROPOSAL_KEY = "recognition:calibration:proposal"
+APPROVED_KEY = "recognition:calibration:approved"
+APPROVALS_KEY = "recognition:calibration:approvals"  # every approval, oldest first: the trail
 _FIGURES_FIELD = "figures"
 
 
 class Calibrator:
     """The calibration in force, shared through Redis (the newest period wins)."""
 
-    def __init__(self, redis: aioredis.Redis, rules: Rules, batch: int = 500) -> None:
+    def __init__(self, redis: aioredis.Redis, rules: Rules, batch: int = 500, refresh_seconds: float = 5.0) -> None:
         self.redis = redis
         self.rules = rules
         self.batch = batch
-        self.calibration: Calibration | None = None
+        self.refresh_seconds = refresh_seconds
+        self.automatic: Calibration | None = None
+        self.approval: Approval | None = None
+        self._approval_read = -float("inf")
         self._lock = asyncio.Lock()
 
     @property
     def enabled(self) -> bool:
         return bool(calibrated_metrics(self.rules))
 
+    @property
+    def calibration(self) -> Calibration | None:
+        """The calibration in force: the approved one, else the periodic one."""
+        return self.approval.calibration if self.approval else self.automatic
+
     async def current(self, at: dt.datetime) -> Calibration | None:
-        """The calibration for the period `at` falls in, or the newest one if `at` is in an earlier period."""
-        if not due(self.rules, self.calibration, at):
-            return self.calibration
+        """The calibration in force: the approved one if any, else the one for the period `at` falls in (or the
+        newest one if `at` is in an earlier period)."""
+        if not self.enabled:
+            return None
+        await self._refresh_approval()
+        if self.approval is not None:
+            return self.approval.calibration
+        if not due(self.rules, self.automatic, at):
+            return self.automatic
         async with self._lock:
-            if not due(self.rules, self.calibration, at):
-                return self.calibration
+            if not due(self.rules, self.automatic, at):
+                return self.automatic
             stored = await self._load()
             if stored is not None and stored.period_start >= period_start(self.rules, at):
-                self.calibration = stored
+                self.automatic = stored
                 return stored
             fresh = calibrate(self.rules, [f async for f in self._everyone()], at)
             await self.redis.set(CALIBRATION_KEY, json.dumps(fresh.to_json()))
-            self.calibration = fresh
+            self.automatic = fresh
             return fresh
+
+    async def _refresh_approval(self) -> None:
+        """Reads the approval at most once every `refresh_seconds` (another replica may have stored one)."""
+        if time.monotonic() - self._approval_read < self.refresh_seconds:
+            return
+        self._approval_read = time.monotonic()
+        raw = await self.redis.get(APPROVED_KEY)
+        self.approval = None if raw is None else Approval.from_json(json.loads(raw))
+
+    async def propose(self, at: dt.datetime) -> tuple[Calibration, list[dict[str, float]]]:
+        """A calibration from everyone's figures now, kept as the proposal to approve, with those figures."""
+        if not self.enabled:
+            raise FailedPrecondition("no badge criterion is calibrated (no percentile in the badge rules)")
+        everyone = [f async for f in self._everyone()]
+        proposal = calibrate(self.rules, everyone, at)
+        if self.automatic is None:
+            self.automatic = await self._load()
+        await self.redis.set(PROPOSAL_KEY, json.dumps(proposal.to_json()))
+        await self._refresh_approval()
+        return proposal, everyone
+
+    async def approve(self, wanted: str, by: str, at: dt.datetime) -> Approval:
+        """The stored proposal named `wanted` becomes the calibration in force; the approval joins the trail."""
+        raw = await self.redis.get(PROPOSAL_KEY)
+        proposal = None if raw is None else Calibration.from_json(json.loads(raw))
+        if proposal is None or proposal_id(proposal) != wanted:
+            raise FailedPrecondition(
+                "proposal_id: this is not the newest proposal (someone listed the proposals since): list them again"
+            )
+        if not proposal.quantiles:
+            raise FailedPrecondition("the proposal compares nobody (too few active colleagues): nothing to approve")
+        approval = Approval(proposal, wanted, by, at)
+        text = json.dumps(approval.to_json())
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(APPROVED_KEY, text)
+        pipe.rpush(APPROVALS_KEY, text)
+        await pipe.execute()
+        self.approval = approval
+        self._approval_read = time.monotonic()
+        return approval
+
+    async def approvals(self) -> list[Approval]:
+        """Every approval, newest first."""
+        return [Approval.from_json(json.loads(raw)) for raw in reversed(await self.redis.lrange(APPROVALS_KEY, 0, -1))]
 
     async def _load(self) -> Calibration | None:
         raw = await self.redis.get(CALIBRATION_KEY)

@@ -10,7 +10,7 @@ ambassador once the invitation is accepted, a facet badge once its holder chose 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -18,10 +18,13 @@ import grpc
 from catalyst.recognition.v1 import recognition_pb2 as pb
 from catalyst.recognition.v1 import recognition_pb2_grpc
 
-from services.common.audit import Auditor, stated_purpose
+from services.common.audit import PURPOSE_KEY, Auditor, stated_purpose
 from services.common.auth import Principal, Role, current_principal
-from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from services.recognition import model
+from services.recognition.calibration import proposals
+from services.recognition.calibration_api import approval_pb, proposals_pb
+from services.recognition.calibrator import Calibrator
 from services.recognition.events import TIER_PB, evidence_pb
 from services.recognition.handlers import Recognition
 from services.recognition.insights import AdoptionByCoverage, GroupActivity
@@ -44,6 +47,7 @@ LIST_CANDIDATES = f"{SERVICE_NAME}/ListCandidates"
 GET_PROGRAMME = f"{SERVICE_NAME}/GetProgramme"
 RECORD_LEGITIMATION = f"{SERVICE_NAME}/RecordLegitimation"
 ENDORSE = f"{SERVICE_NAME}/Endorse"
+LEGITIMATION_PURPOSE = "record the programme's legitimation"
 MAX_ID_CHARS = 128
 
 
@@ -52,6 +56,13 @@ def _id(value: str, field: str) -> str:
     if len(value) > MAX_ID_CHARS:
         raise InvalidArgument(field, f"at most {MAX_ID_CHARS} characters")
     return value
+
+
+def _purpose_or(metadata: Iterable[tuple[str, str | bytes]] | None, default: str) -> str:
+    """The purpose the caller stated, checked as every purpose is; `default` when they stated none."""
+    if any(key.lower() == PURPOSE_KEY for key, _ in metadata or ()):
+        return stated_purpose(metadata)
+    return default
 
 
 def badge_pb(record: EmployeeRecord, h: Holding, with_evidence: bool, own: bool = False) -> pb.Badge:
@@ -444,8 +455,9 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
             change = replace(change, value=request.appreciation.strip())
         else:
             change = replace(change, value=_id(getattr(request, kind), kind))
+        purpose = _purpose_or(context.invocation_metadata(), LEGITIMATION_PURPOSE)
         record = await self._rec.legitimate(employee_id, change)
-        await self._audit.record(viewer, [employee_id], RECORD_LEGITIMATION, "record the programme's legitimation")
+        await self._audit.record(viewer, [employee_id], RECORD_LEGITIMATION, purpose)
         return pb.RecordLegitimationResponse(
             programme=programme_pb(record, self._rec.catalogue, record.status(self._rules))
         )
@@ -517,6 +529,31 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
             small_departments=view.small_departments,
             min_group_size=self._rec.min_group_size,
         )
+
+    def _calibrator(self) -> Calibrator:
+        if self._rec.calibrator is None:
+            raise FailedPrecondition("this recognition service does not calibrate badge criteria")
+        return self._rec.calibrator
+
+    async def ListCalibrationProposals(
+        self, request: pb.ListCalibrationProposalsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListCalibrationProposalsResponse:
+        current_principal().require(Role.PROGRAMME_OWNER, Role.WORKS_COUNCIL)
+        calibrator = self._calibrator()
+        proposal, everyone = await calibrator.propose(datetime.now(UTC))
+        found = proposals(self._rules, proposal, calibrator.calibration, everyone, self._rec.min_group_size)
+        return proposals_pb(self._rules, proposal, found, await calibrator.approvals(), self._rec.min_group_size)
+
+    async def ApproveCalibration(
+        self, request: pb.ApproveCalibrationRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ApproveCalibrationResponse:
+        viewer = current_principal()
+        viewer.require(Role.PROGRAMME_OWNER)
+        wanted = _id(request.proposal_id, "proposal_id")
+        if not wanted:
+            raise InvalidArgument("proposal_id", "name the proposal ListCalibrationProposals gave")
+        approval = await self._calibrator().approve(wanted, viewer.subject, datetime.now(UTC))
+        return pb.ApproveCalibrationResponse(approval=approval_pb(approval))
 
     async def GetCatalogue(
         self, request: pb.GetCatalogueRequest, context: grpc.aio.ServicerContext

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.recognition.calibration import Calibration, calibrate, due, period_start, thresholds
+from services.recognition.calibration import Calibration, calibrate, due, period_start, proposals, thresholds
 from services.recognition.rules import Action, Holding, Rules, RulesError, Tier, evaluate, load_rules, progress
 
 MONDAY = datetime(2026, 8, 3, 9, 0, tzinfo=UTC)
@@ -146,3 +146,19 @@ def test_percentile_keep_may_not_exceed_grant(tmp_path: Path) -> None:
 def test_held_tiers_keep_their_floor_without_a_calibration(rules: Rules) -> None:
     held = {("helper", Tier.SINGLE): Holding("helper", Tier.SINGLE, held=True, grant_seq=1, granted_at=MONDAY)}
     assert evaluate(rules, {"answers_100d": 2, "accepted_answers_100d": 1}, held, MONDAY) == []
+
+
+def test_proposals_count_who_reaches_a_threshold_only_in_groups_of_the_minimum_size(rules: Rules) -> None:
+    everyone = company([float(n) for n in range(100)])
+    in_force = calibrate(rules, everyone, MONDAY)
+    busier = company([float(n) + 4 for n in range(100)])
+    proposed = calibrate(rules, busier, MONDAY + timedelta(days=7))
+    (answers,) = proposals(rules, proposed, in_force, busier, 5)
+    assert (answers.badge, answers.tier, answers.criterion.metric) == ("helper", "single", "answers_100d")
+    assert (answers.in_force.grant, answers.in_force.keep) == (90.0, 75.0)
+    assert (answers.proposed.grant, answers.proposed.keep) == (94.0, 79.0)
+    assert answers.proposed.meeting == 10 and answers.in_force.meeting == 14
+    (few,) = proposals(rules, proposed, in_force, busier, 11)  # 10 people reach it: fewer than 11 are not told
+    assert few.proposed.meeting is None and few.in_force.meeting == 14
+    (uncalibrated,) = proposals(rules, proposed, None, busier, 5)
+    assert uncalibrated.in_force.grant == float("inf") and uncalibrated.in_force.meeting == 0
