@@ -11,7 +11,7 @@ from catalyst.engagement.v1 import engagement_pb2
 from catalyst.recognition.v1 import recognition_pb2
 from rich.console import Console
 
-from services.cli import history_import, privacy, programme, render
+from services.cli import calibration, history_import, privacy, programme, render
 from services.cli.clients import Caller, CliError
 from services.cli.config import CliSettings
 from services.common.auth import Role
@@ -68,6 +68,7 @@ def parser() -> argparse.ArgumentParser:
     au.add_argument("--actor", default="", help="only look-ups by this person")
     au.add_argument("--summary", action="store_true", help="counts per role, method and purpose instead")
     programme.add_commands(sub)
+    calibration.add_commands(sub)
     history_import.add_commands(sub)
     return p
 
@@ -84,6 +85,8 @@ def run(args: argparse.Namespace, settings: CliSettings, console: Console) -> in
                 close()
         case command if command in programme.COMMANDS:
             programme.run(args, caller, console)
+        case command if command in calibration.COMMANDS:
+            calibration.run(args, caller, console)
         case "token":
             print(local_issuer(settings).mint(args.subject, [Role(args.token_role)], ttl_seconds=args.ttl))
         case "leaderboard":
