@@ -115,6 +115,8 @@ def create_app(
         Route("/programme/person", pages.person),
         Route("/programme/legitimation", pages.record_legitimation, methods=["POST"]),
         Route("/programme/pilot", pages.pilot_group),
+        Route("/programme/calibration", pages.calibration),
+        Route("/programme/calibration", pages.approve_calibration, methods=["POST"]),
         Route("/council", pages.council),
         Route("/council/audit", pages.audit_log),
         Route("/healthz", pages.healthz),

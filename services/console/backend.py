@@ -84,8 +84,12 @@ class Backend(Protocol):
     async def pilot_group(self, token: str, size: int, purpose: str) -> rec.ProposePilotGroupResponse: ...
 
     async def record_legitimation(
-        self, token: str, request: rec.RecordLegitimationRequest
+        self, token: str, request: rec.RecordLegitimationRequest, purpose: str
     ) -> rec.RecordLegitimationResponse: ...
+
+    async def calibration_proposals(self, token: str) -> rec.ListCalibrationProposalsResponse: ...
+
+    async def approve_calibration(self, token: str, proposal_id: str) -> rec.ApproveCalibrationResponse: ...
 
     async def accesses(
         self, token: str, employee_id: str, actor: str, page_token: str

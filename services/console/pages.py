@@ -335,9 +335,10 @@ async def record_legitimation(request: Request) -> Response:
         raise HTTPException(400, "employee")
     change = _legitimation(employee, field(form, "change", 32), field(form, "value", 500),
                            field(form, "hours", 16), field(form, "manager", 128))
-    await _backend(request).record_legitimation(identity.token, change)
+    purpose = field(form, "purpose", MAX_PURPOSE_CHARS)
+    await _backend(request).record_legitimation(identity.token, change, purpose)
     flash(request, "legitimation_recorded")
-    query = urlencode({"employee": employee, "purpose": field(form, "purpose", MAX_PURPOSE_CHARS)})
+    query = urlencode({"employee": employee, "purpose": purpose})
     return RedirectResponse(f"/programme/person?{query}", status_code=303)
 
 
@@ -349,6 +350,30 @@ async def pilot_group(request: Request) -> Response:
     size = int(size_text) if size_text else 0
     proposal = await _backend(request).pilot_group(identity.token, size, purpose) if purpose else None
     return render(request, "pilot.html", proposal=proposal, purpose=purpose, size=size_text, section="pilot")
+
+
+async def calibration(request: Request) -> Response:
+    """The proposal beside the thresholds in force: counts only, so no purpose is asked for. The works council
+    reads it; only the programme owner gets the approve form."""
+    identity = identity_of(request)
+    if identity is None:
+        raise SignInRequired
+    if not (identity.has(Role.PROGRAMME_OWNER) or identity.has(Role.WORKS_COUNCIL)):
+        raise HTTPException(403, "role")
+    found = await _backend(request).calibration_proposals(identity.token)
+    return render(request, "calibration.html", view=views.calibration(found),
+                  may_approve=identity.has(Role.PROGRAMME_OWNER), section="calibration")
+
+
+async def approve_calibration(request: Request) -> Response:
+    identity = _signed_in(request, Role.PROGRAMME_OWNER)
+    form = await checked_form(request)
+    proposal_id = field(form, "proposal_id", 64)
+    if not proposal_id:
+        raise HTTPException(400, "proposal_id")
+    await _backend(request).approve_calibration(identity.token, proposal_id)
+    flash(request, "calibration_approved")
+    return RedirectResponse("/programme/calibration", status_code=303)
 
 
 async def council(request: Request) -> Response:

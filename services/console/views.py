@@ -3,6 +3,7 @@ every page's content is tested without a server; the templates only lay it out."
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -422,3 +423,81 @@ def policy_rows(policy: Policy) -> tuple[PolicyRow, ...]:
         walk(section, "", values)
     return tuple(rows)
 
+
+
+@dataclass(frozen=True)
+class ThresholdCell:
+    """A grant / keep pair and how many reach grant; `comparable` is false while the calibration compares
+    nobody (too few active colleagues), `meeting` None when the service withheld a count below the minimum."""
+
+    comparable: bool
+    grant: float
+    keep: float
+    meeting: int | None
+
+
+@dataclass(frozen=True)
+class CalibrationRow:
+    badge: str
+    tier: str
+    label: str
+    grant_share: float  # the top share of active colleagues whose figure sets the grant threshold, in percent
+    keep_share: float
+    grant_floor: float
+    keep_floor: float
+    proposed: ThresholdCell
+    in_force: ThresholdCell
+    changes: bool
+
+
+@dataclass(frozen=True)
+class ApprovalRow:
+    proposal_id: str
+    approved_by: str
+    approved_at: datetime | None
+    population: int
+
+
+@dataclass(frozen=True)
+class CalibrationView:
+    proposal_id: str
+    population: int
+    min_population: int
+    min_group_size: int
+    rows: tuple[CalibrationRow, ...]
+    approvals: tuple[ApprovalRow, ...]
+
+    @property
+    def approvable(self) -> bool:
+        return self.population > 0 and bool(self.rows)
+
+
+def _cell(threshold: rec.CalibrationThreshold) -> ThresholdCell:
+    meeting = None if threshold.suppressed else threshold.meeting
+    return ThresholdCell(math.isfinite(threshold.grant), threshold.grant, threshold.keep, meeting)
+
+
+def calibration(response: rec.ListCalibrationProposalsResponse) -> CalibrationView:
+    """Each percentile criterion with the proposal beside what is in force; approvals newest first."""
+    rows = tuple(
+        CalibrationRow(
+            badge=badge_title(c.badge),
+            tier=TIERS.get(c.tier, ""),
+            label=c.label,
+            grant_share=100 - c.grant_percentile,
+            keep_share=100 - c.keep_percentile,
+            grant_floor=c.grant_floor,
+            keep_floor=c.keep_floor,
+            proposed=_cell(c.proposed),
+            in_force=_cell(c.in_force),
+            changes=(c.proposed.grant, c.proposed.keep) != (c.in_force.grant, c.in_force.keep),
+        )
+        for c in response.criteria
+    )
+    approvals = tuple(
+        ApprovalRow(a.proposal_id, a.approved_by, timestamp(a, "approved_at"), a.population)
+        for a in response.approvals
+    )
+    return CalibrationView(
+        response.proposal_id, response.population, response.min_population, response.min_group_size, rows, approvals
+    )

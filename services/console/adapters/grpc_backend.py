@@ -163,9 +163,17 @@ class GrpcBackend:
         return await self._call("recognition", self._recognition().ProposePilotGroup, request, token, purpose)
 
     async def record_legitimation(
-        self, token: str, request: rec.RecordLegitimationRequest
+        self, token: str, request: rec.RecordLegitimationRequest, purpose: str
     ) -> rec.RecordLegitimationResponse:
-        return await self._call("recognition", self._recognition().RecordLegitimation, request, token)
+        return await self._call("recognition", self._recognition().RecordLegitimation, request, token, purpose)
+
+    async def calibration_proposals(self, token: str) -> rec.ListCalibrationProposalsResponse:
+        request = rec.ListCalibrationProposalsRequest()
+        return await self._call("recognition", self._recognition().ListCalibrationProposals, request, token)
+
+    async def approve_calibration(self, token: str, proposal_id: str) -> rec.ApproveCalibrationResponse:
+        request = rec.ApproveCalibrationRequest(proposal_id=proposal_id)
+        return await self._call("recognition", self._recognition().ApproveCalibration, request, token)
 
     async def accesses(
         self, token: str, employee_id: str, actor: str, page_token: str

@@ -42,6 +42,28 @@ def explanation(window: str = "30d") -> eng.ExplainScoreResponse:
     return response
 
 
+def calibration(approved: list[str]) -> rec.ListCalibrationProposalsResponse:
+    """One calibrated criterion: the proposal asks more than what is in force; one count is withheld."""
+    response = rec.ListCalibrationProposalsResponse(proposal_id="p-1", population=240, min_population=30,
+                                                    min_group_size=5)
+    response.criteria.add(
+        badge="intranet_ambassador",
+        tier=badges_pb2.TIER_SINGLE,
+        metric="answers_100d",
+        label="answers to colleagues' questions in the last 100 days",
+        grant_percentile=90,
+        keep_percentile=75,
+        grant_floor=5,
+        keep_floor=3,
+        proposed=rec.CalibrationThreshold(grant=14, keep=9, meeting=24),
+        in_force=rec.CalibrationThreshold(grant=12, keep=8, suppressed=True),
+    )
+    for proposal_id in reversed(approved):
+        approval = response.approvals.add(proposal_id=proposal_id, approved_by="po-1", population=240)
+        approval.approved_at.FromSeconds(1_767_225_600)
+    return response
+
+
 def score() -> eng.GetScoreResponse:
     response = eng.GetScoreResponse(employee_id="e-1", department_id="finance", display_name="Eva")
     for window in ("7d", "30d", "100d", "decayed"):
@@ -155,6 +177,7 @@ class FakeBackend:
     purposes: list[str] = field(default_factory=list)
     reason_codes: list[str] = field(default_factory=list)
     recorded: list[rec.RecordLegitimationRequest] = field(default_factory=list)
+    approved: list[str] = field(default_factory=list)
 
     def _enter(self, name: str, token: str) -> None:
         self.calls.append((name, token))
@@ -296,14 +319,26 @@ class FakeBackend:
         )
 
     async def record_legitimation(
-        self, token: str, request: rec.RecordLegitimationRequest
+        self, token: str, request: rec.RecordLegitimationRequest, purpose: str
     ) -> rec.RecordLegitimationResponse:
         self._enter("record_legitimation", token)
         self.recorded.append(request)
+        self.purposes.append(purpose)
         if request.WhichOneof("change") == "complete_training":
             training = self.record.trainings.add(training_id=request.complete_training, name="Moderating communities")
             training.completed_at.FromSeconds(1_767_225_600)
         return rec.RecordLegitimationResponse(programme=self.record)
+
+    async def calibration_proposals(self, token: str) -> rec.ListCalibrationProposalsResponse:
+        self._enter("calibration_proposals", token)
+        return calibration(self.approved)
+
+    async def approve_calibration(self, token: str, proposal_id: str) -> rec.ApproveCalibrationResponse:
+        self._enter("approve_calibration", token)
+        if proposal_id != "p-1":
+            raise BackendError("recognition", Failure.REFUSED, "proposal_id: this is not the newest proposal")
+        self.approved.append(proposal_id)
+        return rec.ApproveCalibrationResponse(approval=calibration(self.approved).approvals[0])
 
     async def accesses(self, token: str, employee_id: str, actor: str, page_token: str) -> audit.ListAccessesResponse:
         self._enter("accesses", token)

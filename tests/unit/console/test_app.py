@@ -335,6 +335,7 @@ def test_the_programme_owner_records_a_training() -> None:
         },
     )
     assert "Recorded." in done.text and backend.recorded[-1].complete_training == "moderation"
+    assert backend.purposes[-1] == "record a training"  # the purpose stated goes with the record too
     assert done.url.path == "/programme/person" and "January 1, 2026" in done.text
     client.post(
         "/programme/legitimation",
@@ -378,6 +379,36 @@ def test_the_works_council_sees_the_policy_aggregates_and_the_audit_log() -> Non
     assert client.get("/council/audit", params={"employee": "e-9", "actor": "po-1"}).status_code == 400
 
 
+def test_the_programme_owner_approves_a_calibration_proposal() -> None:
+    backend = FakeBackend()
+    client = signed_in(backend, PROGRAMME_OWNER)
+    page = client.get("/programme/calibration")
+    assert "240 active colleagues" in page.text and "14 to earn, 9 to keep" in page.text
+    assert "24 people reach it" in page.text and "fewer than 5 people reach it" in page.text
+    assert "the most active 10% of active colleagues reach, at least 5" in page.text
+    assert "the proposal differs" in page.text and "Nothing has been approved" in page.text
+    token = csrf(client, "/programme/calibration")
+    assert client.post("/programme/calibration", data={"proposal_id": "p-1"}).status_code == 403  # no CSRF token
+    done = client.post("/programme/calibration", data={"csrf_token": token, "proposal_id": "p-1"})
+    assert done.url.path == "/programme/calibration" and backend.approved == ["p-1"]
+    assert "Approved: the proposed thresholds are in force" in done.text and "Jan 1, 2026" in done.text
+    stale = client.post("/programme/calibration", data={"csrf_token": token, "proposal_id": "old"})
+    assert stale.status_code == 400 and "not the newest proposal" in stale.text
+    assert client.post("/programme/calibration", data={"csrf_token": token}).status_code == 400
+    german = client.get("/programme/calibration", headers={"accept-language": "de"})
+    assert "Abzeichen-Schwellen" in german.text and "14 zum Erwerben, 9 zum Behalten" in german.text
+
+
+def test_the_works_council_reads_the_calibration_but_cannot_approve() -> None:
+    backend = FakeBackend()
+    client = signed_in(backend, WORKS_COUNCIL)
+    page = client.get("/programme/calibration")
+    assert page.status_code == 200 and "240 active colleagues" in page.text and "proposal_id" not in page.text
+    token = csrf(client, "/council")
+    assert client.post("/programme/calibration", data={"csrf_token": token, "proposal_id": "p-1"}).status_code == 403
+    assert signed_in(FakeBackend()).get("/programme/calibration").status_code == 403  # an employee
+
+
 def test_a_refused_sign_in_says_so() -> None:
     page = make_client(signin=FakeSignIn(refuse=True)).get("/login")
     assert page.status_code == 400 and "Sign-in did not work" in page.text
@@ -405,6 +436,8 @@ def test_a_refused_sign_in_says_so() -> None:
         ("GET", "/programme/candidates?purpose=x&department=" + "d" * 129, None),
         ("POST", "/programme/legitimation", {"employee": "e-1", "change": "appreciation", "value": "v" * 501}),
         ("GET", "/council/audit?employee=a&actor=b", None),
+        ("POST", "/programme/calibration", {"proposal_id": "p" * 65}),
+        ("POST", "/programme/calibration", {"proposal_id": ["a", "b"]}),
         ("GET", "/council/audit?page=%ff%fe", None),
     ],
 )
