@@ -16,7 +16,7 @@ from catalyst.events.v1 import badges_pb2, envelope_pb2
 
 from services.common.errors import InvalidArgument, NotFound, Unavailable
 from services.common.policy import WORKS_COUNCIL_MIN_GROUP
-from services.recognition import events, insights, model, programme
+from services.recognition import emerging, events, insights, model, programme
 from services.recognition.calibration import Calibration
 from services.recognition.calibrator import Calibrator
 from services.recognition.metrics import RecognitionMetrics
@@ -65,6 +65,15 @@ class PilotProposal:
     picks: list[PilotPick]
     uncovered: list[Uncovered]
     small_uncovered: int  # departments below the minimum group size: counted, never named
+
+
+@dataclass(frozen=True)
+class Emerging:
+    """Someone on track for the ambassador badge, with the criteria against their figures and the outlook."""
+
+    record: EmployeeRecord
+    criteria: ProgressView
+    outlook: emerging.Outlook
 
 
 @dataclass(frozen=True)
@@ -407,6 +416,22 @@ class Recognition:
                 continue
             found.append(Candidate(record, holding, self.criteria(record)))
         return sorted(found, key=lambda c: (c.record.department, c.record.display_name, c.record.employee_id))
+
+    async def emerging(self, department: str) -> list[Emerging]:
+        """People on track for the ambassador badge who do not hold it (emerging.py), soonest expected first.
+        Nobody who opted out of recognition or hides from colleagues is listed."""
+        badge = self.rules.coverage.badge
+        tier = self.rules.badge(badge).ordered_tiers()[0]
+        found = []
+        for record in await self.store.load_many(await self.store.registered()):
+            if not record.visible or record.scored_at is None or (department and record.department != department):
+                continue
+            holding = record.holdings.get((badge, tier))
+            outlook = emerging.outlook(self.rules, record.figures, holding, record.scored_at, self.calibration)
+            if outlook.on_track:
+                found.append(Emerging(record, self.criteria(record), outlook))
+        latest = datetime.max.replace(tzinfo=UTC)
+        return sorted(found, key=lambda e: (e.outlook.expected_at or latest, e.record.employee_id))
 
     async def decline_summary(self) -> DeclineSummary:
         records = await self.store.load_many(await self.store.in_programme())

@@ -44,6 +44,7 @@ GET_BADGES = f"{SERVICE_NAME}/GetBadges"
 LIST_AMBASSADORS = f"{SERVICE_NAME}/ListAmbassadors"
 PROPOSE_PILOT_GROUP = f"{SERVICE_NAME}/ProposePilotGroup"
 LIST_CANDIDATES = f"{SERVICE_NAME}/ListCandidates"
+LIST_EMERGING = f"{SERVICE_NAME}/ListEmerging"
 GET_PROGRAMME = f"{SERVICE_NAME}/GetProgramme"
 RECORD_LEGITIMATION = f"{SERVICE_NAME}/RecordLegitimation"
 ENDORSE = f"{SERVICE_NAME}/Endorse"
@@ -414,6 +415,27 @@ class RecognitionServicer(recognition_pb2_grpc.RecognitionServiceServicer):
                 progress=progress_pb(c.criteria),
             )
             _ts(item, "volunteered_at", c.record.programme.volunteered_at)
+        return response
+
+    async def ListEmerging(
+        self, request: pb.ListEmergingRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListEmergingResponse:
+        viewer = current_principal()
+        viewer.require(Role.PROGRAMME_OWNER)
+        purpose = stated_purpose(context.invocation_metadata())
+        found = await self._rec.emerging(_id(request.department_id, "department_id"))
+        await self._audit.record(viewer, [e.record.employee_id for e in found], LIST_EMERGING, purpose)
+        response = pb.ListEmergingResponse()
+        for e in found:
+            item = response.emerging.add(
+                employee_id=e.record.employee_id,
+                display_name=e.record.display_name,
+                department_id=e.record.department,
+                progress=progress_pb(e.criteria),
+                expected=e.outlook.expected,
+            )
+            _ts(item, "qualifying_since", e.outlook.qualifying_since)
+            _ts(item, "expected_at", e.outlook.expected_at)
         return response
 
     async def SummariseDeclines(
