@@ -1,6 +1,6 @@
 """`catalyst` commands of the ambassador programme: the person's choices (answer, volunteer, show a badge) and
-the programme owner's work (candidates, declines in aggregate, legitimation, a person's programme record,
-pre-launch sessions and their confirmed attendance)."""
+the programme owner's work (candidates, the emerging list, declines in aggregate, legitimation, a person's
+programme record, pre-launch sessions and their confirmed attendance)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ COMMANDS = frozenset(
         "volunteer",
         "show-badge",
         "candidates",
+        "emerging",
         "declines",
         "legitimate",
         "programme",
@@ -55,6 +56,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     sb.add_argument("--hide", action="store_true", help="make it private again")
     ca = sub.add_parser("candidates", help="detected candidates beside volunteers, with evidence (programme owner)")
     ca.add_argument("--department", default="")
+    em = sub.add_parser(
+        "emerging", help="people on track for the ambassador badge, with evidence and expected date (programme owner)"
+    )
+    em.add_argument("--department", default="")
     sub.add_parser("declines", help="declined invitations and their reasons, in groups of the minimum size")
     le = sub.add_parser("legitimate", help="training, time budget, resources, appreciation for an ambassador")
     le.add_argument("employee")
@@ -138,6 +143,21 @@ def candidates(console: Console, response: pb.ListCandidatesResponse) -> None:
         missing = "; ".join(r.description for r in c.progress.missing)
         table.add_row(c.badge.display_name or c.badge.employee_id, c.badge.department_id, found, status, met, missing)
     console.print(table)
+
+
+def emerging(console: Console, response: pb.ListEmergingResponse) -> None:
+    """Soonest first; told to nobody: the person hears of the badge when the rules grant it."""
+    if not response.emerging:
+        console.print("Nobody is on track for the ambassador badge yet.")
+        return
+    table = Table("employee", "department", "expected", "criteria met", "how", "missing")
+    for e in response.emerging:
+        when = e.expected_at.ToDatetime().date().isoformat() if e.HasField("expected_at") else "-"
+        met = f"{len(e.progress.met)} of {len(e.progress.met) + len(e.progress.missing)}"
+        missing = "; ".join(r.description for r in e.progress.missing)
+        table.add_row(e.display_name or e.employee_id, e.department_id, when, met, e.expected, missing)
+    console.print(table)
+    console.print(f"{len(response.emerging)} on track; not announced to them or anyone else")
 
 
 def _days(stage: pb.FunnelStage, name: str) -> str:
@@ -265,6 +285,9 @@ def run(args: argparse.Namespace, caller: Caller, console: Console) -> None:
         case "candidates":
             request = pb.ListCandidatesRequest(department_id=args.department)
             candidates(console, caller.call("recognition", "ListCandidates", request))
+        case "emerging":
+            request = pb.ListEmergingRequest(department_id=args.department)
+            emerging(console, caller.call("recognition", "ListEmerging", request))
         case "declines":
             s = caller.call("recognition", "SummariseDeclines", pb.SummariseDeclinesRequest())
             if not s.declined:

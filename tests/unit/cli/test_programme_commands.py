@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from catalyst.feed.v1 import prelaunch_pb2 as pre
 from catalyst.recognition.v1 import recognition_pb2 as pb
 from rich.console import Console
 
 from services.cli.main import parser
-from services.cli.programme import funnel, legitimation_request, manager_activity, session_request
+from services.cli.programme import emerging, funnel, legitimation_request, manager_activity, session_request
 
 
 def test_each_legitimation_option_fills_its_field_of_the_oneof() -> None:
@@ -75,3 +77,22 @@ def test_manager_activity_names_groups_not_people() -> None:
     assert "sales: managers" in text and "50%" in text and "80%" in text
     assert "legal" in text and "2 departments below 5" in text
     assert parser().parse_args(["manager-activity"]).command == "manager-activity"
+
+
+def test_the_emerging_list_shows_the_expected_date_and_what_is_missing() -> None:
+    response = pb.ListEmergingResponse()
+    soon = response.emerging.add(employee_id="amy", display_name="Amy", department_id="sales")
+    soon.expected_at.FromDatetime(datetime(2026, 10, 12, tzinfo=UTC))
+    soon.expected = "answers in the last 100 days 8 of 10: 25 more days at the pace of the last 100 days"
+    soon.progress.missing.add(description="2 more answers in the last 100 days (8 of 10)")
+    soon.progress.met.add(description="12 colleagues")
+    response.emerging.add(employee_id="bo", department_id="it", expected="no date: profile 50% of 80%")
+    console = Console(record=True, width=300)
+    emerging(console, response)
+    text = console.export_text()
+    assert "Amy" in text and "2026-10-12" in text and "1 of 2" in text and "2 more answers" in text
+    assert "bo" in text and "no date" in text and "2 on track; not announced" in text
+    assert parser().parse_args(["emerging", "--department", "it"]).department == "it"
+    console = Console(record=True)
+    emerging(console, pb.ListEmergingResponse())
+    assert "Nobody is on track" in console.export_text()
