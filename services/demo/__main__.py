@@ -117,6 +117,9 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
         pilot = await stub.ProposePilotGroup(recognition_pb2.ProposePilotGroupRequest(size=24), metadata=owner)
         funnel = await stub.GetProgrammeFunnel(recognition_pb2.GetProgrammeFunnelRequest(), metadata=owner)
         managers = await stub.GetManagerActivity(recognition_pb2.GetManagerActivityRequest(), metadata=owner)
+        emerging = await stub.ListEmerging(
+            recognition_pb2.ListEmergingRequest(), metadata=(*token, (PURPOSE_KEY, "demo: who is on track"))
+        )
     detection = evaluate(truth, watcher.board.holdings, watcher.board.grants)
     facts = report.RunFacts(
         events_sent=result.accepted,
@@ -131,12 +134,13 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
         with console.status("the same rules over other company shapes (offline; minutes unless cached)..."):
             shaped = offline.shapes(load_model(), load_rules(DEFAULT_RULES), seed, workers=settings.demo_shapes_workers)
     shapes = offline.shapes_table(shaped) if shaped else ""
-    views = report.Programme(funnel, managers)
+    views = report.Programme(funnel, managers, emerging)
     path = report.write(settings.demo_reports_dir, truth, detection, coverage, pilot, facts, policy, shapes, views)
     console.print(Markdown(report.markdown(truth, detection, coverage, pilot, facts, policy, shapes, views)))
     console.print(
         f"\nReport with plots: [bold]{path}[/]. The system keeps running: try `catalyst ambassadors`, "
-        "`catalyst coverage`, `catalyst funnel`, `catalyst manager-activity`, `catalyst explain <employee>`; "
+        "`catalyst coverage`, `catalyst funnel`, `catalyst emerging`, `catalyst manager-activity`, "
+        "`catalyst explain <employee>`; "
         "`make down` stops it."
     )
     return 0 if all(report.verdicts(detection).values()) else 3

@@ -39,6 +39,7 @@ class Programme:
     managers: recognition_pb2.GetManagerActivityResponse = field(
         default_factory=recognition_pb2.GetManagerActivityResponse
     )
+    emerging: recognition_pb2.ListEmergingResponse = field(default_factory=recognition_pb2.ListEmergingResponse)
 
 
 def verdicts(detection: Detection) -> dict[str, bool]:
@@ -206,6 +207,39 @@ def programme_section(views: Programme, facts: RunFacts) -> list[str]:
     return lines
 
 
+def emerging_section(emerging: recognition_pb2.ListEmergingResponse, truth: GroundTruth) -> list[str]:
+    """The programme owner's emerging list at the end of the run, in counts against the ground truth."""
+    ambassadors, gamers = set(truth.ambassadors), set(truth.gamers)
+    listed = list(emerging.emerging)
+    ids = [e.employee_id for e in listed]
+    end = truth.end_date
+    month = [e for e in listed if e.HasField("expected_at") and (e.expected_at.ToDatetime().date() - end).days <= 30]
+    rows = [
+        ("on the list", len(ids)),
+        ("meeting every criterion (the confirmation runs)", sum(e.HasField("qualifying_since") for e in listed)),
+        ("expected within 30 days", len(month)),
+        (
+            "without a date (a figure that does not grow with activity)",
+            sum(not e.HasField("expected_at") for e in listed),
+        ),
+        ("genuine ambassadors (ground truth)", sum(e in ambassadors for e in ids)),
+        ("gamers (ground truth)", sum(e in gamers for e in ids)),
+    ]
+    return [
+        "## The emerging list",
+        "",
+        "People on track for the Intranet Ambassador who do not hold it (every criterion at least at its keep "
+        "threshold), with their evidence and the date they would meet the criteria: the programme owner's alone "
+        "(`catalyst emerging`, a purpose stated and every listed person audited), never announced or shown to "
+        "anyone. At the end of the run:",
+        "",
+        "| | people |",
+        "|---|---|",
+        *(f"| {label} | {n} |" for label, n in rows),
+        "",
+    ]
+
+
 def markdown(
     truth: GroundTruth,
     detection: Detection,
@@ -279,6 +313,7 @@ def markdown(
         "![badges by persona](badges_by_persona.png)",
         "",
         *programme_section(views or Programme(), facts),
+        *emerging_section((views or Programme()).emerging, truth),
         "## Department coverage",
         "",
         "Coverage counts only ambassadors who accepted and did not withdraw: nobody is singled out before consenting.",

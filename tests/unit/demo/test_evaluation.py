@@ -93,3 +93,18 @@ def test_report_is_written_with_plots(tmp_path: Path) -> None:
     assert "| precision | 1.00 |" in text
     for png in ("detection.png", "coverage.png", "badges_by_persona.png", "adoption.png"):
         assert (tmp_path / png).read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_emerging_list_is_reported_in_counts_against_the_ground_truth() -> None:
+    emerging = recognition_pb2.ListEmergingResponse()
+    soon = emerging.emerging.add(employee_id="a3")
+    soon.qualifying_since.FromDatetime(at(88))
+    soon.expected_at.FromDatetime(at(93))
+    later = emerging.emerging.add(employee_id="r1")
+    later.expected_at.FromDatetime(at(150))
+    emerging.emerging.add(employee_id="a2")
+    text = "\n".join(report.emerging_section(emerging, TRUTH))
+    assert "| on the list | 3 |" in text and "| meeting every criterion (the confirmation runs) | 1 |" in text
+    assert "| expected within 30 days | 1 |" in text and "does not grow with activity) | 1 |" in text
+    assert "| genuine ambassadors (ground truth) | 2 |" in text and "| gamers (ground truth) | 0 |" in text
+    assert "a3" not in text and "r1" not in text  # counts only
