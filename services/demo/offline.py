@@ -64,6 +64,7 @@ from services.feed import events as feed_events
 from services.feed import ingest
 from services.feed.domain import Limits
 from services.recognition import calibration as calibration_module
+from services.recognition import emerging
 from services.recognition.calibration import Calibration
 from services.recognition.config import DEFAULT_RULES
 from services.recognition.rules import Action, Criterion, Holding, Rules, Tier, figures_from, load_rules
@@ -95,6 +96,7 @@ class Outcome:
     final_figures: dict[str, dict[str, float]]
     peak_figures: dict[str, dict[str, float]] = field(default_factory=dict)
     events: int = 0
+    emerging_first: dict[str, dt.datetime] = field(default_factory=dict)  # first day on the emerging list
 
 
 def registered(population: Population, at_ms: int) -> list[envelope_pb2.Envelope]:
@@ -137,6 +139,9 @@ class Recognition:
         self.revocations = 0
         self.at_risk: set[str] = set()
         self.calibration: Calibration | None = None
+        self.emerging_first: dict[str, dt.datetime] = {}
+        badge = rules.coverage.badge
+        self.coverage = (badge, rules.badge(badge).ordered_tiers()[0])
 
     def recalibrate(self, everyone: Mapping[str, Mapping[str, float]], at: dt.datetime) -> bool:
         """A new calibration from everyone's figures when `at` starts a new period, as the service does."""
@@ -153,6 +158,10 @@ class Recognition:
                 self.grants.append(Grant(employee, d.badge, d.tier.value, d.at))
             elif d.action is Action.REVOKE:
                 self.revocations += 1
+        if employee not in self.emerging_first:
+            seen = emerging.outlook(self.rules, flat, current.get(self.coverage), at, self.calibration)
+            if seen.on_track:
+                self.emerging_first[employee] = at
         if any(h.held and h.at_risk_since is not None for h in current.values()):
             self.at_risk.add(employee)
         else:
@@ -310,6 +319,7 @@ def recognise(line: Timeline, rules: Rules) -> Outcome:
         line.final,
         peak,
         line.events,
+        recognition.emerging_first,
     )
 
 
@@ -381,8 +391,23 @@ def summary(outcome: Outcome, rules: Rules) -> str:
         ),
         "gamers with badges:" if d.gamers_with_badges else "gamers with badges: none",
         *(f"  {who(g)}: {', '.join(b)}" for g, b in d.gamers_with_badges.items()),
+        emerging_text(outcome),
     ]
     return "\n".join(lines)
+
+
+def emerging_text(outcome: Outcome) -> str:
+    """How early the programme owner's emerging list (recognition/emerging.py) shows the ambassadors, and who
+    else it ever showed."""
+    launch = outcome.truth.launch_date
+    first = outcome.emerging_first
+    ambassadors = [e for e in outcome.truth.ambassadors if e in first]
+    days = sorted((first[e].date() - launch).days for e in ambassadors)
+    gamers = [g for g in outcome.truth.gamers if g in first]
+    return (
+        f"emerging list: {len(ambassadors)} of {len(outcome.truth.ambassadors)} ambassadors on it, first "
+        f"{_days_text(days)} days after launch; {len(first)} people ever on it, {len(gamers)} gamers"
+    )
 
 
 def _days_text(days: list[int]) -> str:

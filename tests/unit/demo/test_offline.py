@@ -40,7 +40,8 @@ def test_small_scenario_gives_a_detection_quickly(small_live: offline.Timeline, 
     assert 0.0 <= outcome.detection.precision <= 1.0 and 0.0 <= outcome.detection.recall <= 1.0
     assert all(g.at.date() <= outcome.truth.end_date for g in outcome.grants)
     text = offline.summary(outcome, rules)
-    assert "precision" in text and "gamers with badges" in text
+    assert "precision" in text and "gamers with badges" in text and "emerging list:" in text
+    assert not set(outcome.emerging_first) & set(outcome.truth.gamers)
 
 
 def test_same_seed_same_result(small_live: offline.Timeline, rules: Rules) -> None:
