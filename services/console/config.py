@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, model_validator
 
 from services.common.settings import CommonSettings
@@ -27,6 +29,13 @@ class ConsoleSettings(CommonSettings):
         True, description="session cookie only over HTTPS (browsers treat http://localhost as secure)"
     )
     console_session_hours: float = Field(8.0, gt=0, le=24, description="a session ends after this long")
+
+    @property
+    def public_url(self) -> str:
+        """The address people open: the redirect URL's origin (signing in returns there, so the session cookie
+        must be set on that host)."""
+        parts = urlsplit(self.console_redirect_url)
+        return f"{parts.scheme}://{parts.netloc}"
 
     @model_validator(mode="after")
     def _production_has_its_own_secret(self) -> ConsoleSettings:

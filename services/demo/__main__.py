@@ -23,6 +23,7 @@ from services.common.grpc_client import bearer, channel
 from services.common.local_issuer import local_issuer
 from services.common.policy import load_policy
 from services.common.settings import load
+from services.console.config import ConsoleSettings
 from services.demo import offline, report
 from services.demo.config import DemoSettings
 from services.demo.evaluation import evaluate
@@ -142,6 +143,8 @@ async def main_async(settings: DemoSettings, scenario_name: str, seed: int, cons
         "`catalyst coverage`, `catalyst funnel`, `catalyst emerging`, `catalyst manager-activity`, "
         "`catalyst explain <employee>`; "
         "`make down` stops it."
+        f"\nWeb console: [bold]{load(ConsoleSettings).public_url}[/] (sign in as a simulated employee, programme "
+        "owner or works council member: any employee id of the report)."
     )
     return 0 if all(report.verdicts(detection).values()) else 3
 

@@ -454,3 +454,9 @@ def test_metrics_count_pages_by_route() -> None:
     text = client.get("/metrics").text
     assert 'console_requests_total{page="/me",status="200"}' in text
     assert "x" * 50 not in text
+
+
+def test_the_address_people_open_is_where_sign_in_returns() -> None:
+    settings = ConsoleSettings(console_redirect_url="https://catalyst.example.com:8443/auth/callback")
+    assert settings.public_url == "https://catalyst.example.com:8443"
+    assert ConsoleSettings().public_url == "http://localhost:8080"
