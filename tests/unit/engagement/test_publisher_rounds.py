@@ -19,7 +19,7 @@ from services.engagement.worker.handler import plan
 from tests.policies import ranking_policy
 from tests.unit.engagement.builders import DAY, post, react
 from tests.unit.engagement.fakes import MemoryStore
-from tests.unit.engagement.test_model import END, records
+from tests.unit.engagement.test_model import END, TODAY, records
 
 MODEL = load_model()
 
@@ -75,3 +75,36 @@ def test_a_long_round_is_followed_by_a_longer_pause_while_the_worker_imports() -
     assert pause_after(0.01, 1.0, 0.25, importing=True) == 1.0  # a short round: the interval
     assert pause_after(4.0, 1.0, 0.25, importing=True) == 12.0  # importing history: a quarter of the time
     assert pause_after(4.0, 1.0, 0.25, importing=False) == 1.0  # caught up: full speed
+
+
+def test_days_the_watermark_crossed_are_published_in_turn_each_as_of_its_end() -> None:
+    """A burst reaching three days further: a's figures as of each day, in order, dated at each past day's end;
+    the cursor moves to the newest day; a second round publishes nothing."""
+    store = MemoryStore(MODEL.keep_days)
+    sent: list[envelope_pb2.Envelope] = []
+
+    async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
+        sent.extend(envelope_pb2.Envelope.FromString(value) for _, value in messages if value)
+
+    first = TODAY - 5
+
+    async def run() -> tuple[int, int]:
+        events = [post("a", first * DAY + 600), react("b", "a", (first + 3) * DAY + 900)]
+        work = plan(records(events), 1 << 62, 0)
+        await store.apply(work.writes, work.activity, work.newest_ms)
+        metrics = PublisherMetrics(CollectorRegistry())
+        publisher = Publisher(store, publish, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1))
+        return await publisher.run_once(), await publisher.run_once()
+
+    assert asyncio.run(run())[1] == 0
+    days = [(e.employee_id, e.score_changed.version >> 32) for e in sent]
+    assert [d for e, d in days if e == "a"] == [first, first + 1, first + 2, first + 3]
+    assert [d for e, d in days if e == "b"] == [first, first + 1, first + 2, first + 3]  # zero at first
+    a = [e for e in sent if e.employee_id == "a"]
+    assert a[1].occurred_at.ToMilliseconds() == (first + 2) * DAY * 1000 - 1  # the end of first + 1
+    assert a[-1].occurred_at.ToMilliseconds() == ((first + 3) * DAY + 900) * 1000  # today: the newest event
+    state = asyncio.run(store.read_states(["a"]))["a"]
+    assert state is not None
+    for env, day in zip(a, range(first, first + 4), strict=True):
+        assert dict(env.score_changed.signals) == figures(state, day, MODEL).signals
+    assert store.published_through == first + 3
