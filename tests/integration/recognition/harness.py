@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import grpc
+import yaml
 from catalyst.events.v1 import envelope_pb2, scores_pb2
 from catalyst.recognition.v1 import recognition_pb2_grpc
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -32,6 +33,18 @@ COMPONENTS = ("content", "conversation", "reach", "helpfulness", "innovation", "
 
 
 MECHANICS_RULES = Path(__file__).resolve().parents[1] / "mechanics_badges.yaml"
+
+
+def calibrated_rules(directory: Path) -> Path:
+    """The mechanics rules with Helper bronze calibrated (decision 0019): what the top 30 % of active colleagues
+    answer (the top half to keep), at least 3 (2); five active colleagues are enough to compare."""
+    rules = yaml.safe_load(MECHANICS_RULES.read_text())
+    rules["calibration"] = {"period_days": 7, "active_metric": "active_days_30d", "active_min": 1, "min_population": 5}
+    (criterion,) = rules["badges"]["helper"]["tiers"]["bronze"]["criteria"]
+    criterion["percentile"] = {"grant": 70, "keep": 50}
+    path = directory / "calibrated_badges.yaml"
+    path.write_text(yaml.safe_dump(rules))
+    return path
 
 
 def settings_for(common_env: dict[str, str], group: str | None = None, **extra: object) -> RecognitionSettings:
