@@ -11,7 +11,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import hmac
-from functools import cache
+from functools import cache, lru_cache
 
 CLUSTER_SLOTS = 16_384
 
@@ -48,6 +48,8 @@ def slot_tag(hash_tag: str) -> str:
     return _slot_tags()[cluster_slot(hash_tag)]
 
 
+@lru_cache(maxsize=1 << 18)
 def marker_key(prefix: str, key: str, employee_id: str) -> str:
-    """`<prefix>:{<slot tag>}:<pseudonym>`: the erasure marker of one person, in the slot of `{emp:<id>}`."""
+    """`<prefix>:{<slot tag>}:<pseudonym>`: the erasure marker of one person, in the slot of `{emp:<id>}`.
+    Cached: the engagement worker names the markers of everyone in every batch it writes."""
     return f"{prefix}:{{{slot_tag(f'emp:{employee_id}')}}}:{pseudonym(key, employee_id)}"
