@@ -36,6 +36,9 @@ def threshold(t: pb.CalibrationThreshold) -> str:
 
 
 def proposals(console: Console, response: pb.ListCalibrationProposalsResponse) -> None:
+    if not response.criteria:
+        console.print("No badge criterion is calibrated: every threshold is a fixed number in the badge rules")
+        return
     if response.population:
         console.print(f"Proposal {response.proposal_id}: from {response.population} active colleagues")
     else:

@@ -89,9 +89,10 @@ class Calibrator:
         self.approval = None if raw is None else Approval.from_json(json.loads(raw))
 
     async def propose(self, at: dt.datetime) -> tuple[Calibration, list[dict[str, float]]]:
-        """A calibration from everyone's figures now, kept as the proposal to approve, with those figures."""
+        """A calibration from everyone's figures now, kept as the proposal to approve, with those figures (an
+        empty one when no criterion is calibrated)."""
         if not self.enabled:
-            raise FailedPrecondition("no badge criterion is calibrated (no percentile in the badge rules)")
+            return Calibration(period_start(self.rules, at), 0), []
         everyone = [f async for f in self._everyone()]
         proposal = calibrate(self.rules, everyone, at)
         if self.automatic is None:

@@ -1,9 +1,9 @@
 """The web console against the real services: its gRPC adapter as the signed-in person, and a real headless
 Chromium (Debian's, driven by Selenium) signing in through the local issuer's page as an employee, a programme
 owner and a works council member: accepting an invitation, volunteering, recording a training, seeing the audit
-entry of that look-up appear, switching to German, saving a choice and erasing the person. Every page visited
-is checked with axe-core (pinned in tests/e2e/axe, installed by `make tools`): no serious or critical
-violation. Screenshots go to reports/console-e2e/."""
+entry of that look-up appear, approving a calibration proposal, switching to German, saving a choice and erasing
+the person. Every page visited is checked with axe-core (pinned in tests/e2e/axe, installed by `make tools`): no
+serious or critical violation. Screenshots go to reports/console-e2e/."""
 
 from __future__ import annotations
 
@@ -34,6 +34,7 @@ from services.console.backend import BackendError, Failure
 from services.console.config import ConsoleSettings
 from tests.conftest import RedisServer, free_port, unavailable
 from tests.integration.ops.system import ROOT, CatalystSystem, Process, running_system
+from tests.integration.recognition.harness import calibrated_rules
 from tests.waiting import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -47,7 +48,8 @@ COLLEAGUES = [f"emp-col-{i:02d}" for i in range(16)]
 def system(
     kafka_bootstrap: str, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CatalystSystem]:
-    for system in running_system(kafka_bootstrap, redis_server.port, tmp_path_factory.mktemp("console")):
+    run_dir = tmp_path_factory.mktemp("console")
+    for system in running_system(kafka_bootstrap, redis_server.port, run_dir, calibrated_rules(run_dir)):
         system.register("emp-console", "emp-browser", "emp-volunteer", AMBASSADOR, *COLLEAGUES)
         yield system
 
@@ -299,6 +301,13 @@ def test_each_role_does_its_part_and_every_page_is_accessible(
     accessible(browser, "33-programme-training-recorded")
     browser.get(f"{console}/programme/pilot")
     accessible(browser, "34-programme-pilot")
+    browser.find_element(By.LINK_TEXT, "Calibration").click()
+    wait.until(lambda b: "active colleagues" in b.page_source and "Nothing has been approved" in b.page_source)
+    accessible(browser, "35-programme-calibration")
+    browser.find_element(By.XPATH, "//form[@action='/programme/calibration']//button").click()
+    wait.until(lambda b: "the proposed thresholds are in force until the next approval" in b.page_source)
+    assert "po-browser" in browser.page_source  # the approval, with who approved it
+    accessible(browser, "36-programme-calibration-approved")
 
     sign_in(browser, wait, console, invited, "employee")
     browser.get(f"{console}/me/accesses")
@@ -321,6 +330,8 @@ def test_each_role_does_its_part_and_every_page_is_accessible(
     browser.get(f"{console}/council/audit?employee={invited}")
     wait.until(lambda b: "po-browser" in b.page_source)
     assert "ListCandidates" in browser.page_source and "GetProgramme" in browser.page_source
+    assert "RecordLegitimation" in browser.page_source  # with the purpose stated on the person's page
+    assert "record the programme" not in browser.page_source
     accessible(browser, "41-council-audit-log")
 
     sign_in(browser, wait, console, invited, "employee")

@@ -26,6 +26,8 @@ from services.common.topics import TopicSpec, load_topics
 from tests.conftest import free_port, trusted_issuer
 
 ROOT = Path(__file__).resolve().parents[3]
+# Rules pinned for tests (creator bronze = 3 posts), independent of the tuned deploy/config file.
+MECHANICS_RULES = ROOT / "tests" / "integration" / "mechanics_badges.yaml"
 
 
 @dataclass
@@ -93,6 +95,7 @@ class CatalystSystem:
     topics: dict[str, str]
     run_dir: Path
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
+    badge_rules: Path = field(default_factory=lambda: MECHANICS_RULES)
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
 
@@ -116,8 +119,7 @@ class CatalystSystem:
             "CATALYST_METRICS_HOST": "127.0.0.1",
             "CATALYST_SHUTDOWN_GRACE_SECONDS": "2",
             "CATALYST_LOG_LEVEL": "INFO",
-            # Rules pinned for tests (creator bronze = 3 posts), independent of the tuned deploy/config file.
-            "CATALYST_BADGE_RULES_FILE": str(ROOT / "tests" / "integration" / "mechanics_badges.yaml"),
+            "CATALYST_BADGE_RULES_FILE": str(self.badge_rules),
         }
         p = self.ports
         specs = {
@@ -220,14 +222,23 @@ class CatalystSystem:
         return "\n".join(f"== {p.name}\n{p.log_tail()}" for p in self.processes.values())
 
 
-def running_system(bootstrap: str, redis_port: int, run_dir: Path) -> Iterator[CatalystSystem]:
-    """Generator for a module-scoped fixture: own topics (unique names), an emptied Redis, all processes."""
+def running_system(
+    bootstrap: str, redis_port: int, run_dir: Path, badge_rules: Path | None = None
+) -> Iterator[CatalystSystem]:
+    """Generator for a module-scoped fixture: own topics (unique names), an emptied Redis, all processes (with
+    the mechanics rules unless `badge_rules` names others)."""
     suffix = uuid.uuid4().hex[:8]
     specs = [TopicSpec(s.key, f"{s.name}.ops-{suffix}", s.partitions, s.config) for s in load_topics().values()]
     ensure_topics(bootstrap, specs)
     redis.Redis(port=redis_port).flushall()
     run_dir.mkdir(parents=True, exist_ok=True)
-    system = CatalystSystem(bootstrap, f"redis://127.0.0.1:{redis_port}/0", {s.key: s.name for s in specs}, run_dir)
+    system = CatalystSystem(
+        bootstrap,
+        f"redis://127.0.0.1:{redis_port}/0",
+        {s.key: s.name for s in specs},
+        run_dir,
+        badge_rules=badge_rules or MECHANICS_RULES,
+    )
     try:
         system.start()
         yield system

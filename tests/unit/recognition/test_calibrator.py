@@ -163,3 +163,29 @@ def test_approvals_are_read_again_only_after_refresh_seconds(tmp_path: Path) -> 
         assert redis.gets == reads
 
     asyncio.run(scenario())
+
+
+def test_without_a_calibrated_criterion_the_proposal_is_empty(tmp_path: Path) -> None:
+    rules = load_rules(write(tmp_path, {**RULES, "badges": {"helper": UNCALIBRATED}}))
+    redis = FakeRedis()
+    store(redis, 20, 0.0)
+
+    async def scenario() -> None:
+        calibrator = Calibrator(redis, rules)  # type: ignore[arg-type]
+        proposal, everyone = await calibrator.propose(MONDAY)
+        assert (proposal.population, everyone, redis.scans) == (0, [], 0)
+        assert proposals(rules, proposal, None, everyone, 5) == []
+
+    asyncio.run(scenario())
+
+
+UNCALIBRATED = {
+    "name": "Helper",
+    "description": "Answers questions.",
+    "tiers": {
+        "single": {
+            "grace_days": 14,
+            "criteria": [{"metric": "answers_100d", "grant": 3, "keep": 2, "label": "answers"}],
+        }
+    },
+}
