@@ -1,9 +1,12 @@
 """The company's calibration in the running service: computed once per period from the stored figures.
 
 The pure part (what a calibration is, when one is due, the thresholds it gives) is `calibration.py`; this
-adapter keeps the current one in Redis, so every replica and a restarted process judge a period with the
-same thresholds, and computes a new one from every employee's latest figures when the event time of a
-ScoreChanged enters a new period. Once the programme owner has approved a proposal (decision 0023), the
+adapter keeps each period's calibration in Redis, so every replica and a restarted process judge a period with
+the same thresholds, and computes one from the employees' latest figures when the event time of a ScoreChanged
+first enters a period. Figures are judged with the calibration of their own period, also when another
+partition's newer figures already started a later one (a history replayed faster than recognition evaluates
+it), and a period is calibrated on the figures of the people recognition has already seen as of its start, not
+on those still weeks behind (unless too few are). Once the programme owner has approved a proposal (decision 0023), the
 approved calibration is in force instead, on every replica within `refresh_seconds`, until the next approval.
 """
 
@@ -23,7 +26,6 @@ from services.recognition.calibration import (
     Calibration,
     calibrate,
     calibrated_metrics,
-    due,
     period_start,
     proposal_id,
 )
@@ -34,6 +36,12 @@ PROPOSAL_KEY = "recognition:calibration:proposal"
 APPROVED_KEY = "recognition:calibration:approved"
 APPROVALS_KEY = "recognition:calibration:approvals"  # every approval, oldest first: the trail
 _FIGURES_FIELD = "figures"
+_SCORED_AT_FIELD = "scored_at"
+
+
+def period_key(start: dt.datetime) -> str:
+    """The Redis key of one period's calibration."""
+    return f"{CALIBRATION_KEY}:{start.date().isoformat()}"
 
 
 class Calibrator:
@@ -44,7 +52,8 @@ class Calibrator:
         self.rules = rules
         self.batch = batch
         self.refresh_seconds = refresh_seconds
-        self.automatic: Calibration | None = None
+        self.automatic: Calibration | None = None  # the newest period's
+        self._periods: dict[dt.datetime, Calibration] = {}
         self.approval: Approval | None = None
         self._approval_read = -float("inf")
         self._lock = asyncio.Lock()
@@ -59,26 +68,37 @@ class Calibrator:
         return self.approval.calibration if self.approval else self.automatic
 
     async def current(self, at: dt.datetime) -> Calibration | None:
-        """The calibration in force: the approved one if any, else the one for the period `at` falls in (or the
-        newest one if `at` is in an earlier period)."""
+        """The calibration in force: the approved one if any, else the one of the period `at` falls in."""
         if not self.enabled:
             return None
         await self._refresh_approval()
         if self.approval is not None:
             return self.approval.calibration
-        if not due(self.rules, self.automatic, at):
-            return self.automatic
+        start = period_start(self.rules, at)
+        known = self._periods.get(start)
+        if known is not None:
+            return known
         async with self._lock:
-            if not due(self.rules, self.automatic, at):
-                return self.automatic
-            stored = await self._load()
-            if stored is not None and stored.period_start >= period_start(self.rules, at):
-                self.automatic = stored
-                return stored
-            fresh = calibrate(self.rules, [f async for f in self._everyone()], at)
-            await self.redis.set(CALIBRATION_KEY, json.dumps(fresh.to_json()))
-            self.automatic = fresh
-            return fresh
+            known = self._periods.get(start) or await self._load(period_key(start))
+            if known is None:
+                known = await self._calibrate(start, at)
+                await self.redis.set(period_key(start), json.dumps(known.to_json()))
+                if self.automatic is None or start >= self.automatic.period_start:
+                    await self.redis.set(CALIBRATION_KEY, json.dumps(known.to_json()))
+            self._periods[start] = known
+            if self.automatic is None or start > self.automatic.period_start:
+                self.automatic = known
+            return known
+
+    async def _calibrate(self, start: dt.datetime, at: dt.datetime) -> Calibration:
+        """From the figures recognition stored as of the day before the period began or later; from everyone's
+        when fewer than the minimum population are that recent."""
+        since = start - dt.timedelta(days=1)
+        everyone = [(scored, f) async for scored, f in self._everyone()]
+        recent = calibrate(self.rules, [f for scored, f in everyone if scored is not None and scored >= since], at)
+        if recent.quantiles:
+            return recent
+        return calibrate(self.rules, [f for _, f in everyone], at)
 
     async def _refresh_approval(self) -> None:
         """Reads the approval at most once every `refresh_seconds` (another replica may have stored one)."""
@@ -93,10 +113,10 @@ class Calibrator:
         empty one when no criterion is calibrated)."""
         if not self.enabled:
             return Calibration(period_start(self.rules, at), 0), []
-        everyone = [f async for f in self._everyone()]
+        everyone = [f async for _, f in self._everyone()]
         proposal = calibrate(self.rules, everyone, at)
         if self.automatic is None:
-            self.automatic = await self._load()
+            self.automatic = await self._load(CALIBRATION_KEY)
         await self.redis.set(PROPOSAL_KEY, json.dumps(proposal.to_json()))
         await self._refresh_approval()
         return proposal, everyone
@@ -125,12 +145,12 @@ class Calibrator:
         """Every approval, newest first."""
         return [Approval.from_json(json.loads(raw)) for raw in reversed(await self.redis.lrange(APPROVALS_KEY, 0, -1))]
 
-    async def _load(self) -> Calibration | None:
-        raw = await self.redis.get(CALIBRATION_KEY)
+    async def _load(self, key: str) -> Calibration | None:
+        raw = await self.redis.get(key)
         return None if raw is None else Calibration.from_json(json.loads(raw))
 
-    async def _everyone(self) -> AsyncIterator[dict[str, float]]:
-        """Every stored employee's latest figures (a SCAN: once per calibration period)."""
+    async def _everyone(self) -> AsyncIterator[tuple[dt.datetime | None, dict[str, float]]]:
+        """Every stored employee's latest figures with their event time (a SCAN: once per calibration period)."""
         keys: list[bytes] = []
         async for key in self.redis.scan_iter(match="{emp:*}:state", count=self.batch):
             keys.append(key)
@@ -141,10 +161,19 @@ class Calibrator:
         for figures in await self._figures(keys):
             yield figures
 
-    async def _figures(self, keys: list[bytes]) -> list[dict[str, float]]:
+    async def _figures(self, keys: list[bytes]) -> list[tuple[dt.datetime | None, dict[str, float]]]:
         if not keys:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
             pipe.hget(key, _FIGURES_FIELD)
-        return [{k: float(v) for k, v in json.loads(raw).items()} for raw in await pipe.execute() if raw]
+            pipe.hget(key, _SCORED_AT_FIELD)
+        replies = await pipe.execute()
+        return [
+            (
+                dt.datetime.fromisoformat(scored.decode() if isinstance(scored, bytes) else scored) if scored else None,
+                {k: float(v) for k, v in json.loads(raw).items()},
+            )
+            for raw, scored in zip(replies[::2], replies[1::2], strict=True)
+            if raw
+        ]

@@ -75,10 +75,13 @@ class FakePipe:
         return [self.redis.hashes.get(k, {}).get(f) for k, f in self.calls]
 
 
-def store(redis: FakeRedis, n: int, answers: float) -> None:
-    for i in range(n):
-        figures = {"active_days_30d": 5.0, "answers_100d": answers + i}
-        redis.hashes[f"{{emp:e{i}}}:state".encode()] = {"figures": json.dumps(figures).encode()}
+def store(redis: FakeRedis, n: int, answers: float, at: datetime = MONDAY, first: int = 0) -> None:
+    for i in range(first, first + n):
+        figures = {"active_days_30d": 5.0, "answers_100d": answers + i - first}
+        redis.hashes[f"{{emp:e{i}}}:state".encode()] = {
+            "figures": json.dumps(figures).encode(),
+            "scored_at": at.isoformat().encode(),
+        }
 
 
 def test_one_calibration_a_period_from_the_stored_figures_shared_through_redis(tmp_path: Path) -> None:
@@ -189,3 +192,30 @@ UNCALIBRATED = {
         }
     },
 }
+
+
+def test_figures_are_judged_with_their_own_period_s_calibration_made_from_the_figures_of_its_start(
+    tmp_path: Path,
+) -> None:
+    """A replayed history: one partition's figures already entered a later week while others are still weeks
+    behind. Each week keeps its own calibration, made from the figures as of its start."""
+    rules = load_rules(write(tmp_path, RULES))
+    redis = FakeRedis()
+    store(redis, 100, 0.0, MONDAY - timedelta(days=1))  # as of the Sunday before the week
+
+    async def scenario() -> None:
+        calibrator = Calibrator(redis, rules)  # type: ignore[arg-type]
+        week = await calibrator.current(MONDAY)
+        assert week is not None and week.value("answers_100d", 90) == 90.0
+        store(redis, 100, 50.0, MONDAY + timedelta(days=20))  # half the company three weeks on
+        later = await calibrator.current(MONDAY + timedelta(days=21))
+        # Only the figures as of that week's start count: the 100 still weeks behind are left out.
+        assert later is not None and later.population == 100 and later.value("answers_100d", 90) == 140.0
+        assert await calibrator.current(MONDAY + timedelta(days=2)) is week  # a laggard's figures: its own week
+        assert calibrator.calibration is later
+        assert json.loads(redis.strings[CALIBRATION_KEY])["period_start"].startswith("2026-08-24")
+        # A replica that starts now judges the first week alike.
+        other = Calibrator(redis, rules)  # type: ignore[arg-type]
+        assert await other.current(MONDAY + timedelta(days=4)) == week
+
+    asyncio.run(scenario())
