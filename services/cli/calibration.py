@@ -24,7 +24,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def _number(value: float) -> str:
-    return f"{value:g}"
+    """Thresholds of decaying figures have long fractions: two decimals say enough."""
+    return f"{round(value, 2):g}"
 
 
 def threshold(t: pb.CalibrationThreshold) -> str:

@@ -20,7 +20,7 @@ def test_the_table_shows_rule_proposal_and_what_is_in_force() -> None:
         keep_percentile=75,
         grant_floor=5,
         keep_floor=3,
-        proposed=pb.CalibrationThreshold(grant=14, keep=9, meeting=24),
+        proposed=pb.CalibrationThreshold(grant=14, keep=9.20181, meeting=24),
         in_force=pb.CalibrationThreshold(grant=float("inf"), keep=3),
     )
     response.criteria.add(badge="helper", label="comments", proposed=pb.CalibrationThreshold(grant=3, suppressed=True))
@@ -30,7 +30,7 @@ def test_the_table_shows_rule_proposal_and_what_is_in_force() -> None:
     proposals(console, response)
     text = console.export_text()
     assert "Proposal abc123: from 240 active colleagues" in text
-    assert "top 10% (keep 25%), at least 5 / 3" in text and "14 / 9 (24 reach it)" in text
+    assert "top 10% (keep 25%), at least 5 / 3" in text and "14 / 9.2 (24 reach it)" in text
     assert "not comparable yet" in text and "fewer than the minimum group reach it" in text
     assert "Approved old1 by comms on 2026-01-01 00:00 UTC" in text
 
