@@ -4,7 +4,7 @@
 2. raw aiokafka consume-and-discard ceiling, then the naive per-event-Redis consumer;
 3. the Catalyst worker and the ScoreChanged publisher as subprocesses (own group, ports, private Redis): time
    until every partition is committed to the end, CPU seconds of each from /proc, Redis memory per employee
-   with state once the publisher has drained the dirty set (or a minute later, its queue included);
+   with state once the publisher has drained the dirty set (or five minutes later, its queue included);
 4. latency: a fixed offered load (12,500 events/s, the target's), p50/p99 from the worker's histogram;
 5. bench/results/report.md + report.json with PASS/FAIL against the targets.
 """
@@ -292,7 +292,7 @@ def finish_profiler(profiler: subprocess.Popen | None, out: Path, top: int = 25)
     return lines
 
 
-async def wait_published(redis: RedisInstance, timeout: float = 60) -> None:
+async def wait_published(redis: RedisInstance, timeout: float) -> None:
     """The publisher indexes leaderboards and the active set as it publishes the worker's dirty marks; memory is
     measured once the dirty and taking sets are empty, or after `timeout`: a publisher walking a history's days
     one by one (docs/decisions/0022) marks everyone active again for each day, and its queue, at most one entry
