@@ -44,8 +44,9 @@ def explanation(window: str = "30d") -> eng.ExplainScoreResponse:
 
 def calibration(approved: list[str]) -> rec.ListCalibrationProposalsResponse:
     """One calibrated criterion: the proposal asks more than what is in force; one count is withheld."""
-    response = rec.ListCalibrationProposalsResponse(proposal_id="p-1", population=240, min_population=30,
-                                                    min_group_size=5)
+    response = rec.ListCalibrationProposalsResponse(
+        proposal_id="p-1", population=240, min_population=30, min_group_size=5
+    )
     response.criteria.add(
         badge="intranet_ambassador",
         tier=badges_pb2.TIER_SINGLE,

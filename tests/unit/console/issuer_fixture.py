@@ -30,8 +30,9 @@ class RunningIssuer:
 @contextmanager
 def running_issuer() -> Iterator[RunningIssuer]:
     port = free_port()
-    issuer = LocalIssuer(Path(tempfile.mkdtemp(prefix="catalyst-console-issuer-")), f"http://127.0.0.1:{port}",
-                         "catalyst")
+    issuer = LocalIssuer(
+        Path(tempfile.mkdtemp(prefix="catalyst-console-issuer-")), f"http://127.0.0.1:{port}", "catalyst"
+    )
     issuer.ensure_key()
     server = serve(issuer, "127.0.0.1", port, CollectorRegistry())
     try:

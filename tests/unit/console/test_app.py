@@ -127,8 +127,16 @@ def test_declining_with_a_reason_code_of_the_catalogue() -> None:
     client = signed_in(backend)
     page = client.get("/me/badges")
     assert '<option value="no_time">I have no time for it now</option>' in page.text
-    declined = client.post("/me/invitations", data={"csrf_token": csrf(client, "/me/badges"), "badge":
-                           "intranet_ambassador", "answer": "decline", "reason_code": "no_time", "reason": "later"})
+    declined = client.post(
+        "/me/invitations",
+        data={
+            "csrf_token": csrf(client, "/me/badges"),
+            "badge": "intranet_ambassador",
+            "answer": "decline",
+            "reason_code": "no_time",
+            "reason": "later",
+        },
+    )
     assert "You declined the invitation" in declined.text and backend.reason_codes == ["no_time"]
     assert backend.badge_list[0].decline_reason == "later"
 

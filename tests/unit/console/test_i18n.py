@@ -16,8 +16,7 @@ def source_messages() -> set[str]:
     """The message ids in the console's code and templates, as `make console-messages` extracts them."""
     directory = LOCALE_DIR.parent
     method_map = [("**.py", "python"), ("templates/**.html", "jinja2.ext.babel_extract")]
-    options = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True",
-                                     "lstrip_blocks": "True"}}
+    options = {"templates/**.html": {"extensions": "jinja2.ext.i18n", "trim_blocks": "True", "lstrip_blocks": "True"}}
     found = set()
     for _file, _line, message, _comments, _context in extract_from_dir(str(directory), method_map, options):
         found.add(message if isinstance(message, str) else message[0])

@@ -35,9 +35,15 @@ def issuer() -> Iterator[RunningIssuer]:
 
 def authorize(login: InteractiveLogin, **overrides: str) -> dict[str, str]:
     params = {
-        "response_type": "code", "client_id": "catalyst-console", "redirect_uri": f"{CONSOLE}/auth/callback",
-        "scope": "openid", "state": "s1", "nonce": "n1", "code_challenge": s256(VERIFIER),
-        "code_challenge_method": "S256", **overrides,
+        "response_type": "code",
+        "client_id": "catalyst-console",
+        "redirect_uri": f"{CONSOLE}/auth/callback",
+        "scope": "openid",
+        "state": "s1",
+        "nonce": "n1",
+        "code_challenge": s256(VERIFIER),
+        "code_challenge_method": "S256",
+        **overrides,
     }
     return params
 
@@ -51,8 +57,15 @@ def sign_in_as(login: InteractiveLogin, subject: str, role: str, **overrides: st
 
 
 def exchange(login: InteractiveLogin, code: str, verifier: str = VERIFIER) -> tuple[int, dict[str, object]]:
-    form = urlencode({"grant_type": "authorization_code", "code": code, "client_id": "catalyst-console",
-                      "redirect_uri": f"{CONSOLE}/auth/callback", "code_verifier": verifier}).encode()
+    form = urlencode(
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "client_id": "catalyst-console",
+            "redirect_uri": f"{CONSOLE}/auth/callback",
+            "code_verifier": verifier,
+        }
+    ).encode()
     reply = login.handle("POST", "/token", "", form)
     assert reply is not None
     return reply.status, json.loads(reply.body)
@@ -78,8 +91,9 @@ def test_the_console_signs_in_through_the_issuer_with_pkce(issuer: RunningIssuer
 
 def test_a_forged_state_signs_nobody_in(issuer: RunningIssuer) -> None:
     settings = ConsoleSettings(oidc_issuer=issuer.url, console_redirect_url=f"{CONSOLE}/auth/callback")
-    client = TestClient(create_app(settings, FakeBackend(), OidcSignIn(settings), registry=CollectorRegistry()),
-                        base_url=CONSOLE)
+    client = TestClient(
+        create_app(settings, FakeBackend(), OidcSignIn(settings), registry=CollectorRegistry()), base_url=CONSOLE
+    )
     client.get("/login", follow_redirects=False)
     code = sign_in_as(issuer.login, "e-1", "employee")
     page = client.get(f"/auth/callback?code={code}&state=forged")
