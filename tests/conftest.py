@@ -42,10 +42,20 @@ def unavailable(what: str) -> None:
     pytest.skip(message)
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port free now and never handed out before in this run: gRPC servers bind with SO_REUSEPORT, so two
+    servers given the same port (two processes of one system, or one left from an earlier module) would share
+    its connections, and calls would reach the wrong service."""
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 _ISSUER: list[LocalIssuer] = []
