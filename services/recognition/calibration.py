@@ -106,8 +106,11 @@ def calibrated_metrics(rules: Rules) -> list[str]:
 
 def period_start(rules: Rules, at: dt.datetime) -> dt.datetime:
     """The start of the calibration period `at` falls in: periods of `period_days` counted from a Monday, so
-    weekly periods are ISO weeks."""
-    days = rules.calibration.period_days
+    weekly periods are ISO weeks. Rules without a calibration section have the section's default periods (an
+    empty proposal still names its period)."""
+    from services.recognition.rules import CalibrationRule  # rules.py imports this module
+
+    days = (rules.calibration or CalibrationRule()).period_days
     index = (at.date() - _MONDAY).days // days
     start = _MONDAY + dt.timedelta(days=index * days)
     return dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
