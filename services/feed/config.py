@@ -39,12 +39,20 @@ class FeedSettings(CommonSettings):
     ingest_max_future_seconds: int = Field(300, ge=0, description="clock skew tolerated on imported times")
 
     outbox_partitions: int = Field(16, ge=1, le=1024, description="outbox streams; never lower it with entries queued")
-    relay_enabled: bool = Field(True, description="run the outbox relay inside this process")
-    relay_batch_size: int = Field(2_000, ge=1, description="outbox entries per publish cycle")
-    relay_compression: Literal["gzip", "none"] = Field(
-        "gzip",
-        description="record batch compression (gzip: every Kafka client reads it, and it shrinks what the "
-        "producer checksums in pure Python)",
+    relay_enabled: bool = Field(
+        True,
+        description="run the outbox relay inside this process (false on gRPC replicas when `python -m "
+        "services.feed.relay` runs it in a process of its own)",
+    )
+    relay_metrics_port: int = Field(
+        9108, ge=0, le=65535, description="Prometheus /metrics port of `python -m services.feed.relay` (0 disables)"
+    )
+    relay_batch_size: int = Field(
+        5_000, ge=1, le=50_000, description="outbox entries per publish cycle (below the producer's queue bound)"
+    )
+    relay_compression: Literal["none", "gzip"] = Field(
+        "none",
+        description="record batch compression (gzip: a smaller topic for more relay CPU per record)",
     )
     relay_batch_bytes: int = Field(
         262_144, ge=16_384, le=900_000, description="producer batch size per partition (below the broker's 1 MB limit)"
@@ -55,9 +63,11 @@ class FeedSettings(CommonSettings):
     relay_lease_seconds: float = Field(15.0, gt=1, description="only the lease holder among replicas publishes")
     relay_drain_seconds: float = Field(20.0, gt=0, description="time to empty the outbox on SIGTERM")
     relay_delivery_timeout_ms: int = Field(
-        86_400_000, ge=60_000, description="kafka-python keeps retrying a record this long before failing it"
+        86_400_000,
+        ge=60_000,
+        le=2_147_483_647,
+        description="the producer keeps retrying a record this long before failing it",
     )
-    relay_max_block_ms: int = Field(5_000, ge=100, description="how long send() may wait for topic metadata")
     relay_request_timeout_ms: int = Field(15_000, ge=1_000)
     store_max_retries: int = Field(50, ge=1, description="optimistic transaction retries under contention")
 

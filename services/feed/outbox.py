@@ -3,10 +3,12 @@
 Entries of one employee live in one Redis stream (see events.outbox_partition) in commit order; the
 relay reads every stream from its head, sends in that order with an idempotent producer (acks=all,
 key = employee id, so one Kafka partition per employee), flushes, and then XDELs exactly the
-acknowledged entries. kafka-python blocks, so it runs in a worker thread, never on the event loop.
+acknowledged entries. The producer (confluent-kafka, librdkafka) blocks in flush, so it runs in a worker
+thread, never on the event loop.
 
-Among several feed replicas only the holder of a Redis lease publishes, so two relays never
-interleave one employee's events.
+The relay runs as a process of its own (`python -m services.feed.relay`, docs/decisions/0025) or inside
+the gRPC process (`relay_enabled`); among several relays only the holder of a Redis lease publishes, so
+two relays never interleave one employee's events.
 """
 
 from __future__ import annotations
@@ -18,12 +20,10 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import redis.asyncio as aioredis
-from kafka import KafkaProducer
-from kafka.cluster import ClusterMetadata
-from kafka.errors import KafkaError, KafkaTimeoutError
-from kafka.partitioner.default import DefaultPartitioner, murmur2
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge
 
 from services.common.lease import RedisLease
@@ -59,99 +59,68 @@ class RelayMetrics:
 class KafkaPublisher:
     """Blocking side of the relay; every method runs in a worker thread."""
 
-    def __init__(self, factory: Callable[[], KafkaProducer], topic: str) -> None:
+    def __init__(self, factory: Callable[[], Producer], topic: str) -> None:
         self._factory = factory
         self._topic = topic
-        self._producer: KafkaProducer | None = None
+        self._producer: Producer | None = None
         self.abort = threading.Event()
 
     def publish(self, entries: list[OutboxEntry]) -> list[bool]:
         """Sends in order and waits for every send to settle; returns which ones the broker acked.
 
-        A record that cannot even be enqueued (no metadata) stops the batch there, so nothing of
-        an employee is sent after an earlier entry of theirs that was not. While the broker is down,
-        flush keeps waiting (the producer retries with the same sequence numbers) unless `abort` is
-        set for shutdown; unacked entries then stay in the outbox and are republished with their ids.
+        A record that cannot even be enqueued stops the batch there, so nothing of an employee is sent
+        after an earlier entry of theirs that was not. While the broker is down, flush keeps waiting (the
+        idempotent producer retries with the same sequence numbers) unless `abort` is set for shutdown;
+        unacked entries then stay in the outbox and are republished with their ids.
         """
         producer = self._ensure()
-        futures = []
-        for entry in entries:
+        acked = [False] * len(entries)
+        rejected: dict[int, KafkaError] = {}
+
+        def settle(index: int, error: KafkaError | None, _message: Message) -> None:
+            if error is None:
+                acked[index] = True
+            else:
+                rejected[index] = error
+
+        for index, entry in enumerate(entries):
             try:
-                futures.append(producer.send(self._topic, key=entry.key, value=entry.value))
-            except KafkaError as exc:
+                producer.produce(self._topic, entry.value, entry.key, on_delivery=partial(settle, index))
+            except (BufferError, KafkaException) as exc:
                 log.warning("relay could not enqueue event %s: %s", entry.event_id, exc)
                 break
-        while futures:
-            try:
-                producer.flush(timeout=1.0)
-                break
-            except KafkaTimeoutError:
-                if self.abort.is_set():
-                    break
-        acked = [f.succeeded() for f in futures]
-        for entry, future in zip(entries, futures, strict=False):
-            if future.failed():
-                log.warning("broker rejected event %s: %s", entry.event_id, future.exception)
-        return acked + [False] * (len(entries) - len(futures))
+        while producer.flush(1.0) and not self.abort.is_set():
+            pass
+        for index, error in sorted(rejected.items()):
+            log.warning("broker rejected event %s: %s", entries[index].event_id, error)
+        if any(error.fatal() for error in rejected.values()):
+            log.error("the producer failed fatally; the next cycle starts a new one")
+            self.close(0)
+        return acked
 
-    def _ensure(self) -> KafkaProducer:
+    def _ensure(self) -> Producer:
         if self._producer is None:
             self._producer = self._factory()
         return self._producer
 
     def close(self, timeout: float) -> None:
-        """Closes the producer; records still unacked after `timeout` are dropped from the producer
+        """Closes the producer; records still unacked after `timeout` are purged from the producer
         (their outbox entries remain and go out again, with the same ids, after a restart)."""
         producer, self._producer = self._producer, None
         if producer is None:
             return
-        try:
-            producer.close(timeout=timeout)
-        except KafkaTimeoutError:
-            # kafka-python 3.0.12's close() raises from its flush before it reaches its own
-            # force-close step, so abort the pending records ourselves and close again.
+        if producer.flush(timeout):
             log.warning("closing the producer with unacknowledged records; they stay in the outbox")
-            producer._sender.force_close()
-            producer._sender.join(timeout)
-            producer.close(timeout=0)
-
-
-class RememberingPartitioner(DefaultPartitioner):
-    """kafka-python's default key partitioner (Java's murmur2, so the same partition per employee as
-    any other client), with each key's hash remembered: employee ids repeat all the time, and the
-    pure-Python murmur2 was a quarter of the cost of `send()`. Only the relay's thread calls it."""
-
-    def __init__(self, max_keys: int = 200_000) -> None:
-        self._max_keys = max_keys
-        self._hashes: dict[bytes, int] = {}
-
-    def partition(
-        self,
-        topic: str,
-        key: object,
-        serialized_key: bytes | None,
-        value: object,
-        serialized_value: bytes | None,
-        cluster: ClusterMetadata,
-    ) -> int:
-        if serialized_key is None:
-            return super().partition(topic, key, serialized_key, value, serialized_value, cluster)
-        if topic not in cluster.topics():
-            raise ValueError(f"Topic {topic} not found in ClusterMetadata")
-        hashed = self._hashes.get(serialized_key)
-        if hashed is None:
-            if len(self._hashes) >= self._max_keys:
-                self._hashes.clear()
-            hashed = self._hashes[serialized_key] = murmur2(serialized_key) & 0x7FFFFFFF
-        all_partitions = sorted(cluster.partitions_for_topic(topic))
-        return all_partitions[hashed % len(all_partitions)]
+            producer.purge(in_queue=True, in_flight=True)
+            producer.flush(0)
+        producer.close()
 
 
 @dataclass(frozen=True)
 class ProducerTuning:
     """Throughput knobs; none of them affects order or delivery guarantees."""
 
-    compression: str = "gzip"  # or "none"
+    compression: str = "none"  # or "gzip"
     batch_bytes: int = 262_144
     linger_ms: int = 20
 
@@ -159,38 +128,39 @@ class ProducerTuning:
 def producer_factory(
     bootstrap: str,
     delivery_timeout_ms: int,
-    max_block_ms: int,
     request_timeout_ms: int,
     tuning: ProducerTuning = ProducerTuning(),
-) -> Callable[[], KafkaProducer]:
+) -> Callable[[], Producer]:
     """Idempotent producer, acks=all; at most 5 requests in flight keeps order per partition.
 
-    Large gzip batches: kafka-python checksums every record batch (CRC32C) in pure Python unless the
-    optional `crc32c` package is installed, and that checksum was half of the relay's CPU; compressing
-    first shrinks what is checksummed, and one batch per partition per cycle saves per-batch work."""
+    `murmur2_random` is Java's key partitioner (kafka-python's and every other client's default), so an
+    employee keeps the partition their earlier events went to. Record encoding, checksums and batching
+    happen in librdkafka (C), which is why the relay uses this client (docs/decisions/0025)."""
 
-    def build() -> KafkaProducer:
-        return KafkaProducer(
-            bootstrap_servers=bootstrap,
-            client_id="catalyst-feed-relay",
-            acks="all",
-            enable_idempotence=True,
-            max_in_flight_requests_per_connection=5,
-            compression_type=None if tuning.compression == "none" else tuning.compression,
-            partitioner=RememberingPartitioner(),
-            batch_size=tuning.batch_bytes,
-            linger_ms=tuning.linger_ms,
-            delivery_timeout_ms=delivery_timeout_ms,
-            max_block_ms=max_block_ms,
-            request_timeout_ms=request_timeout_ms,
-            reconnect_backoff_max_ms=2_000,
+    def build() -> Producer:
+        return Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "client.id": "catalyst-feed-relay",
+                "acks": "all",
+                "enable.idempotence": True,
+                "max.in.flight.requests.per.connection": 5,
+                "partitioner": "murmur2_random",
+                "compression.type": tuning.compression,
+                "batch.size": tuning.batch_bytes,
+                "linger.ms": tuning.linger_ms,
+                "message.timeout.ms": delivery_timeout_ms,
+                "request.timeout.ms": request_timeout_ms,
+                "reconnect.backoff.max.ms": 2_000,
+                "logger": log,
+            }
         )
 
     return build
 
 
 class OutboxRelay:
-    """Runs as an asyncio task in the feed process; `drain()` empties the outbox on shutdown."""
+    """Runs as an asyncio task (in the relay process or the gRPC one); `drain()` empties the outbox on shutdown."""
 
     def __init__(
         self,
@@ -199,7 +169,7 @@ class OutboxRelay:
         partitions: int,
         metrics: RelayMetrics,
         *,
-        batch_size: int = 2_000,
+        batch_size: int = 5_000,
         idle_seconds: float = 0.2,
         backoff_seconds: float = 1.0,
         lease_seconds: float = 15.0,

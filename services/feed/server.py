@@ -17,11 +17,12 @@ from services.feed.config import FeedSettings
 from services.feed.domain import Limits
 from services.feed.handlers import FeedHandlers, wall_clock_ms
 from services.feed.ingest_store import IngestStore
-from services.feed.outbox import KafkaPublisher, OutboxRelay, ProducerTuning, RelayMetrics, producer_factory
+from services.feed.outbox import OutboxRelay
 from services.feed.prelaunch_api import SERVICE_NAME as PRELAUNCH_SERVICE
 from services.feed.prelaunch_api import PreLaunchServicer
 from services.feed.prelaunch_handlers import PreLaunch
 from services.feed.prelaunch_store import SessionRegistry
+from services.feed.relay import build_relay
 from services.feed.retention import RetentionSweep
 from services.feed.store import FeedStore
 
@@ -66,28 +67,7 @@ class FeedService:
 def build(settings: FeedSettings, registry: CollectorRegistry = REGISTRY) -> FeedService:
     redis = connect(settings.redis_url)
     store = FeedStore(redis, settings.outbox_partitions, settings.store_max_retries)
-    relay = None
-    if settings.relay_enabled:
-        publisher = KafkaPublisher(
-            producer_factory(
-                settings.kafka_bootstrap,
-                settings.relay_delivery_timeout_ms,
-                settings.relay_max_block_ms,
-                settings.relay_request_timeout_ms,
-                ProducerTuning(settings.relay_compression, settings.relay_batch_bytes, settings.relay_linger_ms),
-            ),
-            settings.topic_interactions,
-        )
-        relay = OutboxRelay(
-            redis,
-            publisher,
-            settings.outbox_partitions,
-            RelayMetrics(registry),
-            batch_size=settings.relay_batch_size,
-            idle_seconds=settings.relay_idle_seconds,
-            backoff_seconds=settings.relay_backoff_seconds,
-            lease_seconds=settings.relay_lease_seconds,
-        )
+    relay = build_relay(settings, redis, registry) if settings.relay_enabled else None
     sessions = SessionRegistry(redis)
     handlers = FeedHandlers(
         store,

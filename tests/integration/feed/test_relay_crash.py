@@ -1,5 +1,6 @@
 """A relay that dies after the broker acknowledged a batch but before it removed the entries:
-the next relay publishes those entries again, byte for byte, so each carries the same event id."""
+the next relay publishes those entries again, byte for byte, so each carries the same event id, to the
+partition Java's key partitioner (kafka-python's default) picks for the employee."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ from collections import Counter
 
 import pytest
 from catalyst.feed.v1 import feed_pb2 as pb
+from kafka.partitioner.default import murmur2
 from prometheus_client import CollectorRegistry
 
 from services.common.redis_client import connect
+from services.common.topics import load_topics
 from services.feed.outbox import KafkaPublisher, OutboxEntry, OutboxRelay, RelayMetrics, producer_factory
 from services.feed.store import Keys
 from tests.integration.feed.harness import feed_settings, read_topic, start_feed, stop_feed
@@ -36,7 +39,7 @@ def relay(settings: object, publisher: KafkaPublisher) -> OutboxRelay:
 
 
 def publisher(settings: object, cls: type[KafkaPublisher] = KafkaPublisher) -> KafkaPublisher:
-    return cls(producer_factory(settings.kafka_bootstrap, 120_000, 5_000, 10_000), settings.topic_interactions)
+    return cls(producer_factory(settings.kafka_bootstrap, 120_000, 10_000), settings.topic_interactions)
 
 
 async def test_republish_after_a_crash_between_publish_and_removal_keeps_the_event_ids(
@@ -75,3 +78,5 @@ async def test_republish_after_a_crash_between_publish_and_removal_keeps_the_eve
     for r in records:
         raw_by_id.setdefault(r.envelope.event_id, set()).add(r.raw)
     assert all(len(versions) == 1 for versions in raw_by_id.values()), "a republish must be byte-identical"
+    partitions = load_topics()["interactions"].partitions
+    assert all(r.partition == (murmur2(r.key.encode()) & 0x7FFFFFFF) % partitions for r in records)
