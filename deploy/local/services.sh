@@ -22,9 +22,14 @@ start() {
       exit 1
     fi
     echo "[services] starting $name (log: $run/$name.log)"
-    # $! must be python's own pid (not a wrapper subshell's), or stop would leave the service running.
+    local assignments=() words=()
     # shellcheck disable=SC2086
-    nohup "$py" $args >"$run/$name.log" 2>&1 </dev/null &
+    for word in $args; do
+      if [[ ${#words[@]} -eq 0 && $word =~ ^[A-Z_][A-Z0-9_]*= ]]; then assignments+=("$word"); else words+=("$word"); fi
+    done
+    # $! must be python's own pid (not a wrapper subshell's), or stop would leave the service running: nohup
+    # and env exec what they run.
+    nohup env "${assignments[@]}" "$py" "${words[@]}" >"$run/$name.log" 2>&1 </dev/null &
     echo $! >"$run/$name.pid"
   done < <(services)
   while read -r name port _; do

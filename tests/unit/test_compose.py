@@ -11,7 +11,7 @@ from services.common.settings import CommonSettings
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
-CATALYST = ["feed", "engagement-worker", "engagement-publisher", "engagement-api", "recognition"]
+CATALYST = ["feed", "feed-relay", "engagement-worker", "engagement-publisher", "engagement-api", "recognition"]
 
 
 def env_names(service: str) -> set[str]:
@@ -28,7 +28,7 @@ def test_environment_names_are_fields_of_each_service_settings() -> None:
     from services.recognition.config import RecognitionSettings
 
     settings = {
-        "feed": FeedSettings, "engagement-worker": EngagementWorkerSettings,
+        "feed": FeedSettings, "feed-relay": FeedSettings, "engagement-worker": EngagementWorkerSettings,
         "engagement-publisher": PublisherSettings, "engagement-api": EngagementApiSettings,
         "recognition": RecognitionSettings, "topics": CommonSettings, "issuer": IssuerSettings,
         "console": ConsoleSettings,
@@ -56,6 +56,7 @@ def test_published_ports_follow_the_design_defaults() -> None:
     assert published["kafka"] == {"9092"}
     assert published["redis"] == {"6379"}
     assert published["feed"] == {"50051", "9101"}
+    assert published["feed-relay"] == {"9108"}
     assert published["engagement-api"] == {"50052", "9102"}
     assert published["engagement-worker"] == {"9103"}
     assert published["engagement-publisher"] == {"9106"}
@@ -71,18 +72,24 @@ def test_prometheus_scrapes_every_service_on_its_metrics_port() -> None:
     config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
     targets = {t for job in config["scrape_configs"] for sc in job["static_configs"] for t in sc["targets"]}
     assert targets == {
-        "feed:9101", "engagement-api:9102", "engagement-worker:9103", "engagement-publisher:9106",
+        "feed:9101", "feed-relay:9108", "engagement-api:9102", "engagement-worker:9103", "engagement-publisher:9106",
         "recognition:9104", "kafka-lag-exporter:9105",
     }  # fmt: skip
 
 
 def test_local_runner_and_compose_start_the_same_commands() -> None:
-    local = {}
+    """Same commands, and the environment the local runner sets (leading NAME=value words) compose sets too."""
+    local, local_env = {}, {}
     for line in (ROOT / "deploy/local/services.conf").read_text().splitlines():
         if line.strip() and not line.startswith("#"):
-            name, _port, *args = line.split()
-            local[name] = ["python", *args]
+            name, _port, *words = line.split()
+            assignments = [w for w in words if "=" in w and w.split("=", 1)[0].isupper()]
+            local[name] = ["python", *words[len(assignments) :]]
+            local_env[name] = dict(w.split("=", 1) for w in assignments)
     assert local == {s: SERVICES[s]["command"] for s in ["issuer", *CATALYST, "console", "kafka-lag-exporter"]}
+    for name, env in local_env.items():
+        assert env.items() <= SERVICES[name].get("environment", {}).items(), name
+    assert local_env["feed"] == {"CATALYST_RELAY_ENABLED": "false"}, "the relay runs in feed-relay"
 
 
 def test_published_ports_are_the_services_default_settings() -> None:
@@ -96,6 +103,7 @@ def test_published_ports_are_the_services_default_settings() -> None:
 
     expected = {
         "feed": {FeedSettings().grpc_port, FeedSettings().metrics_port},
+        "feed-relay": {FeedSettings().relay_metrics_port},
         "engagement-api": {EngagementApiSettings().grpc_port, EngagementApiSettings().metrics_port},
         "engagement-worker": {EngagementWorkerSettings().worker_metrics_port},
         "engagement-publisher": {PublisherSettings().publisher_metrics_port},

@@ -25,6 +25,7 @@ K8S = ROOT / "deploy" / "k8s"
 MANIFESTS = sorted(p for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml")
 SETTINGS = {
     "feed": FeedSettings,
+    "feed-relay": FeedSettings,
     "engagement-api": EngagementApiSettings,
     "engagement-worker": EngagementWorkerSettings,
     "engagement-publisher": PublisherSettings,
@@ -191,6 +192,19 @@ def test_the_publisher_runs_once_beside_the_workers_as_its_own_program() -> None
     assert publisher["kind"] == "Deployment" and publisher["spec"]["replicas"] == 1
     assert containers(publisher)[0]["command"] == ["python", "-m", "services.engagement.publisher"]
     assert containers(workloads()["engagement-worker"])[0]["command"] == ["python", "-m", "services.engagement.worker"]
+
+
+def test_the_feed_relay_is_a_program_of_its_own_and_the_grpc_replicas_do_not_relay() -> None:
+    relay = containers(workloads()["feed-relay"])[0]
+    assert relay["command"] == ["python", "-m", "services.feed.relay"]
+    port = FeedSettings.model_fields["relay_metrics_port"].default
+    assert {p["name"]: p["containerPort"] for p in relay["ports"]} == {"metrics": port}
+    assert relay["livenessProbe"]["tcpSocket"] == {"port": "metrics"}
+    relay_env = {e["name"]: e.get("value") for e in relay["env"]}
+    feed_env = {e["name"]: e.get("value") for e in containers(workloads()["feed"])[0]["env"]}
+    assert relay_env["CATALYST_RELAY_METRICS_PORT"] == str(port)
+    assert relay_env["CATALYST_REDIS_URL"] == feed_env["CATALYST_REDIS_URL"], "the relay reads the feed's outbox"
+    assert feed_env["CATALYST_RELAY_ENABLED"] == "false"
 
 
 def test_several_engagement_workers_share_the_partitions() -> None:

@@ -69,6 +69,7 @@ def test_local_config_scrapes_every_process_on_loopback() -> None:
     targets = {job["job_name"]: job["static_configs"][0]["targets"] for job in config["scrape_configs"]}
     assert targets == {
         "feed": ["127.0.0.1:9101"],
+        "feed-relay": ["127.0.0.1:9108"],
         "engagement-api": ["127.0.0.1:9102"],
         "engagement-worker": ["127.0.0.1:9103"],
         "engagement-publisher": ["127.0.0.1:9106"],
