@@ -1,16 +1,21 @@
-"""`python -m bench.feed_ingest`: IngestInteractions throughput of a real feed process.
+"""`python -m bench.feed_ingest`: import throughput of a real feed, acknowledged and on Kafka.
 
-Starts a private redis-server and `python -m services.feed` (its relay publishing to a fresh topic on the
-shared Kafka broker), registers a directory, then for each in-flight level sends N interactions in batches
-and measures:
+Starts a private redis-server, `python -m services.feed` with `CATALYST_RELAY_ENABLED=false` and
+`python -m services.feed.relay` (publishing to a fresh topic on the shared Kafka broker; `--relay inline`
+runs the relay inside the gRPC process instead, as `--feed-root` trees from before the relay process need),
+registers a directory, then measures:
 
-* ingest rate: interactions acknowledged by the feed per second (what a caller like the simulator sees);
-* end-to-end rate: interactions per second until the outbox is empty and every event is on the topic;
-* retries (UNAVAILABLE / DEADLINE_EXCEEDED, what WATCH conflicts used to cause), call latency, and the CPU
-  seconds the feed process and redis-server spent.
+* relay (acknowledged -> on Kafka): the relay process is paused (SIGSTOP) while N interactions are
+  acknowledged, then resumed (SIGCONT); the rate is N over the time from resuming until the outbox is empty
+  and every event is on the topic. Repeated `--relay-rounds` times; the median is checked against the
+  target (docs/feed.md, "Ingestion throughput");
+* for each in-flight level, with the relay running: the ingest rate (interactions acknowledged per second,
+  what a caller like the simulator sees) and the end-to-end rate (until the outbox is empty and every event
+  is on the topic), retries, call latency, and the CPU seconds of the feed, the relay and redis-server.
 
 A last phase sends overlapping batches of one source concurrently and checks that every interaction is
-taken exactly once (accepted count and records on the topic). Prints a Markdown table; `--json` writes it too.
+taken exactly once (accepted count and records on the topic). Prints Markdown tables and writes a report
+(`--out`, default bench/results/feed-import.md); `--json` writes the figures too.
 """
 
 from __future__ import annotations
@@ -19,8 +24,10 @@ import argparse
 import asyncio
 import json
 import os
+import platform
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,6 +36,7 @@ import urllib.request
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import grpc
@@ -48,6 +56,8 @@ from services.common.topics import TopicSpec, load_topics
 from services.issuer.server import serve
 
 ROOT = Path(__file__).resolve().parents[1]
+REPORT = ROOT / "bench" / "results" / "feed-import.md"
+TARGET_RELAY_RATE = 25_000  # acknowledged -> on Kafka, interactions per second (issue 26)
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED, grpc.StatusCode.ABORTED}
 T0 = 1_650_000_000
 
@@ -61,9 +71,17 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interva
 
 
 class Processes:
-    """The private redis-server and the feed process of one benchmark run."""
+    """The private redis-server, the feed process and (unless inline) the relay process of one run."""
 
-    def __init__(self, workdir: Path, bootstrap: str, topic: str, feed_env: dict[str, str], feed_root: Path) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        bootstrap: str,
+        topic: str,
+        feed_env: dict[str, str],
+        feed_root: Path,
+        relay_process: bool,
+    ) -> None:
         self.redis_server = RedisInstance(workdir)
         self.redis = self.redis_server.client
         self.grpc_port, self.metrics_port = free_port(), free_port()
@@ -77,6 +95,8 @@ class Processes:
             "CATALYST_GRPC_PORT": str(self.grpc_port),
             "CATALYST_METRICS_HOST": "127.0.0.1",
             "CATALYST_METRICS_PORT": str(self.metrics_port),
+            "CATALYST_RELAY_METRICS_PORT": str(free_port()),
+            "CATALYST_RELAY_ENABLED": "false" if relay_process else "true",
             "CATALYST_LOG_LEVEL": "WARNING",
             **feed_env,
         }
@@ -84,12 +104,22 @@ class Processes:
         self.feed = subprocess.Popen(
             [sys.executable, "-m", "services.feed"], env=env, cwd=feed_root, stdout=self.feed_log, stderr=self.feed_log
         )
+        self.relay: subprocess.Popen | None = None
+        if relay_process:
+            self.relay = subprocess.Popen(
+                [sys.executable, "-m", "services.feed.relay"],
+                env=env,
+                cwd=feed_root,
+                stdout=self.feed_log,
+                stderr=self.feed_log,
+            )
         self.target = f"127.0.0.1:{self.grpc_port}"
         wait_until(self._feed_serving, 60, "the feed to serve", interval=0.3)
 
     def _feed_serving(self) -> bool:
-        if self.feed.poll() is not None:
-            raise SystemExit(f"the feed exited with {self.feed.returncode}; see {self.feed_log.name}")
+        for name, process in (("feed", self.feed), ("relay", self.relay)):
+            if process is not None and process.poll() is not None:
+                raise SystemExit(f"the {name} exited with {process.returncode}; see {self.feed_log.name}")
         with grpc.insecure_channel(self.target) as ch:
             try:
                 status = health_pb2_grpc.HealthStub(ch).Check(health_pb2.HealthCheckRequest(), timeout=2).status
@@ -108,16 +138,25 @@ class Processes:
                 return float(line.split()[1])
         return 0.0
 
-    def cpu(self) -> tuple[float, float]:
-        return cpu_seconds(self.feed.pid, children=True), cpu_seconds(self.redis_server.process.pid, children=True)
+    def cpu(self) -> tuple[float, float, float]:
+        """CPU seconds so far of the feed, the relay process (0 when inline) and redis-server."""
+        relay = cpu_seconds(self.relay.pid, children=True) if self.relay is not None else 0.0
+        return (
+            cpu_seconds(self.feed.pid, children=True),
+            relay,
+            cpu_seconds(self.redis_server.process.pid, children=True),
+        )
 
     def stop(self) -> None:
-        if self.feed.poll() is None:
-            self.feed.send_signal(signal.SIGTERM)
+        for process in (self.relay, self.feed):
+            if process is None or process.poll() is not None:
+                continue
+            process.send_signal(signal.SIGCONT)
+            process.send_signal(signal.SIGTERM)
             try:
-                self.feed.wait(60)
+                process.wait(60)
             except subprocess.TimeoutExpired:
-                self.feed.kill()
+                process.kill()
         self.feed_log.close()
         self.redis_server.stop()
 
@@ -248,6 +287,8 @@ class Result:
     call_p95_ms: float
     feed_cpu_seconds: float
     feed_cpu_us_per_interaction: float
+    relay_cpu_seconds: float
+    relay_cpu_us_per_interaction: float
     redis_cpu_seconds: float
     load_average: float
 
@@ -306,9 +347,86 @@ def run_level(
         call_p95_ms=round(percentile(latencies, 0.95) * 1000),
         feed_cpu_seconds=round(cpu_after[0] - cpu_before[0], 1),
         feed_cpu_us_per_interaction=round((cpu_after[0] - cpu_before[0]) / unique * 1e6),
-        redis_cpu_seconds=round(cpu_after[1] - cpu_before[1], 1),
+        relay_cpu_seconds=round(cpu_after[1] - cpu_before[1], 1),
+        relay_cpu_us_per_interaction=round((cpu_after[1] - cpu_before[1]) / unique * 1e6),
+        redis_cpu_seconds=round(cpu_after[2] - cpu_before[2], 1),
         load_average=round(os.getloadavg()[0], 1),
     )
+
+
+@dataclass
+class RelayRound:
+    interactions: int
+    ingest_rate: int
+    seconds: float
+    rate: int
+    records_on_topic: int
+    relay_cpu_seconds: float
+    relay_cpu_us_per_interaction: float
+    redis_cpu_seconds: float
+    load_average: float
+
+
+def run_relay_round(
+    procs: Processes,
+    bootstrap: str,
+    topic: str,
+    partitions: int,
+    requests: list[feed_pb2.IngestInteractionsRequest],
+    metadata: tuple,
+    timeout: float,
+) -> RelayRound:
+    """Acknowledged -> on Kafka: N interactions wait in the outbox while the relay process is stopped; the
+    clock runs from resuming it until the outbox is empty (the relay removes an entry only after the broker
+    acknowledged it with acks=all), then the topic is checked."""
+    if procs.relay is None:
+        raise SystemExit("the relay phase needs the relay in its own process (--relay process)")
+    unique = sum(len(r.interactions) for r in requests)
+    before = topic_size(bootstrap, topic, partitions)
+    procs.relay.send_signal(signal.SIGSTOP)
+    try:
+        start = time.perf_counter()
+        stats, _ = asyncio.run(send_all(procs.target, requests, 2, metadata, timeout))
+        ingest_seconds = time.perf_counter() - start
+        if stats.accepted != unique or procs.outbox_depth() != unique:
+            raise SystemExit(f"{unique} sent, {stats.accepted} accepted, {procs.outbox_depth()} in the outbox")
+        cpu_before = procs.cpu()
+    finally:
+        procs.relay.send_signal(signal.SIGCONT)
+    start = time.perf_counter()
+    wait_until(lambda: procs.outbox_depth() == 0, 600, "the outbox to drain", interval=0.02)
+    seconds = time.perf_counter() - start
+    cpu_after = procs.cpu()
+    load = os.getloadavg()[0]
+    wait_until(lambda: topic_size(bootstrap, topic, partitions) - before >= unique, 120, "the topic")
+    records = topic_size(bootstrap, topic, partitions) - before
+    if records != unique:
+        print(f"  MISMATCH: {unique} acknowledged, {records} on the topic", file=sys.stderr)
+    return RelayRound(
+        interactions=unique,
+        ingest_rate=round(unique / ingest_seconds),
+        seconds=round(seconds, 2),
+        rate=round(unique / seconds),
+        records_on_topic=records,
+        relay_cpu_seconds=round(cpu_after[1] - cpu_before[1], 1),
+        relay_cpu_us_per_interaction=round((cpu_after[1] - cpu_before[1]) / unique * 1e6, 1),
+        redis_cpu_seconds=round(cpu_after[2] - cpu_before[2], 1),
+        load_average=round(load, 1),
+    )
+
+
+def relay_table(rounds: list[RelayRound]) -> str:
+    rows = [
+        "| round | acknowledged | ingest/s (relay stopped) | drain s | acknowledged -> on Kafka /s | on topic "
+        "| relay CPU s | relay CPU µs/interaction | redis CPU s | load avg |",
+        "|" + "---|" * 10,
+    ]
+    for n, r in enumerate(rounds, start=1):
+        rows.append(
+            f"| {n} | {r.interactions} | {r.ingest_rate} | {r.seconds} | {r.rate} | {r.records_on_topic} "
+            f"| {r.relay_cpu_seconds} | {r.relay_cpu_us_per_interaction} | {r.redis_cpu_seconds} | {r.load_average} |"
+        )
+    return "\n".join(rows)
 
 
 def register(target: str, employees: list[str], metadata: tuple) -> None:
@@ -325,16 +443,80 @@ def register(target: str, employees: list[str], metadata: tuple) -> None:
 def table(results: list[Result]) -> str:
     head = (
         "| phase | in flight | interactions | ingest/s | end-to-end/s | retries | failures | on topic "
-        "| max outbox | p50 ms | p95 ms | feed CPU s | feed CPU µs/interaction | redis CPU s | load avg |"
+        "| max outbox | p50 ms | p95 ms | feed CPU s | feed CPU µs/interaction | relay CPU µs/interaction "
+        "| redis CPU s | load avg |"
     )
-    rows = [head, "|" + "---|" * 15]
+    rows = [head, "|" + "---|" * 16]
     for r in results:
         rows.append(
             f"| {r.phase} | {r.in_flight} | {r.interactions} | {r.ingest_rate} | {r.end_to_end_rate} | {r.retries} "
             f"| {r.failures} | {r.records_on_topic} | {r.max_outbox_depth} | {r.call_p50_ms} | {r.call_p95_ms} "
-            f"| {r.feed_cpu_seconds} | {r.feed_cpu_us_per_interaction} | {r.redis_cpu_seconds} | {r.load_average} |"
+            f"| {r.feed_cpu_seconds} | {r.feed_cpu_us_per_interaction} | {r.relay_cpu_us_per_interaction} "
+            f"| {r.redis_cpu_seconds} | {r.load_average} |"
         )
     return "\n".join(rows)
+
+
+def machine() -> str:
+    """CPU model and count, for the report."""
+    lines = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next((line.split(":", 1)[1].strip() for line in lines if "model name" in line), platform.processor())
+    return f"{os.cpu_count()} x {model}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+
+
+def report(
+    args: argparse.Namespace,
+    rounds: list[RelayRound],
+    results: list[Result],
+    load_before: tuple[float, float, float],
+    load_after: tuple[float, float, float],
+) -> str:
+    """The Markdown report: method, machine and load, the relay rounds against the target, the levels."""
+    median = round(statistics.median(r.rate for r in rounds)) if rounds else 0
+    verdict = "PASS" if median >= TARGET_RELAY_RATE else "FAIL"
+    lines = [
+        "# Feed import: acknowledged -> on Kafka",
+        "",
+        f"`python -m bench.feed_ingest` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit "
+        f"{git_commit()}; {machine()}. Load average (1, 5, 15 min) before: "
+        f"{', '.join(f'{x:.1f}' for x in load_before)}; after: {', '.join(f'{x:.1f}' for x in load_after)}. "
+        "The machine is shared with other work; the load column is the 1-minute load at the end of each phase.",
+        "",
+        "## Method",
+        "",
+        "A private redis-server, `python -m services.feed` (gRPC, `CATALYST_RELAY_ENABLED=false`) and "
+        "`python -m services.feed.relay` (its own process) publishing to a fresh topic with the interactions "
+        f"topic's partitions on the shared broker; {args.employees} employees in the directory; a realistic mix of "
+        f"interaction kinds in batches of {args.batch} through `IngestInteractions`. Feed settings: "
+        f"{', '.join(args.feed_env) or 'defaults'}.",
+        "",
+        f"* **Relay** ({args.relay_rounds} rounds of {args.relay_interactions}): the relay process is stopped "
+        "(SIGSTOP) while the interactions are acknowledged (2 calls in flight), then resumed (SIGCONT); the rate "
+        "is the acknowledged count over the time until the outbox is empty. The relay removes an entry only "
+        "after the broker acknowledged it (acks=all), so an empty outbox means every event is on Kafka; the "
+        "topic is counted afterwards.",
+        f"* **Levels** ({args.interactions} per level): ingest with the relay running; ingest/s is what the "
+        "caller sees, end-to-end/s runs until the outbox is empty and every event is on the topic. "
+        '"overlap x2" sends every interaction twice in straddling batches, 8 calls at a time.',
+        "",
+        f"## Acknowledged -> on Kafka: median {median:,}/s, target {TARGET_RELAY_RATE:,}/s: {verdict}",
+        "",
+        relay_table(rounds) if rounds else "(skipped)",
+        "",
+        "## Ingest and end-to-end with the relay running",
+        "",
+        table(results) if results else "(skipped)",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def git_commit() -> str:
+    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "services/feed", "bench/feed_ingest.py"], cwd=ROOT, capture_output=True, text=True
+    )
+    return done.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
 def main() -> None:
@@ -342,12 +524,21 @@ def main() -> None:
     parser.add_argument("--interactions", type=int, default=50_000, help="per in-flight level")
     parser.add_argument("--employees", type=int, default=2_000)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--in-flight", default="1,4,8", help="comma-separated levels")
+    parser.add_argument("--in-flight", default="1,2,4,8", help="comma-separated levels ('' skips them)")
+    parser.add_argument("--relay-rounds", type=int, default=3, help="acknowledged -> on Kafka rounds (0 skips)")
+    parser.add_argument("--relay-interactions", type=int, default=100_000, help="per relay round")
     parser.add_argument("--overlap-batches", type=int, default=40, help="0 skips the overlap phase")
     parser.add_argument("--timeout", type=float, default=60.0, help="per call, like the simulator")
     parser.add_argument("--bootstrap", default=os.environ.get("CATALYST_KAFKA_BOOTSTRAP", "127.0.0.1:9092"))
-    parser.add_argument("--feed-env", action="append", default=[], help="KEY=VALUE for the feed process")
+    parser.add_argument("--feed-env", action="append", default=[], help="KEY=VALUE for the feed and relay processes")
+    parser.add_argument(
+        "--relay",
+        choices=["process", "inline"],
+        default="process",
+        help="the relay in a process of its own, or inside the gRPC process (no relay rounds then)",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--out", type=Path, default=REPORT, help="the Markdown report ('-' writes none)")
     parser.add_argument(
         "--feed-root",
         type=Path,
@@ -355,6 +546,7 @@ def main() -> None:
         help="run the feed from another tree, e.g. `git archive <commit> services | tar -x -C DIR` (before/after)",
     )
     args = parser.parse_args()
+    relay_process = args.relay == "process"
 
     spec = load_topics()["interactions"]
     topic = f"{spec.name}.bench-{uuid.uuid4().hex[:8]}"
@@ -369,16 +561,29 @@ def main() -> None:
     hr = bearer(authority.mint("bench-hr", [Role.HR], 7200))
     employees = [f"e-{i:05d}" for i in range(args.employees)]
     feed_env = {"CATALYST_OIDC_ISSUER": authority.issuer, **dict(kv.split("=", 1) for kv in args.feed_env)}
+    load_before = os.getloadavg()
+    rounds: list[RelayRound] = []
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="feed-bench-") as tmp:
-        procs = Processes(Path(tmp), args.bootstrap, topic, feed_env, args.feed_root.resolve())
+        procs = Processes(Path(tmp), args.bootstrap, topic, feed_env, args.feed_root.resolve(), relay_process)
         try:
+            relay_pid = procs.relay.pid if procs.relay is not None else "inline"
             print(
-                f"feed pid {procs.feed.pid}, redis pid {procs.redis_server.process.pid}, topic {topic}", file=sys.stderr
+                f"feed pid {procs.feed.pid}, relay pid {relay_pid}, redis pid {procs.redis_server.process.pid}, "
+                f"topic {topic}",
+                file=sys.stderr,
             )
             register(procs.target, employees, hr)
             wait_until(lambda: procs.outbox_depth() == 0, 120, "the directory events to go out")
-            for level in [int(x) for x in args.in_flight.split(",")]:
+            for n in range(args.relay_rounds if relay_process else 0):
+                source = f"bench-relay-{n}-{uuid.uuid4().hex[:6]}"
+                requests = batches(source, args.relay_interactions, args.batch, employees, seed=100 + n)
+                print(f"relay round {n + 1}: {len(requests)} calls, then the relay drains ...", file=sys.stderr)
+                rounds.append(
+                    run_relay_round(procs, args.bootstrap, topic, spec.partitions, requests, service, args.timeout)
+                )
+                print(relay_table(rounds[-1:]).splitlines()[-1], file=sys.stderr)
+            for level in [int(x) for x in args.in_flight.split(",") if x]:
                 source = f"bench-{level}-{uuid.uuid4().hex[:6]}"
                 requests = batches(source, args.interactions, args.batch, employees, seed=level)
                 print(f"in flight {level}: {len(requests)} calls ...", file=sys.stderr)
@@ -423,9 +628,17 @@ def main() -> None:
         finally:
             procs.stop()
             delete_topics(args.bootstrap, [topic])
+    if rounds:
+        print(relay_table(rounds))
     print(table(results))
+    if str(args.out) != "-":
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(report(args, rounds, results, load_before, os.getloadavg()))
+        print(f"report: {args.out}", file=sys.stderr)
     if args.json:
-        args.json.write_text(json.dumps([asdict(r) for r in results], indent=2))
+        args.json.write_text(
+            json.dumps({"relay": [asdict(r) for r in rounds], "levels": [asdict(r) for r in results]}, indent=2)
+        )
 
 
 def batches_of(

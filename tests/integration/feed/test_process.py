@@ -11,6 +11,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -133,3 +134,80 @@ def test_feed_process_serves_probes_metrics_commands_and_drains_on_sigterm(
         r.key: r.envelope.employee_registered.is_manager for r in records if r.envelope.type.endswith("Registered")
     }
     assert managers == {"e-1": False, "e-2": True}
+
+
+def test_relay_process_publishes_what_the_grpc_process_acknowledges_and_drains_on_sigterm(
+    common_env: dict[str, str], kafka_bootstrap: str, topics: dict[str, str], tmp_path: Path
+) -> None:
+    """The deployed form: the gRPC feed with CATALYST_RELAY_ENABLED=false and `python -m services.feed.relay`.
+    Writes acknowledged while the relay is stopped are published, in order, before it exits on SIGTERM."""
+    grpc_port, metrics_port, relay_metrics_port = free_port(), free_port(), free_port()
+    env = {
+        **env_for(common_env, grpc_port, metrics_port),
+        "CATALYST_RELAY_ENABLED": "false",
+        "CATALYST_RELAY_METRICS_PORT": str(relay_metrics_port),
+    }
+    target = f"127.0.0.1:{grpc_port}"
+    feed_log, relay_log = (tmp_path / "feed.log").open("w+"), (tmp_path / "relay.log").open("w+")
+    feed = subprocess.Popen([sys.executable, "-m", "services.feed"], env=env, cwd=ROOT, stderr=feed_log)
+    relay = subprocess.Popen([sys.executable, "-m", "services.feed.relay"], env=env, cwd=ROOT, stderr=relay_log)
+    try:
+        wait_serving(target)
+        hr, employee = (bearer(mint(env, "hr-1", "hr")), bearer(mint(env, "e-1", "employee")))
+        with grpc.insecure_channel(target) as channel:
+            stub = feed_pb2_grpc.FeedServiceStub(channel)
+            row = pb.Employee(employee_id="e-1", display_name="One", department_id="d1")
+            stub.UpsertEmployees(pb.UpsertEmployeesRequest(employees=[row]), metadata=hr, timeout=10)
+            relay_metrics = f"http://127.0.0.1:{relay_metrics_port}/metrics"
+            wait_until(lambda: "feed_relay_published_total 1.0" in fetch(relay_metrics), "the relay to publish")
+            feed_metrics = fetch(f"http://127.0.0.1:{metrics_port}/metrics")
+            assert "feed_relay_leader" not in feed_metrics, "the gRPC process runs no relay"
+
+            relay.send_signal(signal.SIGSTOP)
+            try:
+                for n in range(20):
+                    stub.RecordFeatureTrial(
+                        pb.RecordFeatureTrialRequest(feature_id=f"f-{n:02d}"), metadata=employee, timeout=10
+                    )
+            finally:
+                relay.send_signal(signal.SIGCONT)
+        relay.send_signal(signal.SIGTERM)
+        assert relay.wait(timeout=60) == 0
+        feed.send_signal(signal.SIGTERM)
+        assert feed.wait(timeout=60) == 0
+    finally:
+        for process in (relay, feed):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+
+    relay_log.seek(0)
+    lines = [json.loads(line) for line in relay_log if line.startswith("{")]
+    assert lines and all(line["service"] == "feed-relay" for line in lines)
+    messages = [line["message"] for line in lines]
+    assert "shutdown requested" in messages and "relay drained" in messages and "stopped" in messages
+
+    records = asyncio.run(read_topic(kafka_bootstrap, topics["interactions"], expected=21))
+    trials = [r.envelope.feature_tried.feature_id for r in records if r.envelope.HasField("feature_tried")]
+    assert len(records) == 21 and trials == [f"f-{n:02d}" for n in range(20)]
+
+
+def mint(env: dict[str, str], subject: str, role: str) -> str:
+    minted = run_command(env, "services.common.mint_token", "--subject", subject, "--role", role)
+    assert minted.returncode == 0, minted.stderr
+    return minted.stdout.strip()
+
+
+def fetch(url: str) -> str:
+    try:
+        return urllib.request.urlopen(url, timeout=5).read().decode()
+    except OSError:
+        return ""
+
+
+def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
