@@ -51,23 +51,24 @@ from services.demo import states as states_module
 from services.demo.evaluation import AMBASSADOR, Detection, Grant, evaluate
 from services.demo.states import MemoryStates, scored
 from services.engagement.model import config as model_config
+from services.engagement.model import distribution as model_distribution
 from services.engagement.model import effects as model_effects
 from services.engagement.model import figures as model_figures
 from services.engagement.model import spec as model_spec
 from services.engagement.model import state as model_state
 from services.engagement.model import validation as model_validation
 from services.engagement.model.config import DEFAULT_SCORING_FILE, ScoringModel, load_model
-from services.engagement.model.figures import Figures, figures
+from services.engagement.model.distribution import Distribution, distribution
+from services.engagement.model.figures import Figures, figures, flatten
 from services.engagement.model.state import DAY_MS
 from services.engagement.worker import handler as worker_handler
 from services.feed import events as feed_events
 from services.feed import ingest
 from services.feed.domain import Limits
-from services.recognition import calibration as calibration_module
 from services.recognition import emerging
-from services.recognition.calibration import Calibration
+from services.recognition.calibration import Calibration, calibrated_metrics, source_day
 from services.recognition.config import DEFAULT_RULES
-from services.recognition.rules import Action, Criterion, Holding, Rules, Tier, figures_from, load_rules
+from services.recognition.rules import Action, Criterion, Holding, Rules, Tier, load_rules
 from services.recognition.rules import evaluate as evaluate_rules
 from services.simulator import behaviour, traits, wire
 from services.simulator import population as population_module
@@ -143,12 +144,16 @@ class Recognition:
         badge = rules.coverage.badge
         self.coverage = (badge, rules.badge(badge).ordered_tiers()[0])
 
-    def recalibrate(self, everyone: Mapping[str, Mapping[str, float]], at: dt.datetime) -> bool:
-        """A new calibration from everyone's figures when `at` starts a new period, as the service does."""
-        if not calibration_module.due(self.rules, self.calibration, at):
+    def recalibrate(self, distributions: Mapping[int, Distribution], at: dt.datetime) -> bool:
+        """The calibration for figures as of `at`, chosen among the days' distributions as the service chooses
+        (`calibration.source_day`); True when it changed."""
+        if not calibrated_metrics(self.rules):
             return False
-        self.calibration = calibration_module.calibrate(self.rules, everyone.values(), at)
-        return True
+        day = source_day(self.rules, distributions, at)
+        calibration = None if day is None else Calibration.of(self.rules, distributions[day], at)
+        changed = calibration != self.calibration
+        self.calibration = calibration
+        return changed
 
     def apply(self, employee: str, flat: Mapping[str, float], at: dt.datetime) -> None:
         current = self.holdings.setdefault(employee, {})
@@ -180,7 +185,8 @@ class Timeline:
     """The engagement side of a run, independent of the badge rules (so it can be cached and re-judged).
 
     `days` holds, per evaluation moment, the figures of the employees whose figures differ from their last
-    evaluation, packed as `values[i * len(metrics) + m]`; `final` the figures of everyone at the end.
+    evaluation, packed as `values[i * len(metrics) + m]`; `final` the figures of everyone at the end;
+    `distributions` the company's distribution of every day, as the publisher sends it (decision 0025).
     """
 
     scenario: Scenario
@@ -190,10 +196,11 @@ class Timeline:
     metrics: tuple[str, ...]
     days: list[tuple[dt.datetime, list[str], array]]
     final: dict[str, dict[str, float]]
+    distributions: dict[int, Distribution]
 
 
 def _flat(f: Figures) -> dict[str, float]:
-    return figures_from(f.signals, f.windows)
+    return flatten(f.signals, f.windows)
 
 
 def timeline(scenario: Scenario, cfg: ScoringModel, clock: str = "live", today: dt.date | None = None) -> Timeline:
@@ -216,6 +223,7 @@ def timeline(scenario: Scenario, cfg: ScoringModel, clock: str = "live", today: 
     metrics: tuple[str, ...] = ()
     last: dict[str, tuple[float, ...]] = {}
     days: list[tuple[dt.datetime, list[str], array]] = []
+    distributions: dict[int, Distribution] = {}
     for date, envelopes in company_days(scenario, population, simulation):
         states.feed(envelopes)
         events += len(envelopes)
@@ -225,11 +233,13 @@ def timeline(scenario: Scenario, cfg: ScoringModel, clock: str = "live", today: 
         at = dt.datetime.fromtimestamp(max(states.newest_ms, as_of * DAY_MS) / 1000, dt.UTC)
         changed: list[str] = []
         values = array("d")
+        everyone = []
         for employee in states.employees:
             state = states.state(employee)
             if state is None or not scored(state):
                 continue
             flat = _flat(figures(state, max(state.top, as_of), cfg))
+            everyone.append(flat)
             metrics = metrics or tuple(sorted(flat))
             row = tuple(flat.get(m, 0.0) for m in metrics)
             if last.get(employee) != row:
@@ -237,6 +247,7 @@ def timeline(scenario: Scenario, cfg: ScoringModel, clock: str = "live", today: 
                 changed.append(employee)
                 values.extend(row)
         days.append((at, changed, values))
+        distributions[as_of] = distribution(as_of, everyone, cfg.distribution)
     end = run_day if clock == "snapshot" else _ms(truth.end_date) // DAY_MS
     final = {}
     for employee in states.employees:
@@ -247,13 +258,23 @@ def timeline(scenario: Scenario, cfg: ScoringModel, clock: str = "live", today: 
         at = dt.datetime.fromtimestamp(max(states.newest_ms, end * DAY_MS) / 1000, dt.UTC)
         metrics = tuple(sorted(next(iter(final.values()), {})))
         days.append((at, list(final), array("d", (f.get(m, 0.0) for f in final.values() for m in metrics))))
-    return Timeline(scenario, clock, truth, events, metrics, days, final)
+        # Judged once, against the company as it stands at the end (as if the day before had ended so).
+        distributions[end - 1] = distribution(end - 1, final.values(), cfg.distribution)
+    return Timeline(scenario, clock, truth, events, metrics, days, final, distributions)
 
 
 def _source_digest() -> str:
     """Changes whenever code that shapes the figures changes, so a stale cache is never used."""
     digest = hashlib.sha256()
-    engagement = (model_config, model_effects, model_figures, model_spec, model_state, model_validation)
+    engagement = (
+        model_config,
+        model_distribution,
+        model_effects,
+        model_figures,
+        model_spec,
+        model_state,
+        model_validation,
+    )
     for module in (behaviour, population_module, traits, wire, ingest, states_module, worker_handler, *engagement):
         digest.update(Path(module.__file__ or "").read_bytes())
     return digest.hexdigest()[:16]
@@ -285,8 +306,6 @@ def recognise(line: Timeline, rules: Rules) -> Outcome:
     """Runs the badge rules over a timeline and scores the badges held at the end."""
     recognition = Recognition(rules)
     used = sorted({c.metric for b in rules.badges.values() for t in b.tiers.values() for c in t.criteria})
-    if rules.calibration is not None:
-        used = sorted({*used, rules.calibration.active_metric})
     index = {m: i for i, m in enumerate(line.metrics)}
     columns = [(m, index[m]) for m in used if m in index]
     width = len(line.metrics)
@@ -303,7 +322,7 @@ def recognise(line: Timeline, rules: Rules) -> Outcome:
         # Unchanged figures without an at-risk tier decide nothing new (evaluate is a function of figures,
         # holdings, the calibration and, only for at-risk tiers, time), so only those two kinds of employees
         # are evaluated, and everyone when a new calibration moved the thresholds.
-        everyone = recognition.recalibrate(current, at)
+        everyone = recognition.recalibrate(line.distributions, at)
         for employee in sorted(current if everyone else {*changed, *recognition.at_risk}):
             recognition.apply(employee, current[employee], at)
     holdings = recognition.held()

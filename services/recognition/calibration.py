@@ -1,9 +1,10 @@
 """Calibration to the company: percentile thresholds from the company's own figures (pure: no I/O, no clock).
 
 A criterion with `percentile: {grant: 90, keep: 75}` needs, besides its absolute floor, what the top 10 % of
-active colleagues reach (75 % to keep). The thresholds come from every employee's latest figures and are
-frozen for a calibration period (event time), so a badge does not flicker while the distribution moves;
-the gap between the grant and keep percentiles is the hysteresis within a period. Below the rules'
+active colleagues reach (75 % to keep). The thresholds come from the company's distribution that engagement
+publishes for every day (`FiguresDistribution`, decision 0025): a period takes the distribution of the day
+before it began and keeps it (event time), so a badge does not flicker while the distribution moves; the gap
+between the grant and keep percentiles is the hysteresis within a period. Below the scoring file's
 `min_population` active employees nobody is compared with anybody: a percentile criterion cannot be earned
 and holds on its floor alone.
 """
@@ -19,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from services.engagement.model.distribution import Distribution
     from services.recognition.rules import Criterion, Rules
 
-QUANTILES = 101  # the value at every whole percentile, 0..100
 _MONDAY = dt.date(1970, 1, 5)
 
 
@@ -34,7 +35,15 @@ class Calibration:
 
     period_start: dt.datetime
     population: int
+    min_population: int
     quantiles: dict[str, tuple[float, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, rules: Rules, distribution: Distribution, at: dt.datetime) -> Calibration:
+        """The calibration of the period `at` falls in, from a day's distribution of the metrics rules rank."""
+        metrics = calibrated_metrics(rules)
+        quantiles = {m: v for m, v in distribution.quantiles.items() if m in metrics}
+        return cls(period_start(rules, at), distribution.population, distribution.min_population, quantiles)
 
     def value(self, metric: str, percentile: float) -> float | None:
         """What the top (100 - percentile) % reach; None when the metric was not calibrated."""
@@ -47,6 +56,7 @@ class Calibration:
         return {
             "period_start": self.period_start.isoformat(),
             "population": self.population,
+            "min_population": self.min_population,
             "quantiles": {m: list(v) for m, v in self.quantiles.items()},
         }
 
@@ -57,6 +67,7 @@ class Calibration:
         return cls(
             dt.datetime.fromisoformat(str(raw["period_start"])),
             int(str(raw["population"])),
+            int(str(raw.get("min_population", 0))),
             {str(m): tuple(float(x) for x in v) for m, v in quantiles.items()},
         )
 
@@ -116,36 +127,20 @@ def period_start(rules: Rules, at: dt.datetime) -> dt.datetime:
     return dt.datetime.combine(start, dt.time(), tzinfo=dt.UTC)
 
 
-def is_active(rules: Rules, figures: Mapping[str, float]) -> bool:
-    """Counted in the company's distribution: some own activity in the window the rules name."""
-    return float(figures.get(rules.calibration.active_metric, 0.0)) >= rules.calibration.active_min
+def day_of(at: dt.datetime) -> int:
+    """Days since 1970-01-01 (UTC): how distributions name their day."""
+    return (at.date() - dt.date(1970, 1, 1)).days
 
 
-def calibrate(rules: Rules, everyone: Iterable[Mapping[str, float]], at: dt.datetime) -> Calibration:
-    """The distribution among active employees of every metric a percentile criterion reads, for the period
-    `at` falls in."""
-    metrics = calibrated_metrics(rules)
-    columns: dict[str, list[float]] = {m: [] for m in metrics}
-    population = 0
-    for figures in everyone:
-        if not is_active(rules, figures):
-            continue
-        population += 1
-        for m in metrics:
-            columns[m].append(float(figures.get(m, 0.0)))
-    quantiles: dict[str, tuple[float, ...]] = {}
-    if population >= rules.calibration.min_population:
-        for m, values in columns.items():
-            values.sort()
-            quantiles[m] = tuple(values[min(population - 1, (p * population) // 100)] for p in range(QUANTILES))
-    return Calibration(period_start(rules, at), population, quantiles)
-
-
-def due(rules: Rules, calibration: Calibration | None, at: dt.datetime) -> bool:
-    """A new calibration is due when `at` is in a later period than the current one."""
-    if not calibrated_metrics(rules):
-        return False
-    return calibration is None or period_start(rules, at) > calibration.period_start
+def source_day(rules: Rules, days: Iterable[int], at: dt.datetime) -> int | None:
+    """The day whose distribution calibrates figures as of `at`: the day before their period began, or in a
+    history's first period (no such day) the newest day before theirs; None before any. Only days before
+    `at`'s count, so a consumer that already holds later days (another partition ahead) chooses the same."""
+    before = day_of(period_start(rules, at)) - 1
+    earlier = [d for d in days if d < day_of(at)]
+    if before in earlier:
+        return before
+    return max(earlier, default=None)
 
 
 def thresholds(criterion: Criterion, calibration: Calibration | None) -> tuple[float, float]:

@@ -1,18 +1,17 @@
-"""The company's calibration in the running service: computed once per period from the stored figures.
+"""The company's calibration in the running service: each period's from the distribution engagement published.
 
-The pure part (what a calibration is, when one is due, the thresholds it gives) is `calibration.py`; this
-adapter keeps each period's calibration in Redis, so every replica and a restarted process judge a period with
-the same thresholds, and computes one from the employees' latest figures when the event time of a ScoreChanged
-first enters a period. Figures are judged with the calibration of their own period, also when another
-partition's newer figures already started a later one (a history replayed faster than recognition evaluates
-it), and a period is calibrated on the figures of the people recognition has already seen as of its start, not
-on those still weeks behind (unless too few are). Once the programme owner has approved a proposal (decision 0023), the
-approved calibration is in force instead, on every replica within `refresh_seconds`, until the next approval.
+The pure part (what a calibration is, the thresholds it gives) is `calibration.py`. Engagement publishes the
+company's distribution of every completed day to every partition after that day's figures (decision 0025);
+the consumer keeps them in Redis (`record`), and figures of a day are judged with the calibration of their
+period: the distribution of the day before the period began. So every partition, replica and restarted
+process, a history replayed in one burst and the offline harness judge a day with the same thresholds. In a
+history's first period, before any such day, the newest distribution of an earlier day holds. Once the
+programme owner has approved a proposal (decision 0023), the approved calibration is in force instead, on
+every replica within `refresh_seconds`, until the next approval.
 """
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import json
 import time
@@ -21,42 +20,54 @@ from collections.abc import AsyncIterator
 from redis import asyncio as aioredis
 
 from services.common.errors import FailedPrecondition
+from services.engagement.model.distribution import Distribution
 from services.recognition.calibration import (
     Approval,
     Calibration,
-    calibrate,
     calibrated_metrics,
+    day_of,
     period_start,
     proposal_id,
+    source_day,
 )
 from services.recognition.rules import Rules
 
-CALIBRATION_KEY = "recognition:calibration"
+DISTRIBUTIONS_KEY = "recognition:distributions"  # hash: day -> that day's distribution (JSON)
 PROPOSAL_KEY = "recognition:calibration:proposal"
 APPROVED_KEY = "recognition:calibration:approved"
 APPROVALS_KEY = "recognition:calibration:approvals"  # every approval, oldest first: the trail
 _FIGURES_FIELD = "figures"
-_SCORED_AT_FIELD = "scored_at"
 
 
-def period_key(start: dt.datetime) -> str:
-    """The Redis key of one period's calibration."""
-    return f"{CALIBRATION_KEY}:{start.date().isoformat()}"
+def _text(distribution: Distribution) -> str:
+    return json.dumps(
+        {
+            "day": distribution.day,
+            "population": distribution.population,
+            "min_population": distribution.min_population,
+            "quantiles": {m: list(v) for m, v in distribution.quantiles.items()},
+        }
+    )
+
+
+def _distribution(raw: str | bytes) -> Distribution:
+    data = json.loads(raw)
+    quantiles = {str(m): tuple(float(x) for x in v) for m, v in data["quantiles"].items()}
+    return Distribution(int(data["day"]), int(data["population"]), int(data["min_population"]), quantiles)
 
 
 class Calibrator:
-    """The calibration in force, shared through Redis (the newest period wins)."""
+    """The calibration in force for figures of a given day, from the distributions kept in Redis."""
 
     def __init__(self, redis: aioredis.Redis, rules: Rules, batch: int = 500, refresh_seconds: float = 5.0) -> None:
         self.redis = redis
         self.rules = rules
         self.batch = batch
         self.refresh_seconds = refresh_seconds
-        self.automatic: Calibration | None = None  # the newest period's
+        self.automatic: Calibration | None = None  # the newest period's this process judged with
         self._periods: dict[dt.datetime, Calibration] = {}
         self.approval: Approval | None = None
         self._approval_read = -float("inf")
-        self._lock = asyncio.Lock()
 
     @property
     def enabled(self) -> bool:
@@ -64,11 +75,28 @@ class Calibrator:
 
     @property
     def calibration(self) -> Calibration | None:
-        """The calibration in force: the approved one, else the periodic one."""
+        """The calibration in force: the approved one, else the newest period's."""
         return self.approval.calibration if self.approval else self.automatic
 
+    def _starts_period(self, day: int) -> bool:
+        at = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=day)
+        return period_start(self.rules, at) == at
+
+    async def record(self, distribution: Distribution) -> None:
+        """Keeps a day's distribution. Every partition brings the same one, so a second write changes nothing.
+        Kept are the days before a period starts, the days before the first of them (a history's first period
+        reads those) and the newest (proposals); other days are dropped."""
+        await self.redis.hset(DISTRIBUTIONS_KEY, str(distribution.day), _text(distribution))
+        days = [int(key) for key in await self.redis.hkeys(DISTRIBUTIONS_KEY)]
+        ends = [day for day in days if self._starts_period(day + 1)]
+        if not ends:
+            return
+        stale = [str(day) for day in days if min(ends) < day < max(days) and day not in ends]
+        if stale:
+            await self.redis.hdel(DISTRIBUTIONS_KEY, *stale)
+
     async def current(self, at: dt.datetime) -> Calibration | None:
-        """The calibration in force: the approved one if any, else the one of the period `at` falls in."""
+        """The calibration for figures as of `at`: the approved one if any, else the one `source_day` names."""
         if not self.enabled:
             return None
         await self._refresh_approval()
@@ -78,27 +106,16 @@ class Calibrator:
         known = self._periods.get(start)
         if known is not None:
             return known
-        async with self._lock:
-            known = self._periods.get(start) or await self._load(period_key(start))
-            if known is None:
-                known = await self._calibrate(start, at)
-                await self.redis.set(period_key(start), json.dumps(known.to_json()))
-                if self.automatic is None or start >= self.automatic.period_start:
-                    await self.redis.set(CALIBRATION_KEY, json.dumps(known.to_json()))
-            self._periods[start] = known
+        day = source_day(self.rules, [int(key) for key in await self.redis.hkeys(DISTRIBUTIONS_KEY)], at)
+        raw = None if day is None else await self.redis.hget(DISTRIBUTIONS_KEY, str(day))
+        if raw is None:
+            return None
+        calibration = Calibration.of(self.rules, _distribution(raw), at)
+        if day == day_of(start) - 1:  # the period's own: kept for the whole period
+            self._periods[start] = calibration
             if self.automatic is None or start > self.automatic.period_start:
-                self.automatic = known
-            return known
-
-    async def _calibrate(self, start: dt.datetime, at: dt.datetime) -> Calibration:
-        """From the figures recognition stored as of the day before the period began or later; from everyone's
-        when fewer than the minimum population are that recent."""
-        since = start - dt.timedelta(days=1)
-        everyone = [(scored, f) async for scored, f in self._everyone()]
-        recent = calibrate(self.rules, [f for scored, f in everyone if scored is not None and scored >= since], at)
-        if recent.quantiles:
-            return recent
-        return calibrate(self.rules, [f for _, f in everyone], at)
+                self.automatic = calibration
+        return calibration
 
     async def _refresh_approval(self) -> None:
         """Reads the approval at most once every `refresh_seconds` (another replica may have stored one)."""
@@ -109,17 +126,21 @@ class Calibrator:
         self.approval = None if raw is None else Approval.from_json(json.loads(raw))
 
     async def propose(self, at: dt.datetime) -> tuple[Calibration, list[dict[str, float]]]:
-        """A calibration from everyone's figures now, kept as the proposal to approve, with those figures (an
-        empty one when no criterion is calibrated)."""
+        """A calibration from the newest distribution (the company as of the last complete day), kept as the
+        proposal to approve, with everyone's latest figures (an empty one when no criterion is calibrated or
+        nothing was distributed yet)."""
+        proposal = Calibration(period_start(self.rules, at), 0, 0)
         if not self.enabled:
-            return Calibration(period_start(self.rules, at), 0), []
-        everyone = [f async for _, f in self._everyone()]
-        proposal = calibrate(self.rules, everyone, at)
+            return proposal, []
+        days = [int(key) for key in await self.redis.hkeys(DISTRIBUTIONS_KEY)]
+        raw = await self.redis.hget(DISTRIBUTIONS_KEY, str(max(days))) if days else None
+        if raw is not None:
+            proposal = Calibration.of(self.rules, _distribution(raw), at)
         if self.automatic is None:
-            self.automatic = await self._load(CALIBRATION_KEY)
+            await self.current(at)
         await self.redis.set(PROPOSAL_KEY, json.dumps(proposal.to_json()))
         await self._refresh_approval()
-        return proposal, everyone
+        return proposal, [f async for f in self._everyone()]
 
     async def approve(self, wanted: str, by: str, at: dt.datetime) -> Approval:
         """The stored proposal named `wanted` becomes the calibration in force; the approval joins the trail."""
@@ -145,12 +166,8 @@ class Calibrator:
         """Every approval, newest first."""
         return [Approval.from_json(json.loads(raw)) for raw in reversed(await self.redis.lrange(APPROVALS_KEY, 0, -1))]
 
-    async def _load(self, key: str) -> Calibration | None:
-        raw = await self.redis.get(key)
-        return None if raw is None else Calibration.from_json(json.loads(raw))
-
-    async def _everyone(self) -> AsyncIterator[tuple[dt.datetime | None, dict[str, float]]]:
-        """Every stored employee's latest figures with their event time (a SCAN: once per calibration period)."""
+    async def _everyone(self) -> AsyncIterator[dict[str, float]]:
+        """Every stored employee's latest figures (a SCAN: only when the programme owner lists proposals)."""
         keys: list[bytes] = []
         async for key in self.redis.scan_iter(match="{emp:*}:state", count=self.batch):
             keys.append(key)
@@ -161,19 +178,10 @@ class Calibrator:
         for figures in await self._figures(keys):
             yield figures
 
-    async def _figures(self, keys: list[bytes]) -> list[tuple[dt.datetime | None, dict[str, float]]]:
+    async def _figures(self, keys: list[bytes]) -> list[dict[str, float]]:
         if not keys:
             return []
         pipe = self.redis.pipeline(transaction=False)
         for key in keys:
             pipe.hget(key, _FIGURES_FIELD)
-            pipe.hget(key, _SCORED_AT_FIELD)
-        replies = await pipe.execute()
-        return [
-            (
-                dt.datetime.fromisoformat(scored.decode() if isinstance(scored, bytes) else scored) if scored else None,
-                {k: float(v) for k, v in json.loads(raw).items()},
-            )
-            for raw, scored in zip(replies[::2], replies[1::2], strict=True)
-            if raw
-        ]
+        return [{k: float(v) for k, v in json.loads(raw).items()} for raw in await pipe.execute() if raw]

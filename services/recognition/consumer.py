@@ -1,4 +1,4 @@
-"""Consumes catalyst.engagement.v1 (ScoreChanged, tombstones) and, for directory facts only,
+"""Consumes catalyst.engagement.v1 (ScoreChanged, FiguresDistribution, tombstones) and, for directory facts only,
 catalyst.interactions.v1 (EmployeeRegistered, EmployeeForgotten).
 
 aiokafka rather than faust: recognition needs no tables or windows, and a plain consumer loop lets us commit
@@ -24,6 +24,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from services.common.dead_letters import dead_letter
 from services.common.errors import Unavailable
+from services.engagement.model.distribution import Distribution
 from services.recognition.handlers import Erased, Recognition, utc
 from services.recognition.metrics import RecognitionMetrics
 
@@ -178,8 +179,13 @@ class EngagementConsumer:
             await self._recognition.forget(record.key.decode(), datetime.fromtimestamp(record.timestamp / 1000, UTC))
             return "forgotten"
         env = _parse(record.value)
+        if env.WhichOneof("payload") == "figures_distribution":
+            await self._recognition.record_distribution(Distribution.from_pb(env.figures_distribution))
+            return "distribution"
         if env.WhichOneof("payload") != "score_changed":
-            raise Poison(f"expected ScoreChanged on the engagement topic, got {env.type or 'no payload'}")
+            raise Poison(
+                f"expected ScoreChanged or FiguresDistribution on the engagement topic, got {env.type or 'no payload'}"
+            )
         if not env.employee_id:
             raise Poison("ScoreChanged envelope without employee_id")
         if env.score_changed.employee_id and env.score_changed.employee_id != env.employee_id:

@@ -16,13 +16,15 @@ from catalyst.events.v1 import badges_pb2, envelope_pb2
 
 from services.common.errors import InvalidArgument, NotFound, Unavailable
 from services.common.policy import WORKS_COUNCIL_MIN_GROUP
+from services.engagement.model.distribution import Distribution
+from services.engagement.model.figures import flatten
 from services.recognition import emerging, events, insights, model, programme
 from services.recognition.calibration import Calibration
 from services.recognition.calibrator import Calibrator
 from services.recognition.metrics import RecognitionMetrics
 from services.recognition.model import EmployeeRecord
 from services.recognition.programme import Catalogue, DeclineSummary, FunnelRow, Journey, Legitimation
-from services.recognition.rules import Action, Decision, Holding, ProgressView, Rules, evaluate, figures_from, progress
+from services.recognition.rules import Action, Decision, Holding, ProgressView, Rules, evaluate, progress
 from services.recognition.store import Commit, RecognitionStore
 
 log = logging.getLogger(__name__)
@@ -184,13 +186,18 @@ class Recognition:
                 out.append(events.revoked(record.employee_id, record.department, d.holding))
         return replace(record, holdings=holdings), out
 
+    async def record_distribution(self, distribution: Distribution) -> None:
+        """Keeps a day's company distribution for the percentile criteria (nothing to keep without them)."""
+        if self.calibrator is not None and self.calibrator.enabled:
+            await self.calibrator.record(distribution)
+
     async def apply_scores(self, env: envelope_pb2.Envelope) -> bool:
         """Evaluates one ScoreChanged; False when it was older than (or equal to) what is stored."""
         started = time.perf_counter()
         scores = env.score_changed
         at = utc(env.occurred_at.ToDatetime(tzinfo=UTC))
         windows = {w: {c: getattr(s, c) for c in COMPONENTS} for w, s in scores.windows.items()}
-        figures = figures_from(dict(scores.signals), windows)
+        figures = flatten(dict(scores.signals), windows)
         calibration = await self.calibrator.current(at) if self.calibrator else None
         applied = False
 

@@ -18,8 +18,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from services.common.config_files import load_validated
-from services.engagement.model.config import COMPONENTS, DEFAULT_SCORING_FILE, ScoringModel, load_model
-from services.engagement.model.figures import TOTAL
+from services.engagement.model.config import DEFAULT_SCORING_FILE, ScoringModel, load_model
 from services.recognition.calibration import Calibration, thresholds
 
 _SUFFIX_WINDOW = re.compile(r"_(\d+[dw])$")
@@ -39,38 +38,40 @@ TIER_ORDER = (Tier.BRONZE, Tier.SILVER, Tier.GOLD)
 
 @dataclass(frozen=True)
 class Catalogue:
-    """The figures a rule may read: what engagement publishes in ScoreChanged, taken from its scoring model so
-    that a signal or window added there is usable here and a rule naming one it lacks fails at start-up."""
+    """The figures a rule may read: what engagement publishes in ScoreChanged, and those whose company
+    distribution it publishes (FiguresDistribution), taken from its scoring model so that a signal or window
+    added there is usable here and a rule naming one it lacks fails at start-up."""
 
-    signals: frozenset[str]
-    windows: tuple[str, ...]
-    components: tuple[str, ...]
+    model: ScoringModel
 
     @classmethod
     def of(cls, model: ScoringModel) -> Catalogue:
-        return cls(frozenset(model.signals), tuple(model.window_names), (*COMPONENTS, TOTAL))
+        return cls(model)
 
     def check(self, name: str) -> str:
         """A metric is a ScoreChanged signal name or `score.<window>.<component>`."""
-        if name.startswith("score."):
-            parts = name.split(".")
-            if len(parts) != 3 or parts[1] not in self.windows or parts[2] not in self.components:
-                raise ValueError(
-                    f"'{name}' is not score.<window>.<component> with window in {list(self.windows)} "
-                    f"and component in {list(self.components)}"
-                )
-            return name
-        if name not in self.signals:
-            raise ValueError(f"unknown signal '{name}'; known signals: {', '.join(sorted(self.signals))}")
+        return self.model.metric(name)
+
+    def check_distributed(self, name: str) -> str:
+        """A percentile criterion ranks a metric whose distribution engagement publishes."""
+        if name not in self.model.distribution.metrics:
+            raise ValueError(
+                f"'{name}' is ranked within the company (percentile) but its distribution is not published: "
+                f"add it to distribution.metrics in the scoring file (now {self.model.distribution.metrics})"
+            )
         return name
 
 
-def check_metric(name: str, info: ValidationInfo) -> str:
-    """Checks a metric against the catalogue `load_rules` validates with."""
+def _catalogue(info: ValidationInfo) -> Catalogue:
+    """The catalogue `load_rules` validates with."""
     catalogue = (info.context or {}).get("catalogue")
     if not isinstance(catalogue, Catalogue):
         raise ValueError("badge rules are checked against engagement's signal catalogue: read them with load_rules")
-    return catalogue.check(name)
+    return catalogue
+
+
+def check_metric(name: str, info: ValidationInfo) -> str:
+    return _catalogue(info).check(name)
 
 
 def default_window(metric: str) -> str:
@@ -115,6 +116,12 @@ class Criterion(BaseModel):
     @classmethod
     def _metric_known(cls, value: str, info: ValidationInfo) -> str:
         return check_metric(value, info)
+
+    @model_validator(mode="after")
+    def _ranked_metric_distributed(self, info: ValidationInfo) -> Criterion:
+        if self.percentile is not None:
+            _catalogue(info).check_distributed(self.metric)
+        return self
 
     @model_validator(mode="after")
     def _keep_not_above_grant(self) -> Criterion:
@@ -204,21 +211,12 @@ class PilotGroupRule(BaseModel):
 
 
 class CalibrationRule(BaseModel):
-    """How percentile criteria compare a person with the company (calibration.py)."""
+    """How often percentile criteria take a new company distribution (calibration.py); who counts as active
+    and the smallest population compared are the scoring file's `distribution`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     period_days: int = Field(7, ge=1, le=90, description="percentile thresholds are recomputed once a period")
-    active_metric: str = Field("active_days_30d", description="who counts as an active colleague")
-    active_min: float = Field(1, gt=0, description="active: active_metric at least this")
-    min_population: int = Field(
-        30, ge=5, description="fewer active colleagues: nobody is compared, percentile criteria cannot be earned"
-    )
-
-    @field_validator("active_metric")
-    @classmethod
-    def _metric_known(cls, value: str, info: ValidationInfo) -> str:
-        return check_metric(value, info)
 
 
 class Rules(BaseModel):
@@ -265,15 +263,6 @@ def load_rules(path: str | Path, scoring_file: str | Path = DEFAULT_SCORING_FILE
 
 
 # ---------------------------------------------------------------- figures, holdings, decisions
-
-
-def figures_from(signals: Mapping[str, float], windows: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
-    """Flattens ScoreChanged signals and window scores into the metric names rules use."""
-    flat = {name: float(value) for name, value in signals.items()}
-    for window, components in windows.items():
-        for component, value in components.items():
-            flat[f"score.{window}.{component}"] = float(value)
-    return flat
 
 
 def fmt(value: float, kind: str = "number") -> str:

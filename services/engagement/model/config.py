@@ -28,6 +28,7 @@ from services.engagement.model import spec
 ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_SCORING_FILE = ROOT / "deploy" / "config" / "scoring.yaml"
 DECAYED = "decayed"
+TOTAL = "total"  # the sum of the components, published beside them
 # The components are the fields of the contract's ComponentScores (total is their sum).
 COMPONENTS = tuple(f.name for f in scores_pb2.ComponentScores.DESCRIPTOR.fields if f.name != "total")
 DAILY = {c.name for c in spec.COUNTERS}
@@ -265,6 +266,15 @@ class Limits(_Strict):
     max_future_skew_hours: float = Field(ge=0)
 
 
+class Distribution(_Strict):
+    """Which figures the company's daily distribution covers and among whom (FiguresDistribution, decision 0025)."""
+
+    active_signal: str = Field(description="who counts as an active employee")
+    active_min: float = Field(gt=0, description="active: active_signal at least this")
+    min_population: int = Field(ge=5, description="fewer active employees: no quantiles, nobody is compared")
+    metrics: list[str] = Field(description="signals or score.<window>.<component> whose quantiles are published")
+
+
 class ScoringModel(_Strict):
     """Every weight, window, cap, component and signal of the engagement score."""
 
@@ -275,6 +285,7 @@ class ScoringModel(_Strict):
     components: dict[str, list[Term]]
     signals: dict[str, Signal]
     leaderboards: Leaderboards
+    distribution: Distribution
     limits: Limits
 
     @model_validator(mode="after")
@@ -296,6 +307,9 @@ class ScoringModel(_Strict):
                 raise ValueError(f"signals.{name}: reaches further back than the longest window")
             if signal.ratio is not None:
                 _known(list(signal.ratio), set(self.signals) - {name}, "signals")
+        _known([self.distribution.active_signal], set(self.signals), "signals (distribution.active_signal)")
+        for metric in self.distribution.metrics:
+            self.metric(metric)
         return self
 
     @cached_property
@@ -306,6 +320,21 @@ class ScoringModel(_Strict):
     @cached_property
     def window_names(self) -> list[str]:
         return [*self.windows.days, DECAYED]
+
+    def metric(self, name: str) -> str:
+        """A metric is a ScoreChanged signal name or `score.<window>.<component>` (components with their total)."""
+        if name.startswith("score."):
+            parts = name.split(".")
+            components = (*COMPONENTS, TOTAL)
+            if len(parts) != 3 or parts[1] not in self.window_names or parts[2] not in components:
+                raise ValueError(
+                    f"'{name}' is not score.<window>.<component> with window in {self.window_names} "
+                    f"and component in {list(components)}"
+                )
+            return name
+        if name not in self.signals:
+            raise ValueError(f"unknown signal '{name}'; known: {sorted(self.signals)}")
+        return name
 
 
 def load_model(path: str | Path = DEFAULT_SCORING_FILE) -> ScoringModel:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -14,6 +15,7 @@ from services.engagement.model import spec
 from services.engagement.model.config import (
     COMPONENTS,
     DECAYED,
+    TOTAL,
     Colleagues,
     Daily,
     Days,
@@ -27,7 +29,6 @@ from services.engagement.model.config import (
 )
 from services.engagement.model.state import State
 
-TOTAL = "total"
 _ORDER = {c.name: i for i, c in enumerate(spec.COUNTERS)}
 _OWN = frozenset(c.name for c in spec.COUNTERS if c.own)
 _GROUP_OF = {
@@ -436,6 +437,16 @@ def signals(model: ScoringModel, v: View) -> dict[str, float]:
                 done[name] = _signal(signal, v, done)
                 del pending[name]
     return {name: done[name] for name in model.signals}
+
+
+def flatten(signals: Mapping[str, float], windows: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """Signals and window scores under the metric names rules and distributions use: a signal's own name and
+    `score.<window>.<component>`."""
+    flat = {name: float(value) for name, value in signals.items()}
+    for window, components in windows.items():
+        for component, value in components.items():
+            flat[f"score.{window}.{component}"] = float(value)
+    return flat
 
 
 def figures(state: State, as_of: int, model: ScoringModel) -> Figures:

@@ -37,6 +37,11 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
         sent = [await producer.send(topic, value, key=key) for key, value in messages]
         await asyncio.gather(*sent)
 
+    async def broadcast(topic: str, key: bytes, value: bytes) -> None:
+        partitions = sorted(await producer.partitions_for(topic))
+        sent = [await producer.send(topic, value, key=key, partition=p) for p in partitions]
+        await asyncio.gather(*sent)
+
     offsets = KafkaOffsets(settings.kafka_bootstrap, timeout_ms=5_000)
     topic, group = settings.topic_interactions, settings.engagement_group_id
 
@@ -52,7 +57,7 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
 
     store = RedisStore.connected(settings, model.keep_days)
     retrying = Retrying(metrics, settings.publisher_redis_backoff_max_seconds)
-    publisher = Publisher(store, publish, model, settings, metrics, retrying, backlog=backlog)
+    publisher = Publisher(store, publish, broadcast, model, settings, metrics, retrying, backlog=backlog)
     stopping = asyncio.Event()
 
     async def loop() -> None:

@@ -6,8 +6,10 @@ updates the leaderboards and removes the chunk; a crash in between publishes the
 deterministic event ids). The publisher walks event time one day at a time: when the watermark has crossed
 days, each of them is published in turn, everyone active within the longest window as of that day (their
 windowed figures moved although nothing new happened), so a history imported in one burst gives consumers
-the same days a history lived day by day does. Leaderboards are kept only where the policy has rankings (of
-the people who opted in); otherwise none is stored at all.
+the same days a history lived day by day does. Once a day is over, everyone active is published as of its
+end, and the company's distribution of that day goes to every partition after them (decision 0025), so
+consumers judging a person against colleagues use the same numbers on every partition. Leaderboards are
+kept only where the policy has rankings (of the people who opted in); otherwise none is stored at all.
 """
 
 from __future__ import annotations
@@ -23,14 +25,18 @@ from services.common.policy import Rankings, load_policy
 from services.engagement.adapters.redis_store import Board, RedisStore
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.model.config import ScoringModel
-from services.engagement.model.figures import TOTAL, figures
+from services.engagement.model.distribution import Distribution, distribution
+from services.engagement.model.figures import TOTAL, figures, flatten
 from services.engagement.model.state import DAY_MS
 from services.engagement.publisher.settings import PublisherSettings
 
 log = logging.getLogger(__name__)
 PRODUCER = "engagement"
 SCORE_CHANGED = "catalyst.events.v1.ScoreChanged"
+FIGURES_DISTRIBUTION = "catalyst.events.v1.FiguresDistribution"
+DISTRIBUTION_KEY = b"distribution"  # the record key of distributions (compaction keeps the newest per partition)
 Publish = Callable[[str, list[tuple[bytes, bytes | None]]], Awaitable[None]]
+Broadcast = Callable[[str, bytes, bytes], Awaitable[None]]  # topic, key, value: to every partition of the topic
 
 
 class PublisherMetrics:
@@ -70,6 +76,18 @@ def score_changed(
     ).SerializeToString()
 
 
+def figures_distribution(dist: Distribution) -> bytes:
+    """The FiguresDistribution envelope of a day; its id names the day, so consumers see a republish as one."""
+    ms = (dist.day + 1) * DAY_MS - 1
+    return envelope_pb2.Envelope(
+        event_id=f"engagement:distribution:{dist.day}",
+        occurred_at={"seconds": ms // 1000, "nanos": ms % 1000 * 1_000_000},
+        producer=PRODUCER,
+        type=FIGURES_DISTRIBUTION,
+        figures_distribution=dist.to_pb(),
+    ).SerializeToString()
+
+
 def pause_after(round_seconds: float, interval: float, share: float, importing: bool) -> float:
     """How long to wait before the next round: the interval, or, while the worker imports history, longer after
     a long round, so that publishing takes at most `share` of the time. Once the import is done the figures it
@@ -87,6 +105,7 @@ class Publisher:
         self,
         store: RedisStore,
         publish: Publish,
+        broadcast: Broadcast,
         model: ScoringModel,
         settings: PublisherSettings,
         metrics: PublisherMetrics,
@@ -96,6 +115,7 @@ class Publisher:
     ) -> None:
         self.store = store
         self.publish = publish
+        self.broadcast = broadcast
         self.model = model
         self.settings = settings
         self.metrics = metrics
@@ -116,9 +136,10 @@ class Publisher:
             await self.retrying.redis("drop boards", self.store.drop_leaderboards)
 
     async def run_once(self) -> int:
-        """One round: every day the watermark crossed since the last round, in order (the marks left, then
-        everyone active as of each day), or else today's marks made before the round began, chunk by chunk.
-        Returns how many ScoreChanged were published."""
+        """One round: every day the watermark crossed since the last round, in order (each completed day with
+        everyone active as of its end, then the company's distribution of that day; today with everyone as of
+        now), or else today's marks made before the round began, chunk by chunk. Returns how many ScoreChanged
+        were published."""
         started = time.perf_counter()
         self.importing = await self.backlog() > self.settings.publisher_catchup_backlog
         watermark_ms = await self.retrying.redis("watermark", self.store.watermark)
@@ -130,15 +151,29 @@ class Publisher:
         if cursor < 0:
             cursor = await self._first_day(today) - 1  # nothing happened before the oldest day marked
         elif cursor < today:
-            published += await self._publish_marked(cursor, watermark_ms)  # what that day still had
+            published += await self._complete(cursor, watermark_ms)  # the day the last rounds published as today
         for day in range(cursor + 1, today + 1):
-            marked = await self.retrying.redis("rollover", lambda d=day: self.store.rollover(d))
-            self.metrics.rollover_marked.inc(marked)
-            published += await self._publish_marked(day, watermark_ms)
+            published += await self._complete(day, watermark_ms) if day < today else await self._roll(day, watermark_ms)
             await self.retrying.redis("cursor", lambda d=day: self.store.set_published_day(d))
         if cursor >= today:
             published += await self._publish_marked(today, watermark_ms)
         self.metrics.round_seconds.observe(time.perf_counter() - started)
+        return published
+
+    async def _roll(self, day: int, watermark_ms: int, everyone: list[dict[str, float]] | None = None) -> int:
+        """Marks everyone active within the longest window as of `day` and publishes every mark as of it."""
+        marked = await self.retrying.redis("rollover", lambda: self.store.rollover(day))
+        self.metrics.rollover_marked.inc(marked)
+        return await self._publish_marked(day, watermark_ms, everyone)
+
+    async def _complete(self, day: int, watermark_ms: int) -> int:
+        """A day that is over: everyone as of its end, then the company's distribution of that day to every
+        partition, so a consumer has it before any figure of a later day."""
+        everyone: list[dict[str, float]] = []
+        published = await self._roll(day, watermark_ms, everyone)
+        value = figures_distribution(distribution(day, everyone, self.model.distribution))
+        topic = self.settings.topic_engagement
+        await self.retrying.kafka(topic, lambda: self.broadcast(topic, DISTRIBUTION_KEY, value))
         return published
 
     async def _first_day(self, today: int) -> int:
@@ -154,8 +189,9 @@ class Publisher:
                     first = min(first, *state.daily, *state.paired)
         return first
 
-    async def _publish_marked(self, day: int, watermark_ms: int) -> int:
-        """Publishes, as of `day`, every employee marked before this call."""
+    async def _publish_marked(self, day: int, watermark_ms: int, everyone: list[dict[str, float]] | None = None) -> int:
+        """Publishes, as of `day`, every employee marked before this call (their flattened figures appended to
+        `everyone` when given)."""
         now = self.clock()  # marks made from here on wait for the next call
         published = 0
         while True:
@@ -164,9 +200,11 @@ class Publisher:
             )
             if not employees:
                 return published
-            published += await self._publish_chunk(employees, day, watermark_ms)
+            published += await self._publish_chunk(employees, day, watermark_ms, everyone)
 
-    async def _publish_chunk(self, employees: Sequence[str], day: int, watermark_ms: int) -> int:
+    async def _publish_chunk(
+        self, employees: Sequence[str], day: int, watermark_ms: int, everyone: list[dict[str, float]] | None
+    ) -> int:
         """Figures as of `day`: a past day's as of its end, today's as of the newest event."""
         states = await self.retrying.redis("read", lambda: self.store.read_states(employees))
         today = watermark_ms // DAY_MS
@@ -187,6 +225,8 @@ class Publisher:
                 employee, state.department, state.opt_out, version, figs.windows, figs.signals, occurred
             )
             messages.append((employee.encode(), value))
+            if everyone is not None:
+                everyone.append(flatten(figs.signals, figs.windows))
             if self.ranks:
                 totals = {w: figs.windows[w][TOTAL] for w in boards.windows}
                 indexed.append(Board(employee, state.department, self.visibility.ranked(state.opted_in), totals))

@@ -189,13 +189,16 @@ async def test_an_erasure_during_a_chunk_in_flight_is_followed_by_a_tombstone(re
     await store.apply(work.writes, work.activity, work.newest_ms)
     sent: list[tuple[bytes, bytes | None]] = []
 
+    async def broadcast(topic: str, key: bytes, value: bytes) -> None:
+        raise AssertionError("no day ended: there is no distribution to send")
+
     async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
         if not sent:
             await store.forget("b", MODEL.leaderboards.windows)  # lands while the first chunk is in flight
         sent.extend(messages)
 
     metrics = PublisherMetrics(CollectorRegistry())
-    publisher = Publisher(store, publish, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1))
+    publisher = Publisher(store, publish, broadcast, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1))
     try:
         assert await publisher.run_once() == 2
         assert await publisher.run_once() == 0

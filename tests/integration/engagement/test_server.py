@@ -109,6 +109,9 @@ async def make_pipeline(client: aioredis.Redis, policy: Path | None = None) -> P
     settings = PublisherSettings(**({"policy_file": policy} if policy else {}))
     sent: list[tuple[str, bytes, bytes | None]] = []
 
+    async def broadcast(topic: str, key: bytes, value: bytes) -> None:
+        sent.append((topic, key, value))
+
     async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
         sent.extend((topic, key, value) for key, value in messages)
 
@@ -117,7 +120,7 @@ async def make_pipeline(client: aioredis.Redis, policy: Path | None = None) -> P
     handler = Handler(store, publish, MODEL, topics, worker_metrics, Retrying(worker_metrics, 1.0))
     await handler.start()
     metrics = PublisherMetrics(CollectorRegistry())
-    publisher = Publisher(store, publish, MODEL, settings, metrics, Retrying(metrics, 1.0))
+    publisher = Publisher(store, publish, broadcast, MODEL, settings, metrics, Retrying(metrics, 1.0))
     return Pipeline(store, handler, publisher, sent)
 
 

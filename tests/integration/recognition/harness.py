@@ -23,7 +23,11 @@ from services.common.auth import Role
 from services.common.consumer_lag import KafkaOffsets
 from services.common.grpc_client import bearer
 from services.common.local_issuer import LocalIssuer
+from services.engagement.model.config import load_model
+from services.engagement.model.distribution import distribution
+from services.engagement.publisher.publisher import DISTRIBUTION_KEY, figures_distribution
 from services.recognition.app import RecognitionApp
+from services.recognition.calibrator import DISTRIBUTIONS_KEY
 from services.recognition.config import RecognitionSettings
 from services.recognition.store import RecognitionStore, events_key, outbox_key, state_key
 from tests.conftest import trusted_issuer
@@ -37,9 +41,9 @@ MECHANICS_RULES = Path(__file__).resolve().parents[1] / "mechanics_badges.yaml"
 
 def calibrated_rules(directory: Path) -> Path:
     """The mechanics rules with Helper bronze calibrated (decision 0019): what the top 30 % of active colleagues
-    answer (the top half to keep), at least 3 (2); five active colleagues are enough to compare."""
+    answer (the top half to keep), at least 3 (2)."""
     rules = yaml.safe_load(MECHANICS_RULES.read_text())
-    rules["calibration"] = {"period_days": 7, "active_metric": "active_days_30d", "active_min": 1, "min_population": 5}
+    rules["calibration"] = {"period_days": 7}
     (criterion,) = rules["badges"]["helper"]["tiers"]["bronze"]["criteria"]
     criterion["percentile"] = {"grant": 70, "keep": 50}
     path = directory / "calibrated_badges.yaml"
@@ -94,6 +98,13 @@ def score_changed(
     for window, components in (windows or {}).items():
         sc.windows[window].CopyFrom(scores_pb2.ComponentScores(**components))
     return env
+
+
+def distribution_of(day: int, everyone: list[dict[str, float]], min_population: int = 5) -> bytes:
+    """The company's distribution of a day as engagement's publisher sends it (decision 0025); five active
+    colleagues are enough to compare."""
+    rule = load_model().distribution.model_copy(update={"min_population": min_population})
+    return figures_distribution(distribution(day, everyone, rule))
 
 
 def registered(
@@ -225,6 +236,19 @@ class Harness:
         await self.scores(env)
         version = env.score_changed.version
         await eventually(lambda: self.store.load(env.employee_id), lambda r: r.version >= version)
+
+    async def distribution_recorded(self, value: bytes) -> None:
+        """Sends a day's distribution to every partition of the engagement topic, as the publisher does, and waits
+        until recognition kept it."""
+        topic = self.topics["engagement"]
+
+        def send() -> None:
+            for partition in sorted(self.producer.partitions_for(topic)):
+                self.producer.send(topic, key=DISTRIBUTION_KEY, value=value, partition=partition).get(timeout=30)
+
+        await asyncio.to_thread(send)
+        day = str(envelope_pb2.Envelope.FromString(value).figures_distribution.day)
+        await eventually(lambda: self.store.redis.hexists(DISTRIBUTIONS_KEY, day), bool)
 
     async def register(self, employee: str, department: str, name: str, at: datetime, manager: bool = False) -> None:
         env = registered(employee, department, name, at, manager)

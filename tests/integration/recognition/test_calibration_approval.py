@@ -14,9 +14,11 @@ from catalyst.events.v1 import badges_pb2
 from catalyst.recognition.v1 import recognition_pb2 as pb
 
 from services.common.auth import Role
+from services.recognition.calibration import day_of
 from tests.integration.recognition.harness import (
     Harness,
     calibrated_rules,
+    distribution_of,
     eventually,
     score_changed,
     settings_for,
@@ -49,12 +51,15 @@ def helper_bronze(response: pb.ListCalibrationProposalsResponse) -> pb.Calibrati
 
 
 async def test_the_programme_owner_approves_the_proposal_listed_and_it_decides_the_next_grants(rec: Harness) -> None:
-    # The first figures arrive one by one: the calibration of this week was taken with one active colleague,
-    # so nobody is compared and Helper bronze cannot be earned yet.
+    # The first figures arrive before engagement published any day's distribution, so nobody is compared and
+    # Helper bronze cannot be earned yet.
     for n, person in enumerate(PEOPLE):
         await rec.scores_applied(score_changed(person, 1, T0, {"answers_100d": n, "active_days_30d": 5}))
     await rec.settled()
     assert not (await rec.stub.GetBadges(pb.GetBadgesRequest(), metadata=rec.token("e19"))).badges
+    # The day ends: its distribution is what the proposal offers.
+    everyone = [{"answers_100d": float(n), "active_days_30d": 5.0} for n in range(len(PEOPLE))]
+    await rec.distribution_recorded(distribution_of(day_of(T0), everyone))
 
     owner, council = rec.token("comms", Role.PROGRAMME_OWNER), rec.token("wc", Role.WORKS_COUNCIL)
     await refused(

@@ -24,6 +24,10 @@ from tests.unit.engagement.test_model import END, TODAY, records
 MODEL = load_model()
 
 
+async def nowhere(topic: str, key: bytes, value: bytes) -> None:
+    """Distributions are not what these tests look at."""
+
+
 def test_a_round_publishes_each_dirty_employee_once_with_the_models_figures() -> None:
     """Under the default policy: no boards at all."""
     store = MemoryStore(MODEL.keep_days)
@@ -38,7 +42,7 @@ def test_a_round_publishes_each_dirty_employee_once_with_the_models_figures() ->
         await store.apply(work.writes, work.activity, work.newest_ms)
         await store.forget("c", [])
         metrics = PublisherMetrics(CollectorRegistry())
-        publisher = Publisher(store, publish, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1))
+        publisher = Publisher(store, publish, nowhere, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1))
         return await publisher.run_once()
 
     assert asyncio.run(run()) == 2
@@ -65,7 +69,7 @@ def test_under_a_ranking_policy_only_who_opted_in_is_shown_on_the_boards(tmp_pat
         await store.apply(work.writes, work.activity, work.newest_ms)
         metrics = PublisherMetrics(CollectorRegistry())
         settings = PublisherSettings(policy_file=ranking_policy(tmp_path))
-        await Publisher(store, publish, MODEL, settings, metrics, Retrying(metrics, 0.1)).run_once()
+        await Publisher(store, publish, nowhere, MODEL, settings, metrics, Retrying(metrics, 0.1)).run_once()
 
     asyncio.run(run())
     assert {e: b.visible for e, b in store.boards.items()} == {"a": True, "b": False, "c": False}
@@ -78,13 +82,19 @@ def test_a_long_round_is_followed_by_a_longer_pause_while_the_worker_imports() -
 
 
 def test_days_the_watermark_crossed_are_published_in_turn_each_as_of_its_end() -> None:
-    """A burst reaching three days further: a's figures as of each day, in order, dated at each past day's end;
-    the cursor moves to the newest day; a second round publishes nothing."""
+    """A burst reaching three days further: a's figures as of each day, in order, dated at each past day's end,
+    each completed day followed by the company's distribution of that day; the cursor moves to the newest day;
+    a second round publishes nothing."""
     store = MemoryStore(MODEL.keep_days)
     sent: list[envelope_pb2.Envelope] = []
+    log: list[tuple[str, int]] = []  # (what, day) in the order it went out
 
     async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
         sent.extend(envelope_pb2.Envelope.FromString(value) for _, value in messages if value)
+        log.extend(("figures", e.score_changed.version >> 32) for e in sent[len(sent) - len(messages) :])
+
+    async def broadcast(topic: str, key: bytes, value: bytes) -> None:
+        log.append(("distribution", envelope_pb2.Envelope.FromString(value).figures_distribution.day))
 
     first = TODAY - 5
 
@@ -93,10 +103,19 @@ def test_days_the_watermark_crossed_are_published_in_turn_each_as_of_its_end() -
         work = plan(records(events), 1 << 62, 0)
         await store.apply(work.writes, work.activity, work.newest_ms)
         metrics = PublisherMetrics(CollectorRegistry())
-        publisher = Publisher(store, publish, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1))
+        publisher = Publisher(store, publish, broadcast, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1))
         return await publisher.run_once(), await publisher.run_once()
 
     assert asyncio.run(run())[1] == 0
+    assert log == [
+        *[("figures", first)] * 2,
+        ("distribution", first),
+        *[("figures", first + 1)] * 2,
+        ("distribution", first + 1),
+        *[("figures", first + 2)] * 2,
+        ("distribution", first + 2),
+        *[("figures", first + 3)] * 2,
+    ]
     days = [(e.employee_id, e.score_changed.version >> 32) for e in sent]
     assert [d for e, d in days if e == "a"] == [first, first + 1, first + 2, first + 3]
     assert [d for e, d in days if e == "b"] == [first, first + 1, first + 2, first + 3]  # zero at first
@@ -108,3 +127,40 @@ def test_days_the_watermark_crossed_are_published_in_turn_each_as_of_its_end() -
     for env, day in zip(a, range(first, first + 4), strict=True):
         assert dict(env.score_changed.signals) == figures(state, day, MODEL).signals
     assert store.published_through == first + 3
+
+
+def test_a_day_that_ends_sends_everyone_as_of_its_end_and_then_the_companys_distribution() -> None:
+    """Live: the rounds of a day publish today's marks; once the next day's first event arrives, everyone active is
+    published as of the day's end (also who did nothing since), and then the distribution of that day, counting
+    the active among them (fewer than the minimum population here: no quantiles)."""
+    store = MemoryStore(MODEL.keep_days)
+    log: list[envelope_pb2.Envelope] = []
+
+    async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
+        log.extend(envelope_pb2.Envelope.FromString(value) for _, value in messages if value)
+
+    async def broadcast(topic: str, key: bytes, value: bytes) -> None:
+        assert key == b"distribution"
+        log.append(envelope_pb2.Envelope.FromString(value))
+
+    day = TODAY - 2
+
+    async def run() -> None:
+        metrics = PublisherMetrics(CollectorRegistry())
+        publisher = Publisher(store, publish, broadcast, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1))
+        for events in ([post("a", day * DAY + 600), post("b", day * DAY + 700)], [post("c", (day + 1) * DAY + 60)]):
+            work = plan(records(events), 1 << 62, 0)
+            await store.apply(work.writes, work.activity, work.newest_ms)
+            await publisher.run_once()
+
+    asyncio.run(run())
+    kinds = [(e.WhichOneof("payload"), e.employee_id) for e in log]
+    assert kinds[:2] == [("score_changed", "a"), ("score_changed", "b")]  # during the day
+    # As of its end: a and b, and c, whose first event came the next day (figures of nothing yet, not active).
+    assert sorted(kinds[2:5]) == [("score_changed", "a"), ("score_changed", "b"), ("score_changed", "c")]
+    assert all(e.occurred_at.ToMilliseconds() == (day + 1) * DAY * 1000 - 1 for e in log[2:5])
+    assert kinds[5] == ("figures_distribution", "")
+    spread = log[5].figures_distribution
+    assert (spread.day, spread.population, spread.min_population) == (day, 2, MODEL.distribution.min_population)
+    assert dict(spread.quantiles) == {}
+    assert {k for k, _ in kinds[6:]} == {"score_changed"}  # the new day: everyone active as of it

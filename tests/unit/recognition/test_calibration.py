@@ -1,4 +1,5 @@
-"""Calibration to the company: percentile thresholds with floors, frozen per period, with hysteresis."""
+"""Calibration to the company: percentile thresholds with floors from a day's company distribution, chosen per
+period, with hysteresis."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from services.recognition.calibration import Calibration, calibrate, due, period_start, proposals, thresholds
+from services.engagement.model.config import Distribution as DistributionRule
+from services.engagement.model.distribution import distribution
+from services.recognition.calibration import Calibration, day_of, period_start, proposals, source_day, thresholds
 from services.recognition.rules import Action, Holding, Rules, RulesError, Tier, evaluate, load_rules, progress
 
 MONDAY = datetime(2026, 8, 3, 9, 0, tzinfo=UTC)
@@ -16,7 +19,7 @@ MONDAY = datetime(2026, 8, 3, 9, 0, tzinfo=UTC)
 RULES = {
     "version": 1,
     "coverage": {"badge": "helper"},
-    "calibration": {"period_days": 7, "active_metric": "active_days_30d", "active_min": 1, "min_population": 10},
+    "calibration": {"period_days": 7},
     "badges": {
         "helper": {
             "name": "Helper",
@@ -52,8 +55,16 @@ def rules(tmp_path: Path) -> Rules:
     return load_rules(write(tmp_path, RULES))
 
 
+SPREAD = DistributionRule(active_signal="active_days_30d", active_min=1, min_population=10, metrics=["answers_100d"])
+
+
 def company(answers: list[float], active: float = 5) -> list[dict[str, float]]:
     return [{"answers_100d": a, "active_days_30d": active} for a in answers]
+
+
+def calibrate(rules: Rules, everyone: list[dict[str, float]], at: datetime) -> Calibration:
+    """The calibration of `at`'s period from the company's distribution of the day before."""
+    return Calibration.of(rules, distribution(day_of(at) - 1, everyone, SPREAD), at)
 
 
 def test_the_threshold_is_what_the_top_share_of_active_colleagues_reach(rules: Rules) -> None:
@@ -84,12 +95,20 @@ def test_an_empty_intranet_badges_nobody(rules: Rules) -> None:
     assert evaluate(rules, {"answers_100d": 2, "accepted_answers_100d": 1}, {}, MONDAY, calibration=calibration) == []
 
 
-def test_a_calibration_is_frozen_for_its_period(rules: Rules) -> None:
-    calibration = calibrate(rules, company([1.0] * 20), MONDAY + timedelta(days=2))
-    assert calibration.period_start == period_start(rules, MONDAY) == datetime(2026, 8, 3, tzinfo=UTC)
-    assert not due(rules, calibration, MONDAY + timedelta(days=6))
-    assert due(rules, calibration, MONDAY + timedelta(days=7))
-    assert due(rules, None, MONDAY)
+def test_a_period_takes_the_distribution_of_the_day_before_it_began(rules: Rules) -> None:
+    monday = day_of(MONDAY)
+    assert period_start(rules, MONDAY + timedelta(days=2)) == datetime(2026, 8, 3, tzinfo=UTC)
+    kept = [monday - 8, monday - 1, monday + 1, monday + 5]  # another partition may be days ahead
+    assert source_day(rules, kept, MONDAY + timedelta(days=3)) == monday - 1
+    assert source_day(rules, kept, MONDAY + timedelta(days=6)) == monday - 1
+
+
+def test_a_historys_first_period_takes_the_newest_day_before(rules: Rules) -> None:
+    monday = day_of(MONDAY)
+    kept = [monday + 1, monday + 2, monday + 5]  # the history began on a Tuesday
+    assert source_day(rules, kept, MONDAY) is None
+    assert source_day(rules, kept, MONDAY + timedelta(days=2)) == monday + 1
+    assert source_day(rules, kept, MONDAY + timedelta(days=4)) == monday + 2
 
 
 def test_hysteresis_holds_when_the_distribution_moves(rules: Rules) -> None:
@@ -128,6 +147,13 @@ def test_evidence_and_progress_name_a_share_of_colleagues_never_a_rank(rules: Ru
 def test_a_calibration_survives_json(rules: Rules) -> None:
     calibration = calibrate(rules, company([float(n) for n in range(40)]), MONDAY)
     assert Calibration.from_json(calibration.to_json()) == calibration
+
+
+def test_ranked_metrics_need_a_published_distribution(tmp_path: Path) -> None:
+    raw = yaml.safe_load(yaml.safe_dump(RULES))
+    raw["badges"]["helper"]["tiers"]["single"]["criteria"][1]["percentile"] = {"grant": 80, "keep": 70}
+    with pytest.raises(RulesError, match="accepted_answers_100d.*add it to distribution.metrics"):
+        load_rules(write(tmp_path, raw))
 
 
 def test_percentiles_need_a_calibration_section(tmp_path: Path) -> None:

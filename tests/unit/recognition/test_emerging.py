@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from services.recognition.calibration import Calibration, calibrate
+from services.recognition.calibration import Calibration
 from services.recognition.emerging import outlook, window_days
 from services.recognition.rules import Holding, Rules, Tier, load_rules
-from tests.unit.recognition.test_calibration import MONDAY, RULES, company, write
+from tests.unit.recognition.test_calibration import MONDAY, RULES, calibrate, company, write
 
 
 def rules_with(tmp_path: Path, profile: bool = False) -> Rules:

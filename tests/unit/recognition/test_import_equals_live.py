@@ -18,17 +18,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from catalyst.events.v1 import envelope_pb2
+from catalyst.events.v1 import envelope_pb2, scores_pb2
 from prometheus_client import CollectorRegistry
 
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.model.config import load_model
-from services.engagement.model.figures import figures
+from services.engagement.model.figures import figures, flatten
 from services.engagement.publisher.publisher import Publisher, PublisherMetrics
 from services.engagement.publisher.settings import PublisherSettings
 from services.engagement.worker.handler import Record, plan
 from services.recognition.handlers import COMPONENTS
-from services.recognition.rules import Action, Holding, Rules, Tier, evaluate, figures_from, load_rules
+from services.recognition.rules import Action, Holding, Rules, Tier, evaluate, load_rules
 from tests.unit.engagement.builders import DAY, post, react
 from tests.unit.engagement.fakes import MemoryStore, expected_states
 
@@ -103,14 +103,18 @@ class Pipeline:
     def __init__(self) -> None:
         self.store = MemoryStore(MODEL.keep_days)
         self.published: list[envelope_pb2.Envelope] = []
+        self.distributions: list[scores_pb2.FiguresDistribution] = []  # in the order they went out
         self.offset = 0
         metrics = PublisherMetrics(CollectorRegistry())
         self.publisher = Publisher(
-            self.store, self._publish, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1)
+            self.store, self._publish, self._broadcast, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1)
         )
 
     async def _publish(self, topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
         self.published += [envelope_pb2.Envelope.FromString(value) for _, value in messages if value]
+
+    async def _broadcast(self, topic: str, key: bytes, value: bytes) -> None:
+        self.distributions.append(envelope_pb2.Envelope.FromString(value).figures_distribution)
 
     async def work(self, events: list[envelope_pb2.Envelope]) -> None:
         batch = as_records(events, self.offset)
@@ -138,7 +142,7 @@ def recognise(rules: Rules, published: list[envelope_pb2.Envelope]) -> tuple[Out
         at = env.occurred_at.ToDatetime(tzinfo=UTC)
         windows = {w: {c: getattr(s, c) for c in COMPONENTS} for w, s in scores.windows.items()}
         mine = holdings.setdefault(env.employee_id, {})
-        for decision in evaluate(rules, figures_from(dict(scores.signals), windows), mine, at):
+        for decision in evaluate(rules, flatten(dict(scores.signals), windows), mine, at):
             mine[(decision.badge, decision.tier)] = decision.holding
             actions.append(decision.action)
     return {e: summary(h) for e, h in holdings.items() if summary(h)}, actions
@@ -162,7 +166,7 @@ def reference(rules: Rules, events: list[envelope_pb2.Envelope]) -> Outcome:
         at = datetime.fromtimestamp((day + 1) * DAY - 1, UTC)
         for person, state in states.items():
             figs = figures(state, day, MODEL)
-            for decision in evaluate(rules, figures_from(figs.signals, figs.windows), holdings[person], at):
+            for decision in evaluate(rules, flatten(figs.signals, figs.windows), holdings[person], at):
                 holdings[person][(decision.badge, decision.tier)] = decision.holding
     return {e: summary(h) for e, h in holdings.items() if summary(h)}
 
@@ -204,6 +208,10 @@ def test_a_history_imported_in_one_burst_gives_the_badges_it_gives_day_by_day(ru
     imported, imported_actions = recognise(rules, burst.published)
     live, live_actions = recognise(rules, lived.published)
     assert imported == live == reference(rules, events)
+    # Every completed day's company distribution went out once per round that completed it, the same either way.
+    days = [d.day for d in burst.distributions]
+    assert days == list(range(days[0], START_DAY + DAYS - 1)) and days[0] <= START_DAY + 1
+    assert burst.distributions == lived.distributions
     for actions in (imported_actions, live_actions):  # the history exercises every part of the state machine
         assert {Action.QUALIFY, Action.GRANT, Action.AT_RISK, Action.REVOKE} <= set(actions)
     behind = max(e.score_changed.version >> 32 for e in burst.published[:50]) < START_DAY + DAYS // 2
@@ -221,6 +229,6 @@ def test_the_old_coalesced_figures_alone_would_not_have_sufficed(rules: Rules) -
     for person, state in states.items():
         figs = figures(state, last, MODEL)
         mine = final.setdefault(person, {})
-        for decision in evaluate(rules, figures_from(figs.signals, figs.windows), mine, at):
+        for decision in evaluate(rules, flatten(figs.signals, figs.windows), mine, at):
             mine[(decision.badge, decision.tier)] = replace(decision.holding)
     assert {e: summary(h) for e, h in final.items() if summary(h)} != reference(rules, events)

@@ -11,7 +11,7 @@ import yaml
 from catalyst.events.v1 import scores_pb2
 
 from services.engagement.model.config import DEFAULT_SCORING_FILE, load_model
-from services.engagement.model.figures import figures
+from services.engagement.model.figures import figures, flatten
 from services.engagement.model.state import State
 from services.recognition.config import DEFAULT_RULES
 from services.recognition.rules import (
@@ -24,7 +24,6 @@ from services.recognition.rules import (
     TierRule,
     default_window,
     evaluate,
-    figures_from,
     load_rules,
     progress,
     revocation_due,
@@ -165,7 +164,7 @@ def test_windows_are_read_from_metric_names() -> None:
 
 
 def test_figures_flatten_signals_and_window_scores() -> None:
-    flat = figures_from({"posts_30d": 4}, {"30d": {"total": 12.5}})
+    flat = flatten({"posts_30d": 4}, {"30d": {"total": 12.5}})
     assert flat == {"posts_30d": 4.0, "score.30d.total": 12.5}
 
 
@@ -341,9 +340,11 @@ def test_the_catalogue_is_what_engagement_publishes() -> None:
     model = load_model()
     catalogue = Catalogue.of(model)
     published = figures(State(), 0, model)
-    assert catalogue.signals == set(published.signals)
-    assert list(catalogue.windows) == list(published.windows)
-    assert list(catalogue.components) == [f.name for f in scores_pb2.ComponentScores.DESCRIPTOR.fields]
+    for metric in flatten(published.signals, published.windows):
+        assert catalogue.check(metric) == metric
+    assert {f.name for f in scores_pb2.ComponentScores.DESCRIPTOR.fields} == set(published.windows["30d"])
+    with pytest.raises(ValueError, match="unknown signal"):
+        catalogue.check("no_such_signal_30d")
 
 
 def test_rules_are_checked_against_the_scoring_file_they_are_given(tmp_path: Path) -> None:
