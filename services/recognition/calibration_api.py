@@ -36,11 +36,10 @@ def proposals_pb(
     min_group_size: int,
 ) -> pb.ListCalibrationProposalsResponse:
     """The population is told only when the proposal compares people at all (at least min_population)."""
-    minimum = rules.calibration.min_population if rules.calibration else 0
     response = pb.ListCalibrationProposalsResponse(
         proposal_id=proposal_id(proposal),
         population=proposal.population if proposal.quantiles else 0,
-        min_population=minimum,
+        min_population=proposal.min_population,
         min_group_size=min_group_size,
         approvals=[approval_pb(a) for a in approvals],
     )

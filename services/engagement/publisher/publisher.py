@@ -3,13 +3,13 @@ with the figures of their state as of a day of event time (docs/engagement.md, "
 
 A round takes chunks of the oldest marks into a taking set, publishes them, waits for the broker, then
 updates the leaderboards and removes the chunk; a crash in between publishes the chunk again (at-least-once,
-deterministic event ids). The publisher walks event time one day at a time: when the watermark has crossed
-days, each of them is published in turn, everyone active within the longest window as of that day (their
-windowed figures moved although nothing new happened), so a history imported in one burst gives consumers
-the same days a history lived day by day does. Once a day is over, everyone active is published as of its
-end, and the company's distribution of that day goes to every partition after them (decision 0025), so
-consumers judging a person against colleagues use the same numbers on every partition. Leaderboards are
-kept only where the policy has rankings (of the people who opted in); otherwise none is stored at all.
+deterministic event ids). The publisher walks event time one day at a time: once a day is over (the
+watermark crossed it), everyone active within the longest window is published as of its end (their windowed
+figures moved although nothing new happened), then the company's distribution of that day goes to every
+partition after them (decision 0025). A history imported in one burst thus gives consumers the same days a
+history lived day by day does, and consumers judging a person against colleagues use the same numbers on
+every partition. Leaderboards are kept only where the policy has rankings (of the people who opted in);
+otherwise none is stored at all.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ class Publisher:
 
     async def run_once(self) -> int:
         """One round: every day the watermark crossed since the last round, in order (each completed day with
-        everyone active as of its end, then the company's distribution of that day; today with everyone as of
+        everyone active as of its end, then the company's distribution of that day; then today's marks as of
         now), or else today's marks made before the round began, chunk by chunk. Returns how many ScoreChanged
         were published."""
         started = time.perf_counter()
@@ -153,24 +153,28 @@ class Publisher:
         elif cursor < today:
             published += await self._complete(cursor, watermark_ms)  # the day the last rounds published as today
         for day in range(cursor + 1, today + 1):
-            published += await self._complete(day, watermark_ms) if day < today else await self._roll(day, watermark_ms)
+            published += (
+                await self._complete(day, watermark_ms) if day < today else await self._begin(day, watermark_ms)
+            )
             await self.retrying.redis("cursor", lambda d=day: self.store.set_published_day(d))
         if cursor >= today:
             published += await self._publish_marked(today, watermark_ms)
         self.metrics.round_seconds.observe(time.perf_counter() - started)
         return published
 
-    async def _roll(self, day: int, watermark_ms: int, everyone: list[dict[str, float]] | None = None) -> int:
-        """Marks everyone active within the longest window as of `day` and publishes every mark as of it."""
-        marked = await self.retrying.redis("rollover", lambda: self.store.rollover(day))
-        self.metrics.rollover_marked.inc(marked)
-        return await self._publish_marked(day, watermark_ms, everyone)
+    async def _begin(self, day: int, watermark_ms: int) -> int:
+        """Today, once the days before it are complete: whoever already acted today (the days before took
+        their marks), as of now. Everyone else's figures of today go out when today is complete."""
+        await self.retrying.redis("rollover", lambda: self.store.rollover(day, 1))
+        return await self._publish_marked(day, watermark_ms)
 
     async def _complete(self, day: int, watermark_ms: int) -> int:
-        """A day that is over: everyone as of its end, then the company's distribution of that day to every
-        partition, so a consumer has it before any figure of a later day."""
+        """A day that is over: everyone active within the longest window as of its end, then the company's
+        distribution of that day to every partition, so a consumer has it before any figure of a later day."""
+        marked = await self.retrying.redis("rollover", lambda: self.store.rollover(day))
+        self.metrics.rollover_marked.inc(marked)
         everyone: list[dict[str, float]] = []
-        published = await self._roll(day, watermark_ms, everyone)
+        published = await self._publish_marked(day, watermark_ms, everyone)
         value = figures_distribution(distribution(day, everyone, self.model.distribution))
         topic = self.settings.topic_engagement
         await self.retrying.kafka(topic, lambda: self.broadcast(topic, DISTRIBUTION_KEY, value))
