@@ -517,10 +517,10 @@ class RedisStore:
         marked = await self.redis.zcard(DIRTY) + await self.redis.zcard(TAKING)
         return watermark is not None and cursor is not None and int(cursor) >= int(watermark) // DAY_MS and not marked
 
-    async def rollover(self, day: int, days: int | None = None) -> int:
-        """Marks dirty everyone active within the last `days` days up to `day` (the longest window: everyone
-        whose windowed figures move with the day). Returns how many were marked."""
-        employees = await self.redis.zrange(ACTIVE, day - (days or self.keep_days) + 1, "+inf", byscore=True)
+    async def rollover(self, day: int) -> int:
+        """Marks dirty everyone active within the longest window up to `day`, whose windowed figures move with
+        the day. Returns how many were marked."""
+        employees = await self.redis.zrange(ACTIVE, day - self.keep_days + 1, "+inf", byscore=True)
         now = time.time()
         pipe = self.redis.pipeline(transaction=False)
         for start in range(0, len(employees), CHUNK):

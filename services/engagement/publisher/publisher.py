@@ -137,7 +137,7 @@ class Publisher:
 
     async def run_once(self) -> int:
         """One round: every day the watermark crossed since the last round, in order (each completed day with
-        everyone active as of its end, then the company's distribution of that day; then today's marks as of
+        everyone active as of its end, then the company's distribution of that day; then everyone active as of
         now), or else today's marks made before the round began, chunk by chunk. Returns how many ScoreChanged
         were published."""
         started = time.perf_counter()
@@ -163,9 +163,10 @@ class Publisher:
         return published
 
     async def _begin(self, day: int, watermark_ms: int) -> int:
-        """Today, once the days before it are complete: whoever already acted today (the days before took
-        their marks), as of now. Everyone else's figures of today go out when today is complete."""
-        await self.retrying.redis("rollover", lambda: self.store.rollover(day, 1))
+        """Today, once the days before it are complete: everyone active within the longest window as of now
+        (their windows moved with the day, and the days before took the marks of today's first events)."""
+        marked = await self.retrying.redis("rollover", lambda: self.store.rollover(day))
+        self.metrics.rollover_marked.inc(marked)
         return await self._publish_marked(day, watermark_ms)
 
     async def _complete(self, day: int, watermark_ms: int) -> int:

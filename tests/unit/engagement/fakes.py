@@ -88,8 +88,8 @@ class MemoryStore:
     async def marked(self) -> list[str]:
         return sorted(self.dirty)
 
-    async def rollover(self, day: int, days: int | None = None) -> int:
-        marked = [e for e, top in self.active.items() if top > day - (days or self.keep_days)]
+    async def rollover(self, day: int) -> int:
+        marked = [e for e, top in self.active.items() if top > day - self.keep_days]
         self.dirty += [e for e in marked if e not in self.dirty]
         return len(marked)
 
