@@ -106,12 +106,14 @@ class Processes:
         )
         self.relay: subprocess.Popen | None = None
         if relay_process:
+            relay_env, command = env, ["-m", "services.feed.relay"]
+            if not (feed_root / "services" / "feed" / "relay.py").exists():
+                # A tree from before the relay process: a second feed whose relay is its only busy part.
+                relay_env = {**env, "CATALYST_RELAY_ENABLED": "true", "CATALYST_GRPC_PORT": str(free_port())}
+                relay_env["CATALYST_METRICS_PORT"] = env["CATALYST_RELAY_METRICS_PORT"]
+                command = ["-m", "services.feed"]
             self.relay = subprocess.Popen(
-                [sys.executable, "-m", "services.feed.relay"],
-                env=env,
-                cwd=feed_root,
-                stdout=self.feed_log,
-                stderr=self.feed_log,
+                [sys.executable, *command], env=relay_env, cwd=feed_root, stdout=self.feed_log, stderr=self.feed_log
             )
         self.target = f"127.0.0.1:{self.grpc_port}"
         wait_until(self._feed_serving, 60, "the feed to serve", interval=0.3)
@@ -488,7 +490,8 @@ def report(
         "`python -m services.feed.relay` (its own process) publishing to a fresh topic with the interactions "
         f"topic's partitions on the shared broker; {args.employees} employees in the directory; a realistic mix of "
         f"interaction kinds in batches of {args.batch} through `IngestInteractions`. Feed settings: "
-        f"{', '.join(args.feed_env) or 'defaults'}.",
+        f"{', '.join(args.feed_env) or 'defaults'}"
+        + (f"; the feed's code from {args.feed_root}." if args.feed_root.resolve() != ROOT else "."),
         "",
         f"* **Relay** ({args.relay_rounds} rounds of {args.relay_interactions}): the relay process is stopped "
         "(SIGSTOP) while the interactions are acknowledged (2 calls in flight), then resumed (SIGCONT); the rate "
@@ -513,9 +516,8 @@ def report(
 
 def git_commit() -> str:
     done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "services/feed", "bench/feed_ingest.py"], cwd=ROOT, capture_output=True, text=True
-    )
+    paths = ["services/feed", "bench/feed_ingest.py"]
+    dirty = subprocess.run(["git", "status", "--porcelain", *paths], cwd=ROOT, capture_output=True, text=True)
     return done.stdout.strip() + (" (with uncommitted changes)" if dirty.stdout.strip() else "")
 
 
@@ -543,7 +545,8 @@ def main() -> None:
         "--feed-root",
         type=Path,
         default=ROOT,
-        help="run the feed from another tree, e.g. `git archive <commit> services | tar -x -C DIR` (before/after)",
+        help="run the feed from another tree, e.g. `git archive <commit> services | tar -x -C DIR` (before/after); "
+        "a tree without services/feed/relay.py gets a second `python -m services.feed` as its relay process",
     )
     args = parser.parse_args()
     relay_process = args.relay == "process"
