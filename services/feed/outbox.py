@@ -6,7 +6,7 @@ key = employee id, so one Kafka partition per employee), flushes, and then XDELs
 acknowledged entries. The producer (confluent-kafka, librdkafka) blocks in flush, so it runs in a worker
 thread, never on the event loop.
 
-The relay runs as a process of its own (`python -m services.feed.relay`, docs/decisions/0025) or inside
+The relay runs as a process of its own (`python -m services.feed.relay`, docs/decisions/0026) or inside
 the gRPC process (`relay_enabled`); among several relays only the holder of a Redis lease publishes, so
 two relays never interleave one employee's events.
 """
@@ -135,7 +135,7 @@ def producer_factory(
 
     `murmur2_random` is Java's key partitioner (kafka-python's and every other client's default), so an
     employee keeps the partition their earlier events went to. Record encoding, checksums and batching
-    happen in librdkafka (C), which is why the relay uses this client (docs/decisions/0025)."""
+    happen in librdkafka (C), which is why the relay uses this client (docs/decisions/0026)."""
 
     def build() -> Producer:
         return Producer(
