@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import threading
 import time
 import uuid
@@ -30,6 +31,32 @@ from services.common.lease import RedisLease
 from services.feed.store import Keys
 
 log = logging.getLogger(__name__)
+
+
+class OncePerInterval(logging.Filter):
+    """Lets a message through at most once per interval: librdkafka logs every failed reconnect, many a
+    second while a broker is down, and the outbox gauges already say how long that lasts."""
+
+    def __init__(self, seconds: float = 60.0, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._seconds = seconds
+        self._clock = clock
+        self._last: dict[str, float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = re.sub(r"after \d+ms", "", record.getMessage())
+        now = self._clock()
+        last = self._last.get(key)
+        if last is not None and now - last < self._seconds:
+            return False
+        if len(self._last) >= 1_000:
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+
+librdkafka_log = logging.getLogger(f"{__name__}.librdkafka")
+librdkafka_log.addFilter(OncePerInterval())
 
 
 @dataclass(frozen=True)
@@ -152,7 +179,7 @@ def producer_factory(
                 "message.timeout.ms": delivery_timeout_ms,
                 "request.timeout.ms": request_timeout_ms,
                 "reconnect.backoff.max.ms": 2_000,
-                "logger": log,
+                "logger": librdkafka_log,
             }
         )
 
