@@ -58,7 +58,13 @@ class FeedSettings(CommonSettings):
         262_144, ge=16_384, le=900_000, description="producer batch size per partition (below the broker's 1 MB limit)"
     )
     relay_linger_ms: int = Field(20, ge=0, description="producer linger; each cycle flushes, so it only fills batches")
-    relay_idle_seconds: float = Field(0.2, gt=0, description="poll interval when the outbox is empty")
+    relay_idle_seconds: float = Field(
+        0.2,
+        gt=0,
+        le=4.0,
+        description="longest blocking wait for a new outbox entry before the lease is renewed (below Redis's "
+        "5 s socket timeout)",
+    )
     relay_backoff_seconds: float = Field(1.0, gt=0, description="pause after a failed publish")
     relay_lease_seconds: float = Field(15.0, gt=1, description="only the lease holder among replicas publishes")
     relay_drain_seconds: float = Field(20.0, gt=0, description="time to empty the outbox on SIGTERM")

@@ -65,7 +65,6 @@ class FeedHandlers:
         max_comments_shown: int = 200,
         clock: Callable[[], int] = wall_clock_ms,
         entropy: Callable[[], str] = random_entropy,
-        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._ingestion = ingestion
@@ -75,7 +74,6 @@ class FeedHandlers:
         self._max_comments = max_comments_shown
         self._clock = clock
         self._entropy = entropy
-        self._on_commit = on_commit
 
     # ---------------------------------------------------------------- helpers
 
@@ -99,9 +97,7 @@ class FeedHandlers:
         return emp.department_id if emp else fallback
 
     async def _commit(self, handler: Callable[[Tx], Awaitable[T]]) -> T:
-        result = await self._store.run(handler)
-        self._on_commit()
-        return result
+        return await self._store.run(handler)
 
     # ---------------------------------------------------------------- posts and questions
 
@@ -578,6 +574,4 @@ class FeedHandlers:
         accepted = await self._ingestion.ingest(
             source, [item.source_id for item in unique], ingest.employees_needed(unique), build
         )
-        if accepted:
-            self._on_commit()
         return accepted, len(checked) - accepted

@@ -211,15 +211,10 @@ class OutboxRelay:
         self._lease_ms = int(lease_seconds * 1000)
         self._owner = f"relay-{uuid.uuid4().hex[:12]}"
         self._lease = RedisLease(redis, Keys.RELAY_LEASE)
-        self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._gauges: asyncio.Task | None = None
         self._leader = False
-
-    def notify(self) -> None:
-        """Called after a commit so new entries go out without waiting for the next poll."""
-        self._wake.set()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="outbox-relay")
@@ -239,20 +234,32 @@ class OutboxRelay:
         while not self._stopping.is_set():
             try:
                 published, failed = await self.publish_once()
+                if not published and not failed:
+                    await self._wait_for_entries()
+                    continue
             except Exception:
                 log.exception("outbox relay cycle failed; retrying")
-                published, failed = 0, 1
+                failed = 1
             if failed:
                 await self._pause(self._backoff)
-            elif not published:
-                await self._pause(self._idle)
 
     async def _pause(self, seconds: float) -> None:
-        self._wake.clear()
         try:
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            await asyncio.wait_for(self._stopping.wait(), seconds)
         except TimeoutError:
             pass
+
+    async def _wait_for_entries(self) -> None:
+        """Returns as soon as any stream holds an entry, or after `idle_seconds` (then the lease is renewed).
+
+        A blocking XREAD from each stream's start: it answers at once if an entry arrived since the last
+        read, and otherwise when the next one is added, whichever process adds it. A relay that does not
+        hold the lease only waits (the streams are not empty while the holder publishes)."""
+        if not self._leader:
+            await self._pause(self._idle)
+            return
+        streams = {stream: b"0-0" for stream in self._streams}
+        await self._redis.xread(streams, count=1, block=max(1, int(self._idle * 1000)))
 
     async def _hold_lease(self) -> bool:
         held = await self._lease.hold(self._owner, self._lease_ms / 1000)
@@ -327,7 +334,6 @@ class OutboxRelay:
         Whatever the broker has not acknowledged by then stays in the outbox and goes out, with
         the same event ids, after the next start."""
         self._stopping.set()
-        self._wake.set()
         abort = self._publisher.abort
         timer = asyncio.get_running_loop().call_later(timeout, abort.set)
         try:

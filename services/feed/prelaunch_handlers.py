@@ -21,13 +21,11 @@ class PreLaunch:
         sessions: SessionRegistry,
         limits: Limits,
         clock: Callable[[], int],
-        on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self._store = store
         self._sessions = sessions
         self._limits = limits
         self._clock = clock
-        self._on_commit = on_commit
 
     async def register(
         self,
@@ -94,6 +92,4 @@ class PreLaunch:
             )
             return True
 
-        recorded = await self._store.run(handler)
-        self._on_commit()
-        return recorded
+        return await self._store.run(handler)

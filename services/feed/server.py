@@ -76,12 +76,10 @@ def build(settings: FeedSettings, registry: CollectorRegistry = REGISTRY) -> Fee
         sessions,
         ingest_max_future_ms=settings.ingest_max_future_seconds * 1000,
         max_comments_shown=settings.max_comments_shown,
-        on_commit=relay.notify if relay is not None else (lambda: None),
     )
     grpc_service = GrpcService("feed", verifier_for(settings), settings.grpc_host, settings.grpc_port, registry)
     grpc_service.add(SERVICE_NAME, FeedServicer(handlers).register)
-    on_commit = relay.notify if relay is not None else (lambda: None)
-    prelaunch = PreLaunch(store, sessions, limits_from(settings), wall_clock_ms, on_commit)
+    prelaunch = PreLaunch(store, sessions, limits_from(settings), wall_clock_ms)
     grpc_service.add(PRELAUNCH_SERVICE, PreLaunchServicer(prelaunch).register)
     retention = load_policy(settings.policy_file).retention
     sweep = RetentionSweep(handlers, retention.feed, registry)
