@@ -210,7 +210,9 @@ class Publisher:
     async def _publish_chunk(
         self, employees: Sequence[str], day: int, watermark_ms: int, everyone: list[dict[str, float]] | None
     ) -> int:
-        """Figures as of `day`: a past day's as of its end, today's as of the newest event."""
+        """Figures as of `day`: a past day's as of its end, today's as of the newest event. Never as of a later
+        day, even when the worker has merged later events since the round read the watermark: a later version
+        would make consumers skip the days still to walk."""
         states = await self.retrying.redis("read", lambda: self.store.read_states(employees))
         today = watermark_ms // DAY_MS
         topic = self.settings.topic_engagement
@@ -222,10 +224,9 @@ class Publisher:
             state = states[employee]
             if state is None:
                 continue  # forgotten, or never had state
-            as_of = max(state.top, day) if day >= today else day
-            figs = figures(state, as_of, self.model)
-            version = (as_of << 32) | state.changes
-            occurred = max(watermark_ms, as_of * DAY_MS) if as_of >= today else (as_of + 1) * DAY_MS - 1
+            figs = figures(state, day, self.model)
+            version = (day << 32) | state.changes
+            occurred = watermark_ms if day >= today else (day + 1) * DAY_MS - 1
             value = score_changed(
                 employee, state.department, state.opt_out, version, figs.windows, figs.signals, occurred
             )

@@ -164,3 +164,26 @@ def test_a_day_that_ends_sends_everyone_as_of_its_end_and_then_the_companys_dist
     assert (spread.day, spread.population, spread.min_population) == (day, 2, MODEL.distribution.min_population)
     assert dict(spread.quantiles) == {}
     assert {k for k, _ in kinds[6:]} == {"score_changed"}  # the new day: everyone active as of it
+
+
+def test_a_worker_ahead_of_the_watermark_the_round_read_never_makes_a_later_version() -> None:
+    """The worker merged a's events of weeks later after the round read the watermark: a goes out as of the
+    round's today, so the days still to walk are not skipped by consumers as older versions."""
+    store = MemoryStore(MODEL.keep_days)
+    sent: list[envelope_pb2.Envelope] = []
+
+    async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
+        sent.extend(envelope_pb2.Envelope.FromString(value) for _, value in messages if value)
+
+    first = TODAY - 40
+
+    async def run() -> None:
+        work = plan(records([post("a", first * DAY + 600), post("a", (first + 30) * DAY + 600)]), 1 << 62, 0)
+        await store.apply(work.writes, work.activity, first * DAY * 1000 + 600_000)  # the watermark the round read
+        metrics = PublisherMetrics(CollectorRegistry())
+        await Publisher(store, publish, nowhere, MODEL, PublisherSettings(), metrics, Retrying(metrics, 0.1)).run_once()
+
+    asyncio.run(run())
+    assert [e.score_changed.version >> 32 for e in sent] == [first]
+    state = asyncio.run(store.read_states(["a"]))["a"]
+    assert dict(sent[0].score_changed.signals) == figures(state, first, MODEL).signals  # the later post not yet
