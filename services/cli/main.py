@@ -17,6 +17,8 @@ from services.cli.config import CliSettings
 from services.common.auth import Role
 from services.common.local_issuer import local_issuer
 from services.common.settings import load
+from services.engagement.api import queries
+from services.engagement.model.config import load_model
 
 
 def parser() -> argparse.ArgumentParser:
@@ -33,15 +35,21 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--token-role", default="employee", choices=[r.value for r in Role])
     t.add_argument("--ttl", type=int, default=3600, help="seconds")
 
+    model = load_model()
     lb = sub.add_parser("leaderboard", help="people who opted in to ranking (only where the policy has rankings)")
     lb.add_argument("--department", default="")
-    lb.add_argument("--window", default="30d", choices=["7d", "30d", "100d", "decayed"])
+    lb.add_argument(
+        "--window",
+        default=queries.default_board_window(model),
+        choices=model.leaderboards.windows,
+        help="only windows that resist a burst have a board (leaderboards.windows in the scoring file)",
+    )
     lb.add_argument("--component", default="")
     lb.add_argument("--limit", type=int, default=20)
 
     ex = sub.add_parser("explain", help="why an employee has their score")
     ex.add_argument("employee")
-    ex.add_argument("--window", default="30d", choices=["7d", "30d", "100d", "decayed"])
+    ex.add_argument("--window", default=queries.default_window(model), choices=model.window_names)
 
     b = sub.add_parser("badges", help="an employee's badges with evidence")
     b.add_argument("employee")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TypeGuard
 
 from services.common.auth import Principal, Role
-from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from services.common.policy import Rankings, VisibilityPolicy
 from services.engagement.model.config import COMPONENTS, ScoringModel
 from services.engagement.model.figures import TOTAL, figures
@@ -40,6 +40,27 @@ def check_window(window: str, model: ScoringModel) -> str:
     names = model.window_names
     if window not in names:
         raise InvalidArgument("window", f"{window!r} is not a window; choose one of {', '.join(names)}")
+    return window
+
+
+def default_board_window(model: ScoringModel) -> str:
+    """The window an empty leaderboard request means: 30d, or the first window with a board ("" if none has)."""
+    boards = model.leaderboards.windows
+    return PREFERRED_WINDOW if PREFERRED_WINDOW in boards else next(iter(boards), "")
+
+
+def check_board_window(window: str, model: ScoringModel) -> str:
+    """The window to rank by ("" means the default): only a window with a board (`leaderboards.windows`, those
+    that resist a burst); a readable INVALID_ARGUMENT naming the ones that have a board otherwise."""
+    boards = model.leaderboards.windows
+    if not boards:
+        raise FailedPrecondition("no window has a leaderboard in this installation's scoring model")
+    if not window:
+        return default_board_window(model)
+    if window not in boards:
+        raise InvalidArgument(
+            "window", f"{window!r} has no leaderboard; windows with a leaderboard: {', '.join(boards)}"
+        )
     return window
 
 
@@ -184,8 +205,7 @@ def rank_entries(entries: Iterable[tuple[str, float]], cursor: Cursor) -> tuple[
 def component_board(
     states: dict[str, State], watermark_ms: int, model: ScoringModel, window: str, component: str
 ) -> list[tuple[str, float]]:
-    """A board computed from state (for components, and windows without an index), best first; only the
-    employees who opted in to ranking."""
+    """A board computed from state (for components), best first; only the employees who opted in to ranking."""
     rows = []
     for employee, state in states.items():
         if not state.opted_in:

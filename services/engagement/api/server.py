@@ -139,7 +139,7 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
     ) -> engagement_pb2.GetLeaderboardResponse:
         current_principal()
         queries.require_rankings(self.policy)
-        window = queries.check_window(request.window, self.model)
+        window = queries.check_board_window(request.window, self.model)
         component = queries.check_component(request.component)
         s = self.settings
         size = queries.check_page_size(request.page_size, s.page_size_default, s.page_size_max)
@@ -148,7 +148,7 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         cursor = queries.decode_token(request.page_token, board)
         if department and (await self.store.department_sizes([department]))[department] < self.policy.min_group_size:
             return engagement_pb2.GetLeaderboardResponse(hidden=True)
-        if component == TOTAL and window in self.model.leaderboards.windows:
+        if component == TOTAL:
             rows, names, offset, more = await self._indexed_page(window, department, cursor.offset, size)
         else:
             rows, names, offset, more = await self._computed_page(window, department, component, cursor.offset, size)
@@ -192,7 +192,7 @@ class EngagementServicer(engagement_pb2_grpc.EngagementServiceServicer):
         return rows, names, offset, more
 
     async def _computed_page(self, window: str, department: str, component: str, offset: int, size: int) -> Page:
-        """A board by component (or an unindexed window), computed from the state of the board's members."""
+        """A board by component, computed from the state of the board's members."""
         if department:
             members = await self.store.members(department)
         else:

@@ -19,7 +19,7 @@ class EngagementApiSettings(CommonSettings):
     page_size_default: int = Field(20, ge=1)
     page_size_max: int = Field(100, ge=1)
     component_rank_max_employees: int = Field(
-        5_000, ge=1, description="largest board ranked by a component or unindexed window (computed from state)"
+        5_000, ge=1, description="largest board ranked by a component (computed from state)"
     )
 
     @model_validator(mode="after")

@@ -347,7 +347,7 @@ async def test_company_leaderboard_is_ranked_and_pages_without_gaps(ranked: Api)
 
 
 async def test_department_leaderboards_and_component_rankings(ranked: Api) -> None:
-    eng = await all_pages(ranked, pb.GetLeaderboardRequest(department_id="eng", window="7d", page_size=4))
+    eng = await all_pages(ranked, pb.GetLeaderboardRequest(department_id="eng", window="100d", page_size=4))
     assert sorted(e.employee_id for e in eng) == sorted(ENG)
     small = await ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(department_id="sales"))
     assert small.hidden and not small.entries
@@ -365,7 +365,7 @@ async def test_leaderboard_requests_are_checked(ranked: Api) -> None:
     assert first.next_page_token
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT,
-        ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(window="7d", page_token=first.next_page_token)),
+        ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(window="100d", page_token=first.next_page_token)),
         "another leaderboard",
     )
     await expect(
@@ -386,6 +386,21 @@ async def test_leaderboard_requests_are_checked(ranked: Api) -> None:
     await expect(
         grpc.StatusCode.INVALID_ARGUMENT, ranked.call("GetLeaderboard", pb.GetLeaderboardRequest(window="2w")), "window"
     )
+
+
+async def test_there_is_no_ranking_over_a_week(ranked: Api) -> None:
+    """A week of bursts outscores an ambassador's quiet week, so 7 days are scored and explained, never ranked."""
+    for department in ("", "eng"):
+        for component in ("", "content"):
+            request = pb.GetLeaderboardRequest(window="7d", department_id=department, component=component)
+            await expect(
+                grpc.StatusCode.INVALID_ARGUMENT,
+                ranked.call("GetLeaderboard", request),
+                "window: '7d' has no leaderboard; windows with a leaderboard: 30d, 100d, decayed",
+            )
+    assert "7d" in (await ranked.call("GetScore", pb.GetScoreRequest(), "eng-0")).windows
+    assert (await ranked.call("ExplainScore", pb.ExplainScoreRequest(window="7d"), "eng-0")).window == "7d"
+    assert not [key async for key in ranked.redis.scan_iter(match=leaderboard("7d") + "*")]
 
 
 async def test_ranking_opt_out_hides_and_opt_in_restores_idempotently(ranked: Api) -> None:
@@ -438,9 +453,9 @@ async def test_ranking_opt_out_hides_and_opt_in_restores_idempotently(ranked: Ap
 async def test_opting_out_before_any_activity_is_kept_and_services_cannot_opt_out(ranked: Api) -> None:
     await ranked.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "newcomer")
     await ranked.pipeline.feed([event("EmployeeRegistered", "newcomer", END, "eng"), post("newcomer", END + 60, "eng")])
-    board = await all_pages(ranked, pb.GetLeaderboardRequest(window="7d", page_size=50))
+    board = await all_pages(ranked, pb.GetLeaderboardRequest(window="30d", page_size=50))
     assert "newcomer" not in [e.employee_id for e in board]
-    assert await ranked.redis.zscore(leaderboard("7d"), "newcomer") is None
+    assert await ranked.redis.zscore(leaderboard("30d"), "newcomer") is None
     await expect(
         grpc.StatusCode.PERMISSION_DENIED,
         ranked.call("SetRankingPreference", pb.SetRankingPreferenceRequest(opt_out=True), "importer", Role.SERVICE),

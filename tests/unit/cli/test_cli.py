@@ -10,8 +10,9 @@ from catalyst.recognition.v1 import recognition_pb2
 from rich.console import Console
 
 from services.cli import render
-from services.cli.main import main
+from services.cli.main import main, parser
 from services.common.auth import Role
+from services.engagement.model.config import load_model
 from tests.conftest import free_port, verify
 
 
@@ -31,6 +32,19 @@ def test_a_service_that_is_down_gets_a_clear_message(
     err = capsys.readouterr().err
     assert f"the recognition service is not reachable at 127.0.0.1:{port}" in err
     assert "make up" in err
+
+
+def test_leaderboard_windows_are_the_scoring_files_and_explain_keeps_every_window(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model = load_model()
+    assert parser().parse_args(["leaderboard"]).window == "30d"
+    assert parser().parse_args(["explain", "e-1", "--window", "7d"]).window == "7d"
+    for window in model.leaderboards.windows:
+        assert parser().parse_args(["leaderboard", "--window", window]).window == window
+    with pytest.raises(SystemExit):
+        parser().parse_args(["leaderboard", "--window", "7d"])
+    assert "invalid choice: '7d'" in capsys.readouterr().err
 
 
 EMPTY_ANSWERS = [

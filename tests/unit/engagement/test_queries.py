@@ -8,7 +8,7 @@ import dataclasses
 import pytest
 
 from services.common.auth import Principal, Role
-from services.common.errors import InvalidArgument, PermissionDenied
+from services.common.errors import FailedPrecondition, InvalidArgument, PermissionDenied
 from services.common.policy import Rankings, load_policy
 from services.engagement.api import queries
 from services.engagement.model.config import Daily, ScoringModel, TotalTerm, load_model
@@ -112,11 +112,30 @@ def test_windows_and_components_are_checked_with_readable_messages() -> None:
         queries.check_component("karma")
 
 
+def test_only_windows_that_resist_a_burst_have_a_board() -> None:
+    """The 7-day score is explained, never ranked: a week of bursts outscores an ambassador's quiet week."""
+    assert "7d" in MODEL.window_names and "7d" not in MODEL.leaderboards.windows
+    assert queries.check_window("7d", MODEL) == "7d"
+    assert queries.check_board_window("", MODEL) == "30d"
+    for window in MODEL.leaderboards.windows:
+        assert queries.check_board_window(window, MODEL) == window
+    for window in ("7d", "1y"):
+        with pytest.raises(
+            InvalidArgument, match="has no leaderboard; windows with a leaderboard: 30d, 100d, decayed"
+        ) as e:
+            queries.check_board_window(window, MODEL)
+        assert e.value.field == "window"
+
+
 def test_the_default_window_follows_the_scoring_file() -> None:
     raw = MODEL.model_dump(by_alias=True, exclude_none=True)
     raw["windows"]["days"] = {"14d": 14, "100d": 100}
     raw["leaderboards"]["windows"] = ["100d"]
     assert queries.check_window("", ScoringModel.model_validate(raw)) == "14d"
+    assert queries.check_board_window("", ScoringModel.model_validate(raw)) == "100d"
+    raw["leaderboards"]["windows"] = []
+    with pytest.raises(FailedPrecondition, match="no window has a leaderboard"):
+        queries.check_board_window("", ScoringModel.model_validate(raw))
 
 
 def test_score_visibility_follows_the_policy_and_the_ranking_choice() -> None:
