@@ -1,9 +1,12 @@
-"""Whether the score ranks a gamer above a genuine ambassador, in every window (offline, pure scoring code).
+"""Whether any leaderboard ranks a gamer above a genuine ambassador at work (offline, pure scoring code).
 
 The badges are not the only view of the score: each person sees their own, and where a policy enables
 rankings the leaderboards order people by it. This replays the simulated company through the engagement
 worker's path in memory (as `offline.timeline` does) and, once a week after launch and on the last day,
-ranks everyone by each window's total, as a leaderboard of the whole company would.
+ranks everyone by the total of each window the model ranks (`leaderboards.windows`), as a leaderboard of the
+whole company would. Only those windows are judged: a window without a board ranks nobody. The 7-day window
+has none, because a week of bursts or spam posts outscores an ambassador's quiet week by construction
+(decision 0021).
 
 The gamers are the simulator's (reaction rings, self-promoters who post in bursts, reaction bots) plus spam
 posters added here: accounts that post many short posts a day for a few weeks up to the last day and do
@@ -11,7 +14,7 @@ nothing else, with nobody responding (the simplest thing a new user tries).
 
 The comparison is with the genuine ambassadors at work in the window: those with own activity on at least
 half of its days (for the decayed total, of the days of two half-lives). An ambassador on holiday for most of
-a week has a small 7-day score, and anyone active that week is above them; that is not gaming.
+the window has a small score in it, and anyone active then is above them; that is not gaming.
 """
 
 from __future__ import annotations
@@ -101,7 +104,8 @@ def standings(
     spam: SpamPosters = SpamPosters(),
     every_days: int = 7,
 ) -> list[Standing]:
-    """Each window's standing once every `every_days` days after launch and on the last day."""
+    """The standing of each window with a leaderboard once every `every_days` days after launch and on the last
+    day."""
     today = today or dt.datetime.now(dt.UTC).date()
     scenario = scenario.resolve(today)
     population = build_population(scenario)
@@ -129,7 +133,8 @@ def standings(
             for n, s in enumerate(spammers)
         ]
     )
-    windows = {**cfg.windows.days, DECAYED: round(2 * cfg.windows.decay_half_life_days)}
+    days = {**cfg.windows.days, DECAYED: round(2 * cfg.windows.decay_half_life_days)}
+    windows = {w: days[w] for w in cfg.leaderboards.windows}
     limits = Limits()
     out: list[Standing] = []
     for date, envelopes in offline.company_days(scenario, population, simulation):
@@ -181,19 +186,20 @@ def standings(
 
 
 def table(found: list[Standing]) -> str:
-    """Per window over all days judged: how often a gamer ranked above the lowest and above the median
-    ambassador at work, the day the best gamer came closest to (or furthest above) the lowest, and the last day,
-    as a Markdown table."""
+    """Per window over all days judged: pass when no gamer ever ranked above the lowest ambassador at work, how
+    often a gamer ranked above the lowest and above the median ambassador at work, the day the best gamer came
+    closest to (or furthest above) the lowest, and the last day, as a Markdown table."""
     lines = [
-        "| window | days judged | a gamer above the lowest ambassador at work | above the median | best gamer's "
-        "highest rank | closest day: best gamer vs lowest ambassador at work (rank, score) | last day |",
-        "|---|---|---|---|---|---|---|",
+        "| window | result | days judged | a gamer above the lowest ambassador at work | above the median | "
+        "best gamer's highest rank | closest day: best gamer vs lowest ambassador at work (rank, score) | last day |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for w in dict.fromkeys(s.window for s in found):
         mine = [s for s in found if s.window == w]
         closest = min(mine, key=lambda s: s.ambassador_score - s.gamer_score)
+        above = sum(1 for s in mine if s.gamers_above)
         lines.append(
-            f"| {w} | {len(mine)} | {sum(1 for s in mine if s.gamers_above)} "
+            f"| {w} | {'fail' if above else 'pass'} | {len(mine)} | {above} "
             f"| {sum(1 for s in mine if s.gamers_above_median)} | #{min(s.gamer_rank for s in mine)} "
             f"| {closest.day}: {_pair(closest)} | {_pair(mine[-1])} |"
         )
