@@ -170,7 +170,7 @@ class Handler:
     async def _forget(self, employee: str) -> None:
         """State, board entries and memberships go, then a tombstone compacts the employee's ScoreChanged away.
         The gone marker is written first, so the publisher never publishes the employee again. Every window's
-        boards are cleared, so a board an earlier scoring file kept (leaderboards.windows) keeps nobody erased."""
+        boards are cleared, so a board of a window an earlier scoring file ranked keeps nobody erased either."""
         windows = self.model.window_names
         await self.retrying.redis("forget", lambda: self.store.forget(employee, windows))
         tombstone: list[tuple[bytes, bytes | None]] = [(employee.encode(), None)]

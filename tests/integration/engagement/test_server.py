@@ -464,7 +464,12 @@ async def test_opting_out_before_any_activity_is_kept_and_services_cannot_opt_ou
 
 
 async def test_forgotten_employees_are_not_found_and_cannot_be_resurrected(ranked: Api) -> None:
+    stale = [leaderboard("7d"), leaderboard("7d", "eng")]  # boards a former scoring file ranked
+    for key in stale:
+        await ranked.redis.zadd(key, {"eng-5": 1.0})
     await ranked.pipeline.feed([event("EmployeeForgotten", "eng-5", END + 10, "eng")])
+    for key in stale:
+        assert await ranked.redis.zscore(key, "eng-5") is None
     await expect(
         grpc.StatusCode.NOT_FOUND, ranked.call("GetScore", pb.GetScoreRequest(), "eng-5"), "no recorded activity"
     )
