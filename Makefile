@@ -11,7 +11,7 @@ export PYTHONPATH := $(CURDIR):$(CURDIR)/gen
 PROTOS := $(shell find proto -name '*.proto')
 
 .PHONY: help setup system-deps venv proto kafka-jars tools prometheus k8s-config demo lint test test-unit test-integration up down status logs \
-        runtime-up runtime-down topics demo seed bench bench-feed clean console-messages
+        runtime-up runtime-down topics demo seed bench bench-feed bench-import clean console-messages
 
 help: ## List every target
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-18s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -113,6 +113,9 @@ bench: setup ## Run the benchmarks and write a report under bench/results/
 
 bench-feed: setup ## Import speed of the feed (acknowledged -> on Kafka); report in bench/results/feed-import.md
 	@bash deploy/with-runtime.sh $(PY) -m bench.feed_ingest
+
+bench-import: setup ## A generated history from file to final badges; report in bench/results/import.md
+	@bash deploy/with-runtime.sh $(PY) -m bench.import_history
 
 clean: down ## Stop everything and delete runtime state (keeps the jar cache)
 	@rm -rf $(RUN_DIR) gen
