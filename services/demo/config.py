@@ -19,7 +19,7 @@ class DemoSettings(CommonSettings):
     demo_settle_timeout_seconds: float = Field(900.0, gt=0)
     demo_seed_timeout_seconds: float = Field(300.0, gt=0, description="`make seed`: longest wait for an ambassador")
     demo_shapes: bool = Field(
-        False, description="also report detection over the other company shapes (offline; minutes on a first run)"
+        True, description="also report detection over the other company shapes (offline; minutes unless cached)"
     )
     demo_programme_round_seconds: float = Field(
         3.0, gt=0, description="how often the simulated programme answers invitations and confirms trainings"

@@ -488,11 +488,13 @@ class RedisStore:
             pipe.zrem(TAKING, *employees)
         await pipe.execute()
 
-    async def drop_leaderboards(self) -> None:
-        """Deletes every leaderboard (a policy without rankings keeps none)."""
+    async def drop_leaderboards(self, keep: Sequence[str] = ()) -> None:
+        """Deletes every leaderboard of a window not in `keep` (a policy without rankings keeps none; a window
+        the scoring file no longer ranks loses its boards)."""
         pipe = self.redis.pipeline(transaction=False)
         async for key in self.redis.scan_iter(match=leaderboard("*"), count=1000):
-            pipe.delete(key)  # one key per command: boards live in different cluster slots
+            if _text(key).split(":")[2] not in keep:
+                pipe.delete(key)  # one key per command: boards live in different cluster slots
         await pipe.execute()
 
     async def published_day(self) -> int:

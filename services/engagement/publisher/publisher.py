@@ -131,9 +131,10 @@ class Publisher:
         return self.visibility.rankings is not Rankings.NONE
 
     async def start(self) -> None:
-        """Under a policy without rankings, boards a former policy left behind go before the first round."""
-        if not self.ranks:
-            await self.retrying.redis("drop boards", self.store.drop_leaderboards)
+        """Boards a former policy or scoring file left behind go before the first round: all of them under a
+        policy without rankings, else those of windows the scoring file does not rank."""
+        keep = self.model.leaderboards.windows if self.ranks else []
+        await self.retrying.redis("drop boards", lambda: self.store.drop_leaderboards(keep))
 
     async def run_once(self) -> int:
         """One round: every day the watermark crossed since the last round, in order (each completed day with

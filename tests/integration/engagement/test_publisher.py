@@ -206,3 +206,28 @@ async def test_an_erasure_during_a_chunk_in_flight_is_followed_by_a_tombstone(re
         await store.batch.close()
         await client.aclose()
     assert [(key, value is None) for key, value in sent] == [(b"a", False), (b"b", False), (b"b", True)]
+
+
+async def test_boards_of_a_window_the_scoring_file_no_longer_ranks_go_at_start(redis_url: str, tmp_path: Path) -> None:
+    """A deployment that ranked 7-day scores before keeps no 7-day board once the publisher starts."""
+    client = aioredis.Redis.from_url(redis_url)
+    store = RedisStore(client, MODEL.keep_days, PSEUDONYM_KEY, MARKER_TTL)
+    await client.zadd(leaderboard("7d"), {"a": 3.0})
+    await client.zadd(leaderboard("7d", "eng"), {"a": 3.0})
+    await client.zadd(leaderboard("30d"), {"a": 9.0})
+
+    async def nowhere(topic: str, messages: object) -> None:
+        raise AssertionError("nothing is published at start")
+
+    async def broadcast(topic: str, key: bytes, value: bytes) -> None:
+        raise AssertionError("nothing is published at start")
+
+    metrics = PublisherMetrics(CollectorRegistry())
+    settings = PublisherSettings(policy_file=ranking_policy(tmp_path))
+    try:
+        await Publisher(store, nowhere, broadcast, MODEL, settings, metrics, Retrying(metrics, 0.1)).start()
+        assert await client.exists(leaderboard("7d"), leaderboard("7d", "eng")) == 0
+        assert await client.zscore(leaderboard("30d"), "a") == 9.0
+    finally:
+        await store.batch.close()
+        await client.aclose()

@@ -93,8 +93,9 @@ class MemoryStore:
         self.dirty += [e for e in marked if e not in self.dirty]
         return len(marked)
 
-    async def drop_leaderboards(self) -> None:
-        self.boards.clear()
+    async def drop_leaderboards(self, keep: Sequence[str] = ()) -> None:
+        if not keep:
+            self.boards.clear()
 
 
 def expected_states(records: Iterable[Record], model: ScoringModel) -> dict[str, State]:
