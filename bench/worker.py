@@ -87,14 +87,21 @@ class WorkerProcess:
         return [*self.metrics_ports, self.publisher_metrics_port]
 
     def start(self) -> None:
+        self.start_workers()
+        self.start_publisher()
+
+    def start_workers(self) -> None:
+        """The workers alone: a benchmark that measures the publisher by itself starts it once they are done."""
         for env, path in zip(self.envs, self.log_paths, strict=True):
             self.processes.append(_spawn(WORKER, env, path, self.worker_cpus))
+
+    def start_publisher(self) -> None:
         self.publisher = _spawn(PUBLISHER, self.publisher_env, self.publisher_log_path, self.publisher_cpus)
 
     def alive(self) -> bool:
-        if self.publisher is None:  # not started
-            return False
-        return all(p.poll() is None for p in [*self.processes, self.publisher])
+        """Every program started so far is running (False before any started)."""
+        started = [p for p in [*self.processes, self.publisher] if p is not None]
+        return bool(started) and all(p.poll() is None for p in started)
 
     def cpu(self) -> float:
         """CPU seconds of the workers and the publisher together."""
