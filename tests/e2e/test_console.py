@@ -34,7 +34,7 @@ from services.console.backend import BackendError, Failure
 from services.console.config import ConsoleSettings
 from tests.conftest import RedisServer, free_port, unavailable
 from tests.integration.ops.system import ROOT, CatalystSystem, Process, running_system
-from tests.integration.recognition.harness import calibrated_rules
+from tests.integration.recognition.harness import calibrated_rules, small_company_scoring
 from tests.waiting import until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -49,7 +49,8 @@ def system(
     kafka_bootstrap: str, redis_server: RedisServer, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[CatalystSystem]:
     run_dir = tmp_path_factory.mktemp("console")
-    for system in running_system(kafka_bootstrap, redis_server.port, run_dir, calibrated_rules(run_dir)):
+    rules, scoring = calibrated_rules(run_dir), small_company_scoring(run_dir)
+    for system in running_system(kafka_bootstrap, redis_server.port, run_dir, rules, scoring):
         system.register("emp-console", "emp-browser", "emp-volunteer", AMBASSADOR, *COLLEAGUES)
         yield system
 

@@ -23,6 +23,7 @@ from services.common.auth import Role
 from services.common.grpc_client import bearer
 from services.common.kafka_admin import delete_topics, ensure_topics
 from services.common.topics import TopicSpec, load_topics
+from services.engagement.model.config import DEFAULT_SCORING_FILE
 from tests.conftest import free_port, trusted_issuer
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -96,6 +97,7 @@ class CatalystSystem:
     run_dir: Path
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     badge_rules: Path = field(default_factory=lambda: MECHANICS_RULES)
+    scoring: Path = DEFAULT_SCORING_FILE
     ports: dict[str, int] = field(default_factory=dict)
     processes: dict[str, Process] = field(default_factory=dict)
 
@@ -120,6 +122,7 @@ class CatalystSystem:
             "CATALYST_SHUTDOWN_GRACE_SECONDS": "2",
             "CATALYST_LOG_LEVEL": "INFO",
             "CATALYST_BADGE_RULES_FILE": str(self.badge_rules),
+            "CATALYST_SCORING_FILE": str(self.scoring),
         }
         p = self.ports
         specs = {
@@ -223,10 +226,10 @@ class CatalystSystem:
 
 
 def running_system(
-    bootstrap: str, redis_port: int, run_dir: Path, badge_rules: Path | None = None
+    bootstrap: str, redis_port: int, run_dir: Path, badge_rules: Path | None = None, scoring: Path | None = None
 ) -> Iterator[CatalystSystem]:
     """Generator for a module-scoped fixture: own topics (unique names), an emptied Redis, all processes (with
-    the mechanics rules unless `badge_rules` names others)."""
+    the mechanics rules unless `badge_rules` names others, and the shipped scoring file unless `scoring` does)."""
     suffix = uuid.uuid4().hex[:8]
     specs = [TopicSpec(s.key, f"{s.name}.ops-{suffix}", s.partitions, s.config) for s in load_topics().values()]
     ensure_topics(bootstrap, specs)
@@ -238,6 +241,7 @@ def running_system(
         {s.key: s.name for s in specs},
         run_dir,
         badge_rules=badge_rules or MECHANICS_RULES,
+        scoring=scoring or DEFAULT_SCORING_FILE,
     )
     try:
         system.start()

@@ -23,7 +23,7 @@ from services.common.auth import Role
 from services.common.consumer_lag import KafkaOffsets
 from services.common.grpc_client import bearer
 from services.common.local_issuer import LocalIssuer
-from services.engagement.model.config import load_model
+from services.engagement.model.config import DEFAULT_SCORING_FILE, load_model
 from services.engagement.model.distribution import distribution
 from services.engagement.publisher.publisher import DISTRIBUTION_KEY, figures_distribution
 from services.recognition.app import RecognitionApp
@@ -48,6 +48,16 @@ def calibrated_rules(directory: Path) -> Path:
     criterion["percentile"] = {"grant": 70, "keep": 50}
     path = directory / "calibrated_badges.yaml"
     path.write_text(yaml.safe_dump(rules))
+    return path
+
+
+def small_company_scoring(directory: Path) -> Path:
+    """The shipped scoring file, with five active colleagues enough for a company distribution (the tests' small
+    companies; the shipped minimum is 30)."""
+    scoring = yaml.safe_load(DEFAULT_SCORING_FILE.read_text())
+    scoring["distribution"]["min_population"] = 5
+    path = directory / "small_company_scoring.yaml"
+    path.write_text(yaml.safe_dump(scoring))
     return path
 
 
