@@ -29,6 +29,7 @@ import json
 import math
 import os
 import random
+import resource
 import subprocess
 import sys
 import tempfile
@@ -189,6 +190,7 @@ class Run:
     history: History
     stages: list[Stage] = field(default_factory=list)
     read_seconds: float = 0.0  # `catalyst import` start until its first batch was acknowledged
+    import_peak_bytes: int = 0  # the import process's peak resident memory (it holds the whole file)
     total_seconds: float = 0.0
     score_changes: float = 0.0
     rollover_marked: float = 0.0
@@ -367,9 +369,10 @@ class System:
         return next((float(line.split()[1]) for line in body.splitlines() if line.startswith(name + " ")), 0.0)
 
 
-async def import_file(system: System, history: History, state: Path) -> tuple[float, float, int, int]:
+async def import_file(system: System, history: History, state: Path) -> tuple[float, float, int, int, int]:
     """`catalyst import` as a subprocess; returns (seconds until its first acknowledged batch, seconds until it
-    exited, interactions accepted, rows rejected)."""
+    exited, interactions accepted, rows rejected, its peak resident bytes: the first child this process reaps,
+    so the children's maximum is its own)."""
     env = {**system.cli_env, "CATALYST_TOKEN": system.authority.mint("bench-import", [Role.SERVICE], 4 * 3600)}
     command = [sys.executable, "-m", "services.cli", "import", str(history.path), "--source", "bench"]
     checkpoint = state / "checkpoint.json"
@@ -384,7 +387,8 @@ async def import_file(system: System, history: History, state: Path) -> tuple[fl
     if process.returncode not in (0, REJECTED_EXIT):
         raise SystemExit(f"catalyst import exited with {process.returncode}; see {state.parent / 'import.log'}")
     done = json.loads(checkpoint.read_text())
-    return first or 0.0, time.perf_counter() - start, done["accepted"], done["rejected"]
+    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    return first or 0.0, time.perf_counter() - start, done["accepted"], done["rejected"], peak
 
 
 def walk(history: History, samples: list[tuple[float, int | None]], since: float) -> tuple[int, float]:
@@ -403,7 +407,7 @@ async def measure(args: argparse.Namespace, system: System, history: History, wo
         system.engagement.start()
         system.recognition.start()
     start = time.perf_counter()
-    read, imported, accepted, rejected = await import_file(system, history, workdir / "state")
+    read, imported, accepted, rejected, run.import_peak_bytes = await import_file(system, history, workdir / "state")
     await system.ingested(accepted)
     ingest_end = time.perf_counter()
     run.read_seconds = read
@@ -414,7 +418,8 @@ async def measure(args: argparse.Namespace, system: System, history: History, wo
             "interactions",
             history.interactions,
             read,
-            note="the whole file is parsed and sorted before the first call",
+            note=f"the whole file is parsed and sorted before the first call; the import's peak memory "
+            f"{run.import_peak_bytes / 2**20:,.0f} MiB",
         )
     )
     run.stages.append(
@@ -510,8 +515,11 @@ def report(args: argparse.Namespace, run: Run, load_before: tuple, load_after: t
     read, rest = rows[0][1], rows[1:]
     bound = max(rest, key=lambda r: r[1])
     if args.pipelined:
-        total = rest[-1][1]
-        totals = f"Projected file to final badges: {fmt_minutes(total)} (the last fact's time, scaled)."
+        total = bound[1]
+        totals = (
+            f"Projected file to final badges: {fmt_minutes(total)} (each fact's time since the import's start "
+            "scaled by its stage's work; the longest)."
+        )
     else:
         total = read + bound[1]
         totals = (
@@ -582,8 +590,15 @@ def report(args: argparse.Namespace, run: Run, load_before: tuple, load_after: t
         "",
     ]
     verdict = "within" if total <= TARGET["seconds"] else "over"
+    per_row = run.import_peak_bytes / h.interactions
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     lines += [
         totals,
+        "",
+        f"Memory: `catalyst import` holds the whole file, its peak {per_row:,.0f} bytes per interaction (the "
+        f"interpreter included); {TARGET['interactions']:,} interactions in one file would take about "
+        f"{per_row * TARGET['interactions'] / 2**30:,.0f} GiB (this machine has {memory / 2**30:,.0f} GiB): a "
+        "year this size is imported in date ranges (docs/import.md).",
         "",
         f"**What bounds it**: the file read ({fmt_minutes(read)}), then {bound[0]} ({fmt_minutes(bound[1])}); the "
         f"target is {TARGET['seconds'] // 60} minutes, the projection is {verdict} it.",
