@@ -17,7 +17,7 @@ from services.common.settings import load
 from services.engagement.adapters.redis_store import RedisStore
 from services.engagement.adapters.retrying import Retrying
 from services.engagement.model.config import load_model
-from services.engagement.publisher.publisher import Publisher, PublisherMetrics, pause_after
+from services.engagement.publisher.publisher import Publisher, PublisherMetrics
 from services.engagement.publisher.settings import PublisherSettings
 
 
@@ -67,16 +67,7 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
                 await publisher.run_once()
             except Exception:
                 log.exception("publishing round failed; trying again next round")
-            pause = pause_after(
-                time.monotonic() - started,
-                settings.publisher_interval_seconds,
-                settings.publisher_cpu_share,
-                publisher.importing,
-            )
-            try:
-                await asyncio.wait_for(stopping.wait(), pause)
-            except TimeoutError:
-                pass
+            await publisher.rest(time.monotonic() - started, stopping)
 
     task: asyncio.Task | None = None
 

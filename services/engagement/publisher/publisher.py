@@ -14,6 +14,8 @@ otherwise none is stored at all.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -124,6 +126,19 @@ class Publisher:
         self.backlog = backlog  # records the worker group is behind on the interactions topic
         self.importing = False
         self.visibility = load_policy(settings.policy_file).visibility
+
+    async def rest(self, round_seconds: float, stopping: asyncio.Event) -> None:
+        """Waits before the next round (`pause_after`), in steps of the interval: a stop ends the wait, and so
+        does the worker catching up with an import, whose figures then go out at full speed."""
+        interval = self.settings.publisher_interval_seconds
+        pause = pause_after(round_seconds, interval, self.settings.publisher_cpu_share, self.importing)
+        until = time.monotonic() + pause
+        while not stopping.is_set() and (left := until - time.monotonic()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stopping.wait(), min(interval, left))
+            if self.importing and await self.backlog() <= self.settings.publisher_catchup_backlog:
+                self.importing = False
+                return
 
     @property
     def ranks(self) -> bool:

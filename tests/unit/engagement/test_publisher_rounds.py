@@ -4,6 +4,7 @@ boards indexed, nothing for the forgotten."""
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from catalyst.events.v1 import envelope_pb2
@@ -187,3 +188,38 @@ def test_a_worker_ahead_of_the_watermark_the_round_read_never_makes_a_later_vers
     assert [e.score_changed.version >> 32 for e in sent] == [first]
     state = asyncio.run(store.read_states(["a"]))["a"]
     assert dict(sent[0].score_changed.signals) == figures(state, first, MODEL).signals  # the later post not yet
+
+
+def test_the_pause_after_an_import_round_ends_once_the_worker_caught_up() -> None:
+    """A long round while the worker imports would pause nine times as long; the pause ends when the worker's
+    backlog is gone (checked every interval), and at once when asked to stop."""
+    store = MemoryStore(MODEL.keep_days)
+    backlogs = iter([10**9, 10**9, 0])
+
+    async def backlog() -> int:
+        return next(backlogs)
+
+    async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
+        """Nothing to publish here."""
+
+    async def run() -> tuple[float, float]:
+        metrics = PublisherMetrics(CollectorRegistry())
+        settings = PublisherSettings(publisher_interval_seconds=0.01, publisher_cpu_share=0.1)
+        publisher = Publisher(
+            store, publish, nowhere, MODEL, settings, metrics, Retrying(metrics, 0.1), backlog=backlog
+        )
+        await publisher.run_once()  # reads the first backlog: importing
+        assert publisher.importing
+        stopping = asyncio.Event()
+        started = time.monotonic()
+        await publisher.rest(3600.0, stopping)  # a one-hour round: a pause of nine hours without the check
+        caught_up = time.monotonic() - started
+        assert not publisher.importing
+        stopping.set()
+        publisher.importing = True  # another import begins, and the process is asked to stop
+        started = time.monotonic()
+        await publisher.rest(3600.0, stopping)
+        return caught_up, time.monotonic() - started
+
+    caught_up, stopped = asyncio.run(run())
+    assert caught_up < 60 and stopped < 60
