@@ -11,8 +11,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
+from typing import IO
 
 import grpc
 import pytest
@@ -24,6 +24,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from services.common.grpc_client import bearer
 from tests.conftest import free_port, verify
 from tests.integration.feed.harness import read_topic
+from tests.waiting import until
 
 pytestmark = pytest.mark.integration
 
@@ -120,11 +121,7 @@ def test_feed_process_serves_probes_metrics_commands_and_drains_on_sigterm(
             process.kill()
             process.wait()
 
-    log_file.seek(0)
-    lines = [json.loads(line) for line in log_file if line.startswith("{")]
-    assert lines and all(line["service"] == "feed" for line in lines)
-    messages = [line["message"] for line in lines]
-    assert "shutdown requested" in messages and "relay drained" in messages and "stopped" in messages
+    assert_drained_on_sigterm(log_file, "feed")
 
     records = asyncio.run(read_topic(kafka_bootstrap, topics["interactions"], expected=7))
     assert (
@@ -159,7 +156,7 @@ def test_relay_process_publishes_what_the_grpc_process_acknowledges_and_drains_o
             row = pb.Employee(employee_id="e-1", display_name="One", department_id="d1")
             stub.UpsertEmployees(pb.UpsertEmployeesRequest(employees=[row]), metadata=hr, timeout=10)
             relay_metrics = f"http://127.0.0.1:{relay_metrics_port}/metrics"
-            wait_until(lambda: "feed_relay_published_total 1.0" in fetch(relay_metrics), "the relay to publish")
+            until(lambda: fetch(relay_metrics), lambda text: "feed_relay_published_total 1.0" in text, 30)
             feed_metrics = fetch(f"http://127.0.0.1:{metrics_port}/metrics")
             assert "feed_relay_leader" not in feed_metrics, "the gRPC process runs no relay"
 
@@ -181,15 +178,20 @@ def test_relay_process_publishes_what_the_grpc_process_acknowledges_and_drains_o
                 process.kill()
                 process.wait()
 
-    relay_log.seek(0)
-    lines = [json.loads(line) for line in relay_log if line.startswith("{")]
-    assert lines and all(line["service"] == "feed-relay" for line in lines)
-    messages = [line["message"] for line in lines]
-    assert "shutdown requested" in messages and "relay drained" in messages and "stopped" in messages
+    assert_drained_on_sigterm(relay_log, "feed-relay")
 
     records = asyncio.run(read_topic(kafka_bootstrap, topics["interactions"], expected=21))
     trials = [r.envelope.feature_tried.feature_id for r in records if r.envelope.HasField("feature_tried")]
     assert len(records) == 21 and trials == [f"f-{n:02d}" for n in range(20)]
+
+
+def assert_drained_on_sigterm(log_file: IO[str], service: str) -> None:
+    """The process logged JSON lines only as `service`, and its SIGTERM path: asked, relay drained, stopped."""
+    log_file.seek(0)
+    lines = [json.loads(line) for line in log_file if line.startswith("{")]
+    assert lines and all(line["service"] == service for line in lines)
+    messages = [line["message"] for line in lines]
+    assert "shutdown requested" in messages and "relay drained" in messages and "stopped" in messages
 
 
 def mint(env: dict[str, str], subject: str, role: str) -> str:
@@ -203,11 +205,3 @@ def fetch(url: str) -> str:
         return urllib.request.urlopen(url, timeout=5).read().decode()
     except OSError:
         return ""
-
-
-def wait_until(predicate: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
