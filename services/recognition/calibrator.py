@@ -17,6 +17,7 @@ import json
 import time
 from collections.abc import AsyncIterator
 
+from catalyst.events.v1 import scores_pb2
 from redis import asyncio as aioredis
 
 from services.common.errors import FailedPrecondition
@@ -39,21 +40,9 @@ APPROVALS_KEY = "recognition:calibration:approvals"  # every approval, oldest fi
 _FIGURES_FIELD = "figures"
 
 
-def _text(distribution: Distribution) -> str:
-    return json.dumps(
-        {
-            "day": distribution.day,
-            "population": distribution.population,
-            "min_population": distribution.min_population,
-            "quantiles": {m: list(v) for m, v in distribution.quantiles.items()},
-        }
-    )
-
-
-def _distribution(raw: str | bytes) -> Distribution:
-    data = json.loads(raw)
-    quantiles = {str(m): tuple(float(x) for x in v) for m, v in data["quantiles"].items()}
-    return Distribution(int(data["day"]), int(data["population"]), int(data["min_population"]), quantiles)
+def _distribution(raw: bytes) -> Distribution:
+    """A kept distribution: stored as the FiguresDistribution message it came in."""
+    return Distribution.from_pb(scores_pb2.FiguresDistribution.FromString(raw))
 
 
 class Calibrator:
@@ -86,7 +75,7 @@ class Calibrator:
         """Keeps a day's distribution. Every partition brings the same one, so a second write changes nothing.
         Kept are the days before a period starts, the days before the first of them (a history's first period
         reads those) and the newest (proposals); other days are dropped."""
-        await self.redis.hset(DISTRIBUTIONS_KEY, str(distribution.day), _text(distribution))
+        await self.redis.hset(DISTRIBUTIONS_KEY, str(distribution.day), distribution.to_pb().SerializeToString())
         days = [int(key) for key in await self.redis.hkeys(DISTRIBUTIONS_KEY)]
         ends = [day for day in days if self._starts_period(day + 1)]
         if not ends:

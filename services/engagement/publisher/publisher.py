@@ -169,29 +169,25 @@ class Publisher:
         elif cursor < today:
             published += await self._complete(cursor, watermark_ms)  # the day the last rounds published as today
         for day in range(cursor + 1, today + 1):
-            published += (
-                await self._complete(day, watermark_ms) if day < today else await self._begin(day, watermark_ms)
-            )
+            published += await self._complete(day, watermark_ms) if day < today else await self._roll(day, watermark_ms)
             await self.retrying.redis("cursor", lambda d=day: self.store.set_published_day(d))
         if cursor >= today:
             published += await self._publish_marked(today, watermark_ms)
         self.metrics.round_seconds.observe(time.perf_counter() - started)
         return published
 
-    async def _begin(self, day: int, watermark_ms: int) -> int:
-        """Today, once the days before it are complete: everyone active within the longest window as of now
-        (their windows moved with the day, and the days before took the marks of today's first events)."""
+    async def _roll(self, day: int, watermark_ms: int, everyone: list[dict[str, float]] | None = None) -> int:
+        """Everyone active within the longest window, as of `day` (their windows moved with the day; for today,
+        the days before took the marks of today's first events); their flattened figures go to `everyone`."""
         marked = await self.retrying.redis("rollover", lambda: self.store.rollover(day))
         self.metrics.rollover_marked.inc(marked)
-        return await self._publish_marked(day, watermark_ms)
+        return await self._publish_marked(day, watermark_ms, everyone)
 
     async def _complete(self, day: int, watermark_ms: int) -> int:
         """A day that is over: everyone active within the longest window as of its end, then the company's
         distribution of that day to every partition, so a consumer has it before any figure of a later day."""
-        marked = await self.retrying.redis("rollover", lambda: self.store.rollover(day))
-        self.metrics.rollover_marked.inc(marked)
         everyone: list[dict[str, float]] = []
-        published = await self._publish_marked(day, watermark_ms, everyone)
+        published = await self._roll(day, watermark_ms, everyone)
         value = figures_distribution(distribution(day, everyone, self.model.distribution))
         topic = self.settings.topic_engagement
         await self.retrying.kafka(topic, lambda: self.broadcast(topic, DISTRIBUTION_KEY, value))

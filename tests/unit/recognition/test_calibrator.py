@@ -44,8 +44,8 @@ class FakeRedis:
     async def set(self, key: str, value: str) -> None:
         self.strings[key] = value.encode()
 
-    async def hset(self, key: str, field: str, value: str) -> None:
-        self.hashes.setdefault(key, {})[field] = value.encode()
+    async def hset(self, key: str, field: str, value: bytes) -> None:
+        self.hashes.setdefault(key, {})[field] = value
 
     async def hget(self, key: str, field: str) -> bytes | None:
         return self.hashes.get(key, {}).get(field)
