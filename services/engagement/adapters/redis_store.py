@@ -444,6 +444,17 @@ class RedisStore:
                 out[employee] = decode(fields) if fields else None
         return out
 
+    async def forgotten(self, employees: Sequence[str]) -> set[str]:
+        """Those without state any more (erased): what the publisher checks after a chunk went out."""
+        out: set[str] = set()
+        for start in range(0, len(employees), CHUNK):
+            chunk = employees[start : start + CHUNK]
+            pipe = self.redis.pipeline(transaction=False)
+            for employee in chunk:
+                pipe.exists(state_key(employee))
+            out.update(e for e, n in zip(chunk, await pipe.execute(), strict=True) if not n)
+        return out
+
     async def read_state(self, employee: str) -> State | None:
         return (await self.read_states([employee]))[employee]
 

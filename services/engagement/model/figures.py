@@ -130,9 +130,20 @@ def credit(paired: dict[str, dict[str, int]], caps: dict[str, int]) -> dict[str,
     return credited
 
 
-def view(state: State, as_of: int, model: ScoringModel) -> View:
-    keep = model.keep_days
-    days = sorted((d for d in {*state.daily, *state.paired} if as_of - keep < d <= as_of), reverse=True)
+@dataclass(frozen=True)
+class Kept:
+    """What every view of a state shares, whatever day it is as of: the state's days youngest first, their
+    credited counts, the colleagues or values behind each keyed count, and whether it had own activity."""
+
+    days: list[int]
+    counts: list[dict[str, int]]
+    keys: list[dict[str, set[str]]]
+    active: list[bool]
+
+
+def kept(state: State, first: int, last: int, model: ScoringModel) -> Kept:
+    """The days of views as of `first` to `last`: those within the kept days of either."""
+    days = sorted((d for d in {*state.daily, *state.paired} if first - model.keep_days < d <= last), reverse=True)
     counts, keys, active = [], [], []
     for d in days:
         paired = state.paired.get(d, {})
@@ -143,11 +154,21 @@ def view(state: State, as_of: int, model: ScoringModel) -> View:
         counts.append(credited)
         keys.append({counter: set(per) for counter, per in paired.items()})
         active.append(any(c in _OWN for c in daily) or any(c in _OWN for c in paired))
-    ages = [as_of - d for d in days]
+    return Kept(days, counts, keys, active)
+
+
+def view(state: State, as_of: int, model: ScoringModel, shared: Kept | None = None) -> View:
+    """The state as of the end of `as_of`; `shared` (from `kept`, covering `as_of`) saves crediting its days
+    again when several days of one state are viewed."""
+    k = shared or kept(state, as_of, as_of, model)
+    newest = bisect_left(k.days, -as_of, key=lambda d: -d)  # days are youngest first
+    oldest = bisect_left(k.days, -(as_of - model.keep_days), key=lambda d: -d)
+    ages = [as_of - d for d in k.days[newest:oldest]]
     half_life = model.windows.decay_half_life_days
     weights = {name: [1.0 if age < length else 0.0 for age in ages] for name, length in model.windows.days.items()}
     weights[DECAYED] = [0.5 ** (age / half_life) for age in ages]
-    return View(as_of, ages, counts, keys, active, weights, state)
+    span = slice(newest, oldest)
+    return View(as_of, ages, k.counts[span], k.keys[span], k.active[span], weights, state)
 
 
 @dataclass(frozen=True)
@@ -449,9 +470,10 @@ def flatten(signals: Mapping[str, float], windows: Mapping[str, Mapping[str, flo
     return flat
 
 
-def figures(state: State, as_of: int, model: ScoringModel) -> Figures:
-    """Scores of every window and the decayed total, and the signals, as of the end of `as_of` (event time)."""
-    v = view(state, as_of, model)
+def figures(state: State, as_of: int, model: ScoringModel, shared: Kept | None = None) -> Figures:
+    """Scores of every window and the decayed total, and the signals, as of the end of `as_of` (event time);
+    `shared` as for `view`."""
+    v = view(state, as_of, model, shared)
     windows = {window: _scores(_evaluate(model, v, window)) for window in model.window_names}
     return Figures(windows, signals(model, v))
 

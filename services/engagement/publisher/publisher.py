@@ -260,8 +260,8 @@ class Publisher:
     async def _tombstone_if_forgotten(self, employees: Sequence[str]) -> None:
         """An erasure that landed while this chunk was in flight: its tombstone may be older than what was
         just published, so a tombstone goes again after it."""
-        states = await self.retrying.redis("read", lambda: self.store.read_states(employees))
-        gone: list[tuple[bytes, bytes | None]] = [(e.encode(), None) for e in employees if states[e] is None]
+        forgotten = await self.retrying.redis("forgotten", lambda: self.store.forgotten(employees))
+        gone: list[tuple[bytes, bytes | None]] = [(e.encode(), None) for e in employees if e in forgotten]
         if gone:
             topic = self.settings.topic_engagement
             await self.retrying.kafka(topic, lambda: self.publish(topic, gone))

@@ -47,6 +47,8 @@ class Store(Protocol):
 
     async def read_states(self, employees: Sequence[str]) -> dict[str, State | None]: ...
 
+    async def forgotten(self, employees: Sequence[str]) -> set[str]: ...
+
     async def watermark(self) -> int: ...
 
     async def set_published_day(self, day: int) -> None: ...
@@ -171,6 +173,7 @@ class StoreContract(ABC):
         assert (await store.read_states(["a"]))["a"] is None
         assert sum(c.applied for c in replayed) == 0
         assert (await store.read_states(["b"]))["b"] is not None
+        assert await store.forgotten(["a", "b", "never-seen"]) == {"a", "never-seen"}
 
     async def test_an_event_older_than_the_longest_window_behind_the_newest_is_late(self) -> None:
         newest = END - DAY

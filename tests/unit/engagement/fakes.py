@@ -68,6 +68,9 @@ class MemoryStore:
     async def read_states(self, employees: Sequence[str]) -> dict[str, State | None]:
         return {e: model_state.decode(self.fields[e]) if live(self.fields.get(e)) else None for e in employees}
 
+    async def forgotten(self, employees: Sequence[str]) -> set[str]:
+        return {e for e in employees if not live(self.fields.get(e))}
+
     async def take_dirty(self, count: int, cutoff: float) -> list[str]:
         return self.dirty[:count]
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from services.engagement.model import spec
 from services.engagement.model import state as model_state
 from services.engagement.model.config import COMPONENTS, load_model
-from services.engagement.model.figures import TOTAL, explain, figures, sat
+from services.engagement.model.figures import TOTAL, explain, figures, kept, sat
 from services.engagement.model.state import State, decode
 from services.engagement.worker.handler import Record, plan
 from tests.unit.engagement.builders import DAY, comment, event, mixed_history, post, react
@@ -207,6 +207,16 @@ def test_figures_depend_on_the_set_of_events_not_their_order(seed: int, partitio
     assert set(got) == set(expected)
     for employee, state in expected.items():
         assert figures(got[employee], TODAY, MODEL) == figures(state, TODAY, MODEL)
+
+
+def test_days_of_one_state_viewed_with_what_they_share_give_each_day_s_own_figures() -> None:
+    """A walk over many days credits each kept day once (`kept`); every day's figures are still exactly those
+    of viewing the state as of that day alone."""
+    first = TODAY - MODEL.keep_days - 10
+    for state in states_of(HISTORY).values():
+        shared = kept(state, first, TODAY + 3, MODEL)
+        for day in range(first, TODAY + 4):
+            assert figures(state, day, MODEL, shared) == figures(state, day, MODEL)
 
 
 def test_accepted_answers_are_capped_per_colleague_and_day() -> None:
