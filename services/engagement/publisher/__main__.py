@@ -58,16 +58,15 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
     store = RedisStore.connected(settings, model.keep_days)
     retrying = Retrying(metrics, settings.publisher_redis_backoff_max_seconds)
     publisher = Publisher(store, publish, broadcast, model, settings, metrics, retrying, backlog=backlog)
-    stopping = asyncio.Event()
 
     async def loop() -> None:
-        while not stopping.is_set():
+        while not publisher.stopping.is_set():
             started = time.monotonic()
             try:
                 await publisher.run_once()
             except Exception:
                 log.exception("publishing round failed; trying again next round")
-            await publisher.rest(time.monotonic() - started, stopping)
+            await publisher.rest(time.monotonic() - started)
 
     task: asyncio.Task | None = None
 
@@ -79,7 +78,7 @@ async def serve(settings: PublisherSettings, registry: CollectorRegistry) -> Non
         log.info("engagement publisher started", extra={"topic": settings.topic_engagement})
 
     async def stop() -> None:
-        stopping.set()
+        publisher.stopping.set()
         if task is not None:
             await asyncio.wait({task}, timeout=settings.shutdown_grace_seconds)
         await producer.stop()

@@ -126,16 +126,17 @@ class Publisher:
         self.backlog = backlog  # records the worker group is behind on the interactions topic
         self.importing = False
         self.visibility = load_policy(settings.policy_file).visibility
+        self.stopping = asyncio.Event()  # set: the round ends after the chunk in hand (a stop waits for no walk)
 
-    async def rest(self, round_seconds: float, stopping: asyncio.Event) -> None:
+    async def rest(self, round_seconds: float) -> None:
         """Waits before the next round (`pause_after`), in steps of the interval: a stop ends the wait, and so
         does the worker catching up with an import, whose figures then go out at full speed."""
         interval = self.settings.publisher_interval_seconds
         pause = pause_after(round_seconds, interval, self.settings.publisher_cpu_share, self.importing)
         until = time.monotonic() + pause
-        while not stopping.is_set() and (left := until - time.monotonic()) > 0:
+        while not self.stopping.is_set() and (left := until - time.monotonic()) > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stopping.wait(), min(interval, left))
+                await asyncio.wait_for(self.stopping.wait(), min(interval, left))
             if self.importing and await self.backlog() <= self.settings.publisher_catchup_backlog:
                 self.importing = False
                 return
@@ -154,8 +155,9 @@ class Publisher:
     async def run_once(self) -> int:
         """One round: every day the watermark crossed since the last round, in order (each completed day with
         everyone active as of its end, then the company's distribution of that day; then everyone active as of
-        now), or else today's marks made before the round began, chunk by chunk. Returns how many ScoreChanged
-        were published."""
+        now), or else today's marks made before the round began, chunk by chunk. A stop ends the round after the
+        chunk in hand: a day left half done is walked again by the next round (its marks wait). Returns how many
+        ScoreChanged were published."""
         started = time.perf_counter()
         self.importing = await self.backlog() > self.settings.publisher_catchup_backlog
         watermark_ms = await self.retrying.redis("watermark", self.store.watermark)
@@ -170,6 +172,8 @@ class Publisher:
             published += await self._complete(cursor, watermark_ms)  # the day the last rounds published as today
         for day in range(cursor + 1, today + 1):
             published += await self._complete(day, watermark_ms) if day < today else await self._roll(day, watermark_ms)
+            if self.stopping.is_set():
+                break
             await self.retrying.redis("cursor", lambda d=day: self.store.set_published_day(d))
         if cursor >= today:
             published += await self._publish_marked(today, watermark_ms)
@@ -188,6 +192,8 @@ class Publisher:
         distribution of that day to every partition, so a consumer has it before any figure of a later day."""
         everyone: list[dict[str, float]] = []
         published = await self._roll(day, watermark_ms, everyone)
+        if self.stopping.is_set():
+            return published
         value = figures_distribution(distribution(day, everyone, self.model.distribution))
         topic = self.settings.topic_engagement
         await self.retrying.kafka(topic, lambda: self.broadcast(topic, DISTRIBUTION_KEY, value))
@@ -211,13 +217,14 @@ class Publisher:
         `everyone` when given)."""
         now = self.clock()  # marks made from here on wait for the next call
         published = 0
-        while True:
+        while not self.stopping.is_set():
             employees = await self.retrying.redis(
                 "take", lambda: self.store.take_dirty(self.settings.publisher_chunk, now)
             )
             if not employees:
                 return published
             published += await self._publish_chunk(employees, day, watermark_ms, everyone)
+        return published
 
     async def _publish_chunk(
         self, employees: Sequence[str], day: int, watermark_ms: int, everyone: list[dict[str, float]] | None

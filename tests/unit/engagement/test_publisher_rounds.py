@@ -210,16 +210,48 @@ def test_the_pause_after_an_import_round_ends_once_the_worker_caught_up() -> Non
         )
         await publisher.run_once()  # reads the first backlog: importing
         assert publisher.importing
-        stopping = asyncio.Event()
         started = time.monotonic()
-        await publisher.rest(3600.0, stopping)  # a one-hour round: a pause of nine hours without the check
+        await publisher.rest(3600.0)  # a one-hour round: a pause of nine hours without the check
         caught_up = time.monotonic() - started
         assert not publisher.importing
-        stopping.set()
+        publisher.stopping.set()
         publisher.importing = True  # another import begins, and the process is asked to stop
         started = time.monotonic()
-        await publisher.rest(3600.0, stopping)
+        await publisher.rest(3600.0)
         return caught_up, time.monotonic() - started
 
     caught_up, stopped = asyncio.run(run())
     assert caught_up < 60 and stopped < 60
+
+
+def test_a_stop_ends_a_long_walk_after_the_chunk_in_hand_and_the_next_round_walks_on() -> None:
+    """An import leaves weeks to walk; asked to stop after the first chunk went out, the round ends there (the
+    cursor stays before the half-done day, whose marks wait), and the next round publishes the rest in order."""
+    store = MemoryStore(MODEL.keep_days)
+    days: list[tuple[str, int]] = []
+    first = TODAY - 20
+    metrics = PublisherMetrics(CollectorRegistry())
+
+    async def publish(topic: str, messages: list[tuple[bytes, bytes | None]]) -> None:
+        envelopes = [envelope_pb2.Envelope.FromString(value) for _, value in messages if value]
+        days.extend((env.employee_id, env.score_changed.version >> 32) for env in envelopes)
+        if len(days) == 1:
+            publisher.stopping.set()  # SIGTERM arrives while the first chunk is out
+
+    settings = PublisherSettings(publisher_chunk=1)
+    publisher = Publisher(store, publish, nowhere, MODEL, settings, metrics, Retrying(metrics, 0.1))
+
+    async def run() -> tuple[int, int]:
+        work = plan(records([post("a", first * DAY), post("b", first * DAY), post("a", TODAY * DAY)]), 1 << 62, 0)
+        await store.apply(work.writes, work.activity, work.newest_ms)
+        stopped = await publisher.run_once()
+        cursor = store.published_through
+        publisher.stopping.clear()  # started again
+        await publisher.run_once()
+        return stopped, cursor
+
+    stopped, cursor = asyncio.run(run())
+    assert stopped == 1 and cursor < first
+    assert {e for e, d in days if d == first} == {"a", "b"}
+    assert [d for e, d in days if e == "a"] == sorted(d for e, d in days if e == "a")
+    assert store.published_through == TODAY
