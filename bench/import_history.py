@@ -191,6 +191,7 @@ class Run:
     stages: list[Stage] = field(default_factory=list)
     read_seconds: float = 0.0  # `catalyst import` start until its first batch was acknowledged
     import_peak_bytes: int = 0  # the import process's peak resident memory (it holds the whole file)
+    redis_cpu_seconds: float = 0.0  # the private redis-server's, over the whole run
     total_seconds: float = 0.0
     score_changes: float = 0.0
     rollover_marked: float = 0.0
@@ -369,10 +370,10 @@ class System:
         return next((float(line.split()[1]) for line in body.splitlines() if line.startswith(name + " ")), 0.0)
 
 
-async def import_file(system: System, history: History, state: Path) -> tuple[float, float, int, int, int]:
+async def import_file(system: System, history: History, state: Path) -> tuple[float, float, int, int, int, float]:
     """`catalyst import` as a subprocess; returns (seconds until its first acknowledged batch, seconds until it
-    exited, interactions accepted, rows rejected, its peak resident bytes: the first child this process reaps,
-    so the children's maximum is its own)."""
+    exited, interactions accepted, rows rejected, its peak resident bytes, its CPU seconds: the first child this
+    process reaps, so the children's figures are its own)."""
     env = {**system.cli_env, "CATALYST_TOKEN": system.authority.mint("bench-import", [Role.SERVICE], 4 * 3600)}
     command = [sys.executable, "-m", "services.cli", "import", str(history.path), "--source", "bench"]
     checkpoint = state / "checkpoint.json"
@@ -387,8 +388,9 @@ async def import_file(system: System, history: History, state: Path) -> tuple[fl
     if process.returncode not in (0, REJECTED_EXIT):
         raise SystemExit(f"catalyst import exited with {process.returncode}; see {state.parent / 'import.log'}")
     done = json.loads(checkpoint.read_text())
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-    return first or 0.0, time.perf_counter() - start, done["accepted"], done["rejected"], peak
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = usage.ru_utime + usage.ru_stime
+    return first or 0.0, time.perf_counter() - start, done["accepted"], done["rejected"], usage.ru_maxrss * 1024, cpu
 
 
 def walk(history: History, samples: list[tuple[float, int | None]], since: float) -> tuple[int, float]:
@@ -407,7 +409,9 @@ async def measure(args: argparse.Namespace, system: System, history: History, wo
         system.engagement.start()
         system.recognition.start()
     start = time.perf_counter()
-    read, imported, accepted, rejected, run.import_peak_bytes = await import_file(system, history, workdir / "state")
+    read, imported, accepted, rejected, run.import_peak_bytes, import_cpu = await import_file(
+        system, history, workdir / "state"
+    )
     await system.ingested(accepted)
     ingest_end = time.perf_counter()
     run.read_seconds = read
@@ -418,7 +422,9 @@ async def measure(args: argparse.Namespace, system: System, history: History, wo
             "interactions",
             history.interactions,
             read,
-            note=f"the whole file is parsed and sorted before the first call; the import's peak memory "
+            import_cpu,
+            note="CPU: the import process from start to exit, its calls included; the whole file is parsed and "
+            f"sorted before the first call; the import's peak memory "
             f"{run.import_peak_bytes / 2**20:,.0f} MiB",
         )
     )
@@ -488,13 +494,14 @@ async def measure(args: argparse.Namespace, system: System, history: History, wo
         )
     )
     run.total_seconds = end - start
+    run.redis_cpu_seconds = cpu_seconds(system.feed.redis_server.process.pid)
     return run
 
 
-def projection(run: Run) -> list[tuple[str, float]]:
-    """Each stage's measured time scaled by the target's work over the measured work: interactions for the
-    read, the ingest and the worker; person-days for the publisher, with everyone active all year (its upper
-    bound); ScoreChanged for recognition, at the measured ScoreChanged per person-day."""
+def scale(run: Run, stage: Stage) -> float:
+    """The target's work over the measured work of a stage: interactions for the read, the ingest and the
+    worker; person-days for the publisher, with everyone active all year (its upper bound); ScoreChanged for
+    recognition, at the measured ScoreChanged per person-day."""
     person_days = TARGET["employees"] * TARGET["days"]
     target_work = {
         "interactions": TARGET["interactions"],
@@ -502,7 +509,33 @@ def projection(run: Run) -> list[tuple[str, float]]:
         "person-days": person_days,
         "ScoreChanged": run.score_changes * person_days / max(1, run.history.person_days),
     }
-    return [(s.name, s.seconds * target_work[s.unit] / s.work if s.work else math.inf) for s in run.stages]
+    return target_work[stage.unit] / stage.work if stage.work else math.inf
+
+
+def projection(run: Run) -> list[tuple[str, float]]:
+    """Each stage's measured time scaled to the target's work."""
+    return [(s.name, s.seconds * scale(run, s)) for s in run.stages]
+
+
+def cpu_budget(run: Run) -> str:
+    """The CPU the target's work needs in the measured processes (each stage's CPU scaled like its time, Redis
+    with the interactions), against what this machine's cores give in the target's time: however well the
+    stages overlap, an import cannot be faster than its CPU over the cores."""
+    needed = sum(s.cpu_seconds * scale(run, s) for s in run.stages)
+    needed += run.redis_cpu_seconds * TARGET["interactions"] / max(1, run.history.interactions)
+    cores = os.cpu_count() or 1
+    available = cores * TARGET["seconds"]
+    return (
+        f"CPU: the target's work needs about {needed / 60:,.0f} core-minutes in these processes and Redis alone "
+        f"(the broker not counted); this machine's {cores} cores give {available / 60:,.0f} core-minutes in "
+        f"{TARGET['seconds'] // 60} minutes. However well the stages overlap, the target is "
+        + (
+            "within reach of the CPU here."
+            if needed <= available
+            else f"out of reach here until the CPU per unit of work falls {needed / available:,.1f}-fold (or the "
+            f"work runs on {math.ceil(needed / TARGET['seconds'])} cores or more, as far as it parallelises)."
+        )
+    )
 
 
 def fmt_minutes(seconds: float) -> str:
@@ -594,6 +627,8 @@ def report(args: argparse.Namespace, run: Run, load_before: tuple, load_after: t
     memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     lines += [
         totals,
+        "",
+        cpu_budget(run),
         "",
         f"Memory: `catalyst import` holds the whole file, its peak {per_row:,.0f} bytes per interaction (the "
         f"interpreter included); {TARGET['interactions']:,} interactions in one file would take about "

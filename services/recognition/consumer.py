@@ -92,6 +92,14 @@ class EngagementConsumer:
                 log.exception("polling Kafka failed; retrying")
                 await self._pause(1.0)
                 continue
+            scored = [
+                r.key.decode(errors="replace")
+                for rs in batch.values()
+                for r in rs
+                if r.topic == self._engagement and r.key and r.value
+            ]
+            if scored and not await self._retrying(self._recognition.preload, scored):
+                return
             done = True
             for records in batch.values():
                 for record in records:

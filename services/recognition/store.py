@@ -226,11 +226,20 @@ class RecognitionStore:
         return decode_record(employee_id, await self.redis.hgetall(state_key(employee_id)))
 
     async def load_many(self, employee_ids: Sequence[str]) -> list[EmployeeRecord]:
+        """The records that exist, in one round trip."""
+        raws = await self._hgetall(employee_ids)
+        return [decode_record(e, raw) for e, raw in zip(employee_ids, raws, strict=True) if raw]
+
+    async def load_each(self, employee_ids: Sequence[str]) -> dict[str, EmployeeRecord]:
+        """Every employee's record as `load` gives it (an unknown one empty), in one round trip."""
+        raws = await self._hgetall(employee_ids)
+        return {e: decode_record(e, raw) for e, raw in zip(employee_ids, raws, strict=True)}
+
+    async def _hgetall(self, employee_ids: Sequence[str]) -> list[dict[bytes, bytes]]:
         pipe = self.redis.pipeline(transaction=False)
         for employee_id in employee_ids:
             pipe.hgetall(state_key(employee_id))
-        raws = await pipe.execute()
-        return [decode_record(e, raw) for e, raw in zip(employee_ids, raws, strict=True) if raw]
+        return await pipe.execute()
 
     async def commit(
         self, before: EmployeeRecord, after: EmployeeRecord, events: Iterable[tuple[str, bytes]] = ()

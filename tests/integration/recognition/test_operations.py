@@ -97,8 +97,8 @@ async def test_redis_outage_delays_but_loses_nothing(rec: Harness, redis_server:
     redis_server.stop()
     try:
         await rec.scores(score_changed("quin", 2, T0 + timedelta(days=1), BRONZE))
-        # the consumer hit the outage on this record and holds it (uncommitted) to retry
-        await eventually(lambda: rec.metric("recognition_retries_total", step="handle"), lambda n: n >= 1)
+        # the consumer hit the outage reading the batch's records and holds the batch (uncommitted) to retry
+        await eventually(lambda: rec.metric("recognition_retries_total", step="preload"), lambda n: n >= 1)
         assert await rec.lag() >= 1
     finally:
         await asyncio.to_thread(redis_server.start)
