@@ -182,8 +182,8 @@ def test_prometheus_scrapes_every_process_and_the_key_series_have_sensible_label
 
     applied = prometheus.wait_for('catalyst_engagement_events_total{job="engagement-worker",kind="PostCreated"} >= 10')
     assert applied
-    assert prometheus.wait_for('feed_relay_published_total{job="feed"} >= 10')
-    assert prometheus.wait_for('feed_outbox_depth{job="feed"}')
+    assert prometheus.wait_for('feed_relay_published_total{job="feed-relay"} >= 10')
+    assert prometheus.wait_for('feed_outbox_depth{job="feed-relay"}')
     assert prometheus.wait_for('recognition_records_consumed_total{job="recognition"}')
     assert prometheus.wait_for('kafka_lag_exporter_up{job="kafka-lag-exporter"} == 1')
 

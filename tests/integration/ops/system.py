@@ -102,7 +102,8 @@ class CatalystSystem:
     processes: dict[str, Process] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        names = ["feed", "feed_metrics", "api", "api_metrics", "worker_metrics", "worker_web", "publisher_metrics"]
+        names = ["feed", "feed_metrics", "relay_metrics", "api", "api_metrics", "worker_metrics", "worker_web"]
+        names += ["publisher_metrics"]
         names += ["recognition", "recognition_metrics", "lag_metrics"]
         self.ports = {name: free_port() for name in names}
         self.engagement_group = f"catalyst-engagement-{self.suffix}"
@@ -129,7 +130,12 @@ class CatalystSystem:
             "feed": (
                 ["-m", "services.feed"],
                 ("grpc", p["feed"]),
-                {"GRPC_PORT": p["feed"], "METRICS_PORT": p["feed_metrics"]},
+                {"GRPC_PORT": p["feed"], "METRICS_PORT": p["feed_metrics"], "RELAY_ENABLED": "false"},
+            ),
+            "feed-relay": (  # its own process, as in production (decision 0026)
+                ["-m", "services.feed.relay"],
+                ("metrics", p["relay_metrics"]),
+                {"RELAY_METRICS_PORT": p["relay_metrics"]},
             ),
             "engagement-worker": (
                 ["-m", "services.engagement.worker"],
@@ -187,6 +193,7 @@ class CatalystSystem:
         p = self.ports
         return {
             "feed": f"127.0.0.1:{p['feed_metrics']}",
+            "feed-relay": f"127.0.0.1:{p['relay_metrics']}",
             "engagement-api": f"127.0.0.1:{p['api_metrics']}",
             "engagement-worker": f"127.0.0.1:{p['worker_metrics']}",
             "engagement-publisher": f"127.0.0.1:{p['publisher_metrics']}",
