@@ -632,8 +632,8 @@ def report(args: argparse.Namespace, run: Run, load_before: tuple, load_after: t
         "",
         f"Memory: `catalyst import` holds the whole file, its peak {per_row:,.0f} bytes per interaction (the "
         f"interpreter included); {TARGET['interactions']:,} interactions in one file would take about "
-        f"{per_row * TARGET['interactions'] / 2**30:,.0f} GiB (this machine has {memory / 2**30:,.0f} GiB): a "
-        "year this size is imported in date ranges (docs/import.md).",
+        f"{per_row * TARGET['interactions'] / 2**30:,.0f} GiB (this machine has {memory / 2**30:,.0f} GiB; "
+        "with too little, a year is imported in date ranges, docs/import.md).",
         "",
         f"**What bounds it**: the file read ({fmt_minutes(read)}), then {bound[0]} ({fmt_minutes(bound[1])}); the "
         f"target is {TARGET['seconds'] // 60} minutes, the projection is {verdict} it.",

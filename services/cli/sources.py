@@ -28,13 +28,24 @@ _TRUE = {"true", "1", "yes"}
 _TIME_FORMATS = ("%Y/%m/%d %H:%M:%S %z", "%Y-%m-%d %H:%M:%S %Z", "%Y-%m-%d %H:%M:%S")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
-    """One interaction and where it came from."""
+    """One interaction and where it came from. A history is held whole (it is sent in time order), so a row
+    keeps the interaction serialized, a fraction of the message object's memory, and its time to sort by."""
 
     file: str
     line: int
-    interaction: feed_pb2.ImportedInteraction
+    at: tuple[int, int]  # occurred_at (seconds, nanos)
+    data: bytes
+
+    @classmethod
+    def of(cls, file: str, line: int, interaction: feed_pb2.ImportedInteraction) -> Row:
+        at = (interaction.occurred_at.seconds, interaction.occurred_at.nanos)
+        return cls(file, line, at, interaction.SerializeToString())
+
+    @property
+    def interaction(self) -> feed_pb2.ImportedInteraction:
+        return feed_pb2.ImportedInteraction.FromString(self.data)
 
 
 @dataclass(frozen=True)
@@ -60,7 +71,7 @@ class History:
 
     def ordered(self) -> History:
         """Time order (then file order): the order events happened in, which the pipeline keeps."""
-        self.rows.sort(key=lambda r: (r.interaction.occurred_at.seconds, r.interaction.occurred_at.nanos))
+        self.rows.sort(key=lambda r: r.at)
         return self
 
 
@@ -117,7 +128,7 @@ def read_jsonl(path: Path) -> History:
             if missing:
                 history.rejects.append(Reject(name, number, missing[0], f"missing {', '.join(missing)}"))
                 continue
-            history.rows.append(Row(name, number, item))
+            history.rows.append(Row.of(name, number, item))
     return history.ordered()
 
 
@@ -223,7 +234,7 @@ def read_viva_engage(directory: Path, employee_key: str = "email") -> History:
                         comment_id=m.id, post_id=starter.id, post_author_id=starter.sender, body_length=m.body_length
                     )
                 )
-        history.rows.append(Row(MESSAGES, m.line, item))
+        history.rows.append(Row.of(MESSAGES, m.line, item))
     return history.ordered()
 
 
