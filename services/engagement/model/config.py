@@ -113,6 +113,26 @@ class Reciprocity(_Strict):
     share: float = Field(gt=0, le=1)
 
 
+class Closed(_Strict):
+    """A closed group: the points are multiplied by (1 - closed / open)^power in the window, where `open` sums over
+    colleagues the days the employee gave them something (`given`), and `closed` sums over colleagues how far
+    the days of exchange both ways (the fewer of the days the employee gave to them and the days they gave to the
+    employee, `received`) go beyond `most` of that window. Ring members exchange with the same few mates nearly
+    every day; colleagues in a genuine conversation, now and then."""
+
+    given: KeyedCounters
+    received: KeyedCounters
+    most: dict[str, float] = Field(description="window -> days of exchange with one colleague that count in full")
+    power: float = Field(1.0, gt=0)
+
+    @field_validator("most")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(days <= 0 for days in value.values()):
+            raise ValueError("most: every window's days are positive")
+        return value
+
+
 class Daily(_Strict):
     """Per day: sat(sum of weight * count, cap); or, with `count_cap`, linear in the counts scaled down so that
     they add up to at most count_cap a day."""
@@ -124,6 +144,7 @@ class Daily(_Strict):
     repeats: Repeats | None = None
     response: Response | None = None
     reciprocity: Reciprocity | None = None
+    closed: Closed | None = None
     as_: str = Field("", alias="as")
 
     @model_validator(mode="after")
@@ -141,6 +162,7 @@ class Weeks(_Strict):
     points: float = Field(ge=0)
     response: Response | None = None
     reciprocity: Reciprocity | None = None
+    closed: Closed | None = None
     as_: str = Field("", alias="as")
 
 
@@ -156,6 +178,7 @@ class Colleagues(_Strict):
 
     colleagues: ColleagueSpec
     reciprocity: Reciprocity | None = None
+    closed: Closed | None = None
     as_: str = Field(alias="as")
 
 
@@ -297,6 +320,11 @@ class ScoringModel(_Strict):
         if set(self.components) != set(COMPONENTS):
             raise ValueError(f"components: exactly {list(COMPONENTS)} (the fields of ComponentScores)")
         names = self.window_names
+        for component, terms in self.components.items():
+            for term in terms:
+                closed = getattr(term, "closed", None)
+                if closed is not None and set(closed.most) != set(names):
+                    raise ValueError(f"components.{component}: closed.most gives days for exactly the windows {names}")
         unknown = [w for w in self.leaderboards.windows if w not in names]
         if unknown:
             raise ValueError(f"leaderboards.windows: unknown windows {unknown}; known: {names}")

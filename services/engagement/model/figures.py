@@ -16,6 +16,7 @@ from services.engagement.model.config import (
     COMPONENTS,
     DECAYED,
     TOTAL,
+    Closed,
     Colleagues,
     Daily,
     Days,
@@ -268,6 +269,55 @@ def _reciprocal(rule: Reciprocity, v: View, window: str, component: str, part: _
     return share
 
 
+def _contacts(counters: list[str], v: View) -> dict[str, list[int]]:
+    """Colleague -> the kept days (indexes) with an interaction of the counters (cached)."""
+    key = ("contacts", *counters)
+    cached = v.cache.get(key)
+    if cached is None:
+        cached = {}
+        for i, keys in enumerate(v.keys):
+            for colleague in {k for counter in counters for k in keys.get(counter, ())}:
+                cached.setdefault(colleague, []).append(i)
+        v.cache[key] = cached
+    return cached  # type: ignore[return-value]
+
+
+def _closed_share(rule: Closed, v: View, window: str) -> tuple[float, int, float, float]:
+    """(share, mates, closed days, open days) of `rule` in the window (cached: every term it damps shares it)."""
+    key = ("closed", *rule.given, "/", *rule.received, rule.most[window], rule.power, window)
+    cached = v.cache.get(key)
+    if cached is None:
+        weights = v.weights[window]
+        got = _contacts(rule.received, v)
+        most = rule.most[window]
+        given = closed = 0.0
+        mates = 0
+        for colleague, days in _contacts(rule.given, v).items():
+            gave = sum(weights[i] for i in days)
+            given += gave
+            both = min(gave, sum(weights[i] for i in got.get(colleague, ())))
+            if both > most:
+                closed += both - most
+                mates += 1
+        share = (1.0 - closed / given) ** rule.power if given else 1.0
+        cached = v.cache[key] = (share, mates, closed, given)
+    return cached  # type: ignore[return-value]
+
+
+def _closed(rule: Closed, v: View, window: str, component: str, part: _Part, detail: bool) -> float:
+    """Scales the part by the open share of the employee's exchanges (`rule`) and returns it."""
+    share, mates, closed, given = _closed_share(rule, v, window)
+    part.points *= share
+    if detail and share < 1.0:
+        part.notes.append(
+            f"You and {mates} colleague(s) responded to each other on more than {rule.most[window]:g} days each, "
+            f"like a closed group: {closed:.0f} of the {given:.0f} times (a colleague on a day) you responded to "
+            f"someone go beyond that. {component} counts in full while your exchanges with any one colleague stay "
+            f"within {rule.most[window]:g} days, and is at {share:.0%} now."
+        )
+    return share
+
+
 def _capped_words(term: Daily, component: str) -> str:
     """What reached a daily cap: the one counter a term counts, or the component's activity."""
     if len(term.daily) == 1:
@@ -309,6 +359,8 @@ def _daily(term: Daily, v: View, window: str, component: str, detail: bool) -> _
         factor *= _responded(term.response, v, window, component, part, detail)
     if term.reciprocity is not None and part.points:
         factor *= _reciprocal(term.reciprocity, v, window, component, part, detail)
+    if term.closed is not None and part.points:
+        factor *= _closed(term.closed, v, window, component, part, detail)
     if not detail:
         return part
     capped = bursts = 0
@@ -347,6 +399,8 @@ def _weeks(term: Weeks, v: View, window: str, component: str, detail: bool) -> _
             _responded(term.response, v, window, component, part, detail)
         if term.reciprocity is not None:
             _reciprocal(term.reciprocity, v, window, component, part, detail)
+        if term.closed is not None:
+            _closed(term.closed, v, window, component, part, detail)
         part.add(term.as_ or term.weeks, len(newest), part.points)
     return part
 
@@ -359,6 +413,8 @@ def _colleagues(term: Colleagues, v: View, window: str, component: str, detail: 
         part.points = term.colleagues.points * sat(sum(weights[i] for i in seen), term.colleagues.cap)
         if term.reciprocity is not None:
             _reciprocal(term.reciprocity, v, window, component, part, detail)
+        if term.closed is not None:
+            _closed(term.closed, v, window, component, part, detail)
         part.add(term.as_, len(seen), part.points)
     return part
 

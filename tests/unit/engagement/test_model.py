@@ -124,6 +124,24 @@ def test_interactions_with_the_same_colleagues_again_and_again_count_up_to_three
     assert any("the same colleagues again and again, 4.3 times each" in n and "at 70% now" in n for n in notes)
 
 
+def test_a_closed_group_keeps_the_open_share_of_its_exchanges_squared() -> None:
+    """a and b comment on each other's posts on 10 days, a on 6 others once: 6 of a's 16 (colleague, day)
+    responses go beyond the 4 days of exchange with one colleague that count in full in 30 days."""
+    t = END - DAY // 2
+    mine = [comment("a", "b", t - k * DAY) for k in range(10)] + [comment("a", f"g{i}", t + 10 + i) for i in range(6)]
+    theirs = [comment("b", "a", t - k * DAY + 60) for k in range(10)]
+    one_way = figures(states_of(mine)["a"], TODAY - 1, MODEL).windows["30d"]["conversation"]
+    state = states_of(mine + theirs)["a"]
+    assert figures(state, TODAY - 1, MODEL).windows["30d"]["conversation"] == pytest.approx(
+        one_way * (10 / 16) ** 2, abs=1e-6
+    )
+    within = figures(states_of(mine + theirs[:4])["a"], TODAY - 1, MODEL).windows["30d"]["conversation"]
+    assert within == pytest.approx(one_way, abs=1e-6)
+    notes = explain(state, TODAY - 1, MODEL, "30d").notes
+    assert any("You and 1 colleague(s) responded to each other on more than 4 days" in n for n in notes)
+    assert any("conversation counts in full" in n and "at 39% now" in n for n in notes)
+
+
 def test_one_colleague_s_responses_are_capped_a_day() -> None:
     t = END - DAY // 2
     events = [post("a", t), *(react("b", "a", t + i) for i in range(1, 6)), comment("b", "a", t + 9)]
