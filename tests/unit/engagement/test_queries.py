@@ -130,6 +130,8 @@ def test_only_windows_that_resist_a_burst_have_a_board() -> None:
 def test_the_default_window_follows_the_scoring_file() -> None:
     raw = MODEL.model_dump(by_alias=True, exclude_none=True)
     raw["windows"]["days"] = {"14d": 14, "100d": 100}
+    for term in (t for terms in raw["components"].values() for t in terms if "closed" in t):
+        term["closed"]["most"] = {"14d": 3, "100d": 12, "decayed": 3}  # every window states its own
     raw["leaderboards"]["windows"] = ["100d"]
     assert queries.check_window("", ScoringModel.model_validate(raw)) == "14d"
     assert queries.check_board_window("", ScoringModel.model_validate(raw)) == "100d"
