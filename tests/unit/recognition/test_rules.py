@@ -355,6 +355,7 @@ def test_rules_are_checked_against_the_scoring_file_they_are_given(tmp_path: Pat
     scoring = yaml.safe_load(DEFAULT_SCORING_FILE.read_text())
     scoring["signals"]["posts_7d"] = {"sum": "posts", "days": 7}
     del scoring["windows"]["days"]["7d"]
+    del scoring["components"]["content"][0]["closed"]["most"]["7d"]  # one anchor: every term's closed groups
     scoring["leaderboards"]["windows"] = [w for w in scoring["leaderboards"]["windows"] if w != "7d"]
     changed = tmp_path / "scoring.yaml"
     changed.write_text(yaml.safe_dump(scoring))
