@@ -25,12 +25,14 @@ SKEW = 3_600_000
         (("windows", "days", "decayed"), 30, "name of the decayed total"),
         (("leaderboards", "windows"), ["90d"], "unknown windows"),
         (("caps", "given"), 0, "at least 1"),
+        (("components", "content", 0, "closed", "most"), {"30d": 4}, "closed.most gives days for exactly the windows"),
+        (("components", "content", 0, "closed", "most", "30d"), 0, "every window's days are positive"),
         (("limits", "max_future_skew_hours"), -1, "limits.max_future_skew_hours"),
         (("surprise",), 1, "surprise"),
     ],
 )
 def test_an_invalid_scoring_file_names_the_key_at_fault(
-    tmp_path: Path, path: tuple[str, ...], value: object, message: str
+    tmp_path: Path, path: tuple[str | int, ...], value: object, message: str
 ) -> None:
     model = yaml.safe_load(DEFAULT_SCORING_FILE.read_text())
     parent = model
