@@ -137,7 +137,11 @@ def test_a_closed_group_keeps_the_open_share_of_its_exchanges_squared() -> None:
     )
     within = figures(states_of(mine + theirs[:4])["a"], TODAY - 1, MODEL).windows["30d"]["conversation"]
     assert within == pytest.approx(one_way, abs=1e-6)
-    notes = explain(state, TODAY - 1, MODEL, "30d").notes
+    explained = explain(state, TODAY - 1, MODEL, "30d")
+    for component in COMPONENTS:
+        added = sum(c.points for c in explained.contributions if c.component == component)
+        assert added == pytest.approx(explained.scores[component], abs=1e-5)
+    notes = explained.notes
     assert any("You and 1 colleague(s) responded to each other on more than 4 days" in n for n in notes)
     assert any("conversation counts in full" in n and "at 39% now" in n for n in notes)
 
