@@ -312,7 +312,7 @@ def _closed(rule: Closed, v: View, window: str, component: str, part: _Part, det
         part.notes.append(
             f"You and {mates} colleague(s) responded to each other on more than {rule.most[window]:g} days each, "
             f"like a closed group: {closed:.0f} of the {given:.0f} times (a colleague on a day) you responded to "
-            f"someone go beyond that. {component} counts in full while your exchanges with any one colleague stay "
+            f"someone go beyond that; {component} counts in full while your exchanges with any one colleague stay "
             f"within {rule.most[window]:g} days, and is at {share:.0%} now."
         )
     return share
