@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.recognition.calibration import Calibration
-from services.recognition.rules import Bar, Holding, Rules, fmt
+from services.recognition.rules import Bar, Holding, Rules, fmt, qualifies
 
 _WINDOW = re.compile(r"^(\d+)([dw])$")
 
@@ -42,6 +42,17 @@ class Outlook:
     expected: str
 
 
+Wait = tuple[int, int, str, float, float]  # days to go, window days, label, value, grant threshold
+
+
+def _wait(bar: Bar, value: float) -> Wait | None:
+    """Days until a figure below its grant threshold reaches it at its window's pace; None without a pace."""
+    days = window_days(bar.criterion.covers)
+    if days is None or value <= 0:
+        return None
+    return (math.ceil((bar.grant - value) * days / value), days, bar.criterion.label, value, bar.grant)
+
+
 def outlook(
     rules: Rules,
     figures: Mapping[str, float],
@@ -59,25 +70,30 @@ def outlook(
     if not all(v >= bar.keep and bar.grant != math.inf for bar, v in values):
         return Outlook(False, None, None, "not on track")
     confirm = timedelta(days=rule.confirm_days)
-    if all(v >= bar.grant for bar, v in values):
+    if qualifies(rule, values):
         since = holding.qualifying_since if holding is not None else None
         return Outlook(
             True,
             since,
             (since or now) + confirm,
-            f"meets every criterion; granted after the {rule.confirm_days}-day confirmation if it holds",
+            f"meets the criteria; granted after the {rule.confirm_days}-day confirmation if it holds",
         )
-    waits = []
+    needed: list[tuple[Bar, float, Wait | None]] = []
+    group: list[tuple[Bar, float, Wait | None]] = []
     for bar, value in values:
-        c = bar.criterion
-        if value >= bar.grant:
-            continue
-        days = window_days(c.covers)
-        if days is None or value <= 0:
+        if value < bar.grant:
+            (group if rule.in_group(bar.criterion) else needed).append((bar, value, _wait(bar, value)))
+    if rule.at_least is not None:
+        # Of the group's criteria below grant, only as many as `count` still asks for, the soonest first.
+        reached = sum(v >= bar.grant for bar, v in values if rule.in_group(bar.criterion))
+        group.sort(key=lambda g: math.inf if g[2] is None else g[2][0])
+        group = group[: rule.at_least.count - reached]
+    for bar, value, wait in needed + group:
+        if wait is None:
+            c = bar.criterion
             said = f"{c.label} {fmt(value, c.format)} of {fmt(bar.grant, c.format)}"
             return Outlook(True, None, None, f"no date: {said} does not grow at a pace")
-        waits.append((math.ceil((bar.grant - value) * days / value), days, c.label, value, bar.grant))
-    wait, days, label, value, grant = max(waits)
+    wait, days, label, value, grant = max(w for _, _, w in needed + group if w is not None)
     return Outlook(
         True,
         None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -136,6 +136,25 @@ class Criterion(BaseModel):
         return self.window or default_window(self.metric)
 
 
+class AtLeast(BaseModel):
+    """Some of a tier's criteria that earn it when `count` of them reach grant and the rest stay at keep: a person
+    strong in all but one of several strengths qualifies, a specialist strong in one or two does not."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    count: int = Field(ge=1)
+    of: tuple[str, ...] = Field(min_length=2, description="metrics of the tier's criteria")
+    label: str = Field(min_length=3, description="what the criteria are together, e.g. 'strengths'")
+
+    @model_validator(mode="after")
+    def _fewer_than_all(self) -> AtLeast:
+        if len(set(self.of)) != len(self.of):
+            raise ValueError(f"at_least names a criterion twice: {list(self.of)}")
+        if self.count >= len(self.of):
+            raise ValueError(f"at_least.count ({self.count}) must be below the number of its criteria ({len(self.of)})")
+        return self
+
+
 class TierRule(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -144,13 +163,22 @@ class TierRule(BaseModel):
         0, ge=0, le=90, description="event-time days every criterion must stay at or above grant before the grant"
     )
     criteria: tuple[Criterion, ...] = Field(min_length=1)
+    at_least: AtLeast | None = None
 
     @model_validator(mode="after")
     def _metrics_unique(self) -> TierRule:
         names = [c.metric for c in self.criteria]
         if len(names) != len(set(names)):
             raise ValueError(f"a metric appears twice in one tier: {names}")
+        if self.at_least is not None:
+            unknown = [m for m in self.at_least.of if m not in names]
+            if unknown:
+                raise ValueError(f"at_least names metrics that are not criteria of the tier: {unknown}")
         return self
+
+    def in_group(self, criterion: Criterion) -> bool:
+        """Whether `count` of a group suffice for this criterion (`at_least`), instead of it being needed."""
+        return self.at_least is not None and criterion.metric in self.at_least.of
 
 
 class BadgeRule(BaseModel):
@@ -340,11 +368,23 @@ def _threshold_text(criterion: Criterion, threshold: float, floor: float, percen
     )
 
 
-def _evidence(criterion: Criterion, value: float, bar: Bar, keep: bool = False) -> EvidenceItem:
+def _evidence(criterion: Criterion, value: float, bar: Bar, keep: bool = False, group: str = "") -> EvidenceItem:
     threshold, floor, percentile = bar.keep_side() if keep else bar.grant_side()
     said = _threshold_text(criterion, threshold, floor, percentile)
-    text = f"{criterion.label}: {fmt(value, criterion.format)} ({said})"
+    text = f"{criterion.label}: {fmt(value, criterion.format)} ({said}{group})"
     return EvidenceItem(criterion.metric, value, threshold, text, criterion.covers)
+
+
+def _group_note(rule: TierRule, bar: Bar, value: float) -> str:
+    """Why a criterion of an `at_least` group below its grant threshold did not stop the grant."""
+    group = rule.at_least
+    if group is None or not rule.in_group(bar.criterion) or value >= bar.grant:
+        return ""
+    c = bar.criterion
+    return (
+        f"; below it, but {group.count} of the {len(group.of)} {group.label} suffice and this one is at least at "
+        f"{fmt(bar.keep, c.format)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -376,6 +416,20 @@ def days_between(earlier: datetime, later: datetime) -> int:
     return (later.astimezone(UTC).date() - earlier.astimezone(UTC).date()).days
 
 
+def qualifies(rule: TierRule, values: Sequence[tuple[Bar, float]]) -> bool:
+    """Every criterion at grant; with `at_least`, its criteria need only `count` of them at grant and the others
+    at keep (a holder's level), so missing one strength by a little is not missing it altogether."""
+    if rule.at_least is None:
+        return all(v >= bar.grant for bar, v in values)
+    group = [(bar, v) for bar, v in values if rule.in_group(bar.criterion)]
+    needed = [(bar, v) for bar, v in values if not rule.in_group(bar.criterion)]
+    return (
+        all(v >= bar.grant for bar, v in needed)
+        and all(v >= bar.keep for bar, v in group)
+        and sum(v >= bar.grant for bar, v in group) >= rule.at_least.count
+    )
+
+
 def evaluate(
     rules: Rules,
     figures: Mapping[str, float],
@@ -399,8 +453,7 @@ def evaluate(
             current = holdings.get((badge_id, tier), Holding(badge_id, tier))
             values = [(Bar.of(c, calibration), _value(figures, c.metric)) for c in rule.criteria]
             if not current.held:
-                qualifies = may_grant and all(v >= bar.grant for bar, v in values)
-                if not qualifies:
+                if not (may_grant and qualifies(rule, values)):
                     if current.qualifying_since is not None:
                         after = replace(current, qualifying_since=None)
                         decisions.append(Decision(Action.UNQUALIFY, badge_id, tier, now, after))
@@ -411,7 +464,7 @@ def evaluate(
                         after = replace(current, qualifying_since=now)
                         decisions.append(Decision(Action.QUALIFY, badge_id, tier, now, after))
                     continue
-                evidence = tuple(_evidence(bar.criterion, v, bar) for bar, v in values)
+                evidence = tuple(_evidence(bar.criterion, v, bar, group=_group_note(rule, bar, v)) for bar, v in values)
                 after = replace(
                     current,
                     held=True,
@@ -516,6 +569,26 @@ def _met_text(bar: Bar, current: float) -> str:
     return f"{fmt(current)} {c.label} (needs {fmt(grant)}{_ranked(bar)})"
 
 
+def _spared_text(rule: TierRule, bar: Bar, current: float) -> str:
+    """A criterion of an `at_least` group that need not reach grant because enough of the others do."""
+    assert rule.at_least is not None
+    c, group = bar.criterion, rule.at_least
+    return (
+        f"{fmt(current, c.format)} {c.label} (below {fmt(bar.grant, c.format)}{_ranked(bar)}, but {group.count} of "
+        f"the {len(group.of)} {group.label} suffice and this one is at least at {fmt(bar.keep, c.format)})"
+    )
+
+
+def _below_keep_text(rule: TierRule, bar: Bar, current: float) -> str:
+    """A criterion of an `at_least` group below even the level that keeps the badge."""
+    assert rule.at_least is not None
+    c = bar.criterion
+    return (
+        f"{c.label} of at least {fmt(bar.keep, c.format)} (now {fmt(current, c.format)}; the {rule.at_least.label} "
+        f"that are not among the {rule.at_least.count} need at least this much)"
+    )
+
+
 def progress(
     rules: Rules,
     figures: Mapping[str, float],
@@ -532,23 +605,37 @@ def progress(
             views.append(ProgressView(badge_id, None, (), (), f"You hold every tier of {badge.name}."))
             continue
         tier = pending[0]
+        rule = badge.tiers[tier]
+        values = [(Bar.of(c, calibration), _value(figures, c.metric)) for c in rule.criteria]
+        group = rule.at_least
+        reached = sum(v >= bar.grant for bar, v in values if rule.in_group(bar.criterion))
+        spared = group is not None and reached >= group.count  # the group's other criteria need only keep
         missing, met = [], []
-        for c in badge.tiers[tier].criteria:
-            bar = Bar.of(c, calibration)
-            value = _value(figures, c.metric)
+        for bar, value in values:
+            c = bar.criterion
             required = c.grant if bar.grant == float("inf") else bar.grant
             if value >= bar.grant:
                 met.append(RequirementView(c.metric, value, required, _met_text(bar, value)))
+            elif spared and rule.in_group(c) and value >= bar.keep:
+                met.append(RequirementView(c.metric, value, bar.keep, _spared_text(rule, bar, value)))
+            elif spared and rule.in_group(c):
+                missing.append(RequirementView(c.metric, value, bar.keep, _below_keep_text(rule, bar, value)))
             else:
                 missing.append(RequirementView(c.metric, value, required, _missing_text(bar, value)))
         title = badge.name if tier is Tier.SINGLE else f"{badge.name} {tier.value}"
         total = len(missing) + len(met)
+        needs = (
+            ""
+            if group is None
+            else f" It needs {group.count} of the {len(group.of)} {group.label} (meets {reached}), and the others "
+            "at least at the level that keeps the badge."
+        )
         if not missing and not may_grant:
             summary = f"{title}: all {total} requirements met, but you opted out of recognition, so it is not granted."
         elif not missing:
             summary = f"{title}: all {total} requirements met; it is granted with your next score update."
         else:
-            summary = f"{title}: {len(met)} of {total} requirements met. Still missing: " + "; ".join(
+            summary = f"{title}: {len(met)} of {total} requirements met.{needs} Still missing: " + "; ".join(
                 r.description for r in missing
             )
         views.append(ProgressView(badge_id, tier, tuple(missing), tuple(met), summary))

@@ -93,3 +93,31 @@ def test_a_figure_that_does_not_grow_with_time_gives_no_date(tmp_path: Path) -> 
     seen = outlook(rules, figures, None, MONDAY, calibration)
     assert seen.on_track and seen.expected_at is None
     assert seen.expected == "no date: profile 67% of 80% does not grow at a pace"
+
+
+def test_with_all_but_one_the_date_waits_only_for_the_soonest_strengths_still_needed(tmp_path: Path) -> None:
+    raw = copy.deepcopy(RULES)
+    tier = raw["badges"]["helper"]["tiers"]["single"]
+    tier["confirm_days"] = 5
+    tier["criteria"] += [
+        {"metric": "comments_given_30d", "grant": 10, "keep": 5, "label": "comments"},
+        {"metric": "score.100d.innovation", "grant": 6, "keep": 2, "label": "innovation points"},
+    ]
+    tier["at_least"] = {
+        "count": 2,
+        "of": ["answers_100d", "comments_given_30d", "score.100d.innovation"],
+        "label": "strengths",
+    }
+    rules = load_rules(write(tmp_path, raw))
+    calibration = calibrate(rules, company([float(n) for n in range(100)]), MONDAY)  # answers: grant 90, keep 75
+    figures = {"answers_100d": 95, "accepted_answers_100d": 1, "comments_given_30d": 6, "score.100d.innovation": 3}
+    # Answers count; of comments (20 days to 10 at 6 in 30 days) and innovation (100 days) one more is needed.
+    seen = outlook(rules, figures, None, MONDAY, calibration)
+    assert seen.expected_at == MONDAY + timedelta(days=20 + 5)
+    assert seen.expected.startswith("comments 6 of 10: 20 more days")
+    # Two of the three are needed when none counts yet: answers (13 days) and comments (20 days).
+    assert outlook(rules, {**figures, "answers_100d": 80}, None, MONDAY, calibration).expected_at == (
+        MONDAY + timedelta(days=20 + 5)
+    )
+    met = outlook(rules, {**figures, "comments_given_30d": 10}, None, MONDAY, calibration)
+    assert met.expected_at == MONDAY + timedelta(days=5) and met.expected.startswith("meets the criteria")

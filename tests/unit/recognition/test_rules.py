@@ -189,8 +189,83 @@ def test_reaching_every_grant_threshold_grants_with_evidence(rules: Rules) -> No
 
 def test_one_criterion_short_grants_nothing(rules: Rules) -> None:
     figures = ambassador_figures(rules, "grant")
-    figures["answers_100d"] -= 1
+    figures["active_weeks_12w"] -= 1
     assert only(evaluate(rules, figures, {}, T0), "intranet_ambassador") == []
+
+
+def ambassador_rule(rules: Rules) -> TierRule:
+    return rules.badges["intranet_ambassador"].tiers[Tier.SINGLE]
+
+
+def test_the_ambassador_needs_all_but_one_strength_and_that_one_at_keep(rules: Rules) -> None:
+    """A quiet ambassador who tries one feature less than the top colleagues is still an ambassador; a
+    specialist strong in two or three strengths is not, nor is anyone far below in the one they miss."""
+    group = ambassador_rule(rules).at_least
+    assert group is not None and group.count == len(group.of) - 1
+    keep = ambassador_figures(rules, "keep")
+    for missed in group.of:
+        figures = {**ambassador_figures(rules, "grant"), missed: keep[missed]}
+        (granted,) = only(evaluate(rules, figures, {}, T0), "intranet_ambassador")
+        assert granted.action is Action.GRANT
+        evidence = {e.metric: e.description for e in granted.evidence}
+        assert (
+            "but 4 of the 5 strengths (colleagues, comments, answers, accepted answers, innovation) suffice"
+            in (evidence[missed])
+        )
+        assert all("suffice" not in text for metric, text in evidence.items() if metric != missed)
+        below_keep = {**figures, missed: keep[missed] - 0.5}
+        assert only(evaluate(rules, below_keep, {}, T0), "intranet_ambassador") == []
+    first, second = group.of[:2]
+    two_short = {**ambassador_figures(rules, "grant"), first: keep[first], second: keep[second]}
+    assert only(evaluate(rules, two_short, {}, T0), "intranet_ambassador") == []
+
+
+def test_progress_says_how_many_of_the_strengths_it_needs(rules: Rules) -> None:
+    keep = ambassador_figures(rules, "keep")
+    one_short = {**ambassador_figures(rules, "grant"), "score.100d.innovation": keep["score.100d.innovation"]}
+    view = next(v for v in progress(rules, one_short, {}) if v.badge == "intranet_ambassador")
+    assert view.missing == () and "granted with your next score update" in view.summary
+    spared = next(r for r in view.met if r.metric == "score.100d.innovation")
+    assert spared.description == (
+        "1 innovation points in the last 100 days (below 2, but 4 of the 5 strengths (colleagues, comments, answers, "
+        "accepted answers, innovation) suffice and this one is at least at 1)"
+    )
+    two_short = {**one_short, "answers_100d": keep["answers_100d"]}
+    view = next(v for v in progress(rules, two_short, {}) if v.badge == "intranet_ambassador")
+    assert [r.metric for r in view.missing] == ["answers_100d", "score.100d.innovation"]
+    assert view.summary.startswith(
+        "Intranet Ambassador: 5 of 7 requirements met. It needs 4 of the 5 strengths (colleagues, comments, answers, "
+        "accepted answers, innovation) (meets 3), and the others at least at the level that keeps the badge. Still "
+        "missing: 2 more answers"
+    )
+    below_keep = {**one_short, "score.100d.innovation": 0}
+    view = next(v for v in progress(rules, below_keep, {}) if v.badge == "intranet_ambassador")
+    (missing,) = view.missing
+    assert missing.required == keep["score.100d.innovation"]
+    assert missing.description.startswith("innovation points in the last 100 days of at least 1 (now 0;")
+
+
+def grouped(count: int, of: list[str]) -> dict:
+    data = minimal()
+    bronze = data["badges"]["creator"]["tiers"]["bronze"]
+    bronze["criteria"].append({"metric": "comments_given_30d", "grant": 8, "keep": 4, "label": "comments"})
+    bronze["at_least"] = {"count": count, "of": of, "label": "strengths"}
+    return data
+
+
+@pytest.mark.parametrize(
+    ("count", "of", "message"),
+    [
+        (2, ["posts_30d", "comments_given_30d"], "at_least.count (2) must be below the number of its criteria (2)"),
+        (1, ["posts_30d", "answers_100d"], "at_least names metrics that are not criteria of the tier"),
+        (1, ["posts_30d", "posts_30d"], "at_least names a criterion twice"),
+    ],
+)
+def test_invalid_groups_are_rejected(tmp_path: Path, count: int, of: list[str], message: str) -> None:
+    with pytest.raises(RulesError) as info:
+        load_rules(write(tmp_path, grouped(count, of)))
+    assert message in str(info.value)
+    assert "badges.creator.tiers.bronze" in str(info.value)
 
 
 def test_opted_out_employees_get_no_new_badges(rules: Rules) -> None:
