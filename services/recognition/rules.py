@@ -160,7 +160,7 @@ class TierRule(BaseModel):
 
     grace_days: int = Field(ge=0, le=365, description="event-time days below keep before the tier is revoked")
     confirm_days: int = Field(
-        0, ge=0, le=90, description="event-time days every criterion must stay at or above grant before the grant"
+        0, ge=0, le=90, description="event-time days the criteria must stay met (qualifies) before the grant"
     )
     criteria: tuple[Criterion, ...] = Field(min_length=1)
     at_least: AtLeast | None = None
@@ -322,7 +322,7 @@ class Holding:
     granted_at: datetime | None = None
     evidence: tuple[EvidenceItem, ...] = ()
     at_risk_since: datetime | None = None
-    qualifying_since: datetime | None = None  # not held: every criterion at or above grant since (confirm_days)
+    qualifying_since: datetime | None = None  # not held: the criteria met (`qualifies`) since (confirm_days)
     revoked_at: datetime | None = None
     revoke_reason: str = ""
     revoke_evidence: tuple[EvidenceItem, ...] = ()
@@ -335,8 +335,8 @@ class Holding:
 
 class Action(enum.StrEnum):
     GRANT = "grant"
-    QUALIFY = "qualify"  # every criterion at grant, the confirmation period runs (no event)
-    UNQUALIFY = "unqualify"  # a criterion fell below grant before the confirmation period ended (no event)
+    QUALIFY = "qualify"  # the criteria met (`qualifies`), the confirmation period runs (no event)
+    UNQUALIFY = "unqualify"  # the criteria stopped being met before the confirmation period ended (no event)
     AT_RISK = "at_risk"
     RECOVER = "recover"
     REVOKE = "revoke"
@@ -440,10 +440,11 @@ def evaluate(
 ) -> list[Decision]:
     """Decisions for one employee at event time `now`; an empty list means nothing changes.
 
-    Grant: every criterion at or above its grant threshold (and the employee has not opted out), at every
-    evaluation for the tier's `confirm_days` of event time: a moment's crossing (a burst, a ring's good week)
-    earns nothing. At risk: a held tier with any criterion below its keep threshold. Revoke: still below keep on
-    the day the grace period ends, dated at its end (deterministic). Days are calendar days (`days_between`).
+    Grant: every criterion at or above its grant threshold (`qualifies`: with `at_least`, enough of its criteria,
+    the others at keep) and the employee has not opted out, at every evaluation for the tier's `confirm_days` of
+    event time: a moment's crossing (a burst, a ring's good week) earns nothing. At risk: a held tier with any
+    criterion below its keep threshold. Revoke: still below keep on the day the grace period ends, dated at its
+    end (deterministic). Days are calendar days (`days_between`).
     Percentile criteria read their thresholds from `calibration` (the company's distribution this period).
     """
     decisions: list[Decision] = []
