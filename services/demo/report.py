@@ -216,7 +216,7 @@ def emerging_section(emerging: recognition_pb2.ListEmergingResponse, truth: Grou
     month = [e for e in listed if e.HasField("expected_at") and (e.expected_at.ToDatetime().date() - end).days <= 30]
     rows = [
         ("on the list", len(ids)),
-        ("meeting every criterion (the confirmation runs)", sum(e.HasField("qualifying_since") for e in listed)),
+        ("meeting the criteria (the confirmation runs)", sum(e.HasField("qualifying_since") for e in listed)),
         ("expected within 30 days", len(month)),
         (
             "without a date (a figure that does not grow with activity)",
