@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.recognition.calibration import Calibration
-from services.recognition.rules import Bar, Holding, Rules, fmt, qualifies
+from services.recognition.rules import Bar, Holding, Rules, fmt, qualifies, reached
 
 _WINDOW = re.compile(r"^(\d+)([dw])$")
 
@@ -85,9 +85,8 @@ def outlook(
             (group if rule.in_group(bar.criterion) else needed).append((bar, value, _wait(bar, value)))
     if rule.at_least is not None:
         # Of the group's criteria below grant, only as many as `count` still asks for, the soonest first.
-        reached = sum(v >= bar.grant for bar, v in values if rule.in_group(bar.criterion))
         group.sort(key=lambda g: math.inf if g[2] is None else g[2][0])
-        group = group[: rule.at_least.count - reached]
+        group = group[: rule.at_least.count - reached(rule, values)]
     for bar, value, wait in needed + group:
         if wait is None:
             c = bar.criterion

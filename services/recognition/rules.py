@@ -380,10 +380,16 @@ def _group_note(rule: TierRule, bar: Bar, value: float) -> str:
     group = rule.at_least
     if group is None or not rule.in_group(bar.criterion) or value >= bar.grant:
         return ""
-    c = bar.criterion
+    return f"; below it, but {_suffice(rule, bar)}"
+
+
+def _suffice(rule: TierRule, bar: Bar) -> str:
+    """Why an `at_least` criterion below grant may stay there, in words."""
+    assert rule.at_least is not None
+    group = rule.at_least
     return (
-        f"; below it, but {group.count} of the {len(group.of)} {group.label} suffice and this one is at least at "
-        f"{fmt(bar.keep, c.format)}"
+        f"{group.count} of the {len(group.of)} {group.label} suffice and this one is at least at "
+        f"{fmt(bar.keep, bar.criterion.format)}"
     )
 
 
@@ -416,6 +422,11 @@ def days_between(earlier: datetime, later: datetime) -> int:
     return (later.astimezone(UTC).date() - earlier.astimezone(UTC).date()).days
 
 
+def reached(rule: TierRule, values: Sequence[tuple[Bar, float]]) -> int:
+    """How many criteria of the tier's `at_least` group are at grant."""
+    return sum(v >= bar.grant for bar, v in values if rule.in_group(bar.criterion))
+
+
 def qualifies(rule: TierRule, values: Sequence[tuple[Bar, float]]) -> bool:
     """Every criterion at grant; with `at_least`, its criteria need only `count` of them at grant and the others
     at keep (a holder's level), so missing one strength by a little is not missing it altogether."""
@@ -426,7 +437,7 @@ def qualifies(rule: TierRule, values: Sequence[tuple[Bar, float]]) -> bool:
     return (
         all(v >= bar.grant for bar, v in needed)
         and all(v >= bar.keep for bar, v in group)
-        and sum(v >= bar.grant for bar, v in group) >= rule.at_least.count
+        and reached(rule, values) >= rule.at_least.count
     )
 
 
@@ -572,12 +583,9 @@ def _met_text(bar: Bar, current: float) -> str:
 
 def _spared_text(rule: TierRule, bar: Bar, current: float) -> str:
     """A criterion of an `at_least` group that need not reach grant because enough of the others do."""
-    assert rule.at_least is not None
-    c, group = bar.criterion, rule.at_least
-    return (
-        f"{fmt(current, c.format)} {c.label} (below {fmt(bar.grant, c.format)}{_ranked(bar)}, but {group.count} of "
-        f"the {len(group.of)} {group.label} suffice and this one is at least at {fmt(bar.keep, c.format)})"
-    )
+    c = bar.criterion
+    below = f"below {fmt(bar.grant, c.format)}{_ranked(bar)}"
+    return f"{fmt(current, c.format)} {c.label} ({below}, but {_suffice(rule, bar)})"
 
 
 def _below_keep_text(rule: TierRule, bar: Bar, current: float) -> str:
@@ -609,8 +617,8 @@ def progress(
         rule = badge.tiers[tier]
         values = [(Bar.of(c, calibration), _value(figures, c.metric)) for c in rule.criteria]
         group = rule.at_least
-        reached = sum(v >= bar.grant for bar, v in values if rule.in_group(bar.criterion))
-        spared = group is not None and reached >= group.count  # the group's other criteria need only keep
+        met_in_group = reached(rule, values)
+        spared = group is not None and met_in_group >= group.count  # the group's other criteria need only keep
         missing, met = [], []
         for bar, value in values:
             c = bar.criterion
@@ -628,7 +636,7 @@ def progress(
         needs = (
             ""
             if group is None
-            else f" It needs {group.count} of the {len(group.of)} {group.label} (meets {reached}), and the others "
+            else f" It needs {group.count} of the {len(group.of)} {group.label} (meets {met_in_group}), and the others "
             "at least at the level that keeps the badge."
         )
         if not missing and not may_grant:
