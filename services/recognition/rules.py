@@ -377,8 +377,7 @@ def _evidence(criterion: Criterion, value: float, bar: Bar, keep: bool = False, 
 
 def _group_note(rule: TierRule, bar: Bar, value: float) -> str:
     """Why a criterion of an `at_least` group below its grant threshold did not stop the grant."""
-    group = rule.at_least
-    if group is None or not rule.in_group(bar.criterion) or value >= bar.grant:
+    if not rule.in_group(bar.criterion) or value >= bar.grant:
         return ""
     return f"; below it, but {_suffice(rule, bar)}"
 
