@@ -177,6 +177,7 @@ class Colleagues(_Strict):
     the newest day they appear."""
 
     colleagues: ColleagueSpec
+    response: Response | None = None
     reciprocity: Reciprocity | None = None
     closed: Closed | None = None
     as_: str = Field(alias="as")

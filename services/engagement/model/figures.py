@@ -318,6 +318,21 @@ def _closed(rule: Closed, v: View, window: str, component: str, part: _Part, det
     return share
 
 
+def _answered(
+    term: Daily | Weeks | Colleagues, v: View, window: str, component: str, part: _Part, detail: bool
+) -> float:
+    """Scales the part by how colleagues answer the employee's activity (responses per post, give and take, closed
+    groups: whichever the term has, in that order) and returns the product of the shares."""
+    factor = 1.0
+    if term.response is not None and part.points:
+        factor *= _responded(term.response, v, window, component, part, detail)
+    if term.reciprocity is not None and part.points:
+        factor *= _reciprocal(term.reciprocity, v, window, component, part, detail)
+    if term.closed is not None and part.points:
+        factor *= _closed(term.closed, v, window, component, part, detail)
+    return factor
+
+
 def _capped_words(term: Daily, component: str) -> str:
     """What reached a daily cap: the one counter a term counts, or the component's activity."""
     if len(term.daily) == 1:
@@ -355,12 +370,7 @@ def _daily(term: Daily, v: View, window: str, component: str, detail: bool) -> _
                 f"average; {component} counts in full up to "
                 f"{term.repeats.most:g} times per colleague and is at {share:.0%} now."
             )
-    if term.response is not None and part.points:
-        factor *= _responded(term.response, v, window, component, part, detail)
-    if term.reciprocity is not None and part.points:
-        factor *= _reciprocal(term.reciprocity, v, window, component, part, detail)
-    if term.closed is not None and part.points:
-        factor *= _closed(term.closed, v, window, component, part, detail)
+    factor *= _answered(term, v, window, component, part, detail)
     if not detail:
         return part
     capped = bursts = 0
@@ -395,12 +405,7 @@ def _weeks(term: Weeks, v: View, window: str, component: str, detail: bool) -> _
     part = _Part()
     if newest:
         part.points = term.points * sum(newest.values())
-        if term.response is not None:
-            _responded(term.response, v, window, component, part, detail)
-        if term.reciprocity is not None:
-            _reciprocal(term.reciprocity, v, window, component, part, detail)
-        if term.closed is not None:
-            _closed(term.closed, v, window, component, part, detail)
+        _answered(term, v, window, component, part, detail)
         part.add(term.as_ or term.weeks, len(newest), part.points)
     return part
 
@@ -411,10 +416,7 @@ def _colleagues(term: Colleagues, v: View, window: str, component: str, detail: 
     part = _Part()
     if seen:
         part.points = term.colleagues.points * sat(sum(weights[i] for i in seen), term.colleagues.cap)
-        if term.reciprocity is not None:
-            _reciprocal(term.reciprocity, v, window, component, part, detail)
-        if term.closed is not None:
-            _closed(term.closed, v, window, component, part, detail)
+        _answered(term, v, window, component, part, detail)
         part.add(term.as_, len(seen), part.points)
     return part
 

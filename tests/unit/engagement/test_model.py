@@ -100,6 +100,19 @@ def test_posts_count_as_far_as_different_colleagues_respond(colleagues: int, sha
     assert any(f"{colleagues} different colleague(s) responded to your 2 posts" in n for n in notes) == (share < 1)
 
 
+def test_reach_drawn_by_the_volume_of_posts_counts_as_far_as_each_post_reaches_eight_colleagues() -> None:
+    """Twelve colleagues respond to a post: all the reach; the same twelve spread over six posts (two each, the
+    volume a self-promoter or a ring posts): a quarter of it."""
+    t = END - DAY // 2
+    responses = exchange("a", 12, 12, t)
+    one = figures(states_of([post("a", t), *responses])["a"], TODAY - 1, MODEL).windows["30d"]
+    state = states_of([*(post("a", t + k) for k in range(6)), *responses])["a"]
+    six = figures(state, TODAY - 1, MODEL).windows["30d"]
+    assert six["reach"] == pytest.approx(one["reach"] * 12 / (8 * 6), abs=1e-6)
+    notes = explain(state, TODAY - 1, MODEL, "30d").notes
+    assert any(n.startswith("12 different colleague(s) responded to your 6 posts") and "reach counts" in n for n in notes)
+
+
 def test_reach_and_posts_count_in_full_while_one_responds_to_as_many_as_respond() -> None:
     """Give and take: a broadcaster whom 20 colleagues answer and who answers 5 keeps a quarter."""
     t = END - DAY // 2
