@@ -205,15 +205,17 @@ def _daily_days(term: Daily, v: View) -> list[_Day | None]:
 
 
 def _youngest(counters: list[str], v: View) -> dict[str, int]:
-    """Colleagues or values of the counters -> index of the youngest kept day they appear on (cached)."""
-    cached = v.cache.get(id(counters))
+    """Colleagues or values of the counters -> index of the youngest kept day they appear on (cached by the
+    counters' names: many terms and signals ask for the same ones)."""
+    name = ("youngest", *counters)
+    cached = v.cache.get(name)
     if cached is None:
         seen: dict[str, int] = {}
         for i, keys in enumerate(v.keys):
             for counter in counters:
                 for key in keys.get(counter, ()):
                     seen.setdefault(key, i)
-        cached = v.cache[id(counters)] = seen
+        cached = v.cache[name] = seen
     return cached  # type: ignore[return-value]
 
 
@@ -235,35 +237,55 @@ def _prefix(counter: str, v: View) -> list[int]:
     return cached  # type: ignore[return-value]
 
 
+def _response_share(rule: Response, v: View, window: str) -> tuple[float, int, float]:
+    """(share, colleagues who responded, posts) of `rule` in the window (cached: every term it scales shares it)."""
+    key = ("response", *rule.counters, rule.per, rule.colleagues, window)
+    cached = v.cache.get(key)
+    if cached is None:
+        weights = v.weights[window]
+        responded = _distinct(rule.counters, v, weights)
+        made = sum(w * counts.get(rule.per, 0) for w, counts in zip(weights, v.counts, strict=True))
+        wanted = rule.colleagues * made
+        share = min(1.0, sum(weights[i] for i in responded) / wanted) if wanted else 1.0
+        count = sum(counts.get(rule.per, 0) for w, counts in zip(weights, v.counts, strict=True) if w)
+        cached = v.cache[key] = (share, len(responded), count)
+    return cached  # type: ignore[return-value]
+
+
 def _responded(rule: Response, v: View, window: str, component: str, part: _Part, detail: bool) -> float:
     """Scales the part by the share of `rule` (colleagues who responded against what was posted); returns it."""
-    weights = v.weights[window]
-    responded = _distinct(rule.counters, v, weights)
-    made = sum(w * counts.get(rule.per, 0) for w, counts in zip(weights, v.counts, strict=True))
-    wanted = rule.colleagues * made
-    share = min(1.0, sum(weights[i] for i in responded) / wanted) if wanted else 1.0
+    share, responded, count = _response_share(rule, v, window)
     part.points *= share
     if detail and share < 1.0:
-        count = sum(counts.get(rule.per, 0) for w, counts in zip(weights, v.counts, strict=True) if w)
         part.notes.append(
-            f"{len(responded)} different colleague(s) responded to your {count:g} {_WORDS[rule.per]}; {component} "
+            f"{responded} different colleague(s) responded to your {count:g} {_WORDS[rule.per]}; {component} "
             f"counts in full from {rule.colleagues:g} different colleagues each and is at {share:.0%} now."
         )
     return share
 
 
+def _reciprocal_share(rule: Reciprocity, v: View, window: str) -> tuple[float, int, int]:
+    """(share, colleagues responded to, colleagues who responded) of `rule` in the window (cached)."""
+    key = ("reciprocity", *rule.given, "/", *rule.received, rule.share, window)
+    cached = v.cache.get(key)
+    if cached is None:
+        weights = v.weights[window]
+        gave = _distinct(rule.given, v, weights)
+        got = _distinct(rule.received, v, weights)
+        wanted = rule.share * sum(weights[i] for i in got)
+        share = min(1.0, sum(weights[i] for i in gave) / wanted) if wanted else 1.0
+        cached = v.cache[key] = (share, len(gave), len(got))
+    return cached  # type: ignore[return-value]
+
+
 def _reciprocal(rule: Reciprocity, v: View, window: str, component: str, part: _Part, detail: bool) -> float:
     """Scales the part by the share of `rule` (given colleagues against received ones) and returns it."""
-    weights = v.weights[window]
-    gave = _distinct(rule.given, v, weights)
-    got = _distinct(rule.received, v, weights)
-    wanted = rule.share * sum(weights[i] for i in got)
-    share = min(1.0, sum(weights[i] for i in gave) / wanted) if wanted else 1.0
+    share, gave, got = _reciprocal_share(rule, v, window)
     part.points *= share
     if detail and share < 1.0:
         as_many = "as many colleagues" if rule.share == 1 else f"{rule.share:.0%} as many colleagues"
         part.notes.append(
-            f"{len(got)} different colleague(s) responded to you and you responded to {len(gave)}; {component} "
+            f"{got} different colleague(s) responded to you and you responded to {gave}; {component} "
             f"counts in full while you respond to at least {as_many} as respond to you, and is at {share:.0%} now."
         )
     return share
