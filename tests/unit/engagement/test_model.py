@@ -110,7 +110,9 @@ def test_reach_drawn_by_the_volume_of_posts_counts_as_far_as_each_post_reaches_e
     six = figures(state, TODAY - 1, MODEL).windows["30d"]
     assert six["reach"] == pytest.approx(one["reach"] * 12 / (8 * 6), abs=1e-6)
     notes = explain(state, TODAY - 1, MODEL, "30d").notes
-    assert any(n.startswith("12 different colleague(s) responded to your 6 posts") and "reach counts" in n for n in notes)
+    assert any(
+        n.startswith("12 different colleague(s) responded to your 6 posts") and "reach counts" in n for n in notes
+    )
 
 
 def test_reach_and_posts_count_in_full_while_one_responds_to_as_many_as_respond() -> None:
