@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.recognition.calibration import Calibration
-from services.recognition.rules import Bar, Holding, Rules, fmt, qualifies, reached
+from services.recognition.rules import Bar, Holding, Rules, fmt, measure, qualifies, reached
 
 _WINDOW = re.compile(r"^(\d+)([dw])$")
 
@@ -64,7 +64,7 @@ def outlook(
     badge_id = rules.coverage.badge
     tier = rules.badge(badge_id).ordered_tiers()[0]
     rule = rules.badge(badge_id).tiers[tier]
-    values = [(Bar.of(c, calibration), float(figures.get(c.metric, 0.0))) for c in rule.criteria]
+    values = measure(rule, figures, calibration)
     if holding is not None and holding.held:
         return Outlook(False, None, None, "holds the badge")
     if not all(v >= bar.keep and bar.grant != math.inf for bar, v in values):

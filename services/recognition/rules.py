@@ -353,10 +353,6 @@ class Decision:
     reason: str = ""
 
 
-def _value(figures: Mapping[str, float], metric: str) -> float:
-    return float(figures.get(metric, 0.0))
-
-
 def _threshold_text(criterion: Criterion, threshold: float, floor: float, percentile: float | None) -> str:
     """A threshold in words; a percentile one names a share of colleagues, never anyone's rank."""
     kind = criterion.format
@@ -421,6 +417,11 @@ def days_between(earlier: datetime, later: datetime) -> int:
     return (later.astimezone(UTC).date() - earlier.astimezone(UTC).date()).days
 
 
+def measure(rule: TierRule, figures: Mapping[str, float], calibration: Calibration | None) -> list[tuple[Bar, float]]:
+    """Each criterion of the tier with its thresholds for this evaluation and the person's figure (0 if absent)."""
+    return [(Bar.of(c, calibration), float(figures.get(c.metric, 0.0))) for c in rule.criteria]
+
+
 def reached(rule: TierRule, values: Sequence[tuple[Bar, float]]) -> int:
     """How many criteria of the tier's `at_least` group are at grant."""
     return sum(v >= bar.grant for bar, v in values if rule.in_group(bar.criterion))
@@ -462,7 +463,7 @@ def evaluate(
         for tier in badge.ordered_tiers():
             rule = badge.tiers[tier]
             current = holdings.get((badge_id, tier), Holding(badge_id, tier))
-            values = [(Bar.of(c, calibration), _value(figures, c.metric)) for c in rule.criteria]
+            values = measure(rule, figures, calibration)
             if not current.held:
                 if not (may_grant and qualifies(rule, values)):
                     if current.qualifying_since is not None:
@@ -614,7 +615,7 @@ def progress(
             continue
         tier = pending[0]
         rule = badge.tiers[tier]
-        values = [(Bar.of(c, calibration), _value(figures, c.metric)) for c in rule.criteria]
+        values = measure(rule, figures, calibration)
         group = rule.at_least
         met_in_group = reached(rule, values)
         spared = group is not None and met_in_group >= group.count  # the group's other criteria need only keep
