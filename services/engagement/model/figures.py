@@ -237,8 +237,8 @@ def _prefix(counter: str, v: View) -> list[int]:
     return cached  # type: ignore[return-value]
 
 
-def _response_share(rule: Response, v: View, window: str) -> tuple[float, int, float]:
-    """(share, colleagues who responded, posts) of `rule` in the window (cached: every term it scales shares it)."""
+def _response_share(rule: Response, v: View, window: str) -> tuple[float, int]:
+    """(share, colleagues who responded) of `rule` in the window (cached: every term it scales shares it)."""
     key = ("response", *rule.counters, rule.per, rule.colleagues, window)
     cached = v.cache.get(key)
     if cached is None:
@@ -247,16 +247,17 @@ def _response_share(rule: Response, v: View, window: str) -> tuple[float, int, f
         made = sum(w * counts.get(rule.per, 0) for w, counts in zip(weights, v.counts, strict=True))
         wanted = rule.colleagues * made
         share = min(1.0, sum(weights[i] for i in responded) / wanted) if wanted else 1.0
-        count = sum(counts.get(rule.per, 0) for w, counts in zip(weights, v.counts, strict=True) if w)
-        cached = v.cache[key] = (share, len(responded), count)
+        cached = v.cache[key] = (share, len(responded))
     return cached  # type: ignore[return-value]
 
 
 def _responded(rule: Response, v: View, window: str, component: str, part: _Part, detail: bool) -> float:
     """Scales the part by the share of `rule` (colleagues who responded against what was posted); returns it."""
-    share, responded, count = _response_share(rule, v, window)
+    share, responded = _response_share(rule, v, window)
     part.points *= share
     if detail and share < 1.0:
+        weights = v.weights[window]
+        count = sum(counts.get(rule.per, 0) for w, counts in zip(weights, v.counts, strict=True) if w)
         part.notes.append(
             f"{responded} different colleague(s) responded to your {count:g} {_WORDS[rule.per]}; {component} "
             f"counts in full from {rule.colleagues:g} different colleagues each and is at {share:.0%} now."
